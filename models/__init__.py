@@ -1,0 +1,1 @@
+"""Model code: purchase-count and spend models, CLV, the churn-type classifier."""

@@ -1,0 +1,1 @@
+"""Fitting, holdout evaluation, MLflow tracking, registration and promotion."""
