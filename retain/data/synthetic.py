@@ -361,13 +361,15 @@ def _interactions(rng, config, n, acquired, horizon, dead, churn_type, anchor, t
     cust = np.repeat(who, reps)
     resolved = rng.random(len(cust)) < 0.3
     when_days = anchor[cust] + rng.uniform(-30, 20, len(cust))
-    add(cust, np.maximum(when_days, 0), "complaint", resolved,
+    add(cust, when_days, "complaint", resolved,
         np.where(resolved, rng.lognormal(np.log(60), 0.5, len(cust)), np.nan), np.nan)
-    add(who, np.minimum(anchor[who] + rng.uniform(0, 5, len(who)), horizon[who] - 1e-3), "survey",
+    add(who, anchor[who] + rng.uniform(0, 5, len(who)), "survey",
         pd.NA, np.nan, rng.choice(levels[-3:], len(who)))
 
     frame = pd.concat(parts, ignore_index=True)
-    frame = frame[frame["days"] < acquired[frame["cust"].to_numpy()] + horizon[frame["cust"].to_numpy()]]
+    joined = acquired[frame["cust"].to_numpy()]
+    # traces that would fall before acquisition or after the data end are left out
+    frame = frame[(frame["days"] >= joined) & (frame["days"] < joined + horizon[frame["cust"].to_numpy()])]
     day = np.timedelta64(1, "D") / np.timedelta64(1, "s")
     frame["timestamp"] = (start + (frame.pop("days").to_numpy() * day).astype("timedelta64[s]")).astype(
         "datetime64[ms]"

@@ -1,0 +1,241 @@
+"""Per-customer aggregates of the transaction history before a cutoff.
+
+Everything here is computed per customer from that customer's rows alone, so any subset
+of customers gives the same rows as the whole base (the batch and HTTP paths rely on it).
+The work is a few sorts and ``np.bincount`` passes, not a Python loop per customer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from retain.features.config import FeatureConfig
+
+_DAY_OFFSET = 1 << 23  # keeps day numbers positive inside the packed sort key
+
+
+def cutoff_day(as_of) -> tuple[pd.Timestamp, np.datetime64]:
+    stamp = pd.Timestamp(as_of).normalize()
+    return stamp, np.datetime64(stamp.date(), "D")
+
+
+@dataclass
+class PurchaseLog:
+    """A cutoff's transactions, indexed by customer (0..n-1 in ``customer_ids``).
+
+    Days are counted relative to the cutoff: -1 is the last day observed.
+    """
+
+    customer_ids: np.ndarray  # object array of ids, one per customer with a purchase
+    # purchase rows (amount >= 0), sorted by customer then time
+    row_customer: np.ndarray
+    row_day: np.ndarray
+    row_amount: np.ndarray
+    row_frame_index: np.ndarray  # position in the filtered transactions, for optional columns
+    # distinct purchase days per customer, sorted by customer then day
+    day_customer: np.ndarray
+    day_day: np.ndarray
+    day_spend: np.ndarray
+    # returns (amount < 0) of those customers
+    return_customer: np.ndarray
+    return_amount: np.ndarray
+    frame: pd.DataFrame  # the filtered transactions
+
+    @property
+    def n(self) -> int:
+        return len(self.customer_ids)
+
+    def count(self, customer: np.ndarray, weights=None) -> np.ndarray:
+        return np.bincount(customer, weights=weights, minlength=self.n).astype(float)
+
+
+def purchase_log(transactions: pd.DataFrame, as_of) -> PurchaseLog:
+    """Index the transactions strictly before ``as_of`` by customer and day."""
+    _, cutoff = cutoff_day(as_of)
+    before = transactions["timestamp"].to_numpy() < cutoff
+    frame = transactions.loc[before] if not before.all() else transactions
+    codes, uniques = pd.factorize(frame["customer_id"], sort=False)
+    day = (frame["timestamp"].to_numpy().astype("datetime64[D]") - cutoff).astype(np.int64)
+    amount = frame["amount"].to_numpy(dtype=float)
+    is_purchase = amount >= 0
+
+    # customers are those with at least one purchase; renumber them 0..n-1
+    has_purchase = np.bincount(codes[is_purchase], minlength=len(uniques)) > 0
+    renumber = np.cumsum(has_purchase) - 1
+    customer_ids = np.asarray(uniques, dtype=object)[has_purchase]
+
+    rows = np.flatnonzero(is_purchase)
+    cust = renumber[codes[rows]]
+    key = cust.astype(np.int64) * (2 * _DAY_OFFSET) + (day[rows] + _DAY_OFFSET)
+    order = np.argsort(key, kind="stable")
+    rows, cust, key = rows[order], cust[order], key[order]
+    new_day = np.r_[True, key[1:] != key[:-1]]
+    day_index = np.cumsum(new_day) - 1
+    day_spend = np.bincount(day_index, weights=amount[rows])
+
+    returns = np.flatnonzero(~is_purchase & has_purchase[codes])
+    return PurchaseLog(
+        customer_ids=customer_ids,
+        row_customer=cust,
+        row_day=day[rows],
+        row_amount=amount[rows],
+        row_frame_index=rows,
+        day_customer=cust[new_day],
+        day_day=day[rows][new_day],
+        day_spend=day_spend,
+        return_customer=renumber[codes[returns]],
+        return_amount=-amount[returns],
+        frame=frame,
+    )
+
+
+def _group_bounds(customer: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and last position of each customer in an array sorted by customer."""
+    counts = np.bincount(customer, minlength=n)
+    last = np.cumsum(counts) - 1
+    return last - counts + 1, last
+
+
+def rfm(log: PurchaseLog, config: FeatureConfig) -> pd.DataFrame:
+    """frequency, recency, T, monetary in lifetimes' conventions.
+
+    frequency = distinct purchase days after the first; recency = age at the last purchase
+    day; T = age at the last observed day (the cutoff - 1 day); monetary = mean spend of
+    the repeat purchase days (0 without one). Same as lifetimes'
+    ``summary_data_from_transaction_data(..., observation_period_end=cutoff - 1 day,
+    freq="D", freq_multiplier=time_unit_days)``.
+    """
+    first, last = _group_bounds(log.day_customer, log.n)
+    n_days = last - first + 1
+    first_day = log.day_day[first]
+    repeat_spend = log.count(log.day_customer, log.day_spend) - log.day_spend[first]
+    frequency = (n_days - 1).astype(float)
+    unit = config.time_unit_days
+    return pd.DataFrame(
+        {
+            "frequency": frequency,
+            "recency": (log.day_day[last] - first_day) / unit,
+            "T": (-1 - first_day) / unit,
+            "monetary": np.divide(
+                repeat_spend, frequency, out=np.zeros(log.n), where=frequency > 0
+            ),
+        }
+    )
+
+
+def _trend(recent: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """(recent - before) / (recent + before): -1 stopped, 0 steady, +1 new; 0 when both 0."""
+    total = recent + before
+    return np.divide(recent - before, total, out=np.zeros_like(total), where=total > 0)
+
+
+def _safe_ratio(numerator, denominator):
+    return np.divide(
+        numerator,
+        denominator,
+        out=np.full(len(numerator), np.nan),
+        where=np.asarray(denominator) > 0,
+    )
+
+
+def behaviour(log: PurchaseLog, config: FeatureConfig) -> pd.DataFrame:
+    """Rhythm, windowed counts and spend with trends, order value, returns, discounts, mix."""
+    n = log.n
+    first, last = _group_bounds(log.day_customer, n)
+    n_days = (last - first + 1).astype(float)
+    out: dict[str, np.ndarray] = {
+        "purchase_days": n_days,
+        "orders": log.count(log.row_customer),
+        "total_spend": log.count(log.row_customer, log.row_amount),
+        "tenure_days": -log.day_day[first].astype(float),
+        "days_since_last": -log.day_day[last].astype(float),
+    }
+    # rhythm: gaps between consecutive purchase days
+    not_first = np.ones(len(log.day_day), dtype=bool)
+    not_first[first] = False
+    gap = np.diff(log.day_day, prepend=0).astype(float)
+    gap_customer = log.day_customer[not_first]
+    gaps = gap[not_first]
+    n_gaps = n_days - 1
+    mean_gap = _safe_ratio(log.count(gap_customer, gaps), n_gaps)
+    sq = log.count(gap_customer, gaps**2)
+    variance = _safe_ratio(sq - n_gaps * np.nan_to_num(mean_gap) ** 2, n_gaps - 1)
+    out["mean_gap_days"] = mean_gap
+    out["std_gap_days"] = np.sqrt(np.clip(variance, 0, None))
+    out["recency_vs_rhythm"] = _safe_ratio(out["days_since_last"], mean_gap)
+    last_gap = np.where(n_gaps > 0, gap[last], np.nan)
+    out["last_gap_vs_rhythm"] = _safe_ratio(last_gap, mean_gap)
+
+    for w in config.windows:
+        recent = log.day_day >= -w
+        prior = (log.day_day >= -2 * w) & ~recent
+        n_recent = log.count(log.day_customer[recent])
+        n_prior = log.count(log.day_customer[prior])
+        s_recent = log.count(log.day_customer[recent], log.day_spend[recent])
+        s_prior = log.count(log.day_customer[prior], log.day_spend[prior])
+        out[f"purchases_{w}d"] = n_recent
+        out[f"purchases_prev_{w}d"] = n_prior
+        out[f"spend_{w}d"] = s_recent
+        out[f"spend_prev_{w}d"] = s_prior
+        out[f"purchase_trend_{w}d"] = _trend(n_recent, n_prior)
+        out[f"spend_trend_{w}d"] = _trend(s_recent, s_prior)
+
+    out["mean_order_value"] = _safe_ratio(out["total_spend"], out["orders"])
+    w = config.lifecycle.trend_window_days
+    recent_rows = log.row_day >= -w
+    recent_aov = _safe_ratio(
+        log.count(log.row_customer[recent_rows], log.row_amount[recent_rows]),
+        log.count(log.row_customer[recent_rows]),
+    )
+    earlier_aov = _safe_ratio(
+        log.count(log.row_customer[~recent_rows], log.row_amount[~recent_rows]),
+        log.count(log.row_customer[~recent_rows]),
+    )
+    out[f"order_value_{w}d"] = recent_aov
+    out[f"order_value_before_{w}d"] = earlier_aov
+    out[f"order_value_change_{w}d"] = _safe_ratio(recent_aov, earlier_aov) - 1
+
+    returned = log.count(log.return_customer, log.return_amount)
+    out["returns"] = log.count(log.return_customer)
+    out["returns_share"] = _safe_ratio(returned, out["total_spend"])
+
+    frame = log.frame
+    if "discount" in frame:
+        discount = np.nan_to_num(frame["discount"].to_numpy(dtype=float)[log.row_frame_index])
+        gross = out["total_spend"] + log.count(log.row_customer, discount)
+        out["discount_share"] = _safe_ratio(log.count(log.row_customer, discount), gross)
+        has = (discount > 0).astype(float)
+        out["discounted_orders_share"] = _safe_ratio(log.count(log.row_customer, has), out["orders"])
+        for label, mask in ((f"{w}d", recent_rows), (f"before_{w}d", ~recent_rows)):
+            out[f"discounted_orders_share_{label}"] = _safe_ratio(
+                log.count(log.row_customer[mask], has[mask]), log.count(log.row_customer[mask])
+            )
+    if "category" in frame:
+        out.update(_category_mix(log, config))
+    return pd.DataFrame(out)
+
+
+def _distinct_per_customer(customer: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
+    pairs = np.unique(np.stack([customer, value]), axis=1)
+    return np.bincount(pairs[0], minlength=n).astype(float)
+
+
+def _category_mix(log: PurchaseLog, config: FeatureConfig) -> dict[str, np.ndarray]:
+    """Distinct categories in the last N orders against the orders before them."""
+    codes, _ = pd.factorize(log.frame["category"].to_numpy()[log.row_frame_index])
+    _, last = _group_bounds(log.row_customer, log.n)
+    from_end = last[log.row_customer] - np.arange(len(log.row_customer))
+    k = config.recent_orders
+    recent = from_end < k
+    valid = codes >= 0
+    before = _distinct_per_customer(log.row_customer[~recent & valid], codes[~recent & valid], log.n)
+    latest = _distinct_per_customer(log.row_customer[recent & valid], codes[recent & valid], log.n)
+    total = _distinct_per_customer(log.row_customer[valid], codes[valid], log.n)
+    return {
+        "categories": total,
+        f"categories_last_{k}_orders": latest,
+        f"categories_before_last_{k}_orders": np.where(before > 0, before, np.nan),
+    }

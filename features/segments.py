@@ -1,0 +1,140 @@
+"""RFM scores, codes and segments, ABC classes, and lifecycle stages.
+
+Quintile edges and ABC cut points are relative to a population, so they are *fitted* once
+(on the whole base, or the training base) into a ``FeatureReference`` and then applied to
+any subset of customers unchanged: the same customer gets the same score whether scored
+alone over HTTP, in a Spark partition, or in the whole base.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from retain.features.config import FeatureConfig, LifecycleRules
+
+# R score (rows, 5..1) x F score (columns, 1..5) -> segment; the common RFM segment map.
+SEGMENT_GRID = {
+    5: ("new", "potential_loyalist", "potential_loyalist", "champions", "champions"),
+    4: ("promising", "potential_loyalist", "potential_loyalist", "loyal", "loyal"),
+    3: ("about_to_sleep", "about_to_sleep", "need_attention", "loyal", "loyal"),
+    2: ("hibernating", "hibernating", "at_risk", "at_risk", "cant_lose"),
+    1: ("lost", "hibernating", "at_risk", "at_risk", "cant_lose"),
+}
+LIFECYCLE_STAGES = ("acquisition", "growth", "maturity", "decline", "termination")
+
+
+@dataclass
+class FeatureReference:
+    """Population cut points learned from a base of customers at one cutoff."""
+
+    recency_edges: list[float]  # on days_since_last (fewer days = better)
+    frequency_edges: list[float]  # on purchase_days
+    monetary_edges: list[float]  # on total_spend
+    abc_a_min_spend: float
+    abc_b_min_spend: float
+    fitted_on_customers: int
+
+    @classmethod
+    def fit(cls, features: pd.DataFrame, config: FeatureConfig) -> "FeatureReference":
+        if features.empty:
+            raise ValueError("cannot fit RFM cut points on an empty feature table")
+        quantiles = np.arange(1, config.rfm_bins) / config.rfm_bins
+        spend = np.sort(features["total_spend"].to_numpy())[::-1]
+        share = np.cumsum(spend) / max(spend.sum(), 1e-12)
+        a_share, b_share = config.abc_shares
+        a_last = min(int(np.searchsorted(share, a_share)), len(spend) - 1)
+        b_last = min(int(np.searchsorted(share, b_share)), len(spend) - 1)
+        return cls(
+            recency_edges=np.quantile(features["days_since_last"], quantiles).tolist(),
+            frequency_edges=np.quantile(features["purchase_days"], quantiles).tolist(),
+            monetary_edges=np.quantile(features["total_spend"], quantiles).tolist(),
+            abc_a_min_spend=float(spend[a_last]),
+            abc_b_min_spend=float(spend[b_last]),
+            fitted_on_customers=len(features),
+        )
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FeatureReference":
+        return cls(**json.loads(Path(path).read_text()))
+
+    def apply(self, features: pd.DataFrame) -> pd.DataFrame:
+        """rfm_r, rfm_f, rfm_m (1..bins, higher is better), rfm_code, rfm_segment, abc_class."""
+        bins = len(self.frequency_edges) + 1
+
+        def better_when_higher(values, edges):
+            return 1 + np.searchsorted(np.asarray(edges), values.to_numpy(), side="left")
+
+        r = bins - np.searchsorted(
+            np.asarray(self.recency_edges), features["days_since_last"].to_numpy(), side="left"
+        )
+        f = better_when_higher(features["purchase_days"], self.frequency_edges)
+        m = better_when_higher(features["total_spend"], self.monetary_edges)
+        # the segment grid is defined on quintiles; other bin counts are mapped onto it
+        r5 = np.ceil(r * 5 / bins).astype(int)
+        f5 = np.ceil(f * 5 / bins).astype(int)
+        grid = np.array([SEGMENT_GRID[row] for row in (1, 2, 3, 4, 5)], dtype=object)
+        spend = features["total_spend"].to_numpy()
+        return pd.DataFrame(
+            {
+                "rfm_r": r,
+                "rfm_f": f,
+                "rfm_m": m,
+                "rfm_code": [f"{a}{b}{c}" for a, b, c in zip(r, f, m)],
+                "rfm_segment": grid[r5 - 1, f5 - 1],
+                "abc_class": np.where(
+                    spend >= self.abc_a_min_spend,
+                    "A",
+                    np.where(spend >= self.abc_b_min_spend, "B", "C"),
+                ),
+            },
+            index=features.index,
+        )
+
+
+def lifecycle_stage(features: pd.DataFrame, rules: LifecycleRules) -> np.ndarray:
+    """The lifecycle stage of docs/features.md; the first rule that matches wins:
+
+    1. termination: no purchase for longer than max(termination_min_days,
+       termination_rhythm_multiple x the customer's mean gap); a one-day buyer: longer
+       than termination_single_purchase_days.
+    2. acquisition: first purchase at most acquisition_max_tenure_days ago, or at most
+       acquisition_max_purchase_days purchase days so far.
+    3. decline: overdue (days since last > decline_rhythm_multiple x mean gap), or the
+       purchase or spend trend over the trend window at or below decline_trend.
+    4. growth: purchase or spend trend at or above growth_trend.
+    5. maturity: everyone else.
+    """
+    w = rules.trend_window_days
+    since = features["days_since_last"].to_numpy()
+    gap = features["mean_gap_days"].to_numpy()
+    has_gap = ~np.isnan(gap)
+    gap0 = np.nan_to_num(gap)
+    purchase_trend = features[f"purchase_trend_{w}d"].to_numpy()
+    spend_trend = features[f"spend_trend_{w}d"].to_numpy()
+    terminated = np.where(
+        has_gap,
+        since > np.maximum(rules.termination_min_days, rules.termination_rhythm_multiple * gap0),
+        since > rules.termination_single_purchase_days,
+    )
+    acquiring = (features["tenure_days"].to_numpy() <= rules.acquisition_max_tenure_days) | (
+        features["purchase_days"].to_numpy() <= rules.acquisition_max_purchase_days
+    )
+    declining = (
+        (has_gap & (since > rules.decline_rhythm_multiple * gap0))
+        | (purchase_trend <= rules.decline_trend)
+        | (spend_trend <= rules.decline_trend)
+    )
+    growing = (purchase_trend >= rules.growth_trend) | (spend_trend >= rules.growth_trend)
+    return np.select(
+        [terminated, acquiring, declining, growing],
+        ["termination", "acquisition", "decline", "growth"],
+        default="maturity",
+    ).astype(object)
