@@ -92,7 +92,8 @@ def calibration_holdout(
     """Features before ``calibration_end`` plus what each of those customers actually did in
     [calibration_end, holdout_end): ``holdout_purchases`` (distinct purchase days, as
     lifetimes' frequency_holdout), ``holdout_spend`` (sum), ``holdout_monetary`` (mean spend per
-    purchase day) and ``holdout_duration`` (in the time unit). New customers of the holdout
+    purchase day, like the calibration ``monetary``; lifetimes' monetary_value_holdout averages
+    rows instead) and ``holdout_duration`` (in the time unit). New customers of the holdout
     period are not included: they have no calibration history.
     """
     config = config or FeatureConfig()

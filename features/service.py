@@ -58,8 +58,10 @@ def service(customer_ids: np.ndarray, interactions: pd.DataFrame, as_of, config:
     if "satisfaction" in frame:
         score = frame["satisfaction"].to_numpy(dtype=float)
         rated = ~np.isnan(score)
-        # the latest rating wins: sort by (customer, day) and keep each customer's last
-        order = np.lexsort((day[rated], who[rated]))
+        # the latest rating wins: sort by (customer, time, score) and keep each customer's
+        # last; the score breaks ties so that the input's row order never matters
+        stamp = frame["timestamp"].to_numpy().astype(np.int64)
+        order = np.lexsort((score[rated], stamp[rated], who[rated]))
         rated_who, rated_score = who[rated][order], score[rated][order]
         last = np.full(n, np.nan)
         last[rated_who] = rated_score  # later rows overwrite earlier ones

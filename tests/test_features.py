@@ -1,0 +1,203 @@
+"""Point-in-time features: lifetimes equivalence, no leakage, subset invariance, rules."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifetimes.utils import calibration_and_holdout_data, summary_data_from_transaction_data
+
+from retain.data import validate_tables
+from retain.data.cdnow import cdnow_transactions
+from retain.features import (
+    FeatureConfig,
+    LifecycleRules,
+    build_features,
+    calibration_holdout,
+    customer_features,
+    rfm_summary,
+)
+from retain.features.segments import lifecycle_stage
+
+from conftest import string_ids
+
+AS_OF = pd.Timestamp("2025-03-01")
+
+
+def lifetimes_summary(tx, as_of, unit):
+    tx = string_ids(tx[tx["timestamp"] < as_of])
+    return summary_data_from_transaction_data(
+        tx, "customer_id", "timestamp", "amount",
+        observation_period_end=as_of - pd.Timedelta(days=1), freq="D", freq_multiplier=unit,
+    )
+
+
+@pytest.mark.parametrize("unit", [1, 7])
+def test_rfm_equals_lifetimes_on_cdnow(unit):
+    tx = cdnow_transactions("master")
+    as_of = pd.Timestamp("1997-10-01")
+    ours = rfm_summary(tx, as_of, FeatureConfig(time_unit_days=unit)).sort_index()
+    theirs = lifetimes_summary(tx, as_of, unit).sort_index()
+    assert len(ours) == len(theirs) == 23570
+    assert (ours.index == theirs.index).all()
+    for column in ("frequency", "recency", "T"):
+        np.testing.assert_allclose(ours[column], theirs[column], rtol=1e-12)
+    np.testing.assert_allclose(ours["monetary"], theirs["monetary_value"], rtol=1e-9)
+
+
+def test_rfm_equals_lifetimes_on_generated(generated):
+    tx = generated["transactions"]
+    purchases = tx[tx["amount"] >= 0]  # lifetimes has no notion of returns
+    ours = rfm_summary(tx, AS_OF).sort_index()
+    theirs = lifetimes_summary(purchases, AS_OF, 1).sort_index()
+    assert (ours.index == theirs.index).all()
+    np.testing.assert_allclose(ours[["frequency", "recency", "T"]], theirs[["frequency", "recency", "T"]])
+    np.testing.assert_allclose(ours["monetary"], theirs["monetary_value"], rtol=1e-9)
+
+
+def test_calibration_holdout_equals_lifetimes_on_cdnow():
+    tx = cdnow_transactions("master")
+    cal_end, end = pd.Timestamp("1997-10-01"), pd.Timestamp("1998-07-01")
+    ours, _ = calibration_holdout(tx, cal_end, end, config=FeatureConfig(time_unit_days=7))
+    theirs = calibration_and_holdout_data(
+        string_ids(tx), "customer_id", "timestamp",
+        calibration_period_end=cal_end - pd.Timedelta(days=1), observation_period_end=end - pd.Timedelta(days=1),
+        freq="D", freq_multiplier=7, monetary_value_col="amount",
+    ).reindex(ours["customer_id"])
+    np.testing.assert_allclose(ours["holdout_purchases"], theirs["frequency_holdout"])
+    # lifetimes averages holdout rows, but its calibration monetary averages purchase days;
+    # retain uses purchase days in both periods, so compare the spend itself
+    window = tx[(tx["timestamp"] >= cal_end) & (tx["timestamp"] < end)]
+    spend = window.groupby("customer_id")["amount"].sum().reindex(ours["customer_id"]).fillna(0)
+    np.testing.assert_allclose(ours["holdout_spend"], spend, rtol=1e-9)
+    one_a_day = window.groupby(["customer_id", "timestamp"]).size().groupby(level=0).max()
+    simple = one_a_day[one_a_day == 1].index
+    mask = ours["customer_id"].isin(simple).to_numpy()
+    np.testing.assert_allclose(ours["holdout_monetary"][mask], theirs["monetary_value_holdout"][mask], rtol=1e-9)
+    np.testing.assert_allclose(ours["holdout_duration"], theirs["duration_holdout"])
+    np.testing.assert_allclose(ours["frequency"], theirs["frequency_cal"])
+
+
+def full_features(tables, as_of=AS_OF, reference=None):
+    return build_features(
+        tables["transactions"], as_of,
+        customers=tables["customers"], interactions=tables["interactions"], reference=reference,
+    )
+
+
+def assert_same_rows(left, right):
+    pd.testing.assert_frame_equal(left.reset_index(drop=True), right.reset_index(drop=True), check_exact=False, rtol=1e-9)
+
+
+def test_no_leakage_from_rows_at_or_after_the_cutoff(generated_tables):
+    before, reference = full_features(generated_tables)
+    changed = {name: frame.copy() for name, frame in generated_tables.items()}
+    tx = changed["transactions"]
+    late = tx["timestamp"] >= AS_OF
+    assert late.sum() > 1000
+    rng = np.random.default_rng(0)
+    tx.loc[late, "amount"] = rng.uniform(-50, 500, late.sum())
+    tx.loc[late, "discount"] = 99.0
+    tx.loc[late, "category"] = "books"
+    # a burst of extra purchases exactly at the cutoff for existing customers
+    extra = tx[~late].drop_duplicates("customer_id").head(500).assign(timestamp=AS_OF)
+    changed["transactions"] = pd.concat([tx, extra], ignore_index=True)
+    inter = changed["interactions"]
+    late_i = inter["timestamp"] >= AS_OF
+    inter.loc[late_i, "resolved"] = False
+    inter.loc[late_i, "satisfaction"] = -90.0
+    changed["interactions"] = pd.concat(
+        [inter, inter[~late_i].head(300).assign(timestamp=AS_OF + pd.Timedelta(hours=1), kind="complaint")]
+    )
+    after, _ = full_features(changed, reference=reference)
+    assert_same_rows(before, after)
+
+
+def test_features_do_see_rows_just_before_the_cutoff(generated_tables):
+    """The leakage test above would pass on a pipeline that ignores all data; this one would not."""
+    before, reference = full_features(generated_tables)
+    changed = dict(generated_tables)
+    tx = generated_tables["transactions"]
+    extra = tx[tx["timestamp"] < AS_OF].head(1).assign(timestamp=AS_OF - pd.Timedelta(seconds=1), amount=1000.0)
+    changed["transactions"] = pd.concat([tx, extra], ignore_index=True)
+    after, _ = full_features(changed, reference=reference)
+    who = str(extra["customer_id"].iloc[0])
+    row_before = before.set_index("customer_id").loc[who]
+    row_after = after.set_index("customer_id").loc[who]
+    assert row_after["days_since_last"] == 1 and row_before["days_since_last"] > 1
+    assert row_after["spend_30d"] == pytest.approx(row_before["spend_30d"] + 1000)
+
+
+def test_a_subset_of_customers_gives_the_same_rows(generated_tables):
+    whole, reference = full_features(generated_tables)
+    rng = np.random.default_rng(1)
+    chosen = rng.choice(whole["customer_id"].to_numpy(), 300, replace=False)
+
+    def only(frame):
+        return frame[frame["customer_id"].astype(str).isin(chosen)]
+
+    subset = {name: only(frame) for name, frame in generated_tables.items()}
+    # as plain strings, shuffled: the way an HTTP request or a Spark partition delivers them
+    subset = {name: string_ids(frame.sample(frac=1.0, random_state=2)) for name, frame in subset.items()}
+    part, _ = full_features(subset, reference=reference)
+    expected = whole[whole["customer_id"].isin(chosen)]
+    assert len(part) == 300
+    assert_same_rows(expected, part)
+
+
+def test_segments_scores_and_abc_are_sensible(generated_tables):
+    table, reference = full_features(generated_tables)
+    assert set(table["rfm_r"]) <= {1, 2, 3, 4, 5} and table["rfm_r"].nunique() == 5
+    champions = table[table["rfm_segment"] == "champions"]
+    lost = table[table["rfm_segment"] == "lost"]
+    assert champions["days_since_last"].median() < lost["days_since_last"].median()
+    assert champions["purchase_days"].median() > lost["purchase_days"].median()
+    revenue = table.groupby("abc_class")["total_spend"].sum() / table["total_spend"].sum()
+    assert revenue["A"] == pytest.approx(0.8, abs=0.02)
+    assert (table["rfm_code"] == table[["rfm_r", "rfm_f", "rfm_m"]].astype(str).agg("".join, axis=1)).all()
+
+
+def test_lifecycle_rules():
+    rules = LifecycleRules()
+    rows = pd.DataFrame(
+        [
+            # since, mean_gap, tenure, purchase_days, trend_n, trend_s -> expected
+            (400, np.nan, 400, 1, 0, 0),  # one-day buyer a year+ ago
+            (200, 20, 500, 10, -1, -1),  # 10x overdue
+            (10, np.nan, 30, 1, 1, 1),  # brand new
+            (50, 20, 400, 12, 0, 0),  # 2.5x overdue
+            (10, 20, 400, 12, 0.5, 0.5),  # buying more
+            (10, 20, 400, 12, 0.0, 0.1),  # steady
+        ],
+        columns=["days_since_last", "mean_gap_days", "tenure_days", "purchase_days",
+                 "purchase_trend_90d", "spend_trend_90d"],
+    )
+    stages = lifecycle_stage(rows, rules)
+    assert list(stages) == ["termination", "termination", "acquisition", "decline", "growth", "maturity"]
+
+
+def test_customers_with_no_purchase_before_the_cutoff_are_absent(generated_tables):
+    tx = generated_tables["transactions"]
+    early = tx["timestamp"].min() + pd.Timedelta(days=30)
+    table = customer_features(tx, early)
+    first = tx[tx["amount"] >= 0].groupby("customer_id", observed=True)["timestamp"].min()
+    assert set(table["customer_id"]) == set(first[first < early.normalize()].index.astype(str))
+
+
+def test_service_features_reflect_interactions(generated_tables):
+    table, _ = full_features(generated_tables)
+    inter = generated_tables["interactions"]
+    window = inter[(inter["timestamp"] >= AS_OF - pd.Timedelta(days=90)) & (inter["timestamp"] < AS_OF)]
+    complaints = window[window["kind"] == "complaint"].groupby("customer_id", observed=True).size()
+    got = table.set_index("customer_id")["complaints_90d"]
+    expected = complaints.reindex(got.index.astype(str)).fillna(0)
+    expected.index = got.index
+    # the window starts on the day 90 days before the cutoff, inclusive
+    assert (got - expected).abs().sum() <= 0.01 * expected.sum() + 2
+    assert got.sum() > 0
+
+
+def test_validated_and_raw_generated_tables_give_the_same_features(generated_tables):
+    ds = validate_tables(generated_tables, data_cutoff="2026-01-01")
+    raw, reference = full_features(generated_tables)
+    clean, _ = build_features(ds.transactions, AS_OF, customers=ds.customers, interactions=ds.interactions,
+                              reference=reference)
+    assert_same_rows(raw, clean)
