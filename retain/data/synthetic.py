@@ -212,8 +212,10 @@ def generate(config: GeneratorConfig, progress=None) -> dict[str, pd.DataFrame |
     t = first_t + np.cumsum(gap) - np.cumsum(gap)[starts] + gap[starts]
     amount_fade = trace["competition"][cust] & (from_end < 6)
     amount = _reorder_within(cust, amount, amount_fade, -amount * noise)
+    # a price rise: the last orders cost more (ascending), and carry no discount
+    amount_rise = trace["price"][cust] & (from_end < 6)
+    amount = _reorder_within(cust, amount, amount_rise, amount * noise)
     price_window = trace["price"][cust] & (t > last_t[cust] - 90)
-    amount = _reorder_within(cust, amount, price_window, amount * noise)
 
     price_sensitive = trace["price"] | (rng.random(n) < config.background_probability)
     discount_p = np.where(price_sensitive, 0.55, 0.1)[cust]
