@@ -14,7 +14,8 @@ import pandas as pd
 
 from retain.features.config import FeatureConfig
 
-_DAY_OFFSET = 1 << 23  # keeps day numbers positive inside the packed sort key
+_SECONDS_PER_DAY = 86_400
+_SECONDS_OFFSET = 1 << 35  # keeps seconds-before-cutoff positive in the packed sort key (~1000 years)
 
 
 def cutoff_day(as_of) -> tuple[pd.Timestamp, np.datetime64]:
@@ -34,7 +35,7 @@ class PurchaseLog:
     row_customer: np.ndarray
     row_day: np.ndarray
     row_amount: np.ndarray
-    row_frame_index: np.ndarray  # position in the filtered transactions, for optional columns
+    row_frame_index: np.ndarray  # position in ``frame``, for the optional columns
     # distinct purchase days per customer, sorted by customer then day
     day_customer: np.ndarray
     day_day: np.ndarray
@@ -42,7 +43,7 @@ class PurchaseLog:
     # returns (amount < 0) of those customers
     return_customer: np.ndarray
     return_amount: np.ndarray
-    frame: pd.DataFrame  # the filtered transactions
+    frame: pd.DataFrame  # the transactions as given, rows after the cutoff included
 
     @property
     def n(self) -> int:
@@ -53,13 +54,17 @@ class PurchaseLog:
 
 
 def purchase_log(transactions: pd.DataFrame, as_of) -> PurchaseLog:
-    """Index the transactions strictly before ``as_of`` by customer and day."""
+    """Index the transactions strictly before ``as_of`` by customer and time."""
     _, cutoff = cutoff_day(as_of)
-    before = transactions["timestamp"].to_numpy() < cutoff
-    frame = transactions.loc[before] if not before.all() else transactions
-    codes, uniques = pd.factorize(frame["customer_id"], sort=False)
-    day = (frame["timestamp"].to_numpy().astype("datetime64[D]") - cutoff).astype(np.int64)
-    amount = frame["amount"].to_numpy(dtype=float)
+    stamp = transactions["timestamp"].to_numpy().astype("datetime64[s]").astype(np.int64)
+    seconds = stamp - cutoff.astype("datetime64[s]").astype(np.int64)  # < 0 before the cutoff
+    positions = np.flatnonzero(seconds < 0)
+    seconds = seconds[positions]
+    # take single columns, not a copy of the whole frame: the optional columns are read
+    # later, for purchase rows only, through row_frame_index
+    codes, uniques = pd.factorize(transactions["customer_id"].iloc[positions], sort=False)
+    day = seconds // _SECONDS_PER_DAY  # -1 = the last day before the cutoff
+    amount = transactions["amount"].to_numpy(dtype=float)[positions]
     is_purchase = amount >= 0
 
     # customers are those with at least one purchase; renumber them 0..n-1
@@ -69,10 +74,12 @@ def purchase_log(transactions: pd.DataFrame, as_of) -> PurchaseLog:
 
     rows = np.flatnonzero(is_purchase)
     cust = renumber[codes[rows]]
-    key = cust.astype(np.int64) * (2 * _DAY_OFFSET) + (day[rows] + _DAY_OFFSET)
-    order = np.argsort(key, kind="stable")
-    rows, cust, key = rows[order], cust[order], key[order]
-    new_day = np.r_[True, key[1:] != key[:-1]]
+    # one sort by (customer, time): customer in the high bits, seconds before cutoff below
+    key = (cust.astype(np.int64) << 36) + (seconds[rows] + _SECONDS_OFFSET)
+    order = np.argsort(key)
+    rows, cust = rows[order], cust[order]
+    row_day = day[rows]
+    new_day = np.r_[True, (cust[1:] != cust[:-1]) | (row_day[1:] != row_day[:-1])]
     day_index = np.cumsum(new_day) - 1
     day_spend = np.bincount(day_index, weights=amount[rows])
 
@@ -80,15 +87,15 @@ def purchase_log(transactions: pd.DataFrame, as_of) -> PurchaseLog:
     return PurchaseLog(
         customer_ids=customer_ids,
         row_customer=cust,
-        row_day=day[rows],
+        row_day=row_day,
         row_amount=amount[rows],
-        row_frame_index=rows,
+        row_frame_index=positions[rows],
         day_customer=cust[new_day],
-        day_day=day[rows][new_day],
+        day_day=row_day[new_day],
         day_spend=day_spend,
         return_customer=renumber[codes[returns]],
         return_amount=-amount[returns],
-        frame=frame,
+        frame=transactions,
     )
 
 
