@@ -8,6 +8,7 @@ The work is a few sorts and ``np.bincount`` passes, not a Python loop per custom
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -34,8 +35,7 @@ class PurchaseLog:
     # purchase rows (amount >= 0), sorted by customer then time
     row_customer: np.ndarray
     row_day: np.ndarray
-    row_amount: np.ndarray
-    row_frame_index: np.ndarray  # position in ``frame``, for the optional columns
+    row_filtered_index: np.ndarray  # position among the rows before the cutoff
     # distinct purchase days per customer, sorted by customer then day
     day_customer: np.ndarray
     day_day: np.ndarray
@@ -44,6 +44,18 @@ class PurchaseLog:
     return_customer: np.ndarray
     return_amount: np.ndarray
     frame: pd.DataFrame  # the transactions as given, rows after the cutoff included
+    filtered_positions: np.ndarray  # rows of ``frame`` before the cutoff
+    filtered_amount: np.ndarray
+
+    # RFM alone needs only the day-level arrays; these row-level gathers are made on demand
+    @cached_property
+    def row_amount(self) -> np.ndarray:
+        return self.filtered_amount[self.row_filtered_index]
+
+    @cached_property
+    def row_frame_index(self) -> np.ndarray:
+        """Position in ``frame``, for reading the optional columns of purchase rows."""
+        return self.filtered_positions[self.row_filtered_index]
 
     @property
     def n(self) -> int:
@@ -88,14 +100,15 @@ def purchase_log(transactions: pd.DataFrame, as_of) -> PurchaseLog:
         customer_ids=customer_ids,
         row_customer=cust,
         row_day=row_day,
-        row_amount=amount[rows],
-        row_frame_index=positions[rows],
+        row_filtered_index=rows,
         day_customer=cust[new_day],
         day_day=row_day[new_day],
         day_spend=day_spend,
         return_customer=renumber[codes[returns]],
         return_amount=-amount[returns],
         frame=transactions,
+        filtered_positions=positions,
+        filtered_amount=amount,
     )
 
 
