@@ -125,8 +125,6 @@ def cmd_features(args) -> int:
         config=FeatureConfig(time_unit_days=args.time_unit_days),
         reference=reference,
     )
-    if table.empty:
-        raise RetainError(f"no customer has a purchase before {args.as_of.date()}: pick a later --as-of")
     _write_table(table, args.out)
     reference_path = args.out.with_name(args.out.name + ".reference.json")
     reference.save(reference_path)

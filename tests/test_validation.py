@@ -119,3 +119,11 @@ def test_cli_reports_bad_input_without_traceback(tmp_path, capsys):
     assert code == 0
     assert (tmp_path / "f.csv.rejects" / "transactions.rejects.csv").exists()
     assert len(pd.read_csv(tmp_path / "f.csv")) == 2
+
+
+def test_cli_as_of_before_all_purchases_is_a_clear_error(tmp_path, capsys):
+    write(tmp_path / "d", "transactions", GOOD)
+    code = main(["features", "--data", str(tmp_path / "d"), "--as-of", "2020-01-01", "--out", str(tmp_path / "f.csv"),
+                 "--data-cutoff", CUTOFF])
+    assert code == 2
+    assert "no customer has a purchase before 2020-01-01" in capsys.readouterr().err
