@@ -13,6 +13,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from retain.errors import RetainError
 from retain.features.config import FeatureConfig
 
 _SECONDS_PER_DAY = 86_400
@@ -85,6 +86,8 @@ def purchase_log(transactions: pd.DataFrame, as_of) -> PurchaseLog:
     customer_ids = np.asarray(uniques, dtype=object)[has_purchase]
 
     rows = np.flatnonzero(is_purchase)
+    if rows.size == 0:
+        raise RetainError(f"no customer has a purchase before {cutoff}: pick a later as-of date")
     cust = renumber[codes[rows]]
     # one sort by (customer, time): customer in the high bits, seconds before cutoff below
     key = (cust.astype(np.int64) << 36) + (seconds[rows] + _SECONDS_OFFSET)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from retain.errors import RetainError
 from retain.features.config import FeatureConfig
 from retain.features.history import behaviour, cutoff_day, purchase_log, rfm
 from retain.features.segments import FeatureReference, lifecycle_stage
@@ -42,8 +41,6 @@ def customer_features(
     config = config or FeatureConfig()
     stamp, _ = cutoff_day(as_of)
     log = purchase_log(transactions, stamp)
-    if log.n == 0:
-        raise RetainError(f"no customer has a purchase before {stamp.date()}: pick a later as-of date")
     parts = [rfm(log, config), behaviour(log, config)]
     if interactions is not None:
         parts.append(service(log.customer_ids, interactions, stamp, config))
