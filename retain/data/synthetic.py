@@ -257,7 +257,7 @@ def generate(config: GeneratorConfig, progress=None) -> dict[str, pd.DataFrame |
             "channel": pd.Categorical(np.concatenate([channel, channel[is_return][keep]])),
         }
     )
-    # a $0.00 return after a $0.01 order reads oddly; drop nothing, just keep it negative
+    # a return rounded to -0.00 would read as a $0 purchase (amount >= 0): keep it negative
     tx.loc[(tx["amount"] == 0) & (tx.index >= len(t)), "amount"] = -0.01
     tx = tx.sort_values(["timestamp"], kind="stable").reset_index(drop=True)
 
