@@ -79,10 +79,8 @@ def attributes(customer_ids: np.ndarray, customers: pd.DataFrame, as_of) -> pd.D
     """Customer attribute columns as features: numbers stay numbers, dates become ages in
     days (unknown when the date is not before the cutoff), anything else is a category."""
     stamp, _ = cutoff_day(as_of)
-    table = customers.drop_duplicates("customer_id").set_index(
-        pd.Index(np.asarray(customers["customer_id"].drop_duplicates(), dtype=object))
-    )
-    table = table.reindex(customer_ids)
+    table = customers.drop_duplicates("customer_id")
+    table = table.set_axis(np.asarray(table["customer_id"], dtype=object)).reindex(customer_ids)
     out = {}
     for column in table.columns:
         if column == "customer_id":

@@ -208,8 +208,9 @@ def generate(config: GeneratorConfig, progress=None) -> dict[str, pd.DataFrame |
     fade = trace["competition"][cust] & (from_end < 6) & (k > 0)
     noise = rng.lognormal(0, 0.25, len(t))
     gap = _reorder_within(cust, gap, fade, gap * noise)
-    first_t = t[starts]
-    t = first_t + np.cumsum(gap) - np.cumsum(gap)[starts] + gap[starts]
+    # times again from the reordered gaps: each customer's first purchase is at t = 0
+    running = np.cumsum(gap)
+    t = running - running[starts]
     amount_fade = trace["competition"][cust] & (from_end < 6)
     amount = _reorder_within(cust, amount, amount_fade, -amount * noise)
     # a price rise: the last orders cost more (ascending), and carry no discount
