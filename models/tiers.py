@@ -1,0 +1,84 @@
+"""Value tiers from domain.md: the customer pyramid and the value matrix.
+
+Cut points are fitted on the training base and stored with the model, so a customer's
+tier does not depend on who else is in the scoring batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PYRAMID = ("platinum", "gold", "iron", "lead")
+
+# The move that would raise a customer to the next tier (domain.md, customer pyramid).
+PYRAMID_MOVES = {
+    "platinum": "keep: full service, priority care; protect the relationship",
+    "gold": "raise to platinum: full service and a wider product line",
+    "iron": "raise to gold: loyalty rewards and lower non-monetary cost",
+    "lead": "avoid cost: self-service channels, no special treatment",
+}
+
+# Value matrix: (high current value, high future value) -> quadrant.
+QUADRANTS = {
+    (False, False): "lead",
+    (False, True): "iron",
+    (True, False): "platinum",
+    (True, True): "gold",
+}
+QUADRANT_MOVES = {
+    "gold": "invest: the most valuable now and later",
+    "platinum": "maintain: the cash-flow core, large now but less later",
+    "iron": "develop: little now, real potential",
+    "lead": "reduce cost or let go: low now and later",
+}
+
+
+@dataclass(frozen=True)
+class TierConfig:
+    """``pyramid_shares``: top share of customers by CLV in platinum, then gold, then iron;
+    the rest are lead. ``high_value_quantile``: above this quantile of the training base a
+    current or future value counts as high in the value matrix."""
+
+    pyramid_shares: tuple[float, float, float] = (0.01, 0.04, 0.15)
+    high_value_quantile: float = 0.5
+
+    def __post_init__(self):
+        if any(s <= 0 for s in self.pyramid_shares) or sum(self.pyramid_shares) >= 1:
+            raise ValueError(f"pyramid shares must be positive and sum below 1, not {self.pyramid_shares}")
+        if not 0 < self.high_value_quantile < 1:
+            raise ValueError("high_value_quantile must be between 0 and 1")
+
+
+@dataclass
+class TierEdges:
+    """CLV thresholds for platinum, gold and iron, and the high/low splits of current and
+    future value, all taken from the training base."""
+
+    pyramid: tuple[float, float, float]
+    high_current: float
+    high_future: float
+
+    @classmethod
+    def fit(cls, clv: np.ndarray, current_value: np.ndarray, config: TierConfig) -> "TierEdges":
+        cumulative = np.cumsum(config.pyramid_shares)
+        pyramid = tuple(float(np.quantile(clv, 1 - share)) for share in cumulative)
+        return cls(
+            pyramid=pyramid,
+            high_current=float(np.quantile(current_value, config.high_value_quantile)),
+            high_future=float(np.quantile(clv, config.high_value_quantile)),
+        )
+
+    def pyramid_tier(self, clv: np.ndarray) -> np.ndarray:
+        platinum, gold, iron = self.pyramid
+        return np.select([clv >= platinum, clv >= gold, clv >= iron], list(PYRAMID[:3]), default="lead").astype(object)
+
+    def value_quadrant(self, current_value: np.ndarray, clv: np.ndarray) -> np.ndarray:
+        high_now = np.asarray(current_value) > self.high_current
+        high_later = np.asarray(clv) > self.high_future
+        return np.select(
+            [high_now & high_later, high_now & ~high_later, ~high_now & high_later],
+            [QUADRANTS[(True, True)], QUADRANTS[(True, False)], QUADRANTS[(False, True)]],
+            default=QUADRANTS[(False, False)],
+        ).astype(object)
