@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
@@ -170,7 +172,14 @@ class PurchaseModel:
             raise FitError(f"the {self.label} fit gave invalid parameters {self.params_}; try a penalizer")
         self.n_customers_ = int(counts.sum())
         self.n_patterns_ = len(counts)
-        self.log_likelihood_ = -self._total_negative_log_likelihood(self._log_params(), *data)
+        with np.errstate(all="ignore"):
+            self.log_likelihood_ = -self._total_negative_log_likelihood(self._log_params(), *data)
+        if not np.isfinite(self.log_likelihood_):
+            raise FitError(
+                f"the {self.label} likelihood is not finite on this data (lifetimes' formula overflows for "
+                f"histories such as frequency {int(data[0].max())}); use a coarser time unit "
+                "(e.g. --time-unit-days 7) or another model"
+            )
         if self.family == "bgnbd":
             groups = _x_groups(data[0], data[3])
             information = _gradient_jacobian(lambda lp: _bgnbd_objective(lp, *data, groups)[1], self._log_params())
@@ -189,7 +198,10 @@ class PurchaseModel:
             # lifetimes starts Nelder-Mead from a random point; a fixed start makes fits repeatable
             extra = {"initial_params": np.ones(4)}
         try:
-            fitter.fit(frequency, recency, T, weights=weights, **extra)
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                # lifetimes' Pareto/NBD likelihood overflows for extreme histories; checked below
+                warnings.simplefilter("ignore", RuntimeWarning)
+                fitter.fit(frequency, recency, T, weights=weights, **extra)
         except ConvergenceError:
             raise FitError(
                 f"the {self.label} fit did not converge on {int(weights.sum()):,} customers; "

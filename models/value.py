@@ -87,6 +87,10 @@ class ValueModel:
         model.tier_edges = TierEdges.fit(values["clv"], _current_value(features, config), config.tiers)
         return model
 
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*PASSTHROUGH_COLUMNS, self.config.current_value_column]))
+
     # --- vectorised predictions -----------------------------------------------------
 
     def expected_over(self, days: float, features: pd.DataFrame) -> np.ndarray:

@@ -138,6 +138,69 @@ def cmd_features(args) -> int:
     return 0
 
 
+# --- train / promote ----------------------------------------------------------------
+
+
+def _value_config(args):
+    from retain.models.value import ValueConfig
+
+    try:
+        return ValueConfig(horizon_days=args.horizon_days, margin=args.margin,
+                           annual_discount_rate=args.discount_rate, penalizer=args.penalizer)
+    except ValueError as exc:
+        raise RetainError(str(exc)) from None
+
+
+def cmd_train_clv(args) -> int:
+    from retain.features import FeatureConfig
+    from retain.training.value import train_value_model
+
+    from retain.training.registry import retain_home
+
+    progress = _stage_printer()
+    dataset = _load(args, retain_home() / "train")
+    result = train_value_model(
+        dataset, args.calibration_end, args.holdout_end, family=args.model,
+        config=_value_config(args), feature_config=FeatureConfig(time_unit_days=args.time_unit_days),
+        progress=progress,
+    )
+    for warning in result.warnings:
+        _say(f"warning: {warning}")
+    if args.json:
+        print(result.to_json())
+    else:
+        _print_value_summary(result)
+    return 0
+
+
+def _print_value_summary(result) -> None:
+    rows = ["purchases_mae", "purchases_rmse", "spend_mae", "spend_rmse", "total_purchases_pct_error",
+            "purchases_spearman", "spend_spearman", "top10_revenue_share", "top20_revenue_share"]
+    columns = {"model": result.metrics, "naive": result.baseline_metrics}
+    if result.champion_metrics:
+        columns["champion"] = result.champion_metrics
+    table = pd.DataFrame({name: [values[r] for r in rows] for name, values in columns.items()}, index=rows)
+    print(f"chosen model: {result.chosen_model}  params: " + ", ".join(f"{k}={v:.4g}" for k, v in result.params.items()))
+    print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+    print(f"run {result.run_id}; retain-clv version {result.model_version} "
+          f"{'promoted to champion' if result.promoted else 'kept as challenger'}: {result.reason}")
+
+
+def cmd_promote(args) -> int:
+    import json
+
+    from retain.training.registry import CHURN_MODEL_NAME, VALUE_MODEL_NAME, configure_tracking, promote
+
+    name = {"clv": VALUE_MODEL_NAME, "churn": CHURN_MODEL_NAME}[args.model]
+    configure_tracking()
+    outcome = promote(name, args.version, args.alias)
+    metrics = {k: v for k, v in sorted(outcome["metrics"].items()) if "_" in k and not k.startswith(("param_",))}
+    _say(f"{name}@{args.alias}: version {outcome['previous'] or '(none)'} -> {outcome['version']}")
+    print(json.dumps(outcome, indent=2, default=float) if args.json else
+          "\n".join(f"  {k:40s} {v:.4f}" for k, v in metrics.items()))
+    return 0
+
+
 # --- demo --------------------------------------------------------------------------
 
 
@@ -192,6 +255,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-unit-days", type=float, default=1.0, help="unit of recency and T (7 = weeks)")
     p.add_argument("--reference", type=Path, help="apply these RFM/ABC cut points instead of fitting them")
     p.set_defaults(run=cmd_features)
+
+    p = sub.add_parser("train", help="fit, evaluate, log to MLflow, register and gate a model")
+    train = p.add_subparsers(dest="model", required=True)
+    p = train.add_parser("clv", help="purchase and spend models: CLV and P(alive)")
+    _add_data_options(p)
+    p.add_argument("--calibration-end", type=_date, required=True, help="fit on purchases before this date")
+    p.add_argument("--holdout-end", type=_date, help="evaluate on purchases before this date (default: end of data)")
+    p.add_argument("--model", default="auto", choices=["auto", "bgnbd", "mbgnbd", "pareto"])
+    p.add_argument("--time-unit-days", type=float, default=1.0, help="unit of recency and T (7 = weeks)")
+    p.add_argument("--horizon-days", type=float, default=365.0, help="CLV horizon")
+    p.add_argument("--margin", type=float, default=1.0, help="profit margin applied to spend")
+    p.add_argument("--discount-rate", type=float, default=0.10, help="annual discount rate")
+    p.add_argument("--penalizer", type=float, default=0.0, help="L2 penalty that helps a fit converge")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
+    p.set_defaults(run=cmd_train_clv)
+
+    p = sub.add_parser("promote", help="move the champion (or another) alias to a model version by hand")
+    p.add_argument("model", choices=["clv", "churn"])
+    p.add_argument("--version", required=True)
+    p.add_argument("--alias", default="champion", choices=["champion", "challenger"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_promote)
 
     p = sub.add_parser("demo", help="run the whole chain on generated data")
     p.add_argument("--out", type=Path, default=Path("demo-out"))

@@ -1,0 +1,244 @@
+"""``retain train clv``: fit value models on a calibration period, evaluate them on the
+holdout period against a naive baseline and the current champion, log everything to MLflow,
+register ``retain-clv`` and promote it only when it wins."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from retain.data import Dataset
+from retain.errors import RetainError
+from retain.features import FeatureConfig, calibration_holdout
+from retain.models.purchase import FAMILIES, FitError
+from retain.models.pyfunc import RetainPyfunc, load, log_pyfunc
+from retain.models.value import ValueConfig, ValueModel
+from retain.training import plots
+from retain.training.evaluate import naive_value_forecast, value_metrics
+from retain.training.registry import (
+    VALUE_MODEL_NAME, Gate, champion_uri, configure_tracking, decide, fingerprint, register,
+)
+
+EXPERIMENT = "retain-clv"
+# Chosen among purchase models by, and promoted on: per-customer purchase error first,
+# with rank agreement not allowed to get worse.
+VALUE_GATE = Gate(primary="purchases_mae", secondary=("purchases_spearman",))
+
+
+@dataclass
+class ValueTrainingResult:
+    run_id: str
+    model_version: str | None
+    chosen_model: str
+    params: dict
+    metrics: dict[str, float]
+    baseline_metrics: dict[str, float]
+    champion_metrics: dict[str, float] | None
+    comparison: dict[str, dict]
+    promoted: bool
+    reason: str
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=float)
+
+
+def check_windows(transactions: pd.DataFrame, calibration_end: pd.Timestamp,
+                  holdout_end: pd.Timestamp | None) -> pd.Timestamp:
+    """Check the calibration and holdout windows against the data; returns the holdout end."""
+    first = transactions["timestamp"].min()
+    last_day = transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
+    if calibration_end <= first.normalize():
+        raise RetainError(
+            f"calibration end {calibration_end.date()} is on or before the first purchase ({first.date()}): "
+            "no customer has history to fit on; choose a later --calibration-end"
+        )
+    holdout_end = last_day if holdout_end is None else holdout_end
+    if holdout_end <= calibration_end:
+        raise RetainError(
+            f"holdout end {holdout_end.date()} must be after calibration end {calibration_end.date()}"
+            + (" (the data ends there; choose an earlier --calibration-end)" if holdout_end == last_day else "")
+        )
+    if holdout_end > last_day:
+        raise RetainError(
+            f"holdout end {holdout_end.date()} is after the last transaction ({(last_day - pd.Timedelta(days=1)).date()}): "
+            "days without data would count as days without purchases; use --holdout-end "
+            f"{last_day.date()} or earlier"
+        )
+    when = transactions["timestamp"]
+    if not ((when >= calibration_end) & (when < holdout_end)).any():
+        raise RetainError(
+            f"the holdout window {calibration_end.date()} .. {holdout_end.date()} holds no transactions; "
+            "choose an earlier --calibration-end or a later --holdout-end"
+        )
+    return holdout_end
+
+
+def _holdout_predictions(model: ValueModel, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    days = float(table["holdout_duration"].iloc[0]) * model.time_unit_days
+    purchases = model.expected_over(days, table)
+    return purchases, purchases * model.expected_order_value(table)
+
+
+def _tracking_series(transactions, table, model: ValueModel, calibration_end, holdout_end):
+    """Daily cumulative repeat purchases of the calibration customers, actual and expected
+    (each cohort of first-purchase days times the model's unconditional expectation)."""
+    ids = set(table["customer_id"])
+    mask = transactions["customer_id"].astype(str).isin(ids).to_numpy() & (transactions["amount"].to_numpy() >= 0)
+    days = pd.DataFrame({
+        "customer_id": np.asarray(transactions["customer_id"], dtype=object)[mask].astype(str),
+        "day": transactions["timestamp"].to_numpy()[mask].astype("datetime64[D]"),
+    }).drop_duplicates()
+    days = days[days["day"] < np.datetime64(holdout_end.date(), "D")]
+    first = days.groupby("customer_id")["day"].transform("min")
+    start = days["day"].min()
+    grid = pd.date_range(start, holdout_end - pd.Timedelta(days=1), freq="D")
+    repeat_days = days.loc[days["day"] > first, "day"]
+    actual = np.cumsum(np.bincount(((repeat_days - start) / np.timedelta64(1, "D")).astype(int), minlength=len(grid)))
+    cohort_offsets = ((days.groupby("customer_id")["day"].min() - start) / np.timedelta64(1, "D")).astype(int)
+    cohorts = np.bincount(cohort_offsets, minlength=len(grid))
+    ages = np.arange(len(grid)) / model.time_unit_days
+    per_customer = np.concatenate([[0.0], model.purchase.expected_purchases_new(ages[1:])])
+    expected = np.convolve(cohorts, per_customer)[: len(grid)]
+    return grid, actual[: len(grid)], expected
+
+
+def _log_plots(transactions, table, model, purchases, baseline_purchases, calibration_end, holdout_end):
+    figures = {
+        "holdout_by_frequency.png": plots.holdout_by_frequency(
+            table["frequency"], purchases, table["holdout_purchases"], baseline_purchases),
+        "cumulative_tracking.png": plots.cumulative_tracking(
+            *_tracking_series(transactions, table, model, calibration_end, holdout_end), calibration_end),
+    }
+    top_frequency = int(max(5, np.quantile(table["frequency"], 0.99)))
+    age = float(table["T"].max())
+    frequencies = np.arange(top_frequency + 1, dtype=float)
+    recencies = np.linspace(0, age, 60)
+    f_grid, r_grid = np.meshgrid(frequencies, recencies, indexing="ij")
+    shape = f_grid.shape
+    args = (f_grid.ravel(), r_grid.ravel(), np.full(f_grid.size, age))
+    unit = "days" if model.time_unit_days == 1 else f"units of {model.time_unit_days:g} days"
+    figures["p_alive_matrix.png"] = plots.matrix(
+        model.purchase.p_alive(*args).reshape(shape), frequencies, recencies,
+        f"P(alive) for a customer of age {age:g}", "P(alive)", unit)
+    horizon = model.config.horizon_days / model.time_unit_days
+    figures["frequency_recency_matrix.png"] = plots.matrix(
+        model.purchase.expected_purchases(horizon, *args).reshape(shape), frequencies, recencies,
+        f"Expected purchases in the next {model.config.horizon_days:g} days", "expected purchases", unit)
+    for name, figure in figures.items():
+        mlflow.log_figure(figure, f"plots/{name}")
+        plots.close(figure)
+
+
+def train_value_model(
+    dataset: Dataset,
+    calibration_end,
+    holdout_end=None,
+    *,
+    family: str = "auto",
+    config: ValueConfig | None = None,
+    feature_config: FeatureConfig | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+) -> ValueTrainingResult:
+    config = config or ValueConfig()
+    feature_config = feature_config or FeatureConfig()
+    if family != "auto" and family not in FAMILIES:
+        raise RetainError(f"--model must be auto or one of {sorted(FAMILIES)}, not {family!r}")
+    transactions = dataset.transactions
+    calibration_end = pd.Timestamp(calibration_end).normalize()
+    holdout_end = check_windows(transactions, calibration_end, None if holdout_end is None else pd.Timestamp(holdout_end).normalize())
+
+    progress(f"features: calibration before {calibration_end.date()}, holdout to {holdout_end.date()}")
+    table, reference = calibration_holdout(transactions, calibration_end, holdout_end, config=feature_config)
+    actual_purchases, actual_spend = table["holdout_purchases"], table["holdout_spend"]
+
+    families = list(FAMILIES) if family == "auto" else [family]
+    fitted: dict[str, ValueModel] = {}
+    comparison: dict[str, dict] = {}
+    for name in families:
+        progress(f"fitting {FAMILIES[name][0]} + Gamma-Gamma on {len(table):,} customers")
+        try:
+            model = ValueModel.fit(table, name, config, feature_config.time_unit_days)
+            purchases, spend = _holdout_predictions(model, table)
+            if not (np.isfinite(purchases).all() and np.isfinite(spend).all()):
+                raise FitError(f"the {FAMILIES[name][0]} predictions are not finite for some customers")
+        except FitError as exc:
+            if family != "auto":
+                raise
+            comparison[name] = {"error": str(exc)}
+            progress(f"  {FAMILIES[name][0]}: {exc}")
+            continue
+        metrics = value_metrics(actual_purchases, actual_spend, purchases, spend)
+        metrics["log_likelihood"] = model.purchase.log_likelihood_
+        fitted[name] = model
+        comparison[name] = {"params": model.purchase.params_, "metrics": metrics}
+        progress(f"  {FAMILIES[name][0]}: holdout purchases MAE {metrics['purchases_mae']:.4f}, "
+                 f"Spearman {metrics['purchases_spearman']:.3f}, total error {metrics['total_purchases_pct_error']:+.1f}%")
+    if not fitted:
+        raise FitError("no purchase model could be fitted: " + "; ".join(v["error"] for v in comparison.values()))
+    chosen = min(fitted, key=lambda name: comparison[name]["metrics"]["purchases_mae"])
+    model = fitted[chosen]
+    purchases, spend = _holdout_predictions(model, table)
+    metrics = comparison[chosen]["metrics"]
+
+    duration = float(table["holdout_duration"].iloc[0])
+    baseline_purchases, baseline_spend = naive_value_forecast(table, duration)
+    baseline = value_metrics(actual_purchases, actual_spend, baseline_purchases, baseline_spend)
+
+    configure_tracking(EXPERIMENT)
+    champion_metrics = None
+    current = champion_uri(VALUE_MODEL_NAME)
+    if current:
+        progress(f"scoring the current champion ({current}) on the same holdout")
+        champion = load(current).unwrap_python_model().model
+        champion_table = table
+        if champion.time_unit_days != feature_config.time_unit_days:
+            champion_table, _ = calibration_holdout(
+                transactions, calibration_end, holdout_end, config=FeatureConfig(time_unit_days=champion.time_unit_days))
+        champion_metrics = value_metrics(actual_purchases, actual_spend, *_holdout_predictions(champion, champion_table))
+    decision = decide(VALUE_GATE, metrics, {"naive": baseline}, champion_metrics)
+
+    warnings = [w for w in [model.spend.correlation_warning] if w]
+    progress("logging to MLflow")
+    with mlflow.start_run(run_name=f"clv-{chosen}-{calibration_end.date()}") as run:
+        mlflow.log_params({
+            "model": family, "chosen_model": chosen,
+            "calibration_end": str(calibration_end.date()), "holdout_end": str(holdout_end.date()),
+            "time_unit_days": feature_config.time_unit_days, "horizon_days": config.horizon_days,
+            "margin": config.margin, "annual_discount_rate": config.annual_discount_rate,
+            "penalizer": config.penalizer, "interval": config.interval, "customers": len(table),
+        })
+        mlflow.set_tags(fingerprint({"transactions": transactions[["customer_id", "timestamp", "amount"]]},
+                                    {"transactions": "timestamp"}))
+        mlflow.log_metrics(metrics)
+        mlflow.log_metrics({f"baseline_{k}": v for k, v in baseline.items()})
+        if champion_metrics:
+            mlflow.log_metrics({f"champion_{k}": v for k, v in champion_metrics.items()})
+        for name, entry in comparison.items():
+            if "metrics" in entry:
+                mlflow.log_metrics({f"{name}_{k}": v for k, v in entry["metrics"].items()})
+        mlflow.log_metrics({f"param_{k}": v for k, v in {**model.purchase.params_, **model.spend.params_}.items()})
+        mlflow.log_metric("frequency_monetary_correlation", model.spend.frequency_monetary_correlation_)
+        mlflow.log_dict({"chosen": chosen, "comparison": comparison, "baseline": baseline,
+                         "champion": champion_metrics, "decision": decision.reason,
+                         "standard_errors": model.purchase.standard_errors(), "warnings": warnings},
+                        "evaluation.json")
+        _log_plots(transactions, table, model, purchases, baseline_purchases, calibration_end, holdout_end)
+        wrapper = RetainPyfunc(model, feature_config=feature_config, reference=reference,
+                               version_column="clv_model_version", version_label=f"{VALUE_MODEL_NAME}@run:{run.info.run_id[:8]}")
+        progress("logging the pyfunc model")
+        info = log_pyfunc(wrapper, table)
+        version = register(info.model_uri, VALUE_MODEL_NAME, decision, run.info.run_id)
+    progress(f"registered {VALUE_MODEL_NAME} version {version} as "
+             f"{'champion' if decision.promote else 'challenger'}: {decision.reason}")
+    return ValueTrainingResult(
+        run_id=run.info.run_id, model_version=version, chosen_model=chosen,
+        params={**model.purchase.params_, **model.spend.params_}, metrics=metrics,
+        baseline_metrics=baseline, champion_metrics=champion_metrics, comparison=comparison,
+        promoted=decision.promote, reason=decision.reason, warnings=warnings,
+    )
