@@ -1,0 +1,199 @@
+"""Value models against published results, lifetimes itself, simulation and ground truth."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter
+
+from retain.data.cdnow import cdnow_transactions
+from retain.data.synthetic import GeneratorConfig, generate
+from retain.features import FeatureConfig, build_features, calibration_holdout, rfm_summary
+from retain.models.purchase import FitError, PurchaseModel, collapse
+from retain.models.spend import SpendModel
+from retain.models.value import ValueConfig, ValueModel
+from retain.training.value import _tracking_series
+
+WEEKS = FeatureConfig(time_unit_days=7)
+
+
+@pytest.fixture(scope="module")
+def cdnow():
+    """The CDNOW sample: 39-week calibration, weeks 40-78 holdout, time in weeks."""
+    table, _ = calibration_holdout(cdnow_transactions("sample"), "1997-10-01", "1998-07-01", config=WEEKS)
+    return table
+
+
+@pytest.fixture(scope="module")
+def base20k():
+    tables = generate(GeneratorConfig(customers=20_000, seed=11))
+    table, _ = build_features(tables["transactions"], "2025-07-01")
+    return tables, table
+
+
+def test_bgnbd_reproduces_published_cdnow_results(cdnow):
+    model = PurchaseModel("bgnbd").fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    published = {"r": 0.2426, "alpha": 4.4136, "a": 0.7929, "b": 2.4259}
+    for name, value in published.items():
+        assert model.params_[name] == pytest.approx(value, rel=1e-3), name
+    assert model.log_likelihood_ == pytest.approx(-9582.43, abs=0.01)
+    assert model.n_customers_ == 2357 and model.n_patterns_ < 2357
+
+
+def test_standard_errors_equal_lifetimes(cdnow):
+    ours = PurchaseModel("bgnbd").fit(cdnow["frequency"], cdnow["recency"], cdnow["T"]).standard_errors()
+    theirs = BetaGeoFitter().fit(cdnow["frequency"], cdnow["recency"], cdnow["T"]).standard_errors_
+    for name in ("r", "alpha", "a", "b"):
+        assert ours[name] == pytest.approx(theirs[name], rel=1e-3), name
+
+
+@pytest.mark.parametrize("family, published", [
+    ("mbgnbd", {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}),
+    ("pareto", {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}),
+])
+def test_peer_models_reproduce_published_cdnow_results(cdnow, family, published):
+    model = PurchaseModel(family).fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    for name, value in published.items():
+        assert model.params_[name] == pytest.approx(value, rel=2e-3), name
+    assert np.all(np.isfinite(model.standard_errors()[name]) for name in published)
+
+
+def test_gamma_gamma_reproduces_published_cdnow_results(cdnow):
+    spend = SpendModel().fit(cdnow["frequency"], cdnow["monetary"])
+    assert spend.n_customers_ == 946
+    for name, value in {"p": 6.2488, "q": 3.7446, "v": 15.4477}.items():
+        assert spend.params_[name] == pytest.approx(value, rel=1e-3), name
+    assert spend.correlation_warning is None  # r = 0.11 on CDNOW
+
+
+def test_cumulative_tracking_through_week_78_within_five_percent(cdnow):
+    """FHL (2005) report the BG/NBD about 4% under the actual cumulative repeat purchases at week 78."""
+    model = ValueModel.fit(cdnow, "bgnbd", time_unit_days=7)
+    days, actual, expected = _tracking_series(
+        cdnow_transactions("sample"), cdnow, model, pd.Timestamp("1997-10-01"), pd.Timestamp("1998-07-01"))
+    error = expected[-1] / actual[-1] - 1
+    assert -0.05 < error < 0
+    # over weeks 40-78 alone the same model is further under (about -12%): recorded in docs/value-models.md
+    holdout = model.expected_over(39 * 7, cdnow).sum() / cdnow["holdout_purchases"].sum() - 1
+    assert -0.15 < holdout < -0.05
+
+
+def test_collapsed_fit_equals_lifetimes_fit_on_every_customer(base20k):
+    _, table = base20k
+    columns = [table[c] for c in ("frequency", "recency", "T")]
+    for family, fitter in (("bgnbd", BetaGeoFitter()), ("mbgnbd", ModifiedBetaGeoFitter())):
+        ours = PurchaseModel(family).fit(*columns)
+        theirs = fitter.fit(*columns).params_
+        assert ours.n_patterns_ < len(table)
+        for name, value in theirs.items():
+            assert ours.params_[name] == pytest.approx(value, rel=1e-4), (family, name)
+
+
+def test_collapse_restores_every_row():
+    rng = np.random.default_rng(0)
+    columns = {"x": rng.integers(0, 4, 500).astype(float), "y": rng.integers(0, 3, 500) / 7, "z": rng.random(500).round(1)}
+    distinct, counts, inverse = collapse(columns)
+    assert counts.sum() == 500
+    for name, values in columns.items():
+        np.testing.assert_array_equal(distinct[name][inverse], values)
+    assert len(counts) == len(pd.DataFrame(columns).drop_duplicates())
+
+
+def test_fitted_parameters_recover_the_generators_truth(base20k):
+    tables, table = base20k
+    truth = tables["truth"]
+    model = ValueModel.fit(table, "bgnbd")
+    for name, value in truth["bgnbd_per_day"].items():
+        assert model.purchase.params_[name] == pytest.approx(value, rel=0.15), name
+    for name, value in truth["gamma_gamma"].items():
+        assert model.spend.params_[name] == pytest.approx(value, rel=0.15), name
+
+
+def test_p_alive_separates_churned_from_alive_customers(base20k):
+    tables, table = base20k
+    model = ValueModel.fit(table, "bgnbd")
+    truth = tables["truth_customers"].set_index("customer_id")
+    death = truth.loc[table["customer_id"], "death_date"]
+    churned = (death.notna() & (death < pd.Timestamp("2025-07-01"))).to_numpy()
+    p_alive = model.predict_values(table, with_interval=False)["p_alive"]
+    from sklearn.metrics import roc_auc_score
+    assert roc_auc_score(churned, 1 - p_alive) > 0.8
+
+
+def test_future_alive_and_quiet_probabilities_match_simulation():
+    """P(alive at T+t) and P(no purchase in t) against draws from the BG/NBD posterior."""
+    model = PurchaseModel("bgnbd", params_={"r": 0.9, "alpha": 40.0, "a": 0.8, "b": 5.0})
+    x, t_x, T, t = 4.0, 200.0, 300.0, 180.0
+    rng = np.random.default_rng(0)
+    n = 400_000
+    p_alive = model.p_alive([x], [t_x], [T])[0]
+    alive = rng.random(n) < p_alive
+    rate = rng.gamma(0.9 + x, 1 / (40.0 + T), n)
+    drop = rng.beta(0.8, 5.0 + x, n)
+    purchases = rng.poisson(rate * t)
+    survives = alive & (rng.random(n) < (1 - drop) ** purchases)
+    assert model.p_alive_at(t, [x], [t_x], [T])[0] == pytest.approx(survives.mean(), abs=0.005)
+    assert model.p_alive_at(0.0, [x], [t_x], [T])[0] == pytest.approx(p_alive)
+    quiet = ~alive | (purchases == 0)
+    assert model.p_no_purchase(t, [x], [t_x], [T])[0] == pytest.approx(quiet.mean(), abs=0.005)
+    later = model.p_alive_at(np.array([30.0, 90.0, 365.0])[:, None], [x], [t_x], [T]).ravel()
+    assert np.all(np.diff(later) < 0)
+
+
+def test_quiet_probability_of_a_new_customer_is_lifetimes_unconditional():
+    fitter = BetaGeoFitter()
+    fitter.params_ = pd.Series({"r": 0.9, "alpha": 40.0, "a": 0.8, "b": 5.0})
+    model = PurchaseModel("bgnbd", params_=dict(fitter.params_))
+    assert model.p_no_purchase(90.0, [0.0], [0.0], [0.0])[0] == pytest.approx(
+        fitter.probability_of_n_purchases_up_to_time(90.0, 0), rel=1e-9)
+
+
+def test_clv_equals_lifetimes_with_the_same_discounting(base20k):
+    _, table = base20k
+    sample = table.sample(300, random_state=0)
+    monthly = 0.01
+    config = ValueConfig(horizon_days=360, discount_step_days=30,
+                         annual_discount_rate=(1 + monthly) ** (365 / 30) - 1, margin=0.3)
+    model = ValueModel.fit(table, "bgnbd", config)
+    ours = model.predict_values(sample, with_interval=False)["clv"]
+    fitter = BetaGeoFitter()
+    fitter.params_ = pd.Series(model.purchase.params_)
+    fitter.predict = fitter.conditional_expected_number_of_purchases_up_to_time
+    spend = GammaGammaFitter()
+    spend.params_ = pd.Series(model.spend.params_)
+    theirs = spend.customer_lifetime_value(
+        fitter, sample["frequency"], sample["recency"], sample["T"], sample["monetary"],
+        time=12, discount_rate=monthly, freq="D",
+    )
+    np.testing.assert_allclose(ours, 0.3 * theirs.to_numpy(), rtol=1e-9)
+
+
+def test_scores_hold_intervals_tiers_and_do_not_depend_on_the_batch(base20k):
+    _, table = base20k
+    model = ValueModel.fit(table, "bgnbd")
+    scores = model.score(table)
+    assert len(scores) == len(table) and list(scores["customer_id"]) == list(table["customer_id"])
+    assert (scores["clv_low"] <= scores["clv"] + 1e-9).all() and (scores["clv"] <= scores["clv_high"] + 1e-9).all()
+    assert (scores["expected_purchases_low"] <= scores["expected_purchases_high"]).all()
+    assert (scores.loc[scores["clv"] > 1, "clv_high"] > scores.loc[scores["clv"] > 1, "clv_low"]).all()
+    shares = scores["value_tier"].value_counts(normalize=True)
+    assert shares["platinum"] == pytest.approx(0.01, abs=0.002) and shares["gold"] == pytest.approx(0.04, abs=0.004)
+    assert set(scores["value_quadrant"]) == {"gold", "platinum", "iron", "lead"}
+    assert scores["tier_move"].notna().all() and scores["value_move"].notna().all()
+    subset = table.sample(250, random_state=1)
+    alone = model.score(subset).set_index("customer_id")
+    together = scores.set_index("customer_id").loc[subset["customer_id"]]
+    pd.testing.assert_frame_equal(alone, together, check_exact=False, rtol=1e-9)
+
+
+def test_too_few_repeat_buyers_is_a_clear_error():
+    features = pd.DataFrame({"customer_id": ["a", "b", "c"], "frequency": [0.0, 1.0, 0.0],
+                             "recency": [0.0, 5.0, 0.0], "T": [10.0, 20.0, 30.0], "monetary": [0.0, 9.0, 0.0]})
+    with pytest.raises(FitError, match="only 1 customers bought again.*needs at least 30"):
+        SpendModel().fit(features["frequency"], features["monetary"])
+
+
+def test_correlated_frequency_and_spend_is_reported():
+    rng = np.random.default_rng(3)
+    frequency = rng.integers(1, 30, 2000).astype(float)
+    monetary = 5 * frequency + rng.gamma(2, 5, 2000)
+    assert "correlated" in SpendModel().fit(frequency, monetary).correlation_warning
