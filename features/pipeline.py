@@ -48,7 +48,7 @@ def customer_features(
         parts.append(attributes(log.customer_ids, customers, stamp))
     table = pd.concat(parts, axis=1)
     table.insert(0, "customer_id", log.customer_ids.astype(str))
-    table.insert(1, "as_of", stamp)
+    table.insert(1, "as_of", pd.Series(stamp, index=table.index, dtype="datetime64[ns]"))
     table["lifecycle_stage"] = lifecycle_stage(table, config.lifecycle)
     return table.sort_values("customer_id", kind="stable").reset_index(drop=True)
 

@@ -61,14 +61,19 @@ class RetainPyfunc(mlflow.pyfunc.PythonModel):
 def signature_for(model, example_features: pd.DataFrame, example_output: pd.DataFrame) -> ModelSignature:
     """customer_id is required; every model input column is optional so that a feature table
     and raw transactions both pass MLflow's schema check."""
+    import warnings
+
     from mlflow.models import infer_signature
 
-    inferred = infer_signature(example_features[list(model.input_columns)], example_output).inputs
-    columns = [ColSpec(spec.type, spec.name, required=spec.name == "customer_id") for spec in inferred.inputs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the integer hint: integers are declared double below
+        signature = infer_signature(example_features[list(model.input_columns)], example_output)
+    # integers are declared double: a missing value in a later batch must not fail the schema check
+    columns = [ColSpec("double" if str(spec.type) in ("integer", "long") else spec.type, spec.name,
+                       required=spec.name == "customer_id") for spec in signature.inputs.inputs]
     present = {spec.name for spec in columns}
     columns += [ColSpec(kind, name, required=False) for name, kind in TRANSACTION_COLUMNS.items() if name not in present]
-    outputs = infer_signature(example_features.head(1), example_output).outputs
-    return ModelSignature(inputs=Schema(columns), outputs=outputs, params=ParamSchema([ParamSpec("as_of", "string", "")]))
+    return ModelSignature(inputs=Schema(columns), outputs=signature.outputs, params=ParamSchema([ParamSpec("as_of", "string", "")]))
 
 
 def log_pyfunc(wrapper: RetainPyfunc, example_features: pd.DataFrame):

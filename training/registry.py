@@ -152,7 +152,7 @@ def promote(name: str, version: str, alias: str = CHAMPION) -> dict:
         known = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
         raise RetainError(f"{name} has no version {version}; known versions: {known or 'none'}") from None
     try:
-        previous = client.get_model_version_by_alias(name, alias).version
+        previous = str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException:
         previous = None
     client.set_registered_model_alias(name, alias, version)

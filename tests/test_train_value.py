@@ -1,0 +1,127 @@
+"""retain train clv / promote against a real MLflow sqlite store in a temporary folder."""
+
+import json
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from retain.cli import main
+from retain.data import validate_tables
+from retain.data.synthetic import GeneratorConfig, generate, write_dataset
+from retain.errors import RetainError
+from retain.models import pyfunc
+from retain.training.registry import configure_tracking
+from retain.training.value import train_value_model
+
+
+@pytest.fixture(scope="module")
+def value_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("value") / "data"
+    write_dataset(generate(GeneratorConfig(customers=6000, seed=5)), folder)
+    return folder
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A fresh, empty tracking store and registry for each test."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("RETAIN_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def _train(data, *extra, capsys):
+    code = main(["train", "clv", "--data", str(data), "--data-cutoff", "2026-01-01",
+                 "--calibration-end", "2025-01-01", "--json", *extra])
+    captured = capsys.readouterr()
+    return code, captured
+
+
+def test_train_registers_a_champion_then_a_challenger_and_promote_moves_it(value_data, store, capsys):
+    code, out = _train(value_data, capsys=capsys)
+    assert code == 0, out.err
+    first = json.loads(out.out)
+    assert first["promoted"] and first["model_version"] == "1"
+    assert first["chosen_model"] in {"bgnbd", "mbgnbd", "pareto"}
+    assert set(first["comparison"]) == {"bgnbd", "mbgnbd", "pareto"}
+    assert first["metrics"]["purchases_mae"] < first["baseline_metrics"]["purchases_mae"]
+    assert first["metrics"]["purchases_spearman"] > first["baseline_metrics"]["purchases_spearman"]
+    for key in ("purchases_rmse", "spend_mae", "spend_rmse", "total_purchases_pct_error", "spend_spearman",
+                "top10_revenue_share", "top20_revenue_share"):
+        assert key in first["metrics"]
+
+    configure_tracking()
+    client = MlflowClient()
+    run = client.get_run(first["run_id"])
+    assert run.data.tags["data_hash"] and int(run.data.tags["data_transactions_rows"]) > 0
+    assert "baseline_purchases_mae" in run.data.metrics and "param_r" in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(first["run_id"], "plots")}
+    assert {"plots/holdout_by_frequency.png", "plots/cumulative_tracking.png",
+            "plots/p_alive_matrix.png", "plots/frequency_recency_matrix.png"} <= artifacts
+
+    # The same model on the same holdout does not beat the champion: it stays a challenger.
+    code, out = _train(value_data, "--model", first["chosen_model"], capsys=capsys)
+    second = json.loads(out.out)
+    assert code == 0 and not second["promoted"] and second["model_version"] == "2"
+    assert "does not beat the current champion" in second["reason"]
+    configure_tracking()
+    assert str(client.get_model_version_by_alias("retain-clv", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("retain-clv", "challenger").version) == "2"
+
+    assert main(["promote", "clv", "--version", "2", "--json"]) == 0
+    outcome = json.loads(capsys.readouterr().out)
+    assert outcome["previous"] == "1" and outcome["metrics"]["purchases_mae"] > 0
+    configure_tracking()
+    assert str(client.get_model_version_by_alias("retain-clv", "champion").version) == "2"
+    assert main(["promote", "clv", "--version", "9"]) == 2
+    assert "has no version 9" in capsys.readouterr().err
+
+
+def test_champion_pyfunc_scores_features_and_raw_transactions_alike(value_data, store, capsys):
+    code, out = _train(value_data, "--model", "bgnbd", capsys=capsys)
+    assert code == 0, out.err
+    configure_tracking()
+    model = pyfunc.load("models:/retain-clv@champion")
+    transactions = pd.read_parquet(value_data / "transactions.parquet")
+    for column in ("customer_id", "order_id", "category", "channel"):  # text, as JSON requests send them
+        transactions[column] = transactions[column].astype(str)
+    some = transactions[transactions["customer_id"].isin(transactions["customer_id"].unique()[:40])]
+    wrapper = model.unwrap_python_model()
+    features = wrapper.features_from(some, {"as_of": "2025-06-01"})
+    from_features = model.predict(features)
+    from_raw = model.predict(some, params={"as_of": "2025-06-01"})
+    pd.testing.assert_frame_equal(from_features, from_raw)
+    assert len(from_raw) == some["customer_id"].nunique()
+    for column in ("customer_id", "as_of", "frequency", "recency", "T", "monetary", "rfm_code", "rfm_segment",
+                   "lifecycle_stage", "p_alive", "expected_purchases", "expected_order_value", "clv", "clv_low",
+                   "clv_high", "value_tier", "value_quadrant", "clv_model_version"):
+        assert column in from_raw.columns, column
+    assert set(from_raw["clv_model_version"]) == {"retain-clv/v1"}
+    assert model.metadata.signature is not None
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(calibration_end="2022-06-01"), "on or before the first purchase"),
+    (dict(calibration_end="2025-01-01", holdout_end="2026-03-01"), "after the last transaction"),
+    (dict(calibration_end="2026-01-01"), "must be after calibration end"),
+])
+def test_bad_windows_are_clear_errors_and_register_nothing(value_data, store, change, message):
+    dataset = validate_tables({"transactions": pd.read_parquet(value_data / "transactions.parquet")},
+                              data_cutoff="2026-01-01")
+    with pytest.raises(RetainError, match=message):
+        train_value_model(dataset, **change)
+    configure_tracking()
+    assert MlflowClient().search_registered_models() == []
+
+
+def test_holdout_without_transactions_and_too_few_repeat_buyers(store, capsys):
+    rows = [("a", "2024-01-01", 10.0), ("a", "2024-02-01", 12.0), ("b", "2024-01-05", 7.0), ("a", "2024-09-01", 5.0)]
+    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    dataset = validate_tables({"transactions": frame}, data_cutoff="2026-01-01")
+    with pytest.raises(RetainError, match="holds no transactions"):
+        train_value_model(dataset, "2024-03-01", "2024-08-01")
+    with pytest.raises(RetainError, match="bought again.*needs at least"):
+        train_value_model(dataset, "2024-03-01", "2024-09-02", family="bgnbd")
+    configure_tracking()
+    assert MlflowClient().search_registered_models() == []
