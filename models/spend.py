@@ -92,12 +92,3 @@ class SpendModel:
         individual_weight = p * frequency / (p * frequency + q - 1)
         population_mean = v * p / (q - 1)
         return (1 - individual_weight) * population_mean + individual_weight * monetary
-
-    def parameter_draws(self, n: int, seed: int = 0) -> list[dict[str, float]]:
-        if self.log_params_cov_ is None:
-            return [dict(self.params_)] * n
-        rng = np.random.default_rng(seed)
-        draws = rng.multivariate_normal(self._log_params(), self.log_params_cov_, size=n, method="eigh")
-        # a draw with q <= 1 has no finite mean spend; keep it just above 1
-        draws[:, 1] = np.maximum(draws[:, 1], np.log(1.0 + 1e-6))
-        return [dict(zip(PARAM_NAMES, np.exp(row))) for row in draws]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from retain.models.purchase import PurchaseModel, collapse
 from retain.models.spend import SpendModel
@@ -37,7 +38,6 @@ class ValueConfig:
     annual_discount_rate: float = 0.10
     discount_step_days: float = 30.0
     interval: float = 0.90
-    interval_draws: int = 200
     current_value_column: str = "spend_180d"
     tiers: TierConfig = field(default_factory=TierConfig)
     penalizer: float = 0.0
@@ -104,14 +104,9 @@ class ValueModel:
     def _discounted_purchases(self, patterns, params=None) -> tuple[np.ndarray, np.ndarray]:
         """Per pattern: discounted expected purchases over the horizon and the plain total."""
         ends, factors = discount_schedule(self.config)
-        cumulative = [self.purchase.expected_purchases(end / self.time_unit_days, *patterns, params=params)
-                      for end in ends]
-        previous = np.zeros_like(cumulative[0])
-        discounted = np.zeros_like(cumulative[0])
-        for total, factor in zip(cumulative, factors):
-            discounted += (total - previous) * factor
-            previous = total
-        return discounted, cumulative[-1]
+        cumulative = self.purchase.expected_purchases(ends / self.time_unit_days, *patterns, params=params)
+        per_step = np.diff(cumulative, axis=0, prepend=0.0)
+        return factors @ per_step, cumulative[-1]
 
     def predict_values(self, features: pd.DataFrame, with_interval: bool = True) -> dict[str, np.ndarray]:
         """All numeric outputs for every row of ``features``, evaluated once per distinct
@@ -130,41 +125,39 @@ class ValueModel:
             "clv": self.config.margin * discounted[inverse] * order_value,
         }
         if with_interval:
-            values.update(self._interval(features, patterns, inverse, discounted, purchases))
+            values.update(self._interval(features, patterns, inverse, purchases, values))
         return values
 
-    def _interval(self, features, patterns, inverse, discounted, purchases) -> dict[str, np.ndarray]:
-        """Equal-tailed interval from parameter uncertainty: parameter sets drawn from the
-        asymptotic normal of both models' log parameters; each draw's CLV uses that draw's
-        expected purchases and order values. The discount profile over the horizon is taken
-        from the point estimate (scaled to each draw's total), which keeps this one
-        evaluation per draw. This is uncertainty in the expectation, not the spread of what
-        one customer will actually spend."""
-        draws = self.config.interval_draws
+    def _interval(self, features, patterns, inverse, purchases, values) -> dict[str, np.ndarray]:
+        """Equal-tailed interval from parameter uncertainty by the delta method on the log
+        scale: Var(log y) = g' Cov g, with g the gradient of log y in the log parameters
+        (forward differences) and Cov the inverse observed information of each fit. The two
+        fits are independent, so their variances add for CLV = purchases x order value x
+        margin (the discount profile is held at the point estimate). This is uncertainty in
+        the expectation, not the spread of what one customer will actually spend."""
+        z = float(norm.ppf(0.5 + self.config.interval / 2))
         horizon = self.config.horizon_days / self.time_unit_days
-        tail = (1 - self.config.interval) / 2
-        purchase_draws = self.purchase.parameter_draws(draws, seed=1)
-        spend_draws = self.spend.parameter_draws(draws, seed=2)
-        pattern_purchases = np.column_stack(
-            [self.purchase.expected_purchases(horizon, *patterns, params=p) for p in purchase_draws]
-        )
-        ratio = np.divide(discounted, purchases, out=np.ones_like(purchases), where=purchases > 0)
-        frequency = features["frequency"].to_numpy(dtype=float)
-        monetary = features["monetary"].to_numpy(dtype=float)
-        low_high = {name: np.empty(len(features)) for name in
-                    ("expected_purchases_low", "expected_purchases_high", "clv_low", "clv_high")}
-        pattern_low, pattern_high = np.quantile(pattern_purchases, [tail, 1 - tail], axis=1)
-        low_high["expected_purchases_low"] = pattern_low[inverse]
-        low_high["expected_purchases_high"] = pattern_high[inverse]
-        chunk = max(1, 2_000_000 // draws)  # bounds memory at about 16 MB per array
-        for start in range(0, len(features), chunk):
-            rows = slice(start, start + chunk)
-            order_values = np.column_stack(
-                [self.spend.expected_order_value(frequency[rows], monetary[rows], params=p) for p in spend_draws]
-            )
-            clv = self.config.margin * (pattern_purchases[inverse[rows]] * ratio[inverse[rows], None]) * order_values
-            low_high["clv_low"][rows], low_high["clv_high"][rows] = np.quantile(clv, [tail, 1 - tail], axis=1)
-        return low_high
+        log_purchases = np.log(np.maximum(purchases, 1e-300))
+        purchase_gradient = [
+            np.log(np.maximum(self.purchase.expected_purchases(horizon, *patterns, params=shifted), 1e-300)) - log_purchases
+            for shifted in _shifted(self.purchase.params_, self.purchase.param_names)
+        ]
+        purchase_variance = _quadratic_form(purchase_gradient, self.purchase.log_params_cov_)[inverse]
+        frequency, monetary = features["frequency"], features["monetary"]
+        log_value = np.log(values["expected_order_value"])
+        spend_gradient = [
+            np.log(self.spend.expected_order_value(frequency, monetary, params=shifted)) - log_value
+            for shifted in _shifted(self.spend.params_, tuple(self.spend.params_))
+        ]
+        spend_variance = _quadratic_form(spend_gradient, self.spend.log_params_cov_)
+        spread_purchases = z * np.sqrt(purchase_variance)
+        spread_clv = z * np.sqrt(purchase_variance + spend_variance)
+        return {
+            "expected_purchases_low": values["expected_purchases"] * np.exp(-spread_purchases),
+            "expected_purchases_high": values["expected_purchases"] * np.exp(spread_purchases),
+            "clv_low": values["clv"] * np.exp(-spread_clv),
+            "clv_high": values["clv"] * np.exp(spread_clv),
+        }
 
     # --- the score table -------------------------------------------------------------
 
@@ -193,6 +186,21 @@ class ValueModel:
             "margin": self.config.margin,
             "annual_discount_rate": self.config.annual_discount_rate,
         }
+
+
+_STEP = 1e-5  # forward-difference step in log parameters
+
+
+def _shifted(params: dict[str, float], names) -> list[dict[str, float]]:
+    return [{**params, name: params[name] * np.exp(_STEP)} for name in names]
+
+
+def _quadratic_form(differences: list[np.ndarray], covariance: np.ndarray | None) -> np.ndarray:
+    """g' Cov g per row, with g = differences / step."""
+    if covariance is None:
+        return np.zeros_like(differences[0])
+    gradient = np.vstack(differences) / _STEP
+    return np.einsum("in,ij,jn->n", gradient, covariance, gradient)
 
 
 def _check_columns(features: pd.DataFrame) -> None:

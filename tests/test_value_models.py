@@ -197,3 +197,29 @@ def test_correlated_frequency_and_spend_is_reported():
     frequency = rng.integers(1, 30, 2000).astype(float)
     monetary = 5 * frequency + rng.gamma(2, 5, 2000)
     assert "correlated" in SpendModel().fit(frequency, monetary).correlation_warning
+
+
+def test_delta_method_interval_matches_parameter_draws(cdnow):
+    """The documented interval against quantiles over parameter sets drawn from the fits'
+    asymptotic normal distributions (the method CLVTools' bootstrap approximates)."""
+    config = ValueConfig(horizon_days=52 * 7, discount_step_days=7 * 4)
+    model = ValueModel.fit(cdnow, "bgnbd", config, time_unit_days=7)
+    sample = cdnow[cdnow["frequency"] > 0].head(50)
+    values = model.predict_values(sample)
+    rng = np.random.default_rng(0)
+    names_p, names_s = model.purchase.param_names, ("p", "q", "v")
+    draws_p = np.exp(rng.multivariate_normal(np.log([model.purchase.params_[n] for n in names_p]),
+                                             model.purchase.log_params_cov_, 2000))
+    draws_s = np.exp(rng.multivariate_normal(np.log([model.spend.params_[n] for n in names_s]),
+                                             model.spend.log_params_cov_, 2000))
+    horizon = 52.0
+    simulated = np.array([
+        model.purchase.expected_purchases(horizon, sample["frequency"], sample["recency"], sample["T"],
+                                          params=dict(zip(names_p, dp)))
+        * model.spend.expected_order_value(sample["frequency"], sample["monetary"], params=dict(zip(names_s, ds)))
+        for dp, ds in zip(draws_p, draws_s)
+    ])
+    ratio = values["clv"] / (values["expected_purchases"] * values["expected_order_value"])
+    low, high = np.quantile(simulated, [0.05, 0.95], axis=0) * ratio
+    np.testing.assert_allclose(values["clv_low"], low, rtol=0.03)
+    np.testing.assert_allclose(values["clv_high"], high, rtol=0.03)

@@ -1,0 +1,92 @@
+"""Value-model speed and quality on a generated base, against lifetimes' defaults in the same run.
+
+    retain generate --customers 1000000 --seed 1 --out /tmp/gen1m
+    python benchmarks/bench_value.py --data /tmp/gen1m
+
+Prints: BG/NBD fit (collapsed) vs lifetimes' BetaGeoFitter().fit on the same table; CLV for
+every customer vs lifetimes' customer_lifetime_value with the same horizon and discounting;
+the CLV interval; and the AUC of 1 - P(alive) against the generator's truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from lifetimes import BetaGeoFitter, GammaGammaFitter
+from sklearn.metrics import roc_auc_score
+
+from retain.features import rfm_summary
+from retain.models.purchase import PurchaseModel
+from retain.models.value import ValueConfig, ValueModel
+
+
+def timed(function, repeat: int = 1):
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = function()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--as-of", default="2025-07-01")
+    parser.add_argument("--skip-lifetimes", action="store_true", help="only retain's figures")
+    args = parser.parse_args()
+
+    transactions = pd.read_parquet(args.data / "transactions.parquet", columns=["customer_id", "timestamp", "amount"])
+    table = rfm_summary(transactions, args.as_of).reset_index()
+    table["customer_id"] = table["customer_id"].astype(str)
+    table["spend_180d"] = 0.0  # only the value matrix reads it; not timed here
+    columns = [table[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T")]
+    print(f"{len(table):,} customers as of {args.as_of}")
+
+    fit_time, purchase = timed(lambda: PurchaseModel("bgnbd").fit(*columns), repeat=3)
+    print(f"retain BG/NBD fit (collapsed to {purchase.n_patterns_:,} histories, with covariance): {fit_time:.2f} s")
+    value_fit_time, model = timed(lambda: ValueModel.fit(table, "bgnbd"))
+    print(f"retain value model fit (BG/NBD + Gamma-Gamma + tier edges): {value_fit_time:.2f} s")
+    config = ValueConfig(horizon_days=360, discount_step_days=30, annual_discount_rate=(1.01 ** (365 / 30)) - 1)
+    model.config = config
+    clv_time, values = timed(lambda: model.predict_values(table, with_interval=False), repeat=3)
+    print(f"retain CLV + P(alive) + P(alive at horizon) + P(no purchase), all customers: {clv_time:.2f} s")
+    interval_time, _ = timed(lambda: model.predict_values(table, with_interval=True))
+    print(f"retain CLV with {config.interval:.0%} interval (delta method): {interval_time:.2f} s")
+
+    truth_path = args.data / "truth_customers.parquet"
+    if truth_path.exists():
+        truth = pd.read_parquet(truth_path, columns=["customer_id", "death_date"])
+        truth["customer_id"] = truth["customer_id"].astype(str)
+        death = truth.set_index("customer_id")["death_date"].reindex(table["customer_id"])
+        churned = (death.notna() & (death < pd.Timestamp(args.as_of))).to_numpy()
+        auc = roc_auc_score(churned, 1 - values["p_alive"])
+        print(f"AUC of 1 - P(alive) against the truth (churned before {args.as_of}): {auc:.3f} "
+              f"({churned.mean():.1%} churned)")
+        print("fitted vs true BG/NBD:", json.dumps({k: round(v, 4) for k, v in purchase.params_.items()}),
+              json.loads((args.data / "truth.json").read_text())["bgnbd_per_day"])
+
+    if args.skip_lifetimes:
+        return
+    lifetimes_fit_time, fitter = timed(lambda: BetaGeoFitter().fit(*columns))
+    print(f"lifetimes BetaGeoFitter().fit on every customer: {lifetimes_fit_time:.2f} s "
+          f"-> retain is {lifetimes_fit_time / fit_time:.1f}x faster")
+    same = all(np.isclose(fitter.params_[k], purchase.params_[k], rtol=1e-4) for k in purchase.params_)
+    print(f"  same parameters (rtol 1e-4): {same}")
+    spend = GammaGammaFitter()
+    spend.params_ = pd.Series(model.spend.params_)
+    frequency, recency, age = (table[c] for c in ("frequency", "recency", "T"))
+    lifetimes_clv_time, theirs = timed(lambda: spend.customer_lifetime_value(
+        fitter, frequency, recency, age, table["monetary"], time=12, discount_rate=0.01, freq="D"))
+    print(f"lifetimes customer_lifetime_value, all customers: {lifetimes_clv_time:.2f} s "
+          f"-> retain is {lifetimes_clv_time / clv_time:.1f}x faster")
+    print(f"  max relative difference of CLV: {np.nanmax(np.abs(values['clv'] - theirs.to_numpy()) / np.maximum(theirs.to_numpy(), 1e-9)):.2e}")
+
+
+if __name__ == "__main__":
+    main()
