@@ -186,6 +186,56 @@ def _print_value_summary(result) -> None:
           f"{'promoted to champion' if result.promoted else 'kept as challenger'}: {result.reason}")
 
 
+def cmd_train_churn(args) -> int:
+    import json
+
+    from retain.features import FeatureConfig
+    from retain.models.churn import ChurnConfig
+    from retain.training.churn import train_churn_model
+    from retain.training.registry import retain_home
+
+    progress = _stage_printer()
+    dataset = _load(args, retain_home() / "train")
+    truth = args.data / "truth.json"
+    ceiling = json.loads(truth.read_text()).get("type_ceiling_among_churners") if truth.exists() else None
+    config = ChurnConfig(horizon_days=args.horizon_days, n_jobs=args.n_jobs, value_features=not args.no_value_features)
+    result = train_churn_model(
+        dataset, args.as_of, snapshots=args.snapshots, snapshot_step_days=args.snapshot_step_days,
+        config=config, feature_config=FeatureConfig(time_unit_days=args.time_unit_days), ceiling=ceiling,
+        progress=progress,
+    )
+    for note in result.warnings:
+        _say(f"note: {note}")
+    if args.json:
+        print(result.to_json())
+    else:
+        _print_churn_summary(result)
+    return 0
+
+
+def _print_churn_summary(result) -> None:
+    rows = ["macro_f1", "accuracy", "log_loss", "brier", "churn_roc_auc", "churn_pr_auc", "churn_top_decile_lift",
+            "type_accuracy_among_churners", "type_macro_f1_among_churners"]
+    columns = {"model": result.metrics, **{f"{k} baseline": v for k, v in result.baseline_metrics.items()}}
+    if result.champion_metrics:
+        columns["champion"] = result.champion_metrics
+    table = pd.DataFrame({name: [values.get(r, float("nan")) for r in rows] for name, values in columns.items()},
+                         index=rows)
+    print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+    per_class = pd.DataFrame(result.metrics["per_class"]).T
+    print("\nper class (held-out customers):\n" + per_class.to_string(float_format=lambda v: f"{v:.3f}"))
+    c = result.calibration
+    print(f"\ncalibration: log-loss {c['log_loss_before']:.4f} -> {c['log_loss_after']:.4f}, "
+          f"Brier {c['brier_before']:.4f} -> {c['brier_after']:.4f}")
+    if result.ceiling:
+        print(f"generator's ceiling for the type among churners: accuracy {result.ceiling['accuracy']:.3f}, "
+              f"macro-F1 {result.ceiling['macro_f1']:.3f}; model: accuracy "
+              f"{result.metrics.get('type_accuracy_among_churners', float('nan')):.3f}, macro-F1 "
+              f"{result.metrics.get('type_macro_f1_among_churners', float('nan')):.3f}")
+    print(f"run {result.run_id}; retain-churn-type version {result.model_version} "
+          f"{'promoted to champion' if result.promoted else 'kept as challenger'}: {result.reason}")
+
+
 def cmd_promote(args) -> int:
     import json
 
@@ -270,6 +320,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--penalizer", type=float, default=0.0, help="L2 penalty that helps a fit converge")
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.set_defaults(run=cmd_train_clv)
+
+    p = train.add_parser("churn", help="the churn-type classifier: who leaves in the horizon, and why")
+    _add_data_options(p)
+    p.add_argument("--as-of", type=_date, required=True, help="features before this date; labels in the horizon after")
+    p.add_argument("--horizon-days", type=float, default=90.0)
+    p.add_argument("--snapshots", type=int, default=1, help="stack this many cutoffs, each --snapshot-step-days earlier")
+    p.add_argument("--snapshot-step-days", type=float, default=90.0)
+    p.add_argument("--n-jobs", type=int, default=1, help="LightGBM threads (1 is safest on shared machines)")
+    p.add_argument("--no-value-features", action="store_true", help="leave P(alive) and expected purchases out")
+    p.add_argument("--time-unit-days", type=float, default=1.0)
+    p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
+    p.set_defaults(run=cmd_train_churn)
 
     p = sub.add_parser("promote", help="move the champion (or another) alias to a model version by hand")
     p.add_argument("model", choices=["clv", "churn"])

@@ -1,0 +1,342 @@
+"""``retain train churn``: label customers by the churn events in the horizon after each
+cutoff, train the churn-type classifier on some customers, evaluate it on others against
+two baselines and the current champion, log to MLflow, register ``retain-churn-type``."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import mlflow
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    average_precision_score, confusion_matrix, f1_score, log_loss, precision_recall_fscore_support, roc_auc_score,
+)
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from retain.data import Dataset
+from retain.errors import RetainError
+from retain.features import FeatureConfig, build_features
+from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel
+from retain.models.purchase import FitError
+from retain.models.pyfunc import RetainPyfunc, load, log_pyfunc
+from retain.models.value import ValueConfig, ValueModel
+from retain.training import plots
+from retain.training.registry import (
+    CHURN_MODEL_NAME, Gate, champion_uri, configure_tracking, decide, fingerprint, register,
+)
+
+EXPERIMENT = "retain-churn-type"
+CHURN_GATE = Gate(primary="macro_f1")
+RFM_ONLY = ["frequency", "recency", "T", "monetary"]
+# Shares of customers, by a hash of their id: the same customer is always in the same set.
+SPLITS = (("test", 0.20), ("calibration", 0.10), ("valid", 0.10), ("train", 0.60))
+
+
+@dataclass
+class ChurnTrainingResult:
+    run_id: str
+    model_version: str | None
+    labels: list[str]
+    metrics: dict
+    baseline_metrics: dict[str, dict]
+    champion_metrics: dict | None
+    calibration: dict[str, float]
+    promoted: bool
+    reason: str
+    rows: dict[str, int]
+    ceiling: dict | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=float)
+
+
+# --- labels and splits ---------------------------------------------------------------------
+
+def churn_labels(customer_ids: pd.Series, churn_events: pd.DataFrame, as_of: pd.Timestamp,
+                 horizon_days: float) -> pd.Series:
+    """Per customer: the churn type of their (first) churn event if it falls in
+    [as_of, as_of + horizon), ``retained`` if none does, and missing (excluded) if they had
+    already churned before as_of."""
+    first = churn_events.sort_values("churn_date").drop_duplicates("customer_id")
+    first = first.assign(customer_id=first["customer_id"].astype(str)).set_index("customer_id")
+    when = first["churn_date"].reindex(customer_ids.astype(str)).to_numpy()
+    kind = first["churn_type"].astype(object).reindex(customer_ids.astype(str)).to_numpy()
+    end = as_of + pd.Timedelta(days=horizon_days)
+    labels = np.full(len(customer_ids), RETAINED, dtype=object)
+    known = ~pd.isna(when)
+    in_horizon = known & (when >= np.datetime64(as_of)) & (when < np.datetime64(end))
+    labels[in_horizon] = kind[in_horizon]
+    labels[known & (when < np.datetime64(as_of))] = None
+    return pd.Series(labels, index=customer_ids.index, dtype=object)
+
+
+def customer_split(customer_ids: pd.Series, seed: int = 0) -> np.ndarray:
+    """'train', 'valid', 'calibration' or 'test' for each id, from a hash of the id alone."""
+    position = (pd.util.hash_array(customer_ids.astype(str).to_numpy(dtype=object), hash_key=f"retain{seed:012d}"[:16])
+                % 10_000) / 10_000
+    names = np.empty(len(customer_ids), dtype=object)
+    start = 0.0
+    for name, share in SPLITS:
+        names[(position >= start) & (position < start + share)] = name
+        start += share
+    return names
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+def churn_metrics(truth, probabilities: np.ndarray, labels: list[str], predicted) -> dict:
+    """Multiclass and binary-churn metrics on string labels; ``probabilities`` columns follow
+    ``labels`` (retained first)."""
+    truth = np.asarray(truth, dtype=object)
+    predicted = np.asarray(predicted, dtype=object)
+    codes = pd.Categorical(truth, categories=labels).codes
+    known = codes >= 0  # a champion may not know a label of this run
+    churned = truth != RETAINED
+    p_churn = 1.0 - probabilities[:, 0]
+    metrics = {
+        "macro_f1": float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)),
+        "accuracy": float(np.mean(truth == predicted)),
+        "log_loss": float(log_loss(codes[known], probabilities[known], labels=range(len(labels)))),
+        "brier": float(np.mean(np.sum((probabilities[known] - np.eye(len(labels))[codes[known]]) ** 2, axis=1))),
+        "churn_roc_auc": float(roc_auc_score(churned, p_churn)) if 0 < churned.sum() < len(truth) else float("nan"),
+        "churn_pr_auc": float(average_precision_score(churned, p_churn)) if churned.any() else float("nan"),
+    }
+    top = np.argsort(-p_churn, kind="stable")[: max(1, len(truth) // 10)]
+    metrics["churn_top_decile_lift"] = float(churned[top].mean() / max(churned.mean(), 1e-12))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predicted, labels=labels, zero_division=0)
+    metrics["per_class"] = {
+        label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for label, p, r, f, s in zip(labels, precision, recall, f1, support)
+    }
+    if churned.any() and len(labels) > 2:
+        types = [i for i, label in enumerate(labels) if label != RETAINED]
+        likely_type = np.asarray(labels, dtype=object)[np.asarray(types)[np.argmax(probabilities[:, types], axis=1)]]
+        metrics["type_accuracy_among_churners"] = float(np.mean(likely_type[churned] == truth[churned]))
+        metrics["type_macro_f1_among_churners"] = float(f1_score(
+            truth[churned], likely_type[churned], labels=[labels[i] for i in types], average="macro", zero_division=0))
+    return metrics
+
+
+def flat(metrics: dict, prefix: str = "") -> dict[str, float]:
+    """Metrics for MLflow: per-class entries become ``f1_<label>`` and so on."""
+    result = {f"{prefix}{k}": v for k, v in metrics.items() if not isinstance(v, dict) and np.isfinite(v)}
+    for label, values in metrics.get("per_class", {}).items():
+        for name in ("precision", "recall", "f1"):
+            result[f"{prefix}{name}_{label}"] = values[name]
+    return result
+
+
+# --- training ------------------------------------------------------------------------------
+
+def _snapshot(dataset: Dataset, cutoff: pd.Timestamp, config: ChurnConfig, feature_config: FeatureConfig,
+              progress) -> tuple[pd.DataFrame, pd.Series, object, ValueModel | None, list[str]]:
+    notes = []
+    table, reference = build_features(dataset.transactions, cutoff, customers=dataset.customers,
+                                      interactions=dataset.interactions, config=feature_config)
+    labels = churn_labels(table["customer_id"], dataset.churn_events, cutoff, config.horizon_days)
+    value_model = None
+    if config.value_features:
+        try:
+            value_model = ValueModel.fit(table, "bgnbd", ValueConfig(horizon_days=config.horizon_days),
+                                         feature_config.time_unit_days)
+        except FitError as exc:
+            notes.append(f"value features left out at {cutoff.date()}: {exc}")
+    keep = labels.notna().to_numpy()
+    progress(f"  cutoff {cutoff.date()}: {keep.sum():,} customers ({(~keep).sum():,} already churned, excluded); "
+             + ", ".join(f"{k} {v:,}" for k, v in labels[keep].value_counts().items()))
+    return table[keep].reset_index(drop=True), labels[keep].reset_index(drop=True), reference, value_model, notes
+
+
+def train_churn_model(
+    dataset: Dataset,
+    as_of,
+    *,
+    snapshots: int = 1,
+    snapshot_step_days: float = 90.0,
+    config: ChurnConfig | None = None,
+    feature_config: FeatureConfig | None = None,
+    ceiling: dict | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+) -> ChurnTrainingResult:
+    config = config or ChurnConfig()
+    feature_config = feature_config or FeatureConfig()
+    as_of = pd.Timestamp(as_of).normalize()
+    if dataset.churn_events is None or dataset.churn_events.empty:
+        raise RetainError("training the churn model needs a churn_events table with recorded churn dates and types")
+    data_end = dataset.transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
+    horizon_end = as_of + pd.Timedelta(days=config.horizon_days)
+    if horizon_end > data_end:
+        raise RetainError(
+            f"the {config.horizon_days:g}-day horizon after {as_of.date()} runs to {horizon_end.date()}, past the data "
+            f"(last transaction {(data_end - pd.Timedelta(days=1)).date()}): customers could not be labelled retained; "
+            f"use --as-of {(data_end - pd.Timedelta(days=config.horizon_days)).date()} or earlier"
+        )
+    events = dataset.churn_events["churn_date"]
+    if not ((events >= as_of) & (events < horizon_end)).any():
+        raise RetainError(
+            f"no churn event falls in the horizon {as_of.date()} .. {horizon_end.date()}: there is nothing to learn; "
+            "choose another --as-of or a longer --horizon-days"
+        )
+    if snapshots < 1:
+        raise RetainError("--snapshots must be at least 1")
+
+    progress(f"features and labels at {snapshots} cutoff(s), horizon {config.horizon_days:g} days")
+    notes: list[str] = []
+    parts = []
+    for k in range(snapshots):
+        cutoff = as_of - pd.Timedelta(days=snapshot_step_days * k)
+        table, labels, reference, value_model, more = _snapshot(dataset, cutoff, config, feature_config, progress)
+        notes += more
+        if k == 0:
+            latest_reference, latest_value_model = reference, value_model
+        if value_model is not None:
+            values = value_model.predict_values(table, with_interval=False)
+            table = table.assign(**{name: values[name] for name in ("p_alive", "p_alive_horizon",
+                                                                      "p_no_purchase_horizon", "expected_purchases")})
+        parts.append((k, table, labels))
+
+    # every row carries its own snapshot's value features, so the model reads them as given
+    split_of = {}
+    frames = {name: [] for name, _ in SPLITS}
+    targets = {name: [] for name, _ in SPLITS}
+    for k, table, labels in parts:
+        split = customer_split(table["customer_id"], config.seed)
+        for name, _ in SPLITS:
+            chosen = split == name
+            if name == "test" and k > 0:
+                continue  # evaluation is on the latest cutoff only
+            frames[name].append(table[chosen])
+            targets[name].append(labels[chosen])
+        if k == 0:
+            split_of = dict(zip(table["customer_id"], split))
+    data = {name: pd.concat(frames[name], ignore_index=True) for name, _ in SPLITS}
+    labels = {name: pd.concat(targets[name], ignore_index=True) for name, _ in SPLITS}
+    rows = {name: len(frame) for name, frame in data.items()}
+    progress("rows by set: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
+
+    progress(f"training LightGBM (n_jobs={config.n_jobs})")
+    model = ChurnTypeModel(config)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(data["train"], labels["train"], data["valid"], labels["valid"],
+                  data["calibration"], labels["calibration"], value_model=None)
+    notes += [str(w.message) for w in caught if "merged" in str(w.message)]
+    # the stored model computes value features itself from the latest cutoff's value model
+    model.value_model_ = latest_value_model if config.value_features else None
+    progress(f"  {model.best_rounds_} rounds; labels {model.labels_}")
+
+    test, truth = data["test"], labels["test"].to_numpy(dtype=object)
+    test_matrix = model.prepare(test)
+    raw = model.classifier_.predict_proba(test_matrix)
+    calibrated = model.calibrated_.predict_proba(test_matrix)
+    metrics = churn_metrics(truth, calibrated, model.labels_, model.predict_label(calibrated))
+    before = churn_metrics(truth, raw, model.labels_, model.predict_label(raw))
+    calibration = {"log_loss_before": before["log_loss"], "log_loss_after": metrics["log_loss"],
+                   "brier_before": before["brier"], "brier_after": metrics["brier"]}
+
+    baselines = _baselines(data["train"], labels["train"], test, truth, model.labels_)
+    configure_tracking(EXPERIMENT)
+    champion_metrics = None
+    current = champion_uri(CHURN_MODEL_NAME)
+    if current:
+        progress(f"scoring the current champion ({current}) on the same held-out customers")
+        champion = load(current).unwrap_python_model().model
+        champion_probabilities = _align(champion.predict_proba(test), champion.labels_, model.labels_)
+        champion_metrics = churn_metrics(truth, champion_probabilities, model.labels_,
+                                         champion.predict_label(champion.predict_proba(test)))
+    decision = decide(CHURN_GATE, metrics, baselines, champion_metrics)
+
+    progress("logging to MLflow")
+    with mlflow.start_run(run_name=f"churn-{as_of.date()}-h{config.horizon_days:g}") as run:
+        mlflow.log_params({
+            "as_of": str(as_of.date()), "horizon_days": config.horizon_days, "snapshots": snapshots,
+            "snapshot_step_days": snapshot_step_days, "value_features": config.value_features,
+            "n_jobs": config.n_jobs, "learning_rate": config.learning_rate, "num_leaves": config.num_leaves,
+            "class_weight_power": config.class_weight_power, "calibration": config.calibration,
+            "best_rounds": model.best_rounds_, "labels": ",".join(model.labels_),
+            **{f"rows_{k}": v for k, v in rows.items()},
+        })
+        mlflow.set_tags(fingerprint(
+            {"transactions": dataset.transactions[["customer_id", "timestamp", "amount"]],
+             "churn_events": dataset.churn_events, "interactions": dataset.interactions, "customers": dataset.customers},
+            {"transactions": "timestamp", "churn_events": "churn_date", "interactions": "timestamp"}))
+        mlflow.log_metrics(flat(metrics))
+        mlflow.log_metrics(calibration)
+        for name, values in baselines.items():
+            mlflow.log_metrics(flat(values, f"baseline_{name}_"))
+        if champion_metrics:
+            mlflow.log_metrics(flat(champion_metrics, "champion_"))
+        importances = model.importances()
+        mlflow.log_dict({"metrics": metrics, "baselines": baselines, "champion": champion_metrics,
+                         "calibration": calibration, "decision": decision.reason, "notes": notes,
+                         "importances": importances.to_dict(), "ceiling": ceiling}, "evaluation.json")
+        _log_plots(model, truth, calibrated, raw, importances)
+        wrapper = RetainPyfunc(model, feature_config=feature_config, reference=latest_reference,
+                               version_column="churn_model_version",
+                               version_label=f"{CHURN_MODEL_NAME}@run:{run.info.run_id[:8]}")
+        progress("logging the pyfunc model")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            info = log_pyfunc(wrapper, test)
+        version = register(info.model_uri, CHURN_MODEL_NAME, decision, run.info.run_id)
+    progress(f"registered {CHURN_MODEL_NAME} version {version} as "
+             f"{'champion' if decision.promote else 'challenger'}: {decision.reason}")
+    return ChurnTrainingResult(
+        run_id=run.info.run_id, model_version=version, labels=model.labels_, metrics=metrics,
+        baseline_metrics=baselines, champion_metrics=champion_metrics, calibration=calibration,
+        promoted=decision.promote, reason=decision.reason, rows=rows, ceiling=ceiling, warnings=notes,
+    )
+
+
+def _align(probabilities: np.ndarray, from_labels: list[str], to_labels: list[str]) -> np.ndarray:
+    """Probabilities re-ordered to another label list (labels the other model lacks get 0)."""
+    out = np.zeros((len(probabilities), len(to_labels)))
+    for i, label in enumerate(from_labels):
+        if label in to_labels:
+            out[:, to_labels.index(label)] = probabilities[:, i]
+    out = np.clip(out, 1e-12, None)
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def _baselines(train, train_labels, test, truth, labels) -> dict[str, dict]:
+    """Majority class, and a logistic regression on RFM alone."""
+    counts = train_labels.value_counts()
+    prior = np.array([counts.get(label, 0) for label in labels], dtype=float)
+    prior = np.clip(prior / prior.sum(), 1e-12, None)
+    majority = churn_metrics(truth, np.tile(prior, (len(truth), 1)), labels,
+                             np.full(len(truth), counts.idxmax(), dtype=object))
+    regression = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=2000))
+    codes = pd.Categorical(train_labels, categories=labels).codes
+    regression.fit(train[RFM_ONLY].to_numpy(dtype=float), codes)
+    probabilities = _align(regression.predict_proba(test[RFM_ONLY].to_numpy(dtype=float)),
+                           [labels[c] for c in regression.classes_], labels)
+    predicted = np.asarray(labels, dtype=object)[np.argmax(probabilities, axis=1)]
+    return {"majority": majority, "logistic_rfm": churn_metrics(truth, probabilities, labels, predicted)}
+
+
+def _log_plots(model: ChurnTypeModel, truth, calibrated, raw, importances) -> None:
+    predicted = model.predict_label(calibrated)
+    matrix = confusion_matrix(truth, predicted, labels=model.labels_)
+    churned = truth != RETAINED
+    curves = {}
+    for name, probabilities in (("before calibration", raw), ("after calibration", calibrated)):
+        p_churn = 1 - probabilities[:, 0]
+        bins = np.minimum((p_churn * 10).astype(int), 9)
+        frame = pd.DataFrame({"bin": bins, "p": p_churn, "y": churned}).groupby("bin").mean()
+        curves[name] = (frame["p"].to_numpy(), frame["y"].to_numpy())
+    figures = {
+        "confusion_matrix.png": plots.confusion(matrix, model.labels_),
+        "feature_importance.png": plots.importances(importances.index, importances.to_numpy()),
+        "churn_calibration.png": plots.calibration_curves(curves, "P(churn in horizon): reliability"),
+    }
+    for name, figure in figures.items():
+        mlflow.log_figure(figure, f"plots/{name}")
+        plots.close(figure)
