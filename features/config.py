@@ -27,7 +27,8 @@ class FeatureConfig:
     windows: tuple[int, ...] = (30, 90, 180)
     service_windows: tuple[int, ...] = (90, 365)
     service_kinds: tuple[str, ...] = ("complaint", "ticket")
-    recent_orders: int = 4  # category mix of the last N orders against the ones before
+    recent_orders: int = 4  # category mix, discounts and order value of the last N orders against the ones before
+    sequence_days: int = 6  # direction of order values and gaps over the last N purchase days
     rfm_bins: int = 5
     abc_shares: tuple[float, float] = (0.8, 0.95)  # A = top 80% of revenue, B = next 15%
     lifecycle: LifecycleRules = field(default_factory=LifecycleRules)

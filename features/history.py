@@ -192,6 +192,18 @@ def behaviour(log: PurchaseLog, config: FeatureConfig) -> pd.DataFrame:
     last_gap = np.where(n_gaps > 0, gap[last], np.nan)
     out["last_gap_vs_rhythm"] = _safe_ratio(last_gap, mean_gap)
 
+    # where the last purchases head, counted in purchases rather than days before the cutoff
+    tail = config.sequence_days
+    out[f"order_value_direction_last_{tail}"] = _direction(log.day_customer, log.day_spend, n, tail)
+    out[f"gap_direction_last_{tail}"] = _direction(gap_customer, gaps, n, tail - 1)
+    k = config.recent_orders
+    day_from_end = last[log.day_customer] - np.arange(len(log.day_customer))
+    latest_days = day_from_end < k
+    out[f"order_value_last_{k}_vs_before"] = _safe_ratio(
+        _safe_ratio(log.count(log.day_customer[latest_days], log.day_spend[latest_days]), np.minimum(n_days, k)),
+        _safe_ratio(log.count(log.day_customer[~latest_days], log.day_spend[~latest_days]), n_days - k),
+    ) - 1
+
     for w in config.windows:
         recent = log.day_day >= -w
         prior = (log.day_day >= -2 * w) & ~recent
@@ -232,13 +244,27 @@ def behaviour(log: PurchaseLog, config: FeatureConfig) -> pd.DataFrame:
         out["discount_share"] = _safe_ratio(log.count(log.row_customer, discount), gross)
         has = (discount > 0).astype(float)
         out["discounted_orders_share"] = _safe_ratio(log.count(log.row_customer, has), out["orders"])
-        for label, mask in ((f"{w}d", recent_rows), (f"before_{w}d", ~recent_rows)):
+        _, last_row = _group_bounds(log.row_customer, log.n)
+        latest_rows = last_row[log.row_customer] - np.arange(len(log.row_customer)) < k
+        for label, mask in ((f"{w}d", recent_rows), (f"before_{w}d", ~recent_rows),
+                            (f"last_{k}_orders", latest_rows), (f"before_last_{k}_orders", ~latest_rows)):
             out[f"discounted_orders_share_{label}"] = _safe_ratio(
                 log.count(log.row_customer[mask], has[mask]), log.count(log.row_customer[mask])
             )
     if "category" in frame:
         out.update(_category_mix(log, config))
     return pd.DataFrame(out)
+
+
+def _direction(customer: np.ndarray, value: np.ndarray, n: int, last: int) -> np.ndarray:
+    """Over each customer's last ``last`` values (sorted by customer, then time): (rises -
+    falls) / steps between consecutive values, in [-1, 1]; unknown with fewer than 2."""
+    _, end = _group_bounds(customer, n)
+    in_tail = end[customer] - np.arange(len(customer)) < last
+    step = (customer[1:] == customer[:-1]) & in_tail[:-1] & in_tail[1:]
+    who = customer[1:][step]
+    sign = np.sign(np.diff(value)[step])
+    return _safe_ratio(np.bincount(who, weights=sign, minlength=n), np.bincount(who, minlength=n).astype(float))
 
 
 def _distinct_per_customer(customer: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:

@@ -47,6 +47,10 @@ def customer_features(
     if customers is not None:
         parts.append(attributes(log.customer_ids, customers, stamp))
     table = pd.concat(parts, axis=1)
+    for kind in config.service_kinds:
+        # > 0: the last complaint (ticket) came after the last purchase, as when service drives a customer away
+        if f"days_since_last_{kind}" in table:
+            table[f"last_{kind}_after_last_purchase_days"] = table["days_since_last"] - table[f"days_since_last_{kind}"]
     table.insert(0, "customer_id", log.customer_ids.astype(str))
     table.insert(1, "as_of", pd.Series(stamp, index=table.index, dtype="datetime64[ns]"))
     table["lifecycle_stage"] = lifecycle_stage(table, config.lifecycle)

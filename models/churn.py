@@ -50,8 +50,9 @@ class ChurnConfig:
     value_features: bool = True
     n_jobs: int = 1
     learning_rate: float = 0.05
-    num_leaves: int = 31
-    min_child_samples: int = 40
+    num_leaves: int = 15
+    min_child_samples: int | None = None  # None: training rows / 500, between 20 and 200
+    reg_lambda: float = 0.0
     max_rounds: int = 1000
     early_stopping_rounds: int = 50
     max_bin: int = 63
@@ -216,13 +217,14 @@ class ChurnTypeModel:
         weights = (counts.max() / counts) ** self.config.class_weight_power
         self.classifier_ = lgb.LGBMClassifier(
             objective="multiclass", n_estimators=self.config.max_rounds, learning_rate=self.config.learning_rate,
-            num_leaves=self.config.num_leaves, min_child_samples=self.config.min_child_samples,
+            num_leaves=self.config.num_leaves,
+            min_child_samples=self.config.min_child_samples or int(np.clip(len(x_train) / 500, 20, 200)),
             max_bin=self.config.max_bin, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
-            class_weight=dict(enumerate(weights)), n_jobs=self.config.n_jobs, random_state=self.config.seed,
+            reg_lambda=self.config.reg_lambda, class_weight=dict(enumerate(weights)), n_jobs=self.config.n_jobs, random_state=self.config.seed,
             verbose=-1,
         )
         self.classifier_.fit(
-            x_train, codes[0], eval_X=(x_valid,), eval_y=(codes[1],),
+            x_train, codes[0], eval_X=(x_valid,), eval_y=(codes[1],), eval_class_weight=[dict(enumerate(weights))],
             callbacks=[lgb.early_stopping(self.config.early_stopping_rounds, verbose=False)],
         )
         self.best_rounds_ = int(self.classifier_.best_iteration_ or self.config.max_rounds)

@@ -1,0 +1,213 @@
+"""The churn-type classifier: labels, leakage, training against baselines, fallbacks."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from retain.data import validate_tables
+from retain.data.synthetic import GeneratorConfig, generate
+from retain.errors import RetainError
+from retain.features import FeatureConfig
+from retain.models import pyfunc
+from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel, describe_feature
+from retain.training.churn import _snapshot, churn_labels, customer_split, train_churn_model
+from retain.training.registry import configure_tracking
+
+AS_OF = pd.Timestamp("2025-09-01")
+
+
+@pytest.fixture(scope="module")
+def base():
+    tables = generate(GeneratorConfig(customers=15_000, seed=21))
+    return validate_tables({k: tables[k] for k in ("transactions", "customers", "interactions", "churn_events")},
+                           data_cutoff="2026-01-01")
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("RETAIN_HOME", str(tmp_path / "home"))
+
+
+def test_labels_follow_the_horizon_and_exclude_earlier_churners():
+    events = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d", "d"],
+        "churn_date": pd.to_datetime(["2025-08-31", "2025-09-01", "2025-11-29", "2025-11-30", "2026-02-01"]),
+        "churn_type": ["price", "service", "need", "natural", "price"],
+    })
+    ids = pd.Series(["a", "b", "c", "d", "e"])
+    labels = churn_labels(ids, events, AS_OF, 90)
+    assert labels.tolist() == [None, "service", "need", RETAINED, RETAINED]
+
+
+def test_customer_split_is_by_customer_and_stable():
+    ids = pd.Series([f"C{i}" for i in range(20_000)])
+    split = customer_split(ids)
+    assert set(split) == {"train", "valid", "calibration", "test"}
+    assert abs((split == "test").mean() - 0.2) < 0.02
+    again = customer_split(ids.sample(frac=1, random_state=1))
+    assert (pd.Series(again, index=ids.sample(frac=1, random_state=1).index).sort_index().to_numpy() == split).all()
+
+
+def test_labels_never_leak_into_features(base):
+    """Rows at or after the cutoff (purchases, complaints, churn events) may change the
+    labels but never a feature, the value features included."""
+    before, labels, _, value_model, _ = _snapshot(base, AS_OF, ChurnConfig(), FeatureConfig(), lambda m: None)
+    rng = np.random.default_rng(0)
+    changed = {}
+    for name, column in (("transactions", "timestamp"), ("interactions", "timestamp"), ("churn_events", "churn_date")):
+        frame = getattr(base, name).copy()
+        later = (frame[column] >= AS_OF).to_numpy()
+        frame.loc[later, column] = rng.permutation(frame.loc[later, column].to_numpy())
+        if "amount" in frame:
+            frame.loc[later, "amount"] = frame.loc[later, "amount"].to_numpy() * 3
+        if "churn_type" in frame:
+            frame.loc[later, "churn_type"] = rng.permutation(frame.loc[later, "churn_type"].to_numpy())
+        changed[name] = frame
+    shuffled = type(base)(changed["transactions"], base.customers, changed["interactions"], changed["churn_events"],
+                          base.report)
+    after, labels_after, _, value_after, _ = _snapshot(shuffled, AS_OF, ChurnConfig(), FeatureConfig(), lambda m: None)
+    pd.testing.assert_frame_equal(before, after)
+    assert value_model.purchase.params_ == value_after.purchase.params_
+    assert (labels.to_numpy() != labels_after.to_numpy()).any()  # the labels did see the change
+
+
+def test_training_beats_both_baselines_and_serves_through_the_pyfunc(base, store):
+    result = train_churn_model(base, AS_OF, snapshots=2, config=ChurnConfig())
+    assert result.labels[0] == RETAINED and set(result.labels[1:]) == {"natural", "price", "service", "competition", "need"}
+    for name in ("majority", "logistic_rfm"):
+        assert result.metrics["macro_f1"] > result.baseline_metrics[name]["macro_f1"] + 0.03, name
+    assert result.metrics["churn_roc_auc"] > 0.65 and result.metrics["churn_top_decile_lift"] > 2
+    assert result.metrics["type_accuracy_among_churners"] > 0.35  # five types: chance is about 0.2
+    assert result.calibration["log_loss_after"] <= result.calibration["log_loss_before"] + 0.01
+    assert result.promoted and result.model_version == "1"
+    for label in result.labels:
+        assert set(result.metrics["per_class"][label]) == {"precision", "recall", "f1", "support"}
+
+    configure_tracking()
+    run = MlflowClient().get_run(result.run_id)
+    assert "baseline_logistic_rfm_macro_f1" in run.data.metrics and "f1_price" in run.data.metrics
+    plots = {a.path for a in MlflowClient().list_artifacts(result.run_id, "plots")}
+    assert {"plots/confusion_matrix.png", "plots/feature_importance.png", "plots/churn_calibration.png"} <= plots
+
+    model = pyfunc.load("models:/retain-churn-type@champion")
+    churn_model = model.unwrap_python_model().model
+    table, _, _, _, _ = _snapshot(base, AS_OF, ChurnConfig(), FeatureConfig(), lambda m: None)
+    sample = table.head(300)
+    scores = model.predict(sample)
+    assert list(scores["customer_id"]) == list(sample["customer_id"])
+    type_columns = [f"p_type_{label}" for label in result.labels[1:]]
+    assert np.allclose(scores[type_columns].sum(axis=1), scores["p_churn"])
+    assert scores["p_churn"].between(0, 1).all() and set(scores["churn_type"]) <= set(result.labels[1:])
+    assert set(scores["churn_model_version"]) == {"retain-churn-type/v1"}
+    risky = scores[scores["p_churn"] >= churn_model.config.action_threshold]
+    assert len(risky) and (risky["top_drivers"].str.len() > 0).all()
+    assert (risky["recommended_action"] != "no churn action: keep normal contact").all()
+
+    # the same training again does not beat the champion it equals
+    again = train_churn_model(base, AS_OF, snapshots=2, config=ChurnConfig())
+    assert not again.promoted and "does not beat the current champion" in again.reason
+
+
+def test_transactions_and_churn_events_alone_are_enough(base, store):
+    bare = type(base)(base.transactions, None, None, base.churn_events, base.report)
+    result = train_churn_model(bare, AS_OF, config=ChurnConfig(value_features=False))
+    assert result.metrics["macro_f1"] > result.baseline_metrics["majority"]["macro_f1"]
+
+
+def subscription_base(customers=4000, seed=3):
+    """A subscription business: one bill a month per customer; why they leave depends on
+    their plan and region, which only the customer attributes show."""
+    rng = np.random.default_rng(seed)
+    plan = rng.choice(["basic", "plus", "premium"], customers)
+    region = rng.choice(["north", "south"], customers)
+    signup = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 600, customers), unit="D")
+    months = rng.geometric(1 / 14, customers)
+    churn_date = signup + pd.to_timedelta(months * 30 + 15, unit="D")
+    kind = np.where(plan == "premium", "price", np.where(region == "south", "service", "need"))
+    flip = rng.random(customers) < 0.15
+    kind = np.where(flip, rng.choice(["price", "service", "need"], customers), kind)
+    bills = []
+    for i in range(customers):
+        dates = signup[i] + pd.to_timedelta(np.arange(months[i]) * 30, unit="D")
+        dates = dates[dates < pd.Timestamp("2026-01-01")]
+        bills.append(pd.DataFrame({"customer_id": f"S{i}", "timestamp": dates,
+                                   "amount": {"basic": 10.0, "plus": 20.0, "premium": 40.0}[plan[i]]}))
+    transactions = pd.concat(bills, ignore_index=True)
+    ended = churn_date < pd.Timestamp("2026-01-01")
+    events = pd.DataFrame({"customer_id": [f"S{i}" for i in np.flatnonzero(ended)],
+                           "churn_date": churn_date[ended], "churn_type": kind[ended]})
+    attributes = pd.DataFrame({"customer_id": [f"S{i}" for i in range(customers)], "plan": plan, "region": region,
+                               "signup_date": signup})
+    return validate_tables({"transactions": transactions, "customers": attributes, "churn_events": events},
+                           data_cutoff="2026-01-01")
+
+
+def test_subscription_business_with_attributes_and_few_transactions(store):
+    data = subscription_base()
+    result = train_churn_model(data, "2025-06-01", snapshots=3, config=ChurnConfig(horizon_days=60))
+    assert set(result.labels) == {RETAINED, "price", "service", "need"}
+    assert result.metrics["type_accuracy_among_churners"] > 0.7  # plan and region decide the type
+    assert result.metrics["macro_f1"] > result.baseline_metrics["majority"]["macro_f1"]
+
+
+def _small_training_sets(base, keep=None):
+    """Train, valid and calibration sets; ``keep`` = {type: n} leaves only n customers of a
+    type (the others relabelled retained)."""
+    table, labels, _, _, _ = _snapshot(base, AS_OF, ChurnConfig(value_features=False), FeatureConfig(), lambda m: None)
+    labels = labels.copy()
+    for kind, n in (keep or {}).items():
+        labels.iloc[np.flatnonzero(labels.to_numpy() == kind)[n:]] = RETAINED
+    split = customer_split(table["customer_id"])
+    parts = [(table[split == s], labels[split == s]) for s in ("train", "valid", "calibration")]
+    return table, parts
+
+
+def test_a_rare_type_is_merged_into_other_with_a_warning(base):
+    table, parts = _small_training_sets(base, keep={"need": 12, "natural": 30})
+    model = ChurnTypeModel(ChurnConfig(value_features=False))
+    with pytest.warns(UserWarning, match="merged into 'other'"):
+        model.fit(*parts[0], *parts[1], *parts[2])
+    assert "other" in model.labels_ and "need" not in model.labels_ and "natural" not in model.labels_
+    assert set(model.merged_labels_) == {"need", "natural"}
+
+
+def test_one_class_and_too_few_examples_are_clear_errors(base, store):
+    table, parts = _small_training_sets(base)
+    only_retained = [(frame, pd.Series([RETAINED] * len(frame))) for frame, _ in parts]
+    with pytest.raises(RetainError, match="only \\['retained'\\]"):
+        ChurnTypeModel(ChurnConfig(value_features=False)).fit(*only_retained[0], *only_retained[1], *only_retained[2])
+    with pytest.raises(RetainError, match="no churn event falls in the horizon"):
+        events = base.churn_events[base.churn_events["churn_date"] < AS_OF]
+        train_churn_model(type(base)(base.transactions, None, None, events, base.report), AS_OF)
+    with pytest.raises(RetainError, match="runs to 2026-03-02, past the data"):
+        train_churn_model(base, "2025-12-02")
+    tiny = [(f, pd.Series(np.where(np.arange(len(f)) < 3, "price", RETAINED))) for f, _ in parts]
+    with pytest.raises(RetainError, match="too few training customers: price \\(3\\)"):
+        ChurnTypeModel(ChurnConfig(value_features=False)).fit(*tiny[0], *tiny[1], *tiny[2])
+
+
+def test_unknown_categories_and_missing_features_at_scoring_time(base):
+    table, parts = _small_training_sets(base)
+    model = ChurnTypeModel(ChurnConfig(value_features=False)).fit(*parts[0], *parts[1], *parts[2])
+    sample = table.head(200).copy()
+    sample["attr_region"] = "atlantis"
+    sample = sample.drop(columns=["complaints_90d", "last_satisfaction"])
+    with pytest.warns(UserWarning, match="features missing at scoring time"):
+        scores = model.score(sample)
+    assert len(scores) == 200 and scores["p_churn"].notna().all()
+    assert model.last_unknown_categories_ == {"attr_region": 200}
+    assert set(model.last_missing_features_) == {"complaints_90d", "last_satisfaction"}
+    with pytest.raises(RetainError, match="needs the columns \\['frequency'\\]"):
+        model.score(sample.drop(columns=["frequency"]))
+
+
+def test_drivers_read_as_words():
+    assert describe_feature("unresolved_complaints_90d", 3.0) == "3 unresolved complaints in the last 90 days"
+    assert describe_feature("days_since_last", 45.0) == "no purchase for 45 days"
+    assert describe_feature("attr_plan", "premium") == "plan: premium"
+    assert describe_feature("discounted_orders_share_90d", 0.5) == "50% of orders in the last 90 days used a discount"
+    assert describe_feature("some_new_feature", 2.5) == "some new feature = 2.5"
