@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import f1_score
+from scipy.special import softmax
 
 from retain.errors import RetainError
 from retain.models.value import ValueConfig, ValueModel
@@ -121,6 +123,100 @@ def describe_feature(name: str, value) -> str:
     return f"{name.replace('_', ' ')} = {_number(float(value))}"
 
 
+# --- one pass over the trees: probabilities and per-customer contributions ----------------
+
+class _GivenProbabilities(ClassifierMixin, BaseEstimator):
+    """Returns its input as the class probabilities: lets scikit-learn's calibrator be
+    fitted and applied on probabilities computed from the trees' leaves."""
+
+    def __init__(self, n_classes: int = 2):
+        self.n_classes = n_classes
+
+    def fit(self, X=None, y=None):
+        self.classes_ = np.arange(self.n_classes)
+        return self
+
+    def predict_proba(self, X):
+        return np.asarray(X, dtype=float)
+
+    def predict(self, X):
+        return np.argmax(np.asarray(X), axis=1)
+
+
+@dataclass
+class TreeTables:
+    """Per tree and leaf: the leaf value and the path attribution of that leaf (Saabas:
+    the change of the node value at each split on the way down, credited to the split's
+    feature). Summed over a customer's leaves they give the raw class scores, and the
+    per-feature contributions, from one ``pred_leaf`` traversal."""
+
+    tree_class: np.ndarray  # (trees,)
+    leaf_value: np.ndarray  # (trees, max_leaves)
+    path_feature: np.ndarray  # (trees, max_leaves, max_depth), -1 = none
+    path_value: np.ndarray  # (trees, max_leaves, max_depth)
+
+    @classmethod
+    def from_booster(cls, booster: lgb.Booster, rounds: int) -> "TreeTables":
+        dump = booster.dump_model(num_iteration=rounds)
+        trees = dump["tree_info"]
+        paths: list[dict[int, list[tuple[int, float]]]] = []
+        values: list[dict[int, float]] = []
+
+        for tree in trees:
+            leaf_paths: dict[int, list[tuple[int, float]]] = {}
+            leaf_values: dict[int, float] = {}
+
+            def walk(node, parent_value, split_feature, trail):
+                value = node["leaf_value"] if "leaf_value" in node else node["internal_value"]
+                if split_feature is not None:
+                    trail = trail + [(split_feature, value - parent_value)]
+                if "leaf_value" in node:
+                    leaf_values[node.get("leaf_index", 0)] = value
+                    leaf_paths[node.get("leaf_index", 0)] = trail
+                    return
+                for child in ("left_child", "right_child"):
+                    walk(node[child], value, node["split_feature"], trail)
+
+            root = tree["tree_structure"]
+            walk(root, root.get("internal_value", root.get("leaf_value", 0.0)), None, [])
+            paths.append(leaf_paths)
+            values.append(leaf_values)
+        max_leaves = max(len(v) for v in values)
+        max_depth = max(1, max(len(p) for tree in paths for p in tree.values()))
+        leaf_value = np.zeros((len(trees), max_leaves))
+        path_feature = np.full((len(trees), max_leaves, max_depth), -1, dtype=np.int32)
+        path_value = np.zeros((len(trees), max_leaves, max_depth))
+        for t, (tree_paths, tree_values) in enumerate(zip(paths, values)):
+            for leaf, value in tree_values.items():
+                leaf_value[t, leaf] = value
+                for d, (feature, change) in enumerate(tree_paths[leaf]):
+                    path_feature[t, leaf, d], path_value[t, leaf, d] = feature, change
+        # the root value of each tree is its bias: credited to no feature but part of the score
+        classes = dump["num_tree_per_iteration"]
+        return cls(np.arange(len(trees)) % classes, leaf_value, path_feature, path_value)
+
+    def raw_scores(self, leaves: np.ndarray, n_classes: int) -> np.ndarray:
+        per_tree = self.leaf_value[np.arange(leaves.shape[1]), leaves]
+        return np.stack([per_tree[:, self.tree_class == k].sum(axis=1) for k in range(n_classes)], axis=1)
+
+    def contributions(self, leaves: np.ndarray, toward: np.ndarray, against: int, n_features: int) -> np.ndarray:
+        """Per row, the feature contributions to (class ``toward[row]`` score - class
+        ``against`` score)."""
+        out = np.zeros((len(leaves), n_features))
+        for k in np.unique(toward):
+            rows = np.flatnonzero(toward == k)
+            for cls, sign in ((k, 1.0), (against, -1.0)):
+                trees = np.flatnonzero(self.tree_class == cls)
+                leaf = leaves[np.ix_(rows, trees)]
+                feature = self.path_feature[trees[None, :], leaf]  # (rows, trees, depth)
+                value = self.path_value[trees[None, :], leaf]
+                used = feature >= 0
+                index = (np.arange(len(rows))[:, None, None] * n_features + feature)[used]
+                out[rows] += sign * np.bincount(index, weights=value[used], minlength=len(rows) * n_features
+                                                ).reshape(len(rows), n_features)
+        return out
+
+
 # --- the model ---------------------------------------------------------------------------
 
 @dataclass
@@ -138,6 +234,7 @@ class ChurnTypeModel:
     classifier_: lgb.LGBMClassifier | None = None
     calibrated_: CalibratedClassifierCV | None = None
     decision_weights_: np.ndarray | None = None
+    tables_: TreeTables | None = None
     value_model_: ValueModel | None = None
     best_rounds_: int = 0
     merged_labels_: dict[str, int] = field(default_factory=dict)
@@ -228,9 +325,11 @@ class ChurnTypeModel:
             callbacks=[lgb.early_stopping(self.config.early_stopping_rounds, verbose=False)],
         )
         self.best_rounds_ = int(self.classifier_.best_iteration_ or self.config.max_rounds)
-        self.calibrated_ = CalibratedClassifierCV(FrozenEstimator(self.classifier_), method=self.config.calibration)
-        self.calibrated_.fit(x_calibration, codes[2])
-        self.decision_weights_ = _macro_f1_weights(self.calibrated_.predict_proba(x_calibration), codes[2])
+        self.tables_ = TreeTables.from_booster(self.classifier_.booster_, self.best_rounds_)
+        given = FrozenEstimator(_GivenProbabilities(len(self.labels_)).fit())
+        self.calibrated_ = CalibratedClassifierCV(given, method=self.config.calibration)
+        self.calibrated_.fit(self._uncalibrated(self._leaves(x_calibration)), codes[2])
+        self.decision_weights_ = _macro_f1_weights(self.predict_proba(calibration), codes[2])
         return self
 
     def _merge_rare(self, labels: list[pd.Series]) -> list[pd.Series]:
@@ -251,36 +350,48 @@ class ChurnTypeModel:
 
     # --- predicting ---------------------------------------------------------------------
 
+    def _leaves(self, matrix: pd.DataFrame) -> np.ndarray:
+        return self.classifier_.booster_.predict(matrix, pred_leaf=True, num_iteration=self.best_rounds_).astype(np.int64)
+
+    def _uncalibrated(self, leaves: np.ndarray) -> np.ndarray:
+        return softmax(self.tables_.raw_scores(leaves, len(self.labels_)), axis=1)
+
     def predict_proba(self, features: pd.DataFrame, *, calibrated: bool = True) -> np.ndarray:
-        matrix = self.prepare(features)
-        model = self.calibrated_ if calibrated else self.classifier_
-        return model.predict_proba(matrix)
+        probabilities = self._uncalibrated(self._leaves(self.prepare(features)))
+        return self.calibrated_.predict_proba(probabilities) if calibrated else probabilities
 
     def predict_label(self, probabilities: np.ndarray) -> np.ndarray:
         return np.asarray(self.labels_, dtype=object)[np.argmax(probabilities * self.decision_weights_, axis=1)]
 
-    def drivers(self, matrix: pd.DataFrame, type_index: np.ndarray, chunk: int = 50_000) -> list[str]:
+    def _drivers(self, matrix: pd.DataFrame, leaves: np.ndarray, type_index: np.ndarray) -> np.ndarray:
         """The features pushing each customer most towards their likely churn type rather
-        than staying: pred_contrib of that class's raw score minus the retained class's."""
-        k, width = len(self.labels_), len(self.feature_names_) + 1
-        top = self.config.top_drivers
-        texts: list[str] = []
-        for start in range(0, len(matrix), chunk):
-            part = matrix.iloc[start:start + chunk]
-            contributions = self.classifier_.booster_.predict(part, pred_contrib=True).reshape(len(part), k, width)
-            rows = np.arange(len(part))
-            toward = contributions[rows, type_index[start:start + chunk], :-1] - contributions[:, 0, :-1]
-            order = np.argsort(-toward, axis=1)[:, :top]
-            values = part.to_numpy(dtype=object)
-            for row, columns in enumerate(order):
-                phrases = [describe_feature(self.feature_names_[c], values[row, c])
-                           for c in columns if toward[row, c] > 0]
-                texts.append("; ".join(phrases))
-        return texts
+        than staying: path contributions to that class's raw score minus the retained
+        class's, the top ``config.top_drivers`` positive ones, in words."""
+        contributions = self.tables_.contributions(leaves, type_index, 0, len(self.feature_names_))
+        top = min(self.config.top_drivers, contributions.shape[1])
+        order = np.argsort(-contributions, axis=1)[:, :top]
+        phrases = np.full((len(matrix), top), "", dtype=object)
+        rows = np.arange(len(matrix))
+        for position in range(top):
+            chosen = order[:, position]
+            positive = contributions[rows, chosen] > 0
+            for column in np.unique(chosen[positive]):
+                who = np.flatnonzero(positive & (chosen == column))
+                name = self.feature_names_[column]
+                values = matrix[name].to_numpy(dtype=object)[who]
+                phrases[who, position] = [describe_feature(name, value) for value in values]
+        return np.array(["; ".join(p for p in row if p) for row in phrases], dtype=object)
 
-    def score(self, features: pd.DataFrame) -> pd.DataFrame:
+    def score(self, features: pd.DataFrame, chunk: int = 100_000) -> pd.DataFrame:
+        """One row per input row: p_churn, churn_type, p_type_<label>, top_drivers and
+        recommended_action (``LOW_RISK_ACTION`` below ``config.action_threshold``)."""
+        parts = [self._score_chunk(features.iloc[start:start + chunk]) for start in range(0, max(len(features), 1), chunk)]
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+    def _score_chunk(self, features: pd.DataFrame) -> pd.DataFrame:
         matrix = self.prepare(features)
-        probabilities = self.calibrated_.predict_proba(matrix)
+        leaves = self._leaves(matrix)
+        probabilities = self.calibrated_.predict_proba(self._uncalibrated(leaves))
         churn_columns = [i for i, label in enumerate(self.labels_) if label != RETAINED]
         type_index = np.asarray(churn_columns)[np.argmax(probabilities[:, churn_columns], axis=1)]
         table = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
@@ -290,7 +401,7 @@ class ChurnTypeModel:
         table["churn_type"] = np.asarray(self.labels_, dtype=object)[type_index]
         for i in churn_columns:
             table[f"p_type_{self.labels_[i]}"] = probabilities[:, i]
-        table["top_drivers"] = self.drivers(matrix, type_index)
+        table["top_drivers"] = self._drivers(matrix, leaves, type_index)
         actions = table["churn_type"].map(ACTIONS).fillna(GENERIC_ACTION)
         table["recommended_action"] = actions.where(table["p_churn"] >= self.config.action_threshold, LOW_RISK_ACTION)
         return table

@@ -211,3 +211,23 @@ def test_drivers_read_as_words():
     assert describe_feature("attr_plan", "premium") == "plan: premium"
     assert describe_feature("discounted_orders_share_90d", 0.5) == "50% of orders in the last 90 days used a discount"
     assert describe_feature("some_new_feature", 2.5) == "some new feature = 2.5"
+
+
+def test_one_pass_over_the_leaves_reproduces_lightgbm(base):
+    """Raw scores from the leaf tables equal LightGBM's; path contributions plus each
+    tree's root value add up to the raw score difference they explain."""
+    table, parts = _small_training_sets(base)
+    model = ChurnTypeModel(ChurnConfig(value_features=False)).fit(*parts[0], *parts[1], *parts[2])
+    matrix = model.prepare(table.head(500))
+    leaves = model._leaves(matrix)
+    raw = model.classifier_.booster_.predict(matrix, raw_score=True, num_iteration=model.best_rounds_)
+    np.testing.assert_allclose(model.tables_.raw_scores(leaves, len(model.labels_)), raw, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(model.predict_proba(table.head(500), calibrated=False),
+                               model.classifier_.predict_proba(matrix), rtol=1e-9, atol=1e-12)
+    toward = np.full(500, 2)
+    contributions = model.tables_.contributions(leaves, toward, 0, len(model.feature_names_))
+    dump = model.classifier_.booster_.dump_model(num_iteration=model.best_rounds_)["tree_info"]
+    roots = np.array([t["tree_structure"].get("internal_value", t["tree_structure"].get("leaf_value"))
+                      for t in dump])
+    bias = roots[model.tables_.tree_class == 2].sum() - roots[model.tables_.tree_class == 0].sum()
+    np.testing.assert_allclose(contributions.sum(axis=1) + bias, raw[:, 2] - raw[:, 0], rtol=1e-9, atol=1e-9)

@@ -234,9 +234,8 @@ def train_churn_model(
     progress(f"  {model.best_rounds_} rounds; labels {model.labels_}")
 
     test, truth = data["test"], labels["test"].to_numpy(dtype=object)
-    test_matrix = model.prepare(test)
-    raw = model.classifier_.predict_proba(test_matrix)
-    calibrated = model.calibrated_.predict_proba(test_matrix)
+    raw = model.predict_proba(test, calibrated=False)
+    calibrated = model.calibrated_.predict_proba(raw)
     metrics = churn_metrics(truth, calibrated, model.labels_, model.predict_label(calibrated))
     before = churn_metrics(truth, raw, model.labels_, model.predict_label(raw))
     calibration = {"log_loss_before": before["log_loss"], "log_loss_after": metrics["log_loss"],
