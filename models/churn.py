@@ -111,16 +111,29 @@ _PHRASES: list[tuple[str, object]] = [
 
 def describe_feature(name: str, value) -> str:
     """A feature and this customer's value of it, in words a marketer reads."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return f"{name.replace('_', ' ')} unknown"
     if isinstance(value, str):
         label = name[5:] if name.startswith("attr_") else name
         return f"{label.replace('_', ' ')}: {value}"
-    for pattern, phrase in _PHRASES:
-        match = re.fullmatch(pattern, name)
-        if match:
-            return phrase(match, float(value))
-    return f"{name.replace('_', ' ')} = {_number(float(value))}"
+    phrase = _phrase_for(name)
+    return phrase(float(value))
+
+
+_PHRASE_CACHE: dict[str, object] = {}
+
+
+def _phrase_for(name: str):
+    """The phrase function of a feature name, found once per name."""
+    if name not in _PHRASE_CACHE:
+        for pattern, phrase in _PHRASES:
+            match = re.fullmatch(pattern, name)
+            if match:
+                _PHRASE_CACHE[name] = lambda v, phrase=phrase, match=match: phrase(match, v)
+                break
+        else:
+            _PHRASE_CACHE[name] = lambda v: f"{name.replace('_', ' ')} = {_number(v)}"
+    return _PHRASE_CACHE[name]
 
 
 # --- one pass over the trees: probabilities and per-customer contributions ----------------
@@ -197,24 +210,37 @@ class TreeTables:
 
     def raw_scores(self, leaves: np.ndarray, n_classes: int) -> np.ndarray:
         per_tree = self.leaf_value[np.arange(leaves.shape[1]), leaves]
-        return np.stack([per_tree[:, self.tree_class == k].sum(axis=1) for k in range(n_classes)], axis=1)
+        # trees come iteration by iteration, one per class within each iteration
+        return per_tree.reshape(len(leaves), -1, n_classes).sum(axis=1)
 
     def contributions(self, leaves: np.ndarray, toward: np.ndarray, against: int, n_features: int) -> np.ndarray:
         """Per row, the feature contributions to (class ``toward[row]`` score - class
-        ``against`` score)."""
-        out = np.zeros((len(leaves), n_features))
+        ``against`` score), accumulated tree by tree over the few features each tree uses."""
+        out = np.zeros((n_features, len(leaves)))  # features first: each tree adds whole rows
         for k in np.unique(toward):
             rows = np.flatnonzero(toward == k)
+            part = np.zeros((n_features, len(rows)))
             for cls, sign in ((k, 1.0), (against, -1.0)):
-                trees = np.flatnonzero(self.tree_class == cls)
-                leaf = leaves[np.ix_(rows, trees)]
-                feature = self.path_feature[trees[None, :], leaf]  # (rows, trees, depth)
-                value = self.path_value[trees[None, :], leaf]
-                used = feature >= 0
-                index = (np.arange(len(rows))[:, None, None] * n_features + feature)[used]
-                out[rows] += sign * np.bincount(index, weights=value[used], minlength=len(rows) * n_features
-                                                ).reshape(len(rows), n_features)
-        return out
+                for tree in np.flatnonzero(self.tree_class == cls):
+                    features, table = self._tree_table(tree)
+                    if len(features):
+                        part[features] += sign * table[:, leaves[rows, tree]]
+            out[:, rows] = part
+        return out.T
+
+    def _tree_table(self, tree: int) -> tuple[np.ndarray, np.ndarray]:
+        """(features the tree splits on, their contribution at each leaf: features x leaves)."""
+        cache = self.__dict__.setdefault("_tables", {})
+        if tree not in cache:
+            feature, value = self.path_feature[tree], self.path_value[tree]
+            used = np.unique(feature[feature >= 0])
+            table = np.zeros((len(used), feature.shape[0]))
+            for d in range(feature.shape[1]):
+                present = feature[:, d] >= 0
+                np.add.at(table, (np.searchsorted(used, feature[present, d]), np.flatnonzero(present)),
+                          value[present, d])
+            cache[tree] = (used, table)
+        return cache[tree]
 
 
 # --- the model ---------------------------------------------------------------------------
@@ -351,7 +377,7 @@ class ChurnTypeModel:
     # --- predicting ---------------------------------------------------------------------
 
     def _leaves(self, matrix: pd.DataFrame) -> np.ndarray:
-        return self.classifier_.booster_.predict(matrix, pred_leaf=True, num_iteration=self.best_rounds_).astype(np.int64)
+        return self.classifier_.booster_.predict(matrix, pred_leaf=True, num_iteration=self.best_rounds_)
 
     def _uncalibrated(self, leaves: np.ndarray) -> np.ndarray:
         return softmax(self.tables_.raw_scores(leaves, len(self.labels_)), axis=1)
