@@ -51,7 +51,7 @@ class ChurnConfig:
     horizon_days: float = 90.0
     value_features: bool = True
     n_jobs: int = 1
-    learning_rate: float = 0.05
+    learning_rate: float = 0.1
     num_leaves: int = 15
     min_child_samples: int | None = None  # None: training rows / 500, between 20 and 200
     reg_lambda: float = 0.0
@@ -217,6 +217,7 @@ class TreeTables:
         """Per row, the feature contributions to (class ``toward[row]`` score - class
         ``against`` score), accumulated tree by tree over the few features each tree uses."""
         out = np.zeros((n_features, len(leaves)))  # features first: each tree adds whole rows
+        by_tree = np.ascontiguousarray(leaves.T)
         for k in np.unique(toward):
             rows = np.flatnonzero(toward == k)
             part = np.zeros((n_features, len(rows)))
@@ -224,7 +225,7 @@ class TreeTables:
                 for tree in np.flatnonzero(self.tree_class == cls):
                     features, table = self._tree_table(tree)
                     if len(features):
-                        part[features] += sign * table[:, leaves[rows, tree]]
+                        part[features] += sign * table[:, by_tree[tree, rows]]
             out[:, rows] = part
         return out.T
 
@@ -405,7 +406,10 @@ class ChurnTypeModel:
                 who = np.flatnonzero(positive & (chosen == column))
                 name = self.feature_names_[column]
                 values = matrix[name].to_numpy(dtype=object)[who]
-                phrases[who, position] = [describe_feature(name, value) for value in values]
+                # counts and categories repeat: phrase each distinct value once
+                codes, distinct = pd.factorize(pd.Series(values), use_na_sentinel=False)
+                phrased = np.array([describe_feature(name, value) for value in distinct], dtype=object)
+                phrases[who, position] = phrased[codes]
         return np.array(["; ".join(p for p in row if p) for row in phrases], dtype=object)
 
     def score(self, features: pd.DataFrame, chunk: int = 100_000) -> pd.DataFrame:

@@ -255,25 +255,60 @@ def cmd_promote(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    """Generate a base, build features, train and gate both models, score every customer."""
     from retain.data import load_dataset
     from retain.data.synthetic import GeneratorConfig, generate, write_dataset
     from retain.features import build_features
+    from retain.models import pyfunc
+    from retain.training.churn import train_churn_model
+    from retain.training.registry import CHURN_MODEL_NAME, VALUE_MODEL_NAME, configure_tracking, retain_home
+    from retain.training.value import train_value_model
 
     progress = _stage_printer()
     out = args.out
+    if not os.environ.get("MLFLOW_TRACKING_URI") and not os.environ.get("RETAIN_HOME"):
+        os.environ["RETAIN_HOME"] = str(out / "retain-home")  # a demo keeps its models to itself
     config = GeneratorConfig(customers=args.customers, seed=args.seed)
     progress(f"generating {args.customers:,} customers into {out / 'data'}")
     write_dataset(generate(config, progress=progress), out / "data")
     dataset = load_dataset(out / "data", data_cutoff=config.end)
-    as_of = pd.Timestamp(config.end) - pd.Timedelta(days=180)
-    progress(f"features as of {as_of.date()}")
-    table, reference = build_features(
-        dataset.transactions, as_of, customers=dataset.customers, interactions=dataset.interactions
-    )
-    _write_table(table, out / "features.parquet")
-    reference.save(out / "features.parquet.reference.json")
-    summary = table.groupby("lifecycle_stage").size().to_string()
-    progress(f"wrote {out / 'features.parquet'} ({len(table):,} customers). Lifecycle stages:\n{summary}")
+    end = pd.Timestamp(config.end)
+
+    progress("value models: calibration to a year before the end, holdout the last year")
+    value = train_value_model(dataset, end - pd.Timedelta(days=365), progress=progress)
+    _print_value_summary(value)
+    progress("churn-type classifier: cutoff 120 days before the end, 2 snapshots")
+    churn = train_churn_model(dataset, end - pd.Timedelta(days=120), snapshots=2, progress=progress)
+    _print_churn_summary(churn)
+
+    progress(f"scoring every customer as of {end.date()} with both champions")
+    configure_tracking()
+    models = {}
+    for name in (VALUE_MODEL_NAME, CHURN_MODEL_NAME):
+        uri = f"models:/{name}@champion"
+        try:
+            models[name] = pyfunc.load(uri)
+        except Exception:  # no champion: the gate kept the model back, so score with the latest version
+            from mlflow import MlflowClient
+
+            latest = max(int(v.version) for v in MlflowClient().search_model_versions(f"name='{name}'"))
+            _say(f"{name} has no champion; scoring with version {latest}")
+            models[name] = pyfunc.load(f"models:/{name}/{latest}")
+    reference = models[CHURN_MODEL_NAME].unwrap_python_model().reference
+    features, _ = build_features(dataset.transactions, end, customers=dataset.customers,
+                                 interactions=dataset.interactions, reference=reference)
+    value_scores = models[VALUE_MODEL_NAME].predict(features)
+    churn_scores = models[CHURN_MODEL_NAME].unwrap_python_model().predict(None, features)
+    scores = value_scores.merge(churn_scores.drop(columns=["as_of"]), on="customer_id", how="left")
+    _write_table(scores, out / "scores.parquet")
+    _write_table(features, out / "features.parquet")
+    columns = ["customer_id", "clv", "value_tier", "p_alive", "p_churn", "churn_type", "top_drivers",
+               "recommended_action"]
+    riskiest = scores.sort_values("p_churn", ascending=False).head(5)[columns]
+    with pd.option_context("display.max_colwidth", 60, "display.width", 200):
+        print("\nhighest churn risk:\n" + riskiest.to_string(index=False))
+    progress(f"wrote {out / 'scores.parquet'} ({len(scores):,} customers x {scores.shape[1]} columns); "
+             f"MLflow store: {os.environ.get('MLFLOW_TRACKING_URI') or retain_home()}")
     return 0
 
 
