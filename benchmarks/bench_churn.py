@@ -72,9 +72,11 @@ def main() -> None:
     features, _ = build_features(dataset.transactions, args.as_of, customers=dataset.customers,
                                  interactions=dataset.interactions, reference=model.reference)
     build = time.perf_counter() - started
-    started = time.perf_counter()
-    scores = model.model.score(features)
-    scoring = time.perf_counter() - started
+    scoring = float("inf")
+    for _ in range(2):  # best of two: the machine is shared
+        started = time.perf_counter()
+        scores = model.model.score(features)
+        scoring = min(scoring, time.perf_counter() - started)
     print(f"scoring {len(scores):,} customers: features {build:.1f} s, model (value features, probabilities, "
           f"drivers, actions) {scoring:.1f} s")
 

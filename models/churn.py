@@ -405,7 +405,7 @@ class ChurnTypeModel:
             for column in np.unique(chosen[positive]):
                 who = np.flatnonzero(positive & (chosen == column))
                 name = self.feature_names_[column]
-                values = matrix[name].to_numpy(dtype=object)[who]
+                values = matrix[name].iloc[who].to_numpy(dtype=object)
                 # counts and categories repeat: phrase each distinct value once
                 codes, distinct = pd.factorize(pd.Series(values), use_na_sentinel=False)
                 phrased = np.array([describe_feature(name, value) for value in distinct], dtype=object)

@@ -55,6 +55,14 @@ def collapse(columns: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.
     return {name: distinct[name] for name in names}, counts, inverse
 
 
+def covariance_from(information: np.ndarray) -> np.ndarray | None:
+    """Inverse observed information, or None where it is singular (no interval then)."""
+    try:
+        return np.linalg.inv(information)
+    except np.linalg.LinAlgError:
+        return None
+
+
 def numeric_hessian(function, at: np.ndarray, step: float = 1e-3) -> np.ndarray:
     """Central-difference Hessian; the functions here are smooth log-likelihoods in log space."""
     k = len(at)
@@ -224,10 +232,7 @@ class PurchaseModel:
             information = _gradient_jacobian(lambda lp: _bgnbd_objective(lp, *data, groups)[1], self._log_params())
         else:
             information = numeric_hessian(lambda lp: self._total_negative_log_likelihood(lp, *data), self._log_params())
-        try:
-            self.log_params_cov_ = np.linalg.inv(information)
-        except np.linalg.LinAlgError:
-            self.log_params_cov_ = None
+        self.log_params_cov_ = covariance_from(information)
         return self
 
     def _fit_with_lifetimes(self, frequency, recency, T, weights) -> np.ndarray:

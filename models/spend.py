@@ -9,7 +9,7 @@ from lifetimes import GammaGammaFitter
 from lifetimes.utils import ConvergenceError
 from scipy.stats import pearsonr
 
-from retain.models.purchase import FitError, collapse, numeric_hessian
+from retain.models.purchase import FitError, collapse, covariance_from, numeric_hessian
 
 PARAM_NAMES = ("p", "q", "v")
 
@@ -58,10 +58,7 @@ class SpendModel:
         data = (distinct["frequency"], distinct["monetary"], counts)
         self.log_likelihood_ = -self._total_negative_log_likelihood(self._log_params(), *data)
         information = numeric_hessian(lambda lp: self._total_negative_log_likelihood(lp, *data), self._log_params())
-        try:
-            self.log_params_cov_ = np.linalg.inv(information)
-        except np.linalg.LinAlgError:
-            self.log_params_cov_ = None
+        self.log_params_cov_ = covariance_from(information)
         return self
 
     @property

@@ -164,12 +164,16 @@ def cmd_train_clv(args) -> int:
         config=_value_config(args), feature_config=FeatureConfig(time_unit_days=args.time_unit_days),
         progress=progress,
     )
-    for warning in result.warnings:
-        _say(f"warning: {warning}")
+    return _report(result, args, _print_value_summary)
+
+
+def _report(result, args, summary) -> int:
+    for note in result.warnings:
+        _say(f"warning: {note}")
     if args.json:
         print(result.to_json())
     else:
-        _print_value_summary(result)
+        summary(result)
     return 0
 
 
@@ -204,13 +208,7 @@ def cmd_train_churn(args) -> int:
         config=config, feature_config=FeatureConfig(time_unit_days=args.time_unit_days), ceiling=ceiling,
         progress=progress,
     )
-    for note in result.warnings:
-        _say(f"note: {note}")
-    if args.json:
-        print(result.to_json())
-    else:
-        _print_churn_summary(result)
-    return 0
+    return _report(result, args, _print_churn_summary)
 
 
 def _print_churn_summary(result) -> None:

@@ -204,7 +204,6 @@ def train_churn_model(
         parts.append((k, table, labels))
 
     # every row carries its own snapshot's value features, so the model reads them as given
-    split_of = {}
     frames = {name: [] for name, _ in SPLITS}
     targets = {name: [] for name, _ in SPLITS}
     for k, table, labels in parts:
@@ -215,8 +214,6 @@ def train_churn_model(
                 continue  # evaluation is on the latest cutoff only
             frames[name].append(table[chosen])
             targets[name].append(labels[chosen])
-        if k == 0:
-            split_of = dict(zip(table["customer_id"], split))
     data = {name: pd.concat(frames[name], ignore_index=True) for name, _ in SPLITS}
     labels = {name: pd.concat(targets[name], ignore_index=True) for name, _ in SPLITS}
     rows = {name: len(frame) for name, frame in data.items()}
