@@ -107,6 +107,17 @@ def test_training_beats_both_baselines_and_serves_through_the_pyfunc(base, store
     assert len(risky) and (risky["top_drivers"].str.len() > 0).all()
     assert (risky["recommended_action"] != "no churn action: keep normal contact").all()
 
+    # raw transactions in: features are built inside with the run's reference; the missing
+    # service and attribute features are scored as unknown, with a warning
+    some = base.transactions[base.transactions["customer_id"].isin(sample["customer_id"].head(20))].copy()
+    for column in ("customer_id", "order_id", "category", "channel"):
+        some[column] = some[column].astype(str)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from_raw = model.predict(some, params={"as_of": str(AS_OF.date())})
+    assert sorted(from_raw["customer_id"]) == sorted(sample["customer_id"].head(20))
+    assert any("features missing at scoring time" in str(w.message) for w in caught)
+
     # the same training again does not beat the champion it equals
     again = train_churn_model(base, AS_OF, snapshots=2, config=ChurnConfig())
     assert not again.promoted and "does not beat the current champion" in again.reason
