@@ -15,6 +15,7 @@ SCORE_COLUMNS = [
 def test_demo_runs_the_chain_and_scores_every_customer(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("RETAIN_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)  # anything written to the working directory would show here
     assert main(["demo", "--out", str(tmp_path / "demo"), "--customers", "8000", "--seed", "4"]) == 0
     scores = pd.read_parquet(tmp_path / "demo" / "scores.parquet")
     features = pd.read_parquet(tmp_path / "demo" / "features.parquet")
@@ -25,3 +26,6 @@ def test_demo_runs_the_chain_and_scores_every_customer(tmp_path, monkeypatch, ca
     assert scores["clv_model_version"].str.startswith("retain-clv/v").all()
     assert (tmp_path / "demo" / "retain-home" / "mlflow.db").exists()
     assert "highest churn risk" in capsys.readouterr().out
+    # every artifact lands in the demo's store, none in the working directory
+    assert any((tmp_path / "demo" / "retain-home" / "mlartifacts").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]

@@ -30,12 +30,13 @@ def retain_home() -> Path:
 
 def configure_tracking(experiment: str | None = None) -> str:
     """Point MLflow at the store (and experiment, if named); returns the tracking URI."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    home = retain_home()
+    default = f"sqlite:///{home / 'mlflow.db'}"
+    # mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI, so our own default can come back from there
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or default
     artifact_location = None
-    if not uri:
-        home = retain_home()
+    if uri == default:
         home.mkdir(parents=True, exist_ok=True)
-        uri = f"sqlite:///{home / 'mlflow.db'}"
         artifact_location = (home / "mlartifacts").as_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
