@@ -22,6 +22,8 @@ from scipy.special import digamma, gammaln, hyp2f1
 
 from retain.errors import RetainError
 
+MIN_REPEAT_BUYERS = 10
+
 FAMILIES = {
     "bgnbd": ("BG/NBD", BetaGeoFitter, ("r", "alpha", "a", "b")),
     "mbgnbd": ("MBG/NBD", ModifiedBetaGeoFitter, ("r", "alpha", "a", "b")),
@@ -208,6 +210,13 @@ class PurchaseModel:
         """Maximum likelihood on the distinct (frequency, recency, T) rows weighted by their
         counts: the same likelihood as one row per customer, evaluated far fewer times."""
         frequency, recency, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+        repeaters = int((frequency > 0).sum())
+        if repeaters < MIN_REPEAT_BUYERS:
+            raise FitError(
+                f"only {repeaters} of {len(frequency):,} customers bought more than once in the calibration period; "
+                f"the {self.label} model needs at least {MIN_REPEAT_BUYERS} to learn how customers drop out: "
+                "use a later calibration end or more history"
+            )
         distinct, counts, _ = collapse({"frequency": frequency, "recency": recency, "T": T})
         data = (distinct["frequency"], distinct["recency"], distinct["T"], counts.astype(float))
         if self.family == "bgnbd" and self.penalizer == 0:
@@ -215,8 +224,12 @@ class PurchaseModel:
         else:
             log_params = self._fit_with_lifetimes(*data)
         self.params_ = dict(zip(self.param_names, map(float, np.exp(log_params))))
-        if not all(np.isfinite(v) and v > 0 for v in self.params_.values()):
-            raise FitError(f"the {self.label} fit gave invalid parameters {self.params_}; try a penalizer")
+        if not all(np.isfinite(v) and 1e-6 < v < 1e6 for v in self.params_.values()):
+            shown = ", ".join(f"{k}={v:.3g}" for k, v in self.params_.items())
+            raise FitError(
+                f"the {self.label} fit ran to extreme parameters ({shown}), so it has not converged to a usable "
+                "model; try a penalizer (e.g. --penalizer 0.001) or a longer calibration period"
+            )
         self.n_customers_ = int(counts.sum())
         self.n_patterns_ = len(counts)
         with np.errstate(all="ignore"):

@@ -223,3 +223,21 @@ def test_delta_method_interval_matches_parameter_draws(cdnow):
     low, high = np.quantile(simulated, [0.05, 0.95], axis=0) * ratio
     np.testing.assert_allclose(values["clv_low"], low, rtol=0.03)
     np.testing.assert_allclose(values["clv_high"], high, rtol=0.03)
+
+
+def test_fits_that_cannot_work_say_why():
+    rng = np.random.default_rng(0)
+    age = rng.integers(30, 700, 500).astype(float)
+    with pytest.raises(FitError, match="only 0 of 500 customers bought more than once"):
+        PurchaseModel("bgnbd").fit(np.zeros(500), np.zeros(500), age)
+    frequency = rng.poisson(2, 300).astype(float)
+    age = rng.integers(100, 700, 300).astype(float)
+    recency = np.where(frequency > 0, age * rng.random(300), 0.0)
+    frequency[0], recency[0], age[0] = 130, 727, 727  # lifetimes' Pareto/NBD likelihood overflows here
+    with pytest.raises(FitError, match="not finite.*--time-unit-days 7"):
+        PurchaseModel("pareto").fit(frequency, recency, age)
+    # a few repeat buyers with a tiny base: the likelihood is flat and the fit runs away
+    frequency = np.r_[np.ones(10), np.zeros(10)]
+    recency = np.r_[np.full(10, 5.0), np.zeros(10)]
+    with pytest.raises(FitError, match="extreme parameters.*penalizer"):
+        PurchaseModel("bgnbd").fit(frequency, recency, np.full(20, 5.0))
