@@ -3,7 +3,9 @@
 A pyfunc takes either a feature table (``retain.features.build_features``) or raw
 transactions (the data contract's transactions table; features are then built with the
 training run's feature settings and RFM reference, as of ``params={"as_of": "YYYY-MM-DD"}``,
-default the day after the last transaction). Every input customer comes back as one row.
+default the day after the last transaction). Every input customer comes back as one row:
+``not_scored_reason`` is empty for scored customers and says why for the others (from raw
+transactions, a customer with no purchase before ``as_of`` has no history to score).
 """
 
 from __future__ import annotations
@@ -53,8 +55,18 @@ class RetainPyfunc(mlflow.pyfunc.PythonModel):
         return features
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        scores = self.model.score(self.features_from(model_input, params))
+        features = self.features_from(model_input, params)
+        scores = self.model.score(features)
         scores[self.version_column] = self.version_label
+        scores["not_scored_reason"] = ""
+        if features is not model_input:
+            unscored = pd.Index(model_input["customer_id"].astype(str).unique()).difference(scores["customer_id"])
+            if len(unscored):
+                as_of = features["as_of"].iloc[0] if len(features) else pd.NaT
+                reason = f"no purchase before {pd.Timestamp(as_of).date() if len(features) else 'as_of'}"
+                extra = pd.DataFrame({"customer_id": unscored, "as_of": as_of, self.version_column: self.version_label,
+                                      "not_scored_reason": reason})
+                scores = pd.concat([scores, extra], ignore_index=True)
         return scores
 
 
