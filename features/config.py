@@ -27,6 +27,7 @@ class FeatureConfig:
     windows: tuple[int, ...] = (30, 90, 180)
     service_windows: tuple[int, ...] = (90, 365)
     service_kinds: tuple[str, ...] = ("complaint", "ticket")
+    near_last_purchase_days: int = 30  # complaints within this many days of the last purchase
     recent_orders: int = 4  # category mix, discounts and order value of the last N orders against the ones before
     sequence_days: int = 6  # direction of order values and gaps over the last N purchase days
     rfm_bins: int = 5

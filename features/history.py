@@ -283,7 +283,17 @@ def _category_mix(log: PurchaseLog, config: FeatureConfig) -> dict[str, np.ndarr
     before = _distinct_per_customer(log.row_customer[~recent & valid], codes[~recent & valid], log.n)
     latest = _distinct_per_customer(log.row_customer[recent & valid], codes[recent & valid], log.n)
     total = _distinct_per_customer(log.row_customer[valid], codes[valid], log.n)
+    # how many of the last orders in a row stay in the latest order's category
+    row = np.arange(len(codes))
+    differs = codes != codes[last[log.row_customer]]
+    last_break = np.full(log.n, -1)
+    np.maximum.at(last_break, log.row_customer[differs], row[differs])
+    first_row = last - np.bincount(log.row_customer, minlength=log.n) + 1
+    streak = (last - np.maximum(last_break, first_row - 1)).astype(float)
+    orders = (last - first_row + 1).astype(float)
     return {
+        "category_streak_orders": streak,
+        "category_streak_share": _safe_ratio(streak, orders),
         "categories": total,
         f"categories_last_{k}_orders": latest,
         f"categories_before_last_{k}_orders": np.where(before > 0, before, np.nan),

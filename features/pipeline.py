@@ -43,7 +43,8 @@ def customer_features(
     log = purchase_log(transactions, stamp)
     parts = [rfm(log, config), behaviour(log, config)]
     if interactions is not None:
-        parts.append(service(log.customer_ids, interactions, stamp, config))
+        last_purchase_day = -parts[1]["days_since_last"].to_numpy()
+        parts.append(service(log.customer_ids, interactions, stamp, config, last_purchase_day))
     if customers is not None:
         parts.append(attributes(log.customer_ids, customers, stamp))
     table = pd.concat(parts, axis=1)

@@ -16,8 +16,10 @@ def _positions(customer_ids: np.ndarray, ids: pd.Series) -> np.ndarray:
     return pd.Index(customer_ids).get_indexer(np.asarray(ids, dtype=object))
 
 
-def service(customer_ids: np.ndarray, interactions: pd.DataFrame, as_of, config: FeatureConfig) -> pd.DataFrame:
-    """Complaints, unresolved ones, resolution time and satisfaction within windows.
+def service(customer_ids: np.ndarray, interactions: pd.DataFrame, as_of, config: FeatureConfig,
+            last_purchase_day: np.ndarray | None = None) -> pd.DataFrame:
+    """Complaints, unresolved ones, resolution time and satisfaction within windows, and
+    (given each customer's last purchase day, counted from the cutoff) around the last purchase.
 
     The column set depends only on the config and on which optional columns the table
     has, never on the values present, so subsets of customers get the same columns.
@@ -52,6 +54,12 @@ def service(customer_ids: np.ndarray, interactions: pd.DataFrame, as_of, config:
                 out[f"{name}_resolution_hours_{w}d"] = np.divide(
                     total, n_timed, out=np.full(n, np.nan), where=n_timed > 0
                 )
+        if last_purchase_day is not None:
+            # service trouble shortly before or after the last purchase: the customer may have left over it
+            near = is_kind & (np.abs(day - np.asarray(last_purchase_day)[who]) <= config.near_last_purchase_days)
+            out[f"{name}s_near_last_purchase"] = count(near)
+            if unresolved_row is not None:
+                out[f"unresolved_{name}s_near_last_purchase"] = count(near & unresolved_row)
         latest = np.full(n, -np.inf)
         np.maximum.at(latest, who[is_kind], day[is_kind].astype(float))
         out[f"days_since_last_{name}"] = np.where(np.isfinite(latest), -latest, np.nan)
