@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("--as-of", default="2025-09-01")
     parser.add_argument("--snapshots", type=int, default=1)
     parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--explain-gap", action="store_true",
+                        help="also measure how well the features reveal each churn-type trace (generated data)")
     args = parser.parse_args()
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     os.environ["RETAIN_HOME"] = tempfile.mkdtemp(prefix="bench-churn-")
@@ -66,6 +68,9 @@ def main() -> None:
               f"{result.metrics['type_accuracy_among_churners']:.3f}, macro-F1 "
               f"{result.metrics['type_macro_f1_among_churners']:.3f}")
 
+    if args.explain_gap:
+        explain_gap(dataset, args.data, pd.Timestamp(args.as_of))
+
     configure_tracking()
     model = pyfunc.load(f"models:/retain-churn-type/{result.model_version}").unwrap_python_model()
     started = time.perf_counter()
@@ -79,6 +84,39 @@ def main() -> None:
         scoring = min(scoring, time.perf_counter() - started)
     print(f"scoring {len(scores):,} customers: features {build:.1f} s, model (value features, probabilities, "
           f"drivers, actions) {scoring:.1f} s")
+
+
+def explain_gap(dataset, folder: Path, as_of: pd.Timestamp) -> None:
+    """The generator's ceiling assumes every churner's trace flags are seen without error.
+    Here: (1) a classifier given only the true flags (the ceiling, measured), (2) how well
+    the features reveal each flag among churners (AUC of a LightGBM on the features)."""
+    import lightgbm as lgb
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from retain.features import FeatureConfig
+    from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel
+    from retain.training.churn import _snapshot, customer_split
+
+    truth = pd.read_parquet(folder / "truth_customers.parquet")
+    truth = truth.set_index(truth["customer_id"].astype(str))
+    table, labels, *_ = _snapshot(dataset, as_of, ChurnConfig(value_features=False), FeatureConfig(), lambda m: None)
+    churned = labels.to_numpy() != RETAINED
+    matrix = ChurnTypeModel(ChurnConfig(value_features=False)).prepare(table, fitting=True)
+    split = customer_split(table["customer_id"])
+    train, test = split != "test", split == "test"
+    kinds = [c[len("trace_"):] for c in truth.columns if c.startswith("trace_")]
+    flags = truth.loc[table["customer_id"], [f"trace_{k}" for k in kinds]].astype(int).to_numpy()
+    oracle = lgb.LGBMClassifier(n_estimators=100, verbose=-1, n_jobs=1)
+    oracle.fit(flags[train & churned], labels.to_numpy()[train & churned])
+    accuracy = np.mean(oracle.predict(flags[test & churned]) == labels.to_numpy()[test & churned])
+    print(f"type accuracy among churners from the true trace flags alone: {accuracy:.3f}")
+    for i, kind in enumerate(kinds):
+        detector = lgb.LGBMClassifier(n_estimators=200, learning_rate=0.05, num_leaves=15, verbose=-1, n_jobs=1)
+        detector.fit(matrix[train], flags[train, i])
+        seen = detector.predict_proba(matrix[test])[:, 1]
+        auc = roc_auc_score(flags[test & churned, i], seen[churned[test]])
+        print(f"  the features reveal the {kind} trace among churners with AUC {auc:.3f}")
 
 
 if __name__ == "__main__":
