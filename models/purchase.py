@@ -235,11 +235,7 @@ class PurchaseModel:
         with np.errstate(all="ignore"):
             self.log_likelihood_ = -self._total_negative_log_likelihood(self._log_params(), *data)
         if not np.isfinite(self.log_likelihood_):
-            raise FitError(
-                f"the {self.label} likelihood is not finite on this data (lifetimes' formula overflows for "
-                f"histories such as frequency {int(data[0].max())}); use a coarser time unit "
-                "(e.g. --time-unit-days 7) or another model"
-            )
+            self._raise_not_finite(data[0])
         if self.family == "bgnbd":
             groups = _x_groups(data[0], data[3])
             information = _gradient_jacobian(lambda lp: _bgnbd_objective(lp, *data, groups)[1], self._log_params())
@@ -265,6 +261,13 @@ class PurchaseModel:
                 "try a penalizer (e.g. --penalizer 0.001) or a longer calibration period"
             ) from None
         return np.log(fitter.params_[list(self.param_names)].to_numpy(dtype=float))
+
+    def _raise_not_finite(self, frequency) -> None:
+        raise FitError(
+            f"the {self.label} likelihood is not finite on this data (lifetimes' formula overflows for "
+            f"histories such as frequency {int(np.max(frequency))}); use a coarser time unit "
+            "(e.g. --time-unit-days 7) or another model"
+        )
 
     def _log_params(self) -> np.ndarray:
         return np.log([self.params_[name] for name in self.param_names])

@@ -73,15 +73,17 @@ class ValueModel:
 
     @classmethod
     def fit(cls, features: pd.DataFrame, family: str = "bgnbd", config: ValueConfig | None = None,
-            time_unit_days: float = 1.0) -> "ValueModel":
+            time_unit_days: float = 1.0, spend: SpendModel | None = None) -> "ValueModel":
+        """``spend``: an already fitted spend model to reuse (it does not depend on the purchase model)."""
         config = config or ValueConfig()
         _check_columns(features)
         purchase = PurchaseModel(family, penalizer=config.penalizer).fit(
             features["frequency"], features["recency"], features["T"]
         )
-        spend = SpendModel(penalizer=config.penalizer, min_repeat_buyers=config.min_repeat_buyers).fit(
-            features["frequency"], features["monetary"]
-        )
+        if spend is None:
+            spend = SpendModel(penalizer=config.penalizer, min_repeat_buyers=config.min_repeat_buyers).fit(
+                features["frequency"], features["monetary"]
+            )
         model = cls(purchase, spend, config, time_unit_days)
         values = model.predict_values(features, with_interval=False)
         model.tier_edges = TierEdges.fit(values["clv"], _current_value(features, config), config.tiers)

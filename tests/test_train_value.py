@@ -126,7 +126,7 @@ def test_holdout_without_transactions_and_too_few_repeat_buyers(store, capsys):
     dataset = validate_tables({"transactions": frame}, data_cutoff="2026-01-01")
     with pytest.raises(RetainError, match="holds no transactions"):
         train_value_model(dataset, "2024-03-01", "2024-08-01")
-    with pytest.raises(RetainError, match="bought more than once.*needs at least 10"):
+    with pytest.raises(RetainError, match="bought again with positive spend.*needs at least 30"):
         train_value_model(dataset, "2024-03-01", "2024-09-02", family="bgnbd")
     configure_tracking()
     assert MlflowClient().search_registered_models() == []
