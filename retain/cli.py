@@ -235,16 +235,14 @@ def _print_churn_summary(result) -> None:
 
 
 def cmd_promote(args) -> int:
-    import json
-
-    from retain.training.registry import CHURN_MODEL_NAME, VALUE_MODEL_NAME, configure_tracking, promote
+    from retain.training.registry import CHURN_MODEL_NAME, VALUE_MODEL_NAME, configure_tracking, promote, strict_json
 
     name = {"clv": VALUE_MODEL_NAME, "churn": CHURN_MODEL_NAME}[args.model]
     configure_tracking()
     outcome = promote(name, args.version, args.alias)
     metrics = {k: v for k, v in sorted(outcome["metrics"].items()) if "_" in k and not k.startswith(("param_",))}
     _say(f"{name}@{args.alias}: version {outcome['previous'] or '(none)'} -> {outcome['version']}")
-    print(json.dumps(outcome, indent=2, default=float) if args.json else
+    print(strict_json(outcome) if args.json else
           "\n".join(f"  {k:40s} {v:.4f}" for k, v in metrics.items()))
     return 0
 

@@ -242,3 +242,12 @@ def test_one_pass_over_the_leaves_reproduces_lightgbm(base):
                       for t in dump])
     bias = roots[model.tables_.tree_class == 2].sum() - roots[model.tables_.tree_class == 0].sum()
     np.testing.assert_allclose(contributions.sum(axis=1) + bias, raw[:, 2] - raw[:, 0], rtol=1e-9, atol=1e-9)
+
+
+def test_train_churn_without_churn_events_says_so(tmp_path, store, capsys):
+    from retain.cli import main
+    from retain.data.cdnow import import_cdnow
+
+    import_cdnow(tmp_path / "cdnow", "sample")
+    assert main(["train", "churn", "--data", str(tmp_path / "cdnow"), "--as-of", "1998-01-01"]) == 2
+    assert "needs a churn_events table" in capsys.readouterr().err

@@ -130,3 +130,13 @@ def test_holdout_without_transactions_and_too_few_repeat_buyers(store, capsys):
         train_value_model(dataset, "2024-03-01", "2024-09-02", family="bgnbd")
     configure_tracking()
     assert MlflowClient().search_registered_models() == []
+
+
+def test_json_output_is_strict_json():
+    import json
+
+    from retain.training.registry import strict_json
+
+    import numpy as np
+    text = strict_json({"a": float("nan"), "b": [np.float64(1.5), np.int64(2)], "c": {"d": float("inf")}})
+    assert json.loads(text) == {"a": None, "b": [1.5, 2], "c": {"d": None}}

@@ -4,7 +4,6 @@ two baselines and the current champion, log to MLflow, register ``retain-churn-t
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -28,7 +27,7 @@ from retain.models.pyfunc import RetainPyfunc, load, log_pyfunc
 from retain.models.value import ValueConfig, ValueModel
 from retain.training import plots
 from retain.training.registry import (
-    CHURN_MODEL_NAME, Gate, champion_uri, configure_tracking, decide, fingerprint, register,
+    CHURN_MODEL_NAME, Gate, champion_uri, configure_tracking, decide, fingerprint, register, strict_json,
 )
 
 EXPERIMENT = "retain-churn-type"
@@ -54,7 +53,7 @@ class ChurnTrainingResult:
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, default=float)
+        return strict_json(asdict(self))
 
 
 # --- labels and splits ---------------------------------------------------------------------

@@ -48,6 +48,25 @@ def configure_tracking(experiment: str | None = None) -> str:
     return uri
 
 
+def strict_json(value) -> str:
+    """JSON that every parser accepts: NaN and infinities become null, numpy numbers plain."""
+    import json
+    import math
+
+    def clean(item):
+        if isinstance(item, dict):
+            return {str(k): clean(v) for k, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [clean(v) for v in item]
+        if hasattr(item, "item") and not isinstance(item, (str, bytes)):
+            item = item.item()  # numpy scalar
+        if isinstance(item, float) and not math.isfinite(item):
+            return None
+        return item
+
+    return json.dumps(clean(value), indent=2, allow_nan=False)
+
+
 def fingerprint(frames: dict[str, pd.DataFrame | None], time_columns: dict[str, str]) -> dict[str, str]:
     """Row counts, date range and a content hash of the input tables, for the run record."""
     result = {}

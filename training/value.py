@@ -4,7 +4,6 @@ register ``retain-clv`` and promote it only when it wins."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -22,7 +21,7 @@ from retain.models.value import ValueConfig, ValueModel
 from retain.training import plots
 from retain.training.evaluate import naive_value_forecast, value_metrics
 from retain.training.registry import (
-    VALUE_MODEL_NAME, Gate, champion_uri, configure_tracking, decide, fingerprint, register,
+    VALUE_MODEL_NAME, Gate, champion_uri, configure_tracking, decide, fingerprint, register, strict_json,
 )
 
 EXPERIMENT = "retain-clv"
@@ -46,7 +45,7 @@ class ValueTrainingResult:
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, default=float)
+        return strict_json(asdict(self))
 
 
 def check_windows(transactions: pd.DataFrame, calibration_end: pd.Timestamp,
