@@ -331,7 +331,8 @@ class ChurnTypeModel:
     # --- fitting -------------------------------------------------------------------------
 
     def fit(self, train: pd.DataFrame, train_labels, valid: pd.DataFrame, valid_labels,
-            calibration: pd.DataFrame, calibration_labels, value_model: ValueModel | None = None) -> "ChurnTypeModel":
+            calibration: pd.DataFrame, calibration_labels, value_model: ValueModel | None = None,
+            progress=None) -> "ChurnTypeModel":
         """Trees on ``train`` with early stopping on ``valid``; probabilities calibrated and
         decision weights chosen on ``calibration``. Three disjoint sets of customers."""
         self.value_model_ = value_model if self.config.value_features else None
@@ -362,7 +363,8 @@ class ChurnTypeModel:
         )
         self.classifier_.fit(
             x_train, codes[0], eval_X=(x_valid,), eval_y=(codes[1],), eval_class_weight=[dict(enumerate(weights))],
-            callbacks=[lgb.early_stopping(self.config.early_stopping_rounds, verbose=False)],
+            callbacks=[lgb.early_stopping(self.config.early_stopping_rounds, verbose=False)]
+            + ([_every_rounds(25, progress)] if progress else []),
         )
         self.best_rounds_ = int(self.classifier_.best_iteration_ or self.config.max_rounds)
         self.tables_ = TreeTables.from_booster(self.classifier_.booster_, self.best_rounds_)
@@ -452,6 +454,15 @@ class ChurnTypeModel:
     def importances(self) -> pd.Series:
         gain = self.classifier_.booster_.feature_importance(importance_type="gain")
         return pd.Series(gain, index=self.feature_names_).sort_values(ascending=False)
+
+
+def _every_rounds(every: int, progress):
+    """A LightGBM callback that reports the validation loss every ``every`` rounds."""
+    def report(env):
+        if (env.iteration + 1) % every == 0 and env.evaluation_result_list:
+            _, metric, value, _ = env.evaluation_result_list[0][:4]
+            progress(f"  round {env.iteration + 1}: validation {metric} {value:.4f}")
+    return report
 
 
 def _macro_f1_weights(probabilities: np.ndarray, codes: np.ndarray, rounds: int = 3) -> np.ndarray:

@@ -223,7 +223,7 @@ def train_churn_model(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(data["train"], labels["train"], data["valid"], labels["valid"],
-                  data["calibration"], labels["calibration"], value_model=None)
+                  data["calibration"], labels["calibration"], value_model=None, progress=progress)
     notes += [str(w.message) for w in caught if "merged" in str(w.message)]
     # the stored model computes value features itself from the latest cutoff's value model
     model.value_model_ = latest_value_model if config.value_features else None
