@@ -66,6 +66,12 @@ class ChurnConfig:
     seed: int = 0
 
 
+def with_value_features(features: pd.DataFrame, value_model: ValueModel) -> pd.DataFrame:
+    """The feature table plus the value model's outputs that the classifier reads."""
+    values = value_model.predict_values(features, with_interval=False)
+    return features.assign(**{name: values[name] for name in VALUE_FEATURES})
+
+
 # --- drivers in words ------------------------------------------------------------------
 
 def _number(value: float) -> str:
@@ -178,48 +184,42 @@ class TreeTables:
 
     tree_class: np.ndarray  # (trees,)
     leaf_value: np.ndarray  # (trees, max_leaves)
-    path_feature: np.ndarray  # (trees, max_leaves, max_depth), -1 = none
-    path_value: np.ndarray  # (trees, max_leaves, max_depth)
+    # per tree: the features it splits on, and their contribution at each leaf (features x leaves)
+    contribution_tables: list[tuple[np.ndarray, np.ndarray]]
 
     @classmethod
     def from_booster(cls, booster: lgb.Booster, rounds: int) -> "TreeTables":
         dump = booster.dump_model(num_iteration=rounds)
         trees = dump["tree_info"]
-        paths: list[dict[int, list[tuple[int, float]]]] = []
-        values: list[dict[int, float]] = []
-
-        for tree in trees:
-            leaf_paths: dict[int, list[tuple[int, float]]] = {}
-            leaf_values: dict[int, float] = {}
+        max_leaves = max(tree["num_leaves"] for tree in trees)
+        leaf_value = np.zeros((len(trees), max_leaves))
+        tables = []
+        for t, tree in enumerate(trees):
+            credit: dict[tuple[int, int], float] = {}  # (feature, leaf) -> summed change
 
             def walk(node, parent_value, split_feature, trail):
                 value = node["leaf_value"] if "leaf_value" in node else node["internal_value"]
                 if split_feature is not None:
                     trail = trail + [(split_feature, value - parent_value)]
                 if "leaf_value" in node:
-                    leaf_values[node.get("leaf_index", 0)] = value
-                    leaf_paths[node.get("leaf_index", 0)] = trail
+                    leaf = node.get("leaf_index", 0)
+                    leaf_value[t, leaf] = value
+                    for feature, change in trail:
+                        credit[feature, leaf] = credit.get((feature, leaf), 0.0) + change
                     return
                 for child in ("left_child", "right_child"):
                     walk(node[child], value, node["split_feature"], trail)
 
+            # the root value is the tree's bias: part of the score, credited to no feature
             root = tree["tree_structure"]
             walk(root, root.get("internal_value", root.get("leaf_value", 0.0)), None, [])
-            paths.append(leaf_paths)
-            values.append(leaf_values)
-        max_leaves = max(len(v) for v in values)
-        max_depth = max(1, max(len(p) for tree in paths for p in tree.values()))
-        leaf_value = np.zeros((len(trees), max_leaves))
-        path_feature = np.full((len(trees), max_leaves, max_depth), -1, dtype=np.int32)
-        path_value = np.zeros((len(trees), max_leaves, max_depth))
-        for t, (tree_paths, tree_values) in enumerate(zip(paths, values)):
-            for leaf, value in tree_values.items():
-                leaf_value[t, leaf] = value
-                for d, (feature, change) in enumerate(tree_paths[leaf]):
-                    path_feature[t, leaf, d], path_value[t, leaf, d] = feature, change
-        # the root value of each tree is its bias: credited to no feature but part of the score
+            features = np.array(sorted({feature for feature, _ in credit}), dtype=np.int64)
+            table = np.zeros((len(features), max_leaves))
+            for (feature, leaf), change in credit.items():
+                table[np.searchsorted(features, feature), leaf] = change
+            tables.append((features, table))
         classes = dump["num_tree_per_iteration"]
-        return cls(np.arange(len(trees)) % classes, leaf_value, path_feature, path_value)
+        return cls(np.arange(len(trees)) % classes, leaf_value, tables)
 
     def raw_scores(self, leaves: np.ndarray, n_classes: int) -> np.ndarray:
         per_tree = self.leaf_value[np.arange(leaves.shape[1]), leaves]
@@ -236,25 +236,11 @@ class TreeTables:
             part = np.zeros((n_features, len(rows)))
             for cls, sign in ((k, 1.0), (against, -1.0)):
                 for tree in np.flatnonzero(self.tree_class == cls):
-                    features, table = self._tree_table(tree)
+                    features, table = self.contribution_tables[tree]
                     if len(features):
                         part[features] += sign * table[:, by_tree[tree, rows]]
             out[:, rows] = part
         return out.T
-
-    def _tree_table(self, tree: int) -> tuple[np.ndarray, np.ndarray]:
-        """(features the tree splits on, their contribution at each leaf: features x leaves)."""
-        cache = self.__dict__.setdefault("_tables", {})
-        if tree not in cache:
-            feature, value = self.path_feature[tree], self.path_value[tree]
-            used = np.unique(feature[feature >= 0])
-            table = np.zeros((len(used), feature.shape[0]))
-            for d in range(feature.shape[1]):
-                present = feature[:, d] >= 0
-                np.add.at(table, (np.searchsorted(used, feature[present, d]), np.flatnonzero(present)),
-                          value[present, d])
-            cache[tree] = (used, table)
-        return cache[tree]
 
 
 # --- the model ---------------------------------------------------------------------------
@@ -303,8 +289,7 @@ class ChurnTypeModel:
             raise RetainError(f"the churn model needs the columns {missing_core}; build features with retain.features")
         frame = features.reset_index(drop=True)
         if self.value_model_ is not None:
-            values = self.value_model_.predict_values(frame, with_interval=False)
-            frame = frame.assign(**{name: values[name] for name in VALUE_FEATURES})
+            frame = with_value_features(frame, self.value_model_)
         if fitting:
             self.feature_names_ = [c for c in frame.columns if c not in NOT_FEATURES]
             self.categories_ = {

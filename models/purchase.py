@@ -321,7 +321,7 @@ class PurchaseModel:
         result = np.maximum(np.where(horizons[:, None] > 0, result, 0.0), 0.0)
         return result if np.ndim(t) else result[0]
 
-    def p_alive_at(self, t: float, frequency, recency, T) -> np.ndarray:
+    def p_alive_at(self, t: float, frequency, recency, T, alive: np.ndarray | None = None) -> np.ndarray:
         """P(still alive at T + t | history).
 
         BG/NBD: given alive at T, lambda ~ Gamma(r+x, alpha+T) and p ~ Beta(a, b+x); each of
@@ -332,7 +332,7 @@ class PurchaseModel:
         the first included). Pareto/NBD: mu ~ Gamma(s, beta+T), P(survive) = ((beta+T)/(beta+T+t))^s.
         """
         frequency, recency, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
-        alive = self.p_alive(frequency, recency, T)
+        alive = self.p_alive(frequency, recency, T) if alive is None else alive
         p = self.params_
         if self.family == "pareto":
             survive = ((p["beta"] + T) / (p["beta"] + T + t)) ** p["s"]
@@ -343,7 +343,7 @@ class PurchaseModel:
                 frequency, T)
         return np.clip(alive * survive, 0.0, 1.0)
 
-    def p_no_purchase(self, t: float, frequency, recency, T) -> np.ndarray:
+    def p_no_purchase(self, t: float, frequency, recency, T, alive: np.ndarray | None = None) -> np.ndarray:
         """P(no purchase in (T, T + t] | history).
 
         BG/NBD and MBG/NBD: dead, or alive with no Poisson event in t (drop-out happens only
@@ -354,7 +354,7 @@ class PurchaseModel:
         if self.family == "pareto":
             value = self._fitter().conditional_probability_of_n_purchases_up_to_time(0, t, frequency, recency, T)
             return np.clip(np.asarray(value, dtype=float), 0.0, 1.0)
-        alive = self.p_alive(frequency, recency, T)
+        alive = self.p_alive(frequency, recency, T) if alive is None else alive
         p = self.params_
         quiet = ((p["alpha"] + T) / (p["alpha"] + T + t)) ** (p["r"] + frequency)
         return np.clip(1.0 - alive + alive * quiet, 0.0, 1.0)

@@ -118,10 +118,11 @@ class ValueModel:
         horizon = self.config.horizon_days / self.time_unit_days
         discounted, purchases = self._discounted_purchases(patterns)
         order_value = self.expected_order_value(features)
+        alive = self.purchase.p_alive(*patterns)
         values = {
-            "p_alive": self.purchase.p_alive(*patterns)[inverse],
-            "p_alive_horizon": self.purchase.p_alive_at(horizon, *patterns)[inverse],
-            "p_no_purchase_horizon": self.purchase.p_no_purchase(horizon, *patterns)[inverse],
+            "p_alive": alive[inverse],
+            "p_alive_horizon": self.purchase.p_alive_at(horizon, *patterns, alive=alive)[inverse],
+            "p_no_purchase_horizon": self.purchase.p_no_purchase(horizon, *patterns, alive=alive)[inverse],
             "expected_purchases": purchases[inverse],
             "expected_order_value": order_value,
             "clv": self.config.margin * discounted[inverse] * order_value,

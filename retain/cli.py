@@ -252,6 +252,9 @@ def cmd_promote(args) -> int:
 
 def cmd_demo(args) -> int:
     """Generate a base, build features, train and gate both models, score every customer."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
     from retain.data import load_dataset
     from retain.data.synthetic import GeneratorConfig, generate, write_dataset
     from retain.features import build_features
@@ -284,9 +287,7 @@ def cmd_demo(args) -> int:
         uri = f"models:/{name}@champion"
         try:
             models[name] = pyfunc.load(uri)
-        except Exception:  # no champion: the gate kept the model back, so score with the latest version
-            from mlflow import MlflowClient
-
+        except MlflowException:  # no champion: the gate kept the model back, so score with the latest version
             latest = max(int(v.version) for v in MlflowClient().search_model_versions(f"name='{name}'"))
             _say(f"{name} has no champion; scoring with version {latest}")
             models[name] = pyfunc.load(f"models:/{name}/{latest}")

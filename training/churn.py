@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from retain.data import Dataset
 from retain.errors import RetainError
 from retain.features import FeatureConfig, build_features
-from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel
+from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel, with_value_features
 from retain.models.purchase import FitError
 from retain.models.pyfunc import RetainPyfunc, load, log_pyfunc
 from retain.models.value import ValueConfig, ValueModel
@@ -197,9 +197,7 @@ def train_churn_model(
         if k == 0:
             latest_reference, latest_value_model = reference, value_model
         if value_model is not None:
-            values = value_model.predict_values(table, with_interval=False)
-            table = table.assign(**{name: values[name] for name in ("p_alive", "p_alive_horizon",
-                                                                      "p_no_purchase_horizon", "expected_purchases")})
+            table = with_value_features(table, value_model)
         parts.append((k, table, labels))
 
     # every row carries its own snapshot's value features, so the model reads them as given

@@ -159,6 +159,7 @@ def train_value_model(
 
     families = list(FAMILIES) if family == "auto" else [family]
     fitted: dict[str, ValueModel] = {}
+    predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     comparison: dict[str, dict] = {}
     progress(f"fitting Gamma-Gamma on the repeat buyers among {len(table):,} customers")
     spend_model = SpendModel(penalizer=config.penalizer, min_repeat_buyers=config.min_repeat_buyers).fit(
@@ -180,6 +181,7 @@ def train_value_model(
         metrics = value_metrics(actual_purchases, actual_spend, purchases, spend)
         metrics["log_likelihood"] = model.purchase.log_likelihood_
         fitted[name] = model
+        predictions[name] = (purchases, spend)
         comparison[name] = {"params": model.purchase.params_, "metrics": metrics}
         progress(f"  {FAMILIES[name][0]}: holdout purchases MAE {metrics['purchases_mae']:.4f}, "
                  f"Spearman {metrics['purchases_spearman']:.3f}, total error {metrics['total_purchases_pct_error']:+.1f}%")
@@ -187,7 +189,7 @@ def train_value_model(
         raise FitError("no purchase model could be fitted: " + "; ".join(v["error"] for v in comparison.values()))
     chosen = min(fitted, key=lambda name: comparison[name]["metrics"]["purchases_mae"])
     model = fitted[chosen]
-    purchases, spend = _holdout_predictions(model, table)
+    purchases, spend = predictions[chosen]
     metrics = comparison[chosen]["metrics"]
 
     duration = float(table["holdout_duration"].iloc[0])
