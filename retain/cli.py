@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from retain.errors import RetainError
+from retain.settings import Settings
 
 
 def _say(message: str) -> None:
@@ -155,14 +156,12 @@ def cmd_train_clv(args) -> int:
     from retain.features import FeatureConfig
     from retain.training.value import train_value_model
 
-    from retain.training.registry import retain_home
-
     progress = _stage_printer()
-    dataset = _load(args, retain_home() / "train")
+    dataset = _load(args, args.settings.home / "train")
     result = train_value_model(
         dataset, args.calibration_end, args.holdout_end, family=args.model,
         config=_value_config(args), feature_config=FeatureConfig(time_unit_days=args.time_unit_days),
-        progress=progress,
+        settings=args.settings, progress=progress,
     )
     return _report(result, args, _print_value_summary)
 
@@ -196,17 +195,16 @@ def cmd_train_churn(args) -> int:
     from retain.features import FeatureConfig
     from retain.models.churn import ChurnConfig
     from retain.training.churn import train_churn_model
-    from retain.training.registry import retain_home
 
     progress = _stage_printer()
-    dataset = _load(args, retain_home() / "train")
+    dataset = _load(args, args.settings.home / "train")
     truth = args.data / "truth.json"
     ceiling = json.loads(truth.read_text()).get("type_ceiling_among_churners") if truth.exists() else None
     config = ChurnConfig(horizon_days=args.horizon_days, n_jobs=args.n_jobs, value_features=not args.no_value_features)
     result = train_churn_model(
         dataset, args.as_of, snapshots=args.snapshots, snapshot_step_days=args.snapshot_step_days,
         config=config, feature_config=FeatureConfig(time_unit_days=args.time_unit_days), ceiling=ceiling,
-        progress=progress,
+        settings=args.settings, progress=progress,
     )
     return _report(result, args, _print_churn_summary)
 
@@ -238,7 +236,7 @@ def cmd_promote(args) -> int:
     from retain.training.registry import CHURN_MODEL_NAME, VALUE_MODEL_NAME, configure_tracking, promote, strict_json
 
     name = {"clv": VALUE_MODEL_NAME, "churn": CHURN_MODEL_NAME}[args.model]
-    configure_tracking()
+    configure_tracking(args.settings)
     outcome = promote(name, args.version, args.alias)
     metrics = {k: v for k, v in sorted(outcome["metrics"].items()) if "_" in k and not k.startswith(("param_",))}
     _say(f"{name}@{args.alias}: version {outcome['previous'] or '(none)'} -> {outcome['version']}")
@@ -260,13 +258,14 @@ def cmd_demo(args) -> int:
     from retain.features import build_features
     from retain.models import pyfunc
     from retain.training.churn import train_churn_model
-    from retain.training.registry import CHURN_MODEL_NAME, VALUE_MODEL_NAME, configure_tracking, retain_home
+    from retain.training.registry import CHURN_MODEL_NAME, VALUE_MODEL_NAME, configure_tracking
     from retain.training.value import train_value_model
 
     progress = _stage_printer()
     out = args.out
-    if not os.environ.get("MLFLOW_TRACKING_URI") and not os.environ.get("RETAIN_HOME"):
-        os.environ["RETAIN_HOME"] = str(out / "retain-home")  # a demo keeps its models to itself
+    settings = args.settings
+    if settings.uses_local_store and not os.environ.get("RETAIN_HOME"):
+        settings = settings.with_(home=out / "retain-home")  # a demo keeps its models to itself
     config = GeneratorConfig(customers=args.customers, seed=args.seed)
     progress(f"generating {args.customers:,} customers into {out / 'data'}")
     write_dataset(generate(config, progress=progress), out / "data")
@@ -274,14 +273,15 @@ def cmd_demo(args) -> int:
     end = pd.Timestamp(config.end)
 
     progress("value models: calibration to a year before the end, holdout the last year")
-    value = train_value_model(dataset, end - pd.Timedelta(days=365), progress=progress)
+    value = train_value_model(dataset, end - pd.Timedelta(days=365), settings=settings, progress=progress)
     _print_value_summary(value)
     progress("churn-type classifier: cutoff 120 days before the end, 2 snapshots")
-    churn = train_churn_model(dataset, end - pd.Timedelta(days=120), snapshots=2, progress=progress)
+    churn = train_churn_model(dataset, end - pd.Timedelta(days=120), snapshots=2, settings=settings,
+                              progress=progress)
     _print_churn_summary(churn)
 
     progress(f"scoring every customer as of {end.date()} with both champions")
-    configure_tracking()
+    configure_tracking(settings)
     models = {}
     for name in (VALUE_MODEL_NAME, CHURN_MODEL_NAME):
         uri = f"models:/{name}@champion"
@@ -305,7 +305,7 @@ def cmd_demo(args) -> int:
     with pd.option_context("display.max_colwidth", 60, "display.width", 200):
         print("\nhighest churn risk:\n" + riskiest.to_string(index=False))
     progress(f"wrote {out / 'scores.parquet'} ({len(scores):,} customers x {scores.shape[1]} columns); "
-             f"MLflow store: {os.environ.get('MLFLOW_TRACKING_URI') or retain_home()}")
+             f"MLflow store: {settings.resolved_tracking_uri}")
     return 0
 
 
@@ -383,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        args.settings = Settings.from_environment(tracking_uri=getattr(args, "tracking_uri", None))
         return args.run(args)
     except RetainError as exc:
         _say(f"error: {exc}")

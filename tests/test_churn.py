@@ -14,6 +14,7 @@ from retain.features import FeatureConfig
 from retain.models import pyfunc
 from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel, describe_feature
 from retain.training.churn import _snapshot, churn_labels, customer_split, train_churn_model
+from retain.settings import Settings
 from retain.training.registry import configure_tracking
 
 AS_OF = pd.Timestamp("2025-09-01")
@@ -29,7 +30,8 @@ def base():
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("RETAIN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RETAIN_HOME", str(tmp_path / "home"))  # for the CLI
+    return Settings(home=tmp_path / "home")
 
 
 def test_labels_follow_the_horizon_and_exclude_earlier_churners():
@@ -76,7 +78,7 @@ def test_labels_never_leak_into_features(base):
 
 
 def test_training_beats_both_baselines_and_serves_through_the_pyfunc(base, store):
-    result = train_churn_model(base, AS_OF, snapshots=2, config=ChurnConfig())
+    result = train_churn_model(base, AS_OF, snapshots=2, config=ChurnConfig(), settings=store)
     assert result.labels[0] == RETAINED and set(result.labels[1:]) == {"natural", "price", "service", "competition", "need"}
     for name in ("majority", "logistic_rfm"):
         assert result.metrics["macro_f1"] > result.baseline_metrics[name]["macro_f1"] + 0.03, name
@@ -87,7 +89,7 @@ def test_training_beats_both_baselines_and_serves_through_the_pyfunc(base, store
     for label in result.labels:
         assert set(result.metrics["per_class"][label]) == {"precision", "recall", "f1", "support"}
 
-    configure_tracking()
+    configure_tracking(store)
     run = MlflowClient().get_run(result.run_id)
     assert "baseline_logistic_rfm_macro_f1" in run.data.metrics and "f1_price" in run.data.metrics
     plots = {a.path for a in MlflowClient().list_artifacts(result.run_id, "plots")}
@@ -119,13 +121,13 @@ def test_training_beats_both_baselines_and_serves_through_the_pyfunc(base, store
     assert any("features missing at scoring time" in str(w.message) for w in caught)
 
     # the same training again does not beat the champion it equals
-    again = train_churn_model(base, AS_OF, snapshots=2, config=ChurnConfig())
+    again = train_churn_model(base, AS_OF, snapshots=2, config=ChurnConfig(), settings=store)
     assert not again.promoted and "does not beat the current champion" in again.reason
 
 
 def test_transactions_and_churn_events_alone_are_enough(base, store):
     bare = type(base)(base.transactions, None, None, base.churn_events, base.report)
-    result = train_churn_model(bare, AS_OF, config=ChurnConfig(value_features=False))
+    result = train_churn_model(bare, AS_OF, config=ChurnConfig(value_features=False), settings=store)
     assert result.metrics["macro_f1"] > result.baseline_metrics["majority"]["macro_f1"]
 
 
@@ -159,7 +161,7 @@ def subscription_base(customers=4000, seed=3):
 
 def test_subscription_business_with_attributes_and_few_transactions(store):
     data = subscription_base()
-    result = train_churn_model(data, "2025-06-01", snapshots=3, config=ChurnConfig(horizon_days=60))
+    result = train_churn_model(data, "2025-06-01", snapshots=3, config=ChurnConfig(horizon_days=60), settings=store)
     assert set(result.labels) == {RETAINED, "price", "service", "need"}
     assert result.metrics["type_accuracy_among_churners"] > 0.7  # plan and region decide the type
     assert result.metrics["macro_f1"] > result.baseline_metrics["majority"]["macro_f1"]
@@ -193,9 +195,9 @@ def test_one_class_and_too_few_examples_are_clear_errors(base, store):
         ChurnTypeModel(ChurnConfig(value_features=False)).fit(*only_retained[0], *only_retained[1], *only_retained[2])
     with pytest.raises(RetainError, match="no churn event falls in the horizon"):
         events = base.churn_events[base.churn_events["churn_date"] < AS_OF]
-        train_churn_model(type(base)(base.transactions, None, None, events, base.report), AS_OF)
+        train_churn_model(type(base)(base.transactions, None, None, events, base.report), AS_OF, settings=store)
     with pytest.raises(RetainError, match="runs to 2026-03-02, past the data"):
-        train_churn_model(base, "2025-12-02")
+        train_churn_model(base, "2025-12-02", settings=store)
     tiny = [(f, pd.Series(np.where(np.arange(len(f)) < 3, "price", RETAINED))) for f, _ in parts]
     with pytest.raises(RetainError, match="too few training customers: price \\(3\\)"):
         ChurnTypeModel(ChurnConfig(value_features=False)).fit(*tiny[0], *tiny[1], *tiny[2])

@@ -11,6 +11,7 @@ from retain.data import validate_tables
 from retain.data.synthetic import GeneratorConfig, generate, write_dataset
 from retain.errors import RetainError
 from retain.models import pyfunc
+from retain.settings import Settings
 from retain.training.registry import configure_tracking
 from retain.training.value import train_value_model
 
@@ -26,8 +27,8 @@ def value_data(tmp_path_factory):
 def store(tmp_path, monkeypatch):
     """A fresh, empty tracking store and registry for each test."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("RETAIN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+    monkeypatch.setenv("RETAIN_HOME", str(tmp_path / "home"))  # for the CLI
+    return Settings(home=tmp_path / "home")
 
 
 def _train(data, *extra, capsys):
@@ -50,7 +51,7 @@ def test_train_registers_a_champion_then_a_challenger_and_promote_moves_it(value
                 "top10_revenue_share", "top20_revenue_share"):
         assert key in first["metrics"]
 
-    configure_tracking()
+    configure_tracking(store)
     client = MlflowClient()
     run = client.get_run(first["run_id"])
     assert run.data.tags["data_hash"] and int(run.data.tags["data_transactions_rows"]) > 0
@@ -64,14 +65,14 @@ def test_train_registers_a_champion_then_a_challenger_and_promote_moves_it(value
     second = json.loads(out.out)
     assert code == 0 and not second["promoted"] and second["model_version"] == "2"
     assert "does not beat the current champion" in second["reason"]
-    configure_tracking()
+    configure_tracking(store)
     assert str(client.get_model_version_by_alias("retain-clv", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("retain-clv", "challenger").version) == "2"
 
     assert main(["promote", "clv", "--version", "2", "--json"]) == 0
     outcome = json.loads(capsys.readouterr().out)
     assert outcome["previous"] == "1" and outcome["metrics"]["purchases_mae"] > 0
-    configure_tracking()
+    configure_tracking(store)
     assert str(client.get_model_version_by_alias("retain-clv", "champion").version) == "2"
     assert main(["promote", "clv", "--version", "9"]) == 2
     assert "has no version 9" in capsys.readouterr().err
@@ -80,7 +81,7 @@ def test_train_registers_a_champion_then_a_challenger_and_promote_moves_it(value
 def test_champion_pyfunc_scores_features_and_raw_transactions_alike(value_data, store, capsys):
     code, out = _train(value_data, "--model", "bgnbd", capsys=capsys)
     assert code == 0, out.err
-    configure_tracking()
+    configure_tracking(store)
     model = pyfunc.load("models:/retain-clv@champion")
     transactions = pd.read_parquet(value_data / "transactions.parquet")
     for column in ("customer_id", "order_id", "category", "channel"):  # text, as JSON requests send them
@@ -114,8 +115,8 @@ def test_bad_windows_are_clear_errors_and_register_nothing(value_data, store, ch
     dataset = validate_tables({"transactions": pd.read_parquet(value_data / "transactions.parquet")},
                               data_cutoff="2026-01-01")
     with pytest.raises(RetainError, match=message):
-        train_value_model(dataset, **change)
-    configure_tracking()
+        train_value_model(dataset, **change, settings=store)
+    configure_tracking(store)
     assert MlflowClient().search_registered_models() == []
 
 
@@ -125,10 +126,10 @@ def test_holdout_without_transactions_and_too_few_repeat_buyers(store, capsys):
     frame["timestamp"] = pd.to_datetime(frame["timestamp"])
     dataset = validate_tables({"transactions": frame}, data_cutoff="2026-01-01")
     with pytest.raises(RetainError, match="holds no transactions"):
-        train_value_model(dataset, "2024-03-01", "2024-08-01")
+        train_value_model(dataset, "2024-03-01", "2024-08-01", settings=store)
     with pytest.raises(RetainError, match="bought again with positive spend.*needs at least 30"):
-        train_value_model(dataset, "2024-03-01", "2024-09-02", family="bgnbd")
-    configure_tracking()
+        train_value_model(dataset, "2024-03-01", "2024-09-02", family="bgnbd", settings=store)
+    configure_tracking(store)
     assert MlflowClient().search_registered_models() == []
 
 

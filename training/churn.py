@@ -20,6 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 from retain.data import Dataset
 from retain.errors import RetainError
+from retain.settings import Settings
 from retain.features import FeatureConfig, build_features
 from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel, with_value_features
 from retain.models.purchase import FitError
@@ -163,6 +164,7 @@ def train_churn_model(
     config: ChurnConfig | None = None,
     feature_config: FeatureConfig | None = None,
     ceiling: dict | None = None,
+    settings: Settings,
     progress: Callable[[str], None] = lambda message: None,
 ) -> ChurnTrainingResult:
     config = config or ChurnConfig()
@@ -236,7 +238,7 @@ def train_churn_model(
                    "brier_before": before["brier"], "brier_after": metrics["brier"]}
 
     baselines = _baselines(data["train"], labels["train"], test, truth, model.labels_)
-    configure_tracking(EXPERIMENT)
+    configure_tracking(settings, EXPERIMENT)
     champion_metrics = None
     current = champion_uri(CHURN_MODEL_NAME)
     if current:

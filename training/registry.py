@@ -1,15 +1,13 @@
 """MLflow tracking store, model registry and the champion/challenger gate.
 
-Tracking goes to ``MLFLOW_TRACKING_URI`` when set; otherwise to a sqlite store in
-``$RETAIN_HOME`` (default ``./.retain``): ``mlflow.db`` plus artifacts in ``mlartifacts/``.
+Tracking goes to ``Settings.resolved_tracking_uri``: a tracking server, or by default a sqlite
+store in the retain home (``mlflow.db`` plus artifacts in ``mlartifacts/``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -17,6 +15,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from retain.errors import RetainError
+from retain.settings import Settings
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -24,26 +23,17 @@ VALUE_MODEL_NAME = "retain-clv"
 CHURN_MODEL_NAME = "retain-churn-type"
 
 
-def retain_home() -> Path:
-    return Path(os.environ.get("RETAIN_HOME", ".retain")).resolve()
-
-
-def configure_tracking(experiment: str | None = None) -> str:
+def configure_tracking(settings: Settings, experiment: str | None = None) -> str:
     """Point MLflow at the store (and experiment, if named); returns the tracking URI."""
-    home = retain_home()
-    default = f"sqlite:///{home / 'mlflow.db'}"
-    # mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI, so our own default can come back from there
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or default
-    artifact_location = None
-    if uri == default:
-        home.mkdir(parents=True, exist_ok=True)
-        artifact_location = (home / "mlartifacts").as_uri()
+    uri = settings.resolved_tracking_uri
+    if settings.uses_local_store:
+        settings.home.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     if experiment is None:
         return uri
     if mlflow.get_experiment_by_name(experiment) is None:
-        mlflow.create_experiment(experiment, artifact_location=artifact_location)
+        mlflow.create_experiment(experiment, artifact_location=settings.artifact_location)
     mlflow.set_experiment(experiment)
     return uri
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from retain.data import Dataset
 from retain.errors import RetainError
+from retain.settings import Settings
 from retain.features import FeatureConfig, calibration_holdout
 from retain.models.purchase import FAMILIES, FitError
 from retain.models.pyfunc import RetainPyfunc, load, log_pyfunc
@@ -143,6 +144,7 @@ def train_value_model(
     family: str = "auto",
     config: ValueConfig | None = None,
     feature_config: FeatureConfig | None = None,
+    settings: Settings,
     progress: Callable[[str], None] = lambda message: None,
 ) -> ValueTrainingResult:
     config = config or ValueConfig()
@@ -196,7 +198,7 @@ def train_value_model(
     baseline_purchases, baseline_spend = naive_value_forecast(table, duration)
     baseline = value_metrics(actual_purchases, actual_spend, baseline_purchases, baseline_spend)
 
-    configure_tracking(EXPERIMENT)
+    configure_tracking(settings, EXPERIMENT)
     champion_metrics = None
     current = champion_uri(VALUE_MODEL_NAME)
     if current:
