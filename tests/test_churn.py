@@ -12,7 +12,8 @@ from retain.data.synthetic import GeneratorConfig, generate
 from retain.errors import RetainError
 from retain.features import FeatureConfig
 from retain.models import pyfunc
-from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel, describe_feature
+from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel
+from retain.models.drivers import describe_feature
 from retain.training.churn import _snapshot, churn_labels, customer_split, train_churn_model
 from retain.settings import Settings
 from retain.training.registry import configure_tracking
@@ -105,9 +106,13 @@ def test_training_beats_both_baselines_and_serves_through_the_pyfunc(base, store
     assert np.allclose(scores[type_columns].sum(axis=1), scores["p_churn"])
     assert scores["p_churn"].between(0, 1).all() and set(scores["churn_type"]) <= set(result.labels[1:])
     assert set(scores["churn_model_version"]) == {"retain-churn-type/v1"}
-    risky = scores[scores["p_churn"] >= churn_model.config.action_threshold]
+    risky = scores[scores["will_churn"]]
     assert len(risky) and (risky["top_drivers"].str.len() > 0).all()
     assert (risky["recommended_action"] != "no churn action: keep normal contact").all()
+    # will_churn is the model's own decision rule, not a re-implementation of it
+    decided = churn_model.predict_label(churn_model.predict_proba(sample)) != "retained"
+    assert (scores["will_churn"].to_numpy() == decided).all() and 0 < decided.sum() < len(sample)
+    assert (scores.loc[~scores["will_churn"], "recommended_action"] == "no churn action: keep normal contact").all()
 
     # raw transactions in: features are built inside with the run's reference; the missing
     # service and attribute features are scored as unknown, with a warning
@@ -210,10 +215,10 @@ def test_unknown_categories_and_missing_features_at_scoring_time(base):
     sample["attr_region"] = "atlantis"
     sample = sample.drop(columns=["complaints_90d", "last_satisfaction"])
     with pytest.warns(UserWarning, match="features missing at scoring time"):
-        scores = model.score(sample)
+        scores, notes = model.score_with_notes(sample)
     assert len(scores) == 200 and scores["p_churn"].notna().all()
-    assert model.last_unknown_categories_ == {"attr_region": 200}
-    assert set(model.last_missing_features_) == {"complaints_90d", "last_satisfaction"}
+    assert notes.unknown_categories == {"attr_region": 200}
+    assert set(notes.missing_features) == {"complaints_90d", "last_satisfaction"}
     with pytest.raises(RetainError, match="needs the columns \\['frequency'\\]"):
         model.score(sample.drop(columns=["frequency"]))
 
@@ -231,7 +236,7 @@ def test_one_pass_over_the_leaves_reproduces_lightgbm(base):
     tree's root value add up to the raw score difference they explain."""
     table, parts = _small_training_sets(base)
     model = ChurnTypeModel(ChurnConfig(value_features=False)).fit(*parts[0], *parts[1], *parts[2])
-    matrix = model.prepare(table.head(500))
+    matrix, _ = model.prepare(table.head(500))
     leaves = model._leaves(matrix)
     raw = model.classifier_.booster_.predict(matrix, raw_score=True, num_iteration=model.best_rounds_)
     np.testing.assert_allclose(model.tables_.raw_scores(leaves, len(model.labels_)), raw, rtol=1e-9, atol=1e-9)
