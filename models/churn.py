@@ -24,7 +24,7 @@ from retain.errors import RetainError
 from retain.models.actions import CHURN_ACTIONS, GENERIC_ACTION, LOW_RISK_ACTION
 from retain.models.attribution import TreeTables
 from retain.models.drivers import describe_feature
-from retain.models.value import ValueConfig, ValueModel
+from retain.models.value import ValueModel
 
 RETAINED = "retained"
 NOT_FEATURES = {"customer_id", "as_of", "rfm_code"}  # keys, and a code already split into rfm_r/f/m
