@@ -245,6 +245,69 @@ def cmd_promote(args) -> int:
     return 0
 
 
+# --- score ---------------------------------------------------------------------------
+
+
+def cmd_score(args) -> int:
+    from retain.data import read_mapping
+    from retain.serving import load_model_pair
+    from retain.serving.batch import ScoreJob, run_score_job
+    from retain.serving.store import ScoreStore
+    from retain.training.registry import strict_json
+
+    progress = _stage_printer()
+    job = ScoreJob(
+        data=args.data, as_of=args.as_of, out=args.out, output_format=args.format,
+        chunk_customers=args.chunk_customers, lenient=args.lenient, mapping=read_mapping(args.map, args.column),
+        data_cutoff=args.data_cutoff, rejects=args.rejects,
+    )
+    from retain.serving.batch import output_format
+
+    output_format(job.out, job.output_format)  # a wrong suffix fails before any model is loaded
+    progress(f"loading models ({args.models}) from {args.settings.resolved_tracking_uri}")
+    loaded = load_model_pair(args.settings, args.models)
+    for note in loaded.notes:
+        _say(f"note: {note}")
+    pair = loaded.pair.with_value_horizon(args.horizon_days)
+    store = None if args.no_store else ScoreStore(args.settings.score_store_path)
+    summary = run_score_job(job, pair, store=store, notes=loaded.notes, progress=progress)
+    if args.json:
+        print(strict_json(summary.to_dict()))
+    else:
+        _print_score_summary(summary)
+    return 0
+
+
+def _print_score_summary(summary) -> None:
+    lines = [f"scored {summary.scored:,} of {summary.customers:,} customers as of {summary.as_of} "
+             f"in {summary.seconds:.1f} s ({summary.customers_per_second:,.0f} customers/s) -> {summary.output}"]
+    for reason, count in sorted(summary.not_scored.items(), key=lambda item: -item[1]):
+        lines.append(f"  not scored, {reason}: {count:,}")
+    value = (f"{summary.clv_model_version}, CLV and expected purchases over {summary.value_horizon_days:g} days"
+             if summary.clv_model_version else "none: the value columns are empty")
+    churn = (f"{summary.churn_model_version}, churn within {summary.churn_horizon_days:g} days"
+             if summary.churn_model_version else "none: the churn columns are empty")
+    lines += [f"value model: {value}", f"churn model: {churn}"]
+    lines += [f"note: {note}" for note in summary.notes]
+    if summary.missing_features:
+        lines.append(f"warning: the data lacks features the churn model was trained with, scored as unknown: "
+                     f"{', '.join(summary.missing_features)}")
+    if summary.unknown_categories:
+        lines.append("warning: values unseen in training (scored as unknown): "
+                     + ", ".join(f"{k} {v:,} customers" for k, v in summary.unknown_categories.items()))
+    if summary.drift_alert:
+        lines.append(f"DRIFT ALERT: {', '.join(summary.drift_columns)} moved far from the training data "
+                     f"(population stability index above the threshold); see {summary.drift_report}. "
+                     "Check the input, and retrain if the business changed.")
+    elif summary.drift_report:
+        lines.append(f"drift: no major shift against the training data ({summary.drift_report})")
+    if summary.rejects:
+        lines.append(f"rows set aside by validation, with reasons: {summary.rejects}/")
+    if summary.store:
+        lines.append(f"score store: {summary.store} table {summary.store_table} (view 'latest')")
+    print("\n".join(lines))
+
+
 # --- demo --------------------------------------------------------------------------
 
 
@@ -371,6 +434,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alias", default="champion", choices=["champion", "challenger"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_promote)
+
+    p = sub.add_parser("score", help="score every customer of a dataset with the champion models")
+    _add_data_options(p)
+    p.add_argument("--as-of", type=_date, required=True, help="score as of this date: only rows before it count")
+    p.add_argument("--out", type=Path, required=True, help="scores file, .parquet or .csv")
+    p.add_argument("--format", choices=["parquet", "csv"], help="output format (default: from the --out suffix)")
+    p.add_argument("--horizon-days", type=float,
+                   help="horizon of expected_purchases and clv (default: the value model's)")
+    p.add_argument("--models", default="champion",
+                   help="'champion', or versions: clv=N,churn=M (either alone scores with that model only)")
+    p.add_argument("--chunk-customers", type=int, default=250_000,
+                   help="customers per chunk: bounds memory; the result does not depend on it")
+    p.add_argument("--no-store", action="store_true", help="do not load the scores into the score store")
+    p.add_argument("--tracking-uri", help="MLflow tracking store (default: MLFLOW_TRACKING_URI or RETAIN_HOME/mlflow.db)")
+    p.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
+    p.set_defaults(run=cmd_score)
 
     p = sub.add_parser("demo", help="run the whole chain on generated data")
     p.add_argument("--out", type=Path, default=Path("demo-out"))
