@@ -232,6 +232,11 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
         written = work / f"scores.{fmt}"
         _write_sorted(work, written, fmt)
         counts = _counts(work)
+        if counts["scored"] == 0 and set(counts["not_scored"]) <= {"no purchase before", "no transactions", "only returns"}:
+            raise RetainError(
+                f"no customer has a purchase before {job.as_of.date()}: --as-of is before the data; "
+                "choose a date after the first purchases"
+            )
         drift, drift_path = _drift(pair, work, job)
         os.replace(written, job.out)
         rejects = None
