@@ -312,63 +312,35 @@ def _print_score_summary(summary) -> None:
 
 
 def cmd_demo(args) -> int:
-    """Generate a base, build features, train and gate both models, score every customer."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    from retain.data import load_dataset
-    from retain.data.synthetic import GeneratorConfig, generate, write_dataset
-    from retain.features import build_features
-    from retain.models import pyfunc
-    from retain.training.churn import train_churn_model
-    from retain.training.registry import CHURN_MODEL_NAME, VALUE_MODEL_NAME, configure_tracking
-    from retain.training.value import train_value_model
+    """Generate a base (or import CDNOW), train and gate both models, score every customer."""
+    from retain.demo import highest_risk, next_steps, run_demo
 
     progress = _stage_printer()
-    out = args.out
+    workdir = args.workdir
     settings = args.settings
     if settings.uses_local_store and not os.environ.get("RETAIN_HOME"):
-        settings = settings.with_(home=out / "retain-home")  # a demo keeps its models to itself
-    config = GeneratorConfig(customers=args.customers, seed=args.seed)
-    progress(f"generating {args.customers:,} customers into {out / 'data'}")
-    write_dataset(generate(config, progress=progress), out / "data")
-    dataset = load_dataset(out / "data", data_cutoff=config.end)
-    end = pd.Timestamp(config.end)
-
-    progress("value models: calibration to a year before the end, holdout the last year")
-    value = train_value_model(dataset, end - pd.Timedelta(days=365), settings=settings, progress=progress)
-    _print_value_summary(value)
-    progress("churn-type classifier: cutoff 120 days before the end, 2 snapshots")
-    churn = train_churn_model(dataset, end - pd.Timedelta(days=120), snapshots=2, settings=settings,
-                              progress=progress)
-    _print_churn_summary(churn)
-
-    progress(f"scoring every customer as of {end.date()} with both champions")
-    configure_tracking(settings)
-    models = {}
-    for name in (VALUE_MODEL_NAME, CHURN_MODEL_NAME):
-        uri = f"models:/{name}@champion"
-        try:
-            models[name] = pyfunc.load(uri)
-        except MlflowException:  # no champion: the gate kept the model back, so score with the latest version
-            latest = max(int(v.version) for v in MlflowClient().search_model_versions(f"name='{name}'"))
-            _say(f"{name} has no champion; scoring with version {latest}")
-            models[name] = pyfunc.load(f"models:/{name}/{latest}")
-    reference = models[CHURN_MODEL_NAME].unwrap_python_model().reference
-    features, _ = build_features(dataset.transactions, end, customers=dataset.customers,
-                                 interactions=dataset.interactions, reference=reference)
-    value_scores = models[VALUE_MODEL_NAME].predict(features)
-    churn_scores = models[CHURN_MODEL_NAME].unwrap_python_model().predict(None, features)
-    scores = value_scores.merge(churn_scores.drop(columns=["as_of"]), on="customer_id", how="left")
-    _write_table(scores, out / "scores.parquet")
-    _write_table(features, out / "features.parquet")
-    columns = ["customer_id", "clv", "value_tier", "p_alive", "p_churn", "churn_type", "top_drivers",
-               "recommended_action"]
-    riskiest = scores.sort_values("p_churn", ascending=False).head(5)[columns]
-    with pd.option_context("display.max_colwidth", 60, "display.width", 200):
-        print("\nhighest churn risk:\n" + riskiest.to_string(index=False))
-    progress(f"wrote {out / 'scores.parquet'} ({len(scores):,} customers x {scores.shape[1]} columns); "
-             f"MLflow store: {settings.resolved_tracking_uri}")
+        settings = settings.with_(home=workdir / "retain-home")  # a demo keeps its models to itself
+    result = run_demo(workdir, settings=settings, source=args.data, customers=args.customers, seed=args.seed,
+                      progress=progress)
+    _print_value_summary(result.value)
+    if result.churn is not None:
+        _print_churn_summary(result.churn)
+    print()
+    _print_score_summary(result.summary)
+    if result.churn is not None:
+        with pd.option_context("display.max_colwidth", 70, "display.width", 220):
+            print("\nhighest churn risk among active customers:\n"
+                  + highest_risk(result.scores).to_string(index=False))
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"\nwhat the demo wrote (all under {workdir}):")
+    print(f"  data:        {result.data}/")
+    print(f"  scores:      {result.scores} (one row per customer; columns in docs/data-contract.md)")
+    print(f"  models:      {settings.resolved_tracking_uri} (MLflow runs and the registry)")
+    print(f"  score store: {settings.score_store_path} (DuckDB: one table per date, view 'latest')")
+    print("\nnext:")
+    for line in next_steps(result):
+        print("  " + line)
     return 0
 
 
@@ -451,10 +423,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
     p.set_defaults(run=cmd_score)
 
-    p = sub.add_parser("demo", help="run the whole chain on generated data")
-    p.add_argument("--out", type=Path, default=Path("demo-out"))
-    p.add_argument("--customers", type=int, default=20_000)
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("demo", help="run the whole chain on generated data (or CDNOW): train, score, store")
+    p.add_argument("--workdir", "--out", dest="workdir", type=Path, default=Path("demo-out"),
+                   help="folder the demo writes everything into")
+    p.add_argument("--customers", type=int, default=20_000, help="size of the generated base")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the generated base")
+    p.add_argument("--data", choices=["generated", "cdnow"], default="generated",
+                   help="generated data with churn events, or the real CDNOW data (value models only)")
     p.set_defaults(run=cmd_demo)
     return parser
 
