@@ -73,6 +73,7 @@ class ScoreSummary:
     store_table: str | None
     notes: list[str]
     rejects: str | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -190,6 +191,9 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
              f"{job.chunk_customers:,} customers; models: {pair.clv_version or 'no value model'}, "
              f"{pair.churn_version or 'no churn model'}")
 
+    stages = {"read": 0.0, "validate": 0.0, "features and models": 0.0, "write": 0.0}
+    clock = time.perf_counter
+
     work = Path(tempfile.mkdtemp(prefix=f".{job.out.name}.", dir=job.out.resolve().parent))
     missing_features: list[str] = []
     unknown_categories: dict[str, int] = {}
@@ -197,7 +201,9 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
     try:
         bar = _progress_bar(chunks)
         for k in range(chunks):
+            tick = clock()
             frames = reader.chunk(k)
+            stages["read"] += clock() - tick
             if frames["transactions"].empty:  # only customers-table ids hashed here, or nothing at all
                 frames = {"customers": frames["customers"]} if "customers" in frames else {}
                 if frames:
@@ -209,17 +215,23 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
                     ).to_parquet(work / f"part-{k:05d}.parquet", index=False)
                 bar.update(1)
                 continue
+            tick = clock()
             dataset = validate_tables(frames, mode="lenient" if job.lenient else "strict",
                                       data_cutoff=job.data_cutoff, rejects_dir=work / f"rejects-{k}")
             rejected_any |= bool(dataset.report.rows_rejected and any(dataset.report.rows_rejected.values()))
+            stages["validate"] += clock() - tick
+            tick = clock()
             batch = score_customers(dataset, job.as_of, pair)
             scores = batch.scores
+            stages["features and models"] += clock() - tick
             lost = _input_ids(frames).difference(pd.Index(scores["customer_id"]))
             if len(lost):  # lenient mode set aside every row of these customers: list them all the same
                 extra = pd.DataFrame({"customer_id": lost, "as_of": job.as_of, "not_scored_reason": REJECTED,
                                       "clv_model_version": pair.clv_version, "churn_model_version": pair.churn_version})
                 scores = conform(pd.concat([scores, extra], ignore_index=True), pair.columns)
+            tick = clock()
             scores.to_parquet(work / f"part-{k:05d}.parquet", index=False)
+            stages["write"] += clock() - tick
             missing_features = batch.missing_features or missing_features
             for column, count in batch.unknown_categories.items():
                 unknown_categories[column] = unknown_categories.get(column, 0) + count
@@ -229,15 +241,19 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
         bar.close()
 
         progress(f"writing {job.out}")
+        tick = clock()
         written = work / f"scores.{fmt}"
         _write_sorted(work, written, fmt)
+        stages["write"] += clock() - tick
         counts = _counts(work)
         if counts["scored"] == 0 and set(counts["not_scored"]) <= {"no purchase before", "no transactions", "only returns"}:
             raise RetainError(
                 f"no customer has a purchase before {job.as_of.date()}: --as-of is before the data; "
                 "choose a date after the first purchases"
             )
+        tick = clock()
         drift, drift_path = _drift(pair, work, job)
+        stages["drift"] = clock() - tick
         os.replace(written, job.out)
         rejects = None
         if rejected_any:
@@ -258,6 +274,7 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
         drift_report=str(drift_path) if drift_path else None, drift_alert=bool(drifted), drift_columns=drifted,
         missing_features=missing_features, unknown_categories=unknown_categories,
         store=None, store_table=None, notes=list(notes or []), rejects=str(rejects) if rejects else None,
+        stage_seconds={name: round(value, 2) for name, value in stages.items()},
     )
     if store is not None:
         progress(f"loading the scores into the store {store.path}")
@@ -266,6 +283,7 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
             source = job.out.with_name(f".{job.out.name}.store.parquet")
             duckdb.connect().execute(
                 f"COPY (SELECT * FROM read_csv({_quote(job.out)}, header = true)) TO {_quote(source)} (FORMAT parquet)")
+        tick = clock()
         try:
             summary.store_table = store.load(source, job.as_of, {
                 "output": str(job.out), "clv_model_version": pair.clv_version,
@@ -276,6 +294,10 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
             if source != job.out:
                 source.unlink(missing_ok=True)
         summary.store = str(store.path)
+        summary.stage_seconds["store"] = round(clock() - tick, 2)
+        seconds = time.perf_counter() - started
+        summary.seconds = round(seconds, 2)
+        summary.customers_per_second = round(summary.customers / max(seconds, 1e-9), 1)
     return summary
 
 
