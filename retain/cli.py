@@ -234,7 +234,7 @@ def cmd_train_churn(args) -> int:
     result = train_churn_model(
         dataset, args.as_of, snapshots=args.snapshots, snapshot_step_days=args.snapshot_step_days,
         config=config, feature_config=FeatureConfig(time_unit_days=args.time_unit_days), ceiling=ceiling,
-        settings=args.settings, progress=progress,
+        settings=args.settings, progress=progress, observed_until=args.observed_until,
     )
     return _report(result, args, _print_churn_summary)
 
@@ -387,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(p)
     p.add_argument("--as-of", type=_date, required=True, help="features before this date; labels in the horizon after")
     p.add_argument("--horizon-days", type=float, default=90.0)
+    p.add_argument("--observed-until", type=_date, metavar="DATE",
+                   help="the last day churn events were recorded; the label window must end by then "
+                        "(default: the latest date in any table, churn events included)")
     p.add_argument("--snapshots", type=int, default=1, help="stack this many cutoffs, each --snapshot-step-days earlier")
     p.add_argument("--snapshot-step-days", type=float, default=90.0)
     p.add_argument("--n-jobs", type=int, default=1, help="LightGBM threads (1 is safest on shared machines)")

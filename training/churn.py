@@ -77,6 +77,21 @@ def churn_labels(customer_ids: pd.Series, churn_events: pd.DataFrame, as_of: pd.
     return pd.Series(labels, index=customer_ids.index, dtype=object)
 
 
+def label_window_end(dataset: Dataset, observed_until=None) -> tuple[pd.Timestamp, str]:
+    """The last observed day and what says so: the user's ``observed_until``, else the
+    latest date in any table. Snapshot data (bills up to a date, churn events recorded in
+    the quarter after) is observed until its last churn event, not its last bill."""
+    if observed_until is not None:
+        return pd.Timestamp(observed_until).normalize(), "observed until"
+    latest = {
+        "last transaction": dataset.transactions["timestamp"].max(),
+        "last churn event": dataset.churn_events["churn_date"].max() if dataset.churn_events is not None else None,
+        "last interaction": dataset.interactions["timestamp"].max() if dataset.interactions is not None else None,
+    }
+    source, when = max(((k, v) for k, v in latest.items() if v is not None and pd.notna(v)), key=lambda kv: kv[1])
+    return pd.Timestamp(when).normalize(), source
+
+
 def customer_split(customer_ids: pd.Series, seed: int = 0) -> np.ndarray:
     """'train', 'valid', 'calibration' or 'test' for each id, from a hash of the id alone."""
     position = (pd.util.hash_array(customer_ids.astype(str).to_numpy(dtype=object), hash_key=f"retain{seed:012d}"[:16])
@@ -166,19 +181,23 @@ def train_churn_model(
     ceiling: dict | None = None,
     settings: Settings,
     progress: Callable[[str], None] = lambda message: None,
+    observed_until=None,
 ) -> ChurnTrainingResult:
+    """``observed_until``: the last day up to which churn events were recorded (the label
+    window must end by then); default: the latest date in any table."""
     config = config or ChurnConfig()
     feature_config = feature_config or FeatureConfig()
     as_of = pd.Timestamp(as_of).normalize()
     if dataset.churn_events is None or dataset.churn_events.empty:
         raise RetainError("training the churn model needs a churn_events table with recorded churn dates and types")
-    data_end = dataset.transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
+    last_day, source = label_window_end(dataset, observed_until)
     horizon_end = as_of + pd.Timedelta(days=config.horizon_days)
-    if horizon_end > data_end:
+    if horizon_end > last_day + pd.Timedelta(days=1):
         raise RetainError(
-            f"the {config.horizon_days:g}-day horizon after {as_of.date()} runs to {horizon_end.date()}, past the data "
-            f"(last transaction {(data_end - pd.Timedelta(days=1)).date()}): customers could not be labelled retained; "
-            f"use --as-of {(data_end - pd.Timedelta(days=config.horizon_days)).date()} or earlier"
+            f"the {config.horizon_days:g}-day horizon after {as_of.date()} runs to {horizon_end.date()}, past the "
+            f"data ({source} {last_day.date()}): customers could not be labelled retained; use --as-of "
+            f"{(last_day + pd.Timedelta(days=1) - pd.Timedelta(days=config.horizon_days)).date()} or earlier, or "
+            "state with --observed-until DATE up to when churn events were recorded"
         )
     events = dataset.churn_events["churn_date"]
     if not ((events >= as_of) & (events < horizon_end)).any():
