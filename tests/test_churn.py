@@ -291,3 +291,25 @@ def test_train_churn_without_churn_events_says_so(tmp_path, store, capsys):
     import_cdnow(tmp_path / "cdnow", "sample")
     assert main(["train", "churn", "--data", str(tmp_path / "cdnow"), "--as-of", "1998-01-01"]) == 2
     assert "needs a churn_events table" in capsys.readouterr().err
+
+
+def test_top_decile_lift_averages_ties():
+    """A constant score (the majority baseline) has lift exactly 1.0 whatever the order;
+    a perfect ranking has lift 1 / churn rate."""
+    from retain.training.churn import churn_metrics, top_decile_lift
+
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        churned = rng.random(997) < 0.13
+        assert top_decile_lift(churned, np.full(997, 0.2)) == 1.0
+    churned = np.r_[np.ones(100, bool), np.zeros(900, bool)]
+    assert top_decile_lift(churned, churned.astype(float)) == pytest.approx(10.0)
+    # half the top decile tied with churners and non-churners alike: the tie counts at its mean
+    score = np.r_[np.full(50, 0.9), np.full(100, 0.5), np.zeros(850)]
+    churned = np.r_[np.ones(50, bool), np.ones(50, bool), np.zeros(900, bool)]
+    assert top_decile_lift(churned, score) == pytest.approx((50 + 50 * 0.5) / 100 / 0.1)
+    # through churn_metrics, with truth sorted so that churners come first
+    truth = np.array(["price"] * 130 + [RETAINED] * 870, dtype=object)
+    prior = np.tile([0.87, 0.13], (1000, 1))
+    metrics = churn_metrics(truth, prior, [RETAINED, "price"], np.full(1000, RETAINED, dtype=object))
+    assert metrics["churn_top_decile_lift"] == 1.0

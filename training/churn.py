@@ -123,8 +123,7 @@ def churn_metrics(truth, probabilities: np.ndarray, labels: list[str], predicted
         "churn_roc_auc": float(roc_auc_score(churned, p_churn)) if 0 < churned.sum() < len(truth) else float("nan"),
         "churn_pr_auc": float(average_precision_score(churned, p_churn)) if churned.any() else float("nan"),
     }
-    top = np.argsort(-p_churn, kind="stable")[: max(1, len(truth) // 10)]
-    metrics["churn_top_decile_lift"] = float(churned[top].mean() / max(churned.mean(), 1e-12))
+    metrics["churn_top_decile_lift"] = top_decile_lift(churned, p_churn)
     precision, recall, f1, support = precision_recall_fscore_support(
         truth, predicted, labels=labels, zero_division=0)
     metrics["per_class"] = {
@@ -138,6 +137,23 @@ def churn_metrics(truth, probabilities: np.ndarray, labels: list[str], predicted
         metrics["type_macro_f1_among_churners"] = float(f1_score(
             truth[churned], likely_type[churned], labels=[labels[i] for i in types], average="macro", zero_division=0))
     return metrics
+
+
+def top_decile_lift(churned: np.ndarray, score: np.ndarray) -> float:
+    """Churn rate among the top tenth by score over the overall rate. Customers tied at the
+    decile's edge count with equal weight (their average), so a constant score gives
+    exactly 1.0 whatever the row order. Integer arithmetic keeps that 1.0 exact."""
+    churned = np.asarray(churned, dtype=bool)
+    n, total = len(churned), int(churned.sum())
+    if n == 0 or total == 0:
+        return float("nan")
+    k = max(1, n // 10)
+    edge = np.sort(score)[::-1][k - 1]
+    above, tied = score > edge, score == edge
+    n_above, n_tied = int(above.sum()), int(tied.sum())
+    # churners expected in the top k = churners above + (places left) x churn share of the tied
+    numerator = (int(churned[above].sum()) * n_tied + (k - n_above) * int(churned[tied].sum())) * n
+    return numerator / (k * n_tied * total)
 
 
 def flat(metrics: dict, prefix: str = "") -> dict[str, float]:
