@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 import traceback
@@ -28,11 +29,29 @@ def _stage_printer():
     return progress
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
+
+
 def _date(text: str) -> pd.Timestamp:
+    """ISO dates only: 02/01/2023 could be either of two days."""
     try:
-        return pd.Timestamp(text)
+        if not _ISO_DATE.fullmatch(text.strip()):
+            raise ValueError
+        return pd.Timestamp(text.strip())
     except (ValueError, TypeError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (use YYYY-MM-DD)") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date (use YYYY-MM-DD, e.g. 2025-09-01)") from None
+
+
+TABLE_SUFFIXES = (".parquet", ".csv")
+
+
+def _table_path(text: str) -> Path:
+    """An output table path whose suffix says the format it is written in."""
+    path = Path(text)
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"{text}: write .parquet or .csv (the suffix sets the format)")
+    return path
 
 
 # --- generate / import -------------------------------------------------------------
@@ -83,6 +102,11 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
         "--data-cutoff", type=_date,
         help="rows dated after this are flagged as in the future (default: now)",
     )
+    parser.add_argument(
+        "--date-format", metavar="FORMAT",
+        help="how to read dates that are not ISO 8601, e.g. '%%d/%%m/%%Y' (day first); without it the order "
+             "is taken from the data when a day over 12 settles it, else retain stops and asks",
+    )
 
 
 def _load(args, out: Path):
@@ -95,17 +119,23 @@ def _load(args, out: Path):
         mapping=read_mapping(args.map, args.column),
         data_cutoff=args.data_cutoff,
         rejects_dir=rejects,
+        date_format=args.date_format,
     )
     report = dataset.report
     _say(f"loaded {args.data}: {report.summary()}")
+    if report.facts:
+        _say("kept and counted (ordinary in real data, see docs/data-contract.md):\n" + report.facts_text())
     if not report.ok:
         _say("set aside:\n" + report.text() + f"\nrejected rows with reasons: {report.rejects_dir}/")
     return dataset
 
 
 def _write_table(table: pd.DataFrame, out: Path) -> None:
+    suffix = out.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise RetainError(f"{out}: write .parquet or .csv (the suffix sets the format)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".csv":
+    if suffix == ".csv":
         table.to_csv(out, index=False)
     else:
         table.to_parquet(out, index=False)
@@ -204,7 +234,7 @@ def cmd_train_churn(args) -> int:
     result = train_churn_model(
         dataset, args.as_of, snapshots=args.snapshots, snapshot_step_days=args.snapshot_step_days,
         config=config, feature_config=FeatureConfig(time_unit_days=args.time_unit_days), ceiling=ceiling,
-        settings=args.settings, progress=progress,
+        settings=args.settings, progress=progress, observed_until=args.observed_until,
     )
     return _report(result, args, _print_churn_summary)
 
@@ -368,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("features", help="point-in-time customer features")
     _add_data_options(p)
     p.add_argument("--as-of", type=_date, required=True, help="only rows strictly before this date are used")
-    p.add_argument("--out", type=Path, required=True, help="feature table, .parquet or .csv")
+    p.add_argument("--out", type=_table_path, required=True, help="feature table, .parquet or .csv")
     p.add_argument("--time-unit-days", type=float, default=1.0, help="unit of recency and T (7 = weeks)")
     p.add_argument("--reference", type=Path, help="apply these RFM/ABC cut points instead of fitting them")
     p.set_defaults(run=cmd_features)
@@ -392,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(p)
     p.add_argument("--as-of", type=_date, required=True, help="features before this date; labels in the horizon after")
     p.add_argument("--horizon-days", type=float, default=90.0)
+    p.add_argument("--observed-until", type=_date, metavar="DATE",
+                   help="the last day churn events were recorded; the label window must end by then "
+                        "(default: the latest date in any table, churn events included)")
     p.add_argument("--snapshots", type=int, default=1, help="stack this many cutoffs, each --snapshot-step-days earlier")
     p.add_argument("--snapshot-step-days", type=float, default=90.0)
     p.add_argument("--n-jobs", type=int, default=1, help="LightGBM threads (1 is safest on shared machines)")
