@@ -88,6 +88,55 @@ def test_collapsed_fit_equals_lifetimes_fit_on_every_customer(base20k):
             assert ours.params_[name] == pytest.approx(value, rel=1e-4), (family, name)
 
 
+def simulate_pareto_nbd(customers, r, alpha, s, beta, seed=0):
+    """Daily histories from the Pareto/NBD process: lambda ~ Gamma(r, alpha), lifetime ~
+    Exp(mu) with mu ~ Gamma(s, beta), ages 300-730 days, last purchase on a whole day."""
+    rng = np.random.default_rng(seed)
+    rate, death_rate = rng.gamma(r, 1 / alpha, customers), rng.gamma(s, 1 / beta, customers)
+    age = rng.integers(300, 731, customers).astype(float)
+    active = np.minimum(rng.exponential(1 / death_rate), age)
+    frequency = rng.poisson(rate * active).astype(float)
+    recency = np.where(frequency > 0, np.floor(active * rng.random(customers) ** (1 / np.maximum(frequency, 1))), 0.0)
+    return frequency, recency, age
+
+
+def test_peers_converge_on_daily_histories_with_hundreds_of_purchases():
+    """lifetimes' Pareto/NBD likelihood is not finite beyond about 100 purchases in days and
+    its MBG/NBD fit stops without converging (issue 13); retain's log-space fits recover
+    the process that generated the data, with finite P(alive) for everyone, and one-time
+    buyers get a P(alive) below 1."""
+    frequency, recency, age = simulate_pareto_nbd(20_000, r=1.5, alpha=10.0, s=0.8, beta=100.0)
+    assert (frequency > 100).sum() > 1000 and frequency.max() > 400
+    pareto = PurchaseModel("pareto").fit(frequency, recency, age)
+    for name, value in {"r": 1.5, "alpha": 10.0, "s": 0.8}.items():
+        assert pareto.params_[name] == pytest.approx(value, rel=0.05), name
+    assert pareto.params_["beta"] == pytest.approx(100.0, rel=0.15)
+    for model in (pareto, PurchaseModel("mbgnbd").fit(frequency, recency, age)):
+        assert np.isfinite(model.log_likelihood_) and model.log_params_cov_ is not None
+        alive = model.p_alive(frequency, recency, age)
+        assert np.isfinite(alive).all() and ((alive >= 0) & (alive <= 1)).all()
+        assert alive[frequency == 0].max() < 1
+        heavy = frequency > 100
+        assert np.isfinite(model.expected_purchases(365.0, frequency[heavy], recency[heavy], age[heavy])).all()
+        assert np.isfinite(model.p_no_purchase(365.0, frequency[heavy], recency[heavy], age[heavy])).all()
+
+
+@pytest.mark.parametrize("family", ["mbgnbd", "pareto"])
+def test_peer_predictions_equal_lifetimes_where_it_is_finite(cdnow, family):
+    """Same parameters, same formulas: P(alive), conditional expected purchases and P(no purchase)."""
+    from lifetimes import ParetoNBDFitter
+    model = PurchaseModel(family).fit(cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    fitter = {"mbgnbd": ModifiedBetaGeoFitter, "pareto": ParetoNBDFitter}[family]()
+    fitter.params_ = pd.Series(model.params_)
+    x, t_x, T = (cdnow[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    np.testing.assert_allclose(model.p_alive(x, t_x, T), fitter.conditional_probability_alive(x, t_x, T), rtol=1e-8)
+    np.testing.assert_allclose(model.expected_purchases(39.0, x, t_x, T),
+                               fitter.conditional_expected_number_of_purchases_up_to_time(39.0, x, t_x, T), rtol=1e-8)
+    if family == "pareto":
+        theirs = [fitter.conditional_probability_of_n_purchases_up_to_time(0, 39.0, *row) for row in zip(x[:200], t_x[:200], T[:200])]
+        np.testing.assert_allclose(model.p_no_purchase(39.0, x[:200], t_x[:200], T[:200]), theirs, rtol=1e-6)
+
+
 def test_collapse_restores_every_row():
     rng = np.random.default_rng(0)
     columns = {"x": rng.integers(0, 4, 500).astype(float), "y": rng.integers(0, 3, 500) / 7, "z": rng.random(500).round(1)}
@@ -230,11 +279,11 @@ def test_fits_that_cannot_work_say_why():
     age = rng.integers(30, 700, 500).astype(float)
     with pytest.raises(FitError, match="only 0 of 500 customers bought more than once"):
         PurchaseModel("bgnbd").fit(np.zeros(500), np.zeros(500), age)
+    # everyone drops out at the same rate: Pareto/NBD's s and beta run to infinity
     frequency = rng.poisson(2, 300).astype(float)
     age = rng.integers(100, 700, 300).astype(float)
     recency = np.where(frequency > 0, age * rng.random(300), 0.0)
-    frequency[0], recency[0], age[0] = 130, 727, 727  # lifetimes' Pareto/NBD likelihood overflows here
-    with pytest.raises(FitError, match="not finite.*--time-unit-days 7"):
+    with pytest.raises(FitError, match="Pareto/NBD fit ran to extreme parameters.*penalizer"):
         PurchaseModel("pareto").fit(frequency, recency, age)
     # a few repeat buyers with a tiny base: the likelihood is flat and the fit runs away
     frequency = np.r_[np.ones(10), np.zeros(10)]
