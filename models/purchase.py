@@ -264,26 +264,36 @@ def _fit_maximum_likelihood(family: str, x, t_x, T, weights, penalizer: float = 
     guess: the full fit then takes a handful of steps, not forty."""
     label = FAMILIES[family][0]
     objective, grouping, time_params = _OBJECTIVES[family]
-    objective = _penalized(objective, penalizer)
+    objective = _finite_or_infinite(_penalized(objective, penalizer))
     scale = 1.0 / T.max()
     data = (x, t_x * scale, T * scale, weights)
     # Pareto/NBD's gradient carries central-difference rounding (about 1e-9 of the total at
     # 1M customers), so its tolerance is looser; still 1,000 times tighter than the check below
     tolerance = 1e-7 if family == "pareto" else 1e-9
-    start, options = _starting_point(*data, time_params), {"gtol": tolerance * weights.sum()}
+
+    def bfgs(part, start, inverse_hessian=None):
+        groups = grouping(*part)
+        if inverse_hessian is None:
+            # the curvature at the start as the first inverse-Hessian guess: without it the
+            # first quasi-Newton steps can jump to where the likelihood is not finite
+            inverse_hessian = _inverse_curvature(lambda lp: objective(lp, *part, groups)[1], start)
+        options = {"gtol": tolerance * part[3].sum()}
+        if inverse_hessian is not None:
+            options["hess_inv0"] = inverse_hessian
+        result = minimize(objective, start, jac=True, method="BFGS", args=(*part, groups), options=options)
+        return result, groups
+
+    start, inverse_hessian = _starting_point(*data, time_params), None
     with np.errstate(all="ignore"):
         if len(x) > 40_000:
             sample = np.random.default_rng(0).random(len(x)) < max(0.05, 20_000 / len(x))
             part = tuple(column[sample] for column in data)
-            part_groups = grouping(*part)
-            warm = minimize(objective, start, jac=True, method="BFGS",
-                            args=(*part, part_groups), options={"gtol": tolerance * part[3].sum()})
-            curvature = _gradient_jacobian(lambda lp: objective(lp, *part, part_groups)[1], warm.x) * (
-                weights.sum() / part[3].sum())
-            if warm.success and np.all(np.isfinite(curvature)) and np.all(np.linalg.eigvalsh(curvature) > 0):
-                inverse = np.linalg.inv(curvature)
-                start, options["hess_inv0"] = warm.x, (inverse + inverse.T) / 2
-        result = minimize(objective, x0=start, jac=True, method="BFGS", args=(*data, grouping(*data)), options=options)
+            warm, part_groups = bfgs(part, start)
+            if warm.success:
+                inverse_hessian = _inverse_curvature(
+                    lambda lp: objective(lp, *part, part_groups)[1], warm.x, weights.sum() / part[3].sum())
+                start = warm.x if inverse_hessian is not None else start
+        result, _ = bfgs(data, start, inverse_hessian)
     log_params = result.x.copy()
     log_params[list(time_params)] -= np.log(scale)
     _check_not_extreme(label, dict(zip(FAMILIES[family][2], np.exp(log_params))))
@@ -293,6 +303,26 @@ def _fit_maximum_likelihood(family: str, x, t_x, T, weights, penalizer: float = 
             "try a penalizer (e.g. --penalizer 0.001) or a longer calibration period"
         )
     return log_params
+
+
+def _finite_or_infinite(objective):
+    """Where the likelihood is not finite (far outside the data's range), report +inf so
+    that the line search steps back instead of stopping."""
+    def guarded(log_params, *args):
+        value, gradient = objective(log_params, *args)
+        if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
+            return np.inf, np.zeros_like(log_params)
+        return value, gradient
+    return guarded
+
+
+def _inverse_curvature(gradient, at: np.ndarray, factor: float = 1.0) -> np.ndarray | None:
+    """Inverse of the (factor-scaled) Hessian at ``at``, or None unless positive definite."""
+    curvature = _gradient_jacobian(gradient, at) * factor
+    if not np.all(np.isfinite(curvature)) or not np.all(np.linalg.eigvalsh(curvature) > 0):
+        return None
+    inverse = np.linalg.inv(curvature)
+    return (inverse + inverse.T) / 2
 
 
 def _starting_point(x, t_x, T, weights, time_params) -> np.ndarray:
@@ -533,3 +563,104 @@ class PurchaseModel:
             return {name: float("nan") for name in self.param_names}
         variance = np.diag(self.log_params_cov_)
         return {name: float(self.params_[name] * np.sqrt(max(v, 0.0))) for name, v in zip(self.param_names, variance)}
+
+
+@dataclass(frozen=True)
+class CountTail:
+    """The distribution of repeat purchases N in (T, T+t] given alive at T, per distinct
+    (frequency, T) pair: ``tail[start[j] + n - 1]`` = P(N >= n | alive) for n = 1 .. ``length[j]``
+    (decreasing in n); beyond ``length[j]`` it is below ``cutoff``. With P(alive) from the
+    full history, P(N >= n) = P(alive) P(N >= n | alive) for n >= 1."""
+
+    tail: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+    cutoff: float
+
+    def at(self, pair: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """P(N >= n | alive) for each (pair, n); 1 for n <= 0, 0 beyond the stored tail."""
+        n = np.asarray(n, dtype=np.int64)
+        inside = (n >= 1) & (n <= self.length[pair])
+        index = np.where(inside, self.start[pair] + n - 1, 0)
+        return np.where(n <= 0, 1.0, np.where(inside, self.tail[index] if len(self.tail) else 0.0, 0.0))
+
+    def count_above(self, pair: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+        """How many n >= 1 have P(N >= n | alive) > threshold, per pair (the tail decreases,
+        so this is one binary search in each pair's stretch)."""
+        # one sorted key for all pairs: pair id + (1 - tail), increasing within and across pairs
+        keys = np.repeat(np.arange(len(self.start), dtype=float), self.length) * 2 + (1 - self.tail)
+        position = np.searchsorted(keys, pair * 2.0 + (1 - np.asarray(threshold, dtype=float)), side="left")
+        return np.clip(position - self.start[pair], 0, self.length[pair])
+
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """E[N | alive] = sum_n P(N >= n) and E[N^2 | alive] = sum_n (2n - 1) P(N >= n), per pair."""
+        pair = np.repeat(np.arange(len(self.start)), self.length)
+        n = np.arange(len(self.tail)) - np.repeat(self.start, self.length) + 1
+        first = np.bincount(pair, weights=self.tail, minlength=len(self.start))
+        second = np.bincount(pair, weights=(2 * n - 1) * self.tail, minlength=len(self.start))
+        return first, second
+
+
+_DEATH_NODES = 12  # Gauss-Legendre nodes over the Pareto/NBD death time within the horizon
+
+
+def count_tail(model: "PurchaseModel", t: float, x: np.ndarray, T: np.ndarray, cutoff: float = 1e-5,
+               max_count: int = 100_000) -> CountTail:
+    """P(N(t) >= n | alive at T) for n = 1, 2, ... per (x, T) pair, until it falls below
+    ``cutoff``.
+
+    Given alive, lambda ~ Gamma(r+x, alpha+T), so the Poisson count K of purchase chances in
+    a time u is negative binomial: P(K >= n) = I_{1-p}(n, r+x), p = (alpha+T)/(alpha+T+u),
+    computed by the NB recursion pmf(k+1) = pmf(k) (r+x+k)/(k+1) (1-p).
+    BG/NBD: the customer drops out after each purchase with p_d ~ Beta(a, b+x) (MBG/NBD:
+    Beta(a, b+x+1)), so N >= n needs K >= n and n-1 survivals:
+        P(N >= n | alive) = B(a, b'+n-1) / B(a, b') * P(K(t) >= n),  b' = b+x (+1).
+    Pareto/NBD: death comes at tau with P(tau > u) = ((beta+T)/(beta+T+u))^s, so
+        P(N >= n | alive) = P(tau > t) P(K(t) >= n) + int_0^t f_tau(u) P(K(u) >= n) du
+    (Gauss-Legendre over u)."""
+    p = model.params_
+    x, T = np.asarray(x, dtype=float), np.asarray(T, dtype=float)
+    shape = p["r"] + x
+    if model.family == "pareto":
+        nodes, weights = np.polynomial.legendre.leggauss(_DEATH_NODES)
+        u = (nodes + 1) / 2 * t
+        scale = p["beta"] + T[:, None]
+        density = p["s"] / scale * (1 + u / scale) ** -(p["s"] + 1) * (weights * t / 2)
+        times = np.column_stack([np.broadcast_to(u, (len(x), _DEATH_NODES)), np.full(len(x), t)])
+        node_weight = np.column_stack([density, (scale[:, 0] / (scale[:, 0] + t)) ** p["s"]])
+        survival_step = np.ones(len(x))
+        b_prime = None
+    else:
+        times = np.full((len(x), 1), float(t))
+        node_weight = np.ones((len(x), 1))
+        b_prime = p["b"] + x + (1.0 if model.family == "mbgnbd" else 0.0)
+        survival_step = np.ones(len(x))  # B(a, b'+n-1) / B(a, b'), 1 at n = 1
+    miss = times / (p["alpha"] + T[:, None] + times)  # 1 - p of the negative binomial
+    with np.errstate(all="ignore"):
+        pmf = np.exp(shape[:, None] * np.log1p(-miss))  # P(K = 0)
+    survival = np.ones_like(pmf)  # P(K >= 0)
+    active = np.arange(len(x))
+    pieces_pair, pieces_value = [], []
+    n = 1
+    while len(active) and n <= max_count:
+        survival = np.maximum(survival - pmf, 0.0)  # P(K >= n)
+        value = (survival * node_weight).sum(axis=1) * survival_step
+        pieces_pair.append(active)
+        pieces_value.append(value)
+        keep = value >= cutoff
+        if b_prime is not None:
+            survival_step = survival_step * (b_prime[active] + n - 1) / (p["a"] + b_prime[active] + n - 1)
+        pmf = pmf * ((shape[active] + n - 1) / n)[:, None] * miss
+        active, survival, pmf, node_weight, miss = (
+            active[keep], survival[keep], pmf[keep], node_weight[keep], miss[keep])
+        survival_step = survival_step[keep]
+        n += 1
+    pair = np.concatenate(pieces_pair) if pieces_pair else np.zeros(0, dtype=np.int64)
+    values = np.concatenate(pieces_value) if pieces_value else np.zeros(0)
+    order = np.argsort(pair, kind="stable")  # steps were appended in increasing n
+    pair, values = pair[order], np.clip(values[order], 0.0, 1.0)
+    # the tail decreases in n; a running minimum per pair removes rounding wiggles
+    values = 1 - (np.maximum.accumulate(pair * 2.0 + (1 - values)) - pair * 2.0)
+    length = np.bincount(pair, minlength=len(x))
+    start = np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)
+    return CountTail(tail=values, start=start, length=length, cutoff=cutoff)
