@@ -183,12 +183,17 @@ def _pareto_objective(log_params, x, t_x, T, weights, groups=None) -> tuple[floa
     distinct_x, x_weight, (pair_x, pair_y, at_tx, at_T) = groups or _pareto_groups(x, t_x, T, weights)
     p, q = r + pair_x, s + 1.0
     log_g = _log_g(p, q, pair_y, alpha, beta)
+    log_g_alpha_shift = _log_g(p + 1, q, pair_y, alpha, beta)
     d_log_g = {
         "r": (_log_g(p + _FD_STEP, q, pair_y, alpha, beta) - _log_g(p - _FD_STEP, q, pair_y, alpha, beta)) / (2 * _FD_STEP),
-        "alpha": -p * np.exp(_log_g(p + 1, q, pair_y, alpha, beta) - log_g),
+        "alpha": -p * np.exp(log_g_alpha_shift - log_g),
         "s": (_log_g(p, q + _FD_STEP, pair_y, alpha, beta) - _log_g(p, q - _FD_STEP, pair_y, alpha, beta)) / (2 * _FD_STEP),
-        "beta": -q * np.exp(_log_g(p, q + 1, pair_y, alpha, beta) - log_g),
     }
+    # d G / d beta = -q G(p, q+1), and integrating d/du[(alpha+u)^-p (beta+u)^-q] from y to infinity gives
+    # p G(p+1, q) + q G(p, q+1) = (alpha+y)^-p (beta+y)^-q: one 2F1 fewer than computing G(p, q+1)
+    log_edge = -p * np.log(alpha + pair_y) - q * np.log(beta + pair_y)
+    log_p_g_next = np.log(p) + log_g_alpha_shift
+    d_log_g["beta"] = -np.exp(_log_difference(log_edge, np.minimum(log_p_g_next, log_edge)) - log_g)
     x_terms = gammaln(r + distinct_x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
     log_alpha_T, log_beta_T = np.log(alpha + T), np.log(beta + T)
     alive_term = -(r + x) * log_alpha_T - s * log_beta_T
@@ -271,7 +276,7 @@ def _fit_maximum_likelihood(family: str, x, t_x, T, weights, penalizer: float = 
     # 1M customers), so its tolerance is looser; still 1,000 times tighter than the check below
     tolerance = 1e-7 if family == "pareto" else 1e-9
 
-    def bfgs(part, start, inverse_hessian=None):
+    def bfgs(part, start, inverse_hessian=None, tolerance=tolerance):
         groups = grouping(*part)
         if inverse_hessian is None:
             # the curvature at the start as the first inverse-Hessian guess: without it the
@@ -288,7 +293,8 @@ def _fit_maximum_likelihood(family: str, x, t_x, T, weights, penalizer: float = 
         if len(x) > 40_000:
             sample = np.random.default_rng(0).random(len(x)) < max(0.05, 20_000 / len(x))
             part = tuple(column[sample] for column in data)
-            warm, part_groups = bfgs(part, start)
+            # only a starting point for the full fit: a looser tolerance saves sample steps
+            warm, part_groups = bfgs(part, start, tolerance=1e-6)
             if warm.success:
                 inverse_hessian = _inverse_curvature(
                     lambda lp: objective(lp, *part, part_groups)[1], warm.x, weights.sum() / part[3].sum())
@@ -318,7 +324,7 @@ def _finite_or_infinite(objective):
 
 def _inverse_curvature(gradient, at: np.ndarray, factor: float = 1.0) -> np.ndarray | None:
     """Inverse of the (factor-scaled) Hessian at ``at``, or None unless positive definite."""
-    curvature = _gradient_jacobian(gradient, at) * factor
+    curvature = _gradient_jacobian(gradient, at, central=False) * factor  # a first guess: forward is enough
     if not np.all(np.isfinite(curvature)) or not np.all(np.linalg.eigvalsh(curvature) > 0):
         return None
     inverse = np.linalg.inv(curvature)
@@ -349,9 +355,14 @@ def _check_not_extreme(label: str, params: dict[str, float]) -> None:
         )
 
 
-def _gradient_jacobian(gradient, at: np.ndarray, step: float = 1e-5) -> np.ndarray:
-    """Hessian as the central-difference Jacobian of an analytic gradient."""
-    columns = [(gradient(at + step * unit) - gradient(at - step * unit)) / (2 * step) for unit in np.eye(len(at))]
+def _gradient_jacobian(gradient, at: np.ndarray, step: float = 1e-5, central: bool = True) -> np.ndarray:
+    """Hessian as the central-difference (or, for costly gradients, forward-difference with
+    a larger step) Jacobian of an analytic gradient."""
+    if central:
+        columns = [(gradient(at + step * unit) - gradient(at - step * unit)) / (2 * step) for unit in np.eye(len(at))]
+    else:
+        step, base = 1e-4, gradient(at)
+        columns = [(gradient(at + step * unit) - base) / step for unit in np.eye(len(at))]
     hessian = np.column_stack(columns)
     return (hessian + hessian.T) / 2
 
@@ -436,7 +447,8 @@ class PurchaseModel:
         groups = grouping(*data)
         with np.errstate(all="ignore"):
             self.log_likelihood_ = -float(objective(self._log_params(), *data, groups)[0])
-            information = _gradient_jacobian(lambda lp: objective(lp, *data, groups)[1], self._log_params())
+            information = _gradient_jacobian(lambda lp: objective(lp, *data, groups)[1], self._log_params(),
+                                             central=self.family != "pareto")
         if not np.isfinite(self.log_likelihood_):
             raise FitError(f"the {self.label} likelihood is not finite on this data; try another model")
         self.log_params_cov_ = covariance_from(information) if np.all(np.isfinite(information)) else None
