@@ -50,6 +50,11 @@ def test_train_registers_a_champion_then_a_challenger_and_promote_moves_it(value
     for key in ("purchases_rmse", "spend_mae", "spend_rmse", "total_purchases_pct_error", "spend_spearman",
                 "top10_revenue_share", "top20_revenue_share"):
         assert key in first["metrics"]
+    # the 80% predictive intervals hold about 80% of what customers actually did in the holdout
+    for family in first["comparison"]:
+        coverage = first["comparison"][family]["metrics"]
+        assert 0.75 <= coverage["purchases_interval_coverage"] <= 0.85, family
+        assert 0.75 <= coverage["spend_interval_coverage"] <= 0.85, family
 
     configure_tracking(store)
     client = MlflowClient()
