@@ -191,60 +191,83 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
              f"{pair.churn_version or 'no churn model'}")
 
     work = Path(tempfile.mkdtemp(prefix=f".{job.out.name}.", dir=job.out.resolve().parent))
-    missing_features: list[str] = []
-    unknown_categories: dict[str, int] = {}
-    rejected_any = False
+    outcome = ChunkOutcome()
     try:
         bar = _progress_bar(chunks)
         for k in range(chunks):
-            frames = reader.chunk(k)
-            if frames["transactions"].empty:  # only customers-table ids hashed here, or nothing at all
-                frames = {"customers": frames["customers"]} if "customers" in frames else {}
-                if frames:
-                    ids = _input_ids(frames)
-                    pd.DataFrame({"customer_id": ids}).pipe(
-                        lambda f: conform(f.assign(as_of=job.as_of, not_scored_reason=NO_TRANSACTIONS,
-                                                   clv_model_version=pair.clv_version,
-                                                   churn_model_version=pair.churn_version), pair.columns)
-                    ).to_parquet(work / f"part-{k:05d}.parquet", index=False)
-                bar.update(1)
-                continue
-            dataset = validate_tables(frames, mode="lenient" if job.lenient else "strict",
-                                      data_cutoff=job.data_cutoff, rejects_dir=work / f"rejects-{k}")
-            rejected_any |= bool(dataset.report.rows_rejected and any(dataset.report.rows_rejected.values()))
-            batch = score_customers(dataset, job.as_of, pair)
-            scores = batch.scores
-            lost = _input_ids(frames).difference(pd.Index(scores["customer_id"]))
-            if len(lost):  # lenient mode set aside every row of these customers: list them all the same
-                extra = pd.DataFrame({"customer_id": lost, "as_of": job.as_of, "not_scored_reason": REJECTED,
-                                      "clv_model_version": pair.clv_version, "churn_model_version": pair.churn_version})
-                scores = conform(pd.concat([scores, extra], ignore_index=True), pair.columns)
-            scores.to_parquet(work / f"part-{k:05d}.parquet", index=False)
-            missing_features = batch.missing_features or missing_features
-            for column, count in batch.unknown_categories.items():
-                unknown_categories[column] = unknown_categories.get(column, 0) + count
+            scores = score_chunk(reader.chunk(k), job, pair, work / f"rejects-{k}", outcome)
+            if scores is not None:
+                scores.to_parquet(work / f"part-{k:05d}.parquet", index=False)
             bar.update(1)
-            if not bar.is_terminal:
+            if not bar.is_terminal and scores is not None:
                 progress(f"  chunk {k + 1}/{chunks}: {len(scores):,} customers")
         bar.close()
-
-        progress(f"writing {job.out}")
-        written = work / f"scores.{fmt}"
-        _write_sorted(work, written, fmt)
-        counts = _counts(work)
-        if counts["scored"] == 0 and set(counts["not_scored"]) <= {"no purchase before", "no transactions", "only returns"}:
-            raise RetainError(
-                f"no customer has a purchase before {job.as_of.date()}: --as-of is before the data; "
-                "choose a date after the first purchases"
-            )
-        drift, drift_path = _drift(pair, work, job)
-        os.replace(written, job.out)
-        rejects = None
-        if rejected_any:
-            rejects = job.rejects or job.out.with_name(job.out.name + ".rejects")
-            _merge_rejects(work, rejects)
+        return finish_score_job(job, pair, work, fmt, outcome, started, store=store, notes=notes, progress=progress)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass
+class ChunkOutcome:
+    """What the chunks of one job found besides their scores, summed over chunks."""
+
+    missing_features: list[str] = field(default_factory=list)
+    unknown_categories: dict[str, int] = field(default_factory=dict)
+    rejected_any: bool = False
+
+    def add(self, other: "ChunkOutcome") -> None:
+        self.missing_features = other.missing_features or self.missing_features
+        for column, count in other.unknown_categories.items():
+            self.unknown_categories[column] = self.unknown_categories.get(column, 0) + count
+        self.rejected_any |= other.rejected_any
+
+
+def score_chunk(frames: dict[str, pd.DataFrame], job: ScoreJob, pair: ModelPair, rejects_dir: Path,
+                outcome: ChunkOutcome) -> pd.DataFrame | None:
+    """Validate and score the tables of one group of customers (all rows of each customer):
+    one row per input customer, or None when the group holds no customer. What the group
+    found besides scores is added to ``outcome``. The local and the Spark engine both call it."""
+    if frames["transactions"].empty:  # only customers-table ids hashed here, or nothing at all
+        if "customers" not in frames or frames["customers"].empty:
+            return None
+        ids = _input_ids({"customers": frames["customers"]})
+        return conform(pd.DataFrame({"customer_id": ids}).assign(
+            as_of=job.as_of, not_scored_reason=NO_TRANSACTIONS, clv_model_version=pair.clv_version,
+            churn_model_version=pair.churn_version), pair.columns)
+    dataset = validate_tables(frames, mode="lenient" if job.lenient else "strict",
+                              data_cutoff=job.data_cutoff, rejects_dir=rejects_dir)
+    outcome.rejected_any |= bool(dataset.report.rows_rejected and any(dataset.report.rows_rejected.values()))
+    batch = score_customers(dataset, job.as_of, pair)
+    scores = batch.scores
+    lost = _input_ids(frames).difference(pd.Index(scores["customer_id"]))
+    if len(lost):  # lenient mode set aside every row of these customers: list them all the same
+        extra = pd.DataFrame({"customer_id": lost, "as_of": job.as_of, "not_scored_reason": REJECTED,
+                              "clv_model_version": pair.clv_version, "churn_model_version": pair.churn_version})
+        scores = conform(pd.concat([scores, extra], ignore_index=True), pair.columns)
+    outcome.add(ChunkOutcome(batch.missing_features, batch.unknown_categories))
+    return scores
+
+
+def finish_score_job(job: ScoreJob, pair: ModelPair, work: Path, fmt: str, outcome: ChunkOutcome, started: float,
+                     *, store: ScoreStore | None = None, notes: list[str] | None = None,
+                     progress: Callable[[str], None] = lambda m: None) -> ScoreSummary:
+    """From the part files in ``work`` (part-*.parquet, score columns): the sorted output
+    moved into place, the drift report, the rejects, the summary and the store load."""
+    progress(f"writing {job.out}")
+    written = work / f"scores.{fmt}"
+    _write_sorted(work, written, fmt)
+    counts = _counts(work)
+    if counts["scored"] == 0 and set(counts["not_scored"]) <= {"no purchase before", "no transactions", "only returns"}:
+        raise RetainError(
+            f"no customer has a purchase before {job.as_of.date()}: --as-of is before the data; "
+            "choose a date after the first purchases"
+        )
+    drift, drift_path = _drift(pair, work, job)
+    os.replace(written, job.out)
+    rejects = None
+    if outcome.rejected_any:
+        rejects = job.rejects or job.out.with_name(job.out.name + ".rejects")
+        _merge_rejects(work, rejects)
 
     drifted = sorted(drift.loc[drift["psi"] > job.drift_threshold, "column"]) if len(drift) else []
     seconds = time.perf_counter() - started
@@ -256,7 +279,7 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
         value_horizon_days=pair.value.config.horizon_days if pair.value is not None else None,
         churn_horizon_days=pair.churn.config.horizon_days if pair.churn is not None else None,
         drift_report=str(drift_path) if drift_path else None, drift_alert=bool(drifted), drift_columns=drifted,
-        missing_features=missing_features, unknown_categories=unknown_categories,
+        missing_features=outcome.missing_features, unknown_categories=outcome.unknown_categories,
         store=None, store_table=None, notes=list(notes or []), rejects=str(rejects) if rejects else None,
     )
     if store is not None:
