@@ -191,76 +191,101 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
              f"{job.chunk_customers:,} customers; models: {pair.clv_version or 'no value model'}, "
              f"{pair.churn_version or 'no churn model'}")
 
-    stages = {"read": 0.0, "validate": 0.0, "features and models": 0.0, "write": 0.0}
-    clock = time.perf_counter
-
     work = Path(tempfile.mkdtemp(prefix=f".{job.out.name}.", dir=job.out.resolve().parent))
-    missing_features: list[str] = []
-    unknown_categories: dict[str, int] = {}
-    rejected_any = False
+    outcome = ChunkOutcome()
     try:
         bar = _progress_bar(chunks)
         for k in range(chunks):
-            tick = clock()
+            tick = time.perf_counter()
             frames = reader.chunk(k)
-            stages["read"] += clock() - tick
-            if frames["transactions"].empty:  # only customers-table ids hashed here, or nothing at all
-                frames = {"customers": frames["customers"]} if "customers" in frames else {}
-                if frames:
-                    ids = _input_ids(frames)
-                    pd.DataFrame({"customer_id": ids}).pipe(
-                        lambda f: conform(f.assign(as_of=job.as_of, not_scored_reason=NO_TRANSACTIONS,
-                                                   clv_model_version=pair.clv_version,
-                                                   churn_model_version=pair.churn_version), pair.columns)
-                    ).to_parquet(work / f"part-{k:05d}.parquet", index=False)
-                bar.update(1)
-                continue
-            tick = clock()
-            dataset = validate_tables(frames, mode="lenient" if job.lenient else "strict",
-                                      data_cutoff=job.data_cutoff, rejects_dir=work / f"rejects-{k}")
-            rejected_any |= bool(dataset.report.rows_rejected and any(dataset.report.rows_rejected.values()))
-            stages["validate"] += clock() - tick
-            tick = clock()
-            batch = score_customers(dataset, job.as_of, pair)
-            scores = batch.scores
-            stages["features and models"] += clock() - tick
-            lost = _input_ids(frames).difference(pd.Index(scores["customer_id"]))
-            if len(lost):  # lenient mode set aside every row of these customers: list them all the same
-                extra = pd.DataFrame({"customer_id": lost, "as_of": job.as_of, "not_scored_reason": REJECTED,
-                                      "clv_model_version": pair.clv_version, "churn_model_version": pair.churn_version})
-                scores = conform(pd.concat([scores, extra], ignore_index=True), pair.columns)
-            tick = clock()
-            scores.to_parquet(work / f"part-{k:05d}.parquet", index=False)
-            stages["write"] += clock() - tick
-            missing_features = batch.missing_features or missing_features
-            for column, count in batch.unknown_categories.items():
-                unknown_categories[column] = unknown_categories.get(column, 0) + count
+            outcome.timed("read", tick)
+            scores = score_chunk(frames, job, pair, work / f"rejects-{k}", outcome)
+            if scores is not None:
+                tick = time.perf_counter()
+                scores.to_parquet(work / f"part-{k:05d}.parquet", index=False)
+                outcome.timed("write", tick)
             bar.update(1)
-            if not bar.is_terminal:
+            if not bar.is_terminal and scores is not None:
                 progress(f"  chunk {k + 1}/{chunks}: {len(scores):,} customers")
         bar.close()
-
-        progress(f"writing {job.out}")
-        tick = clock()
-        written = work / f"scores.{fmt}"
-        _write_sorted(work, written, fmt)
-        stages["write"] += clock() - tick
-        counts = _counts(work)
-        if counts["scored"] == 0 and set(counts["not_scored"]) <= {"no purchase before", "no transactions", "only returns"}:
-            raise RetainError(
-                f"no customer has a purchase before {job.as_of.date()}: --as-of is before the data; "
-                "choose a date after the first purchases"
-            )
-        tick = clock()
-        drift, drift_path = _drift(pair, work, job)
-        stages["drift"] = clock() - tick
-        os.replace(written, job.out)
-        rejects = None
-        if rejected_any:
-            rejects = job.rejects or job.out.with_name(job.out.name + ".rejects")
-            _merge_rejects(work, rejects)
+        return finish_score_job(job, pair, work, fmt, outcome, started, store=store, notes=notes, progress=progress)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass
+class ChunkOutcome:
+    """What the chunks of one job found besides their scores, summed over chunks."""
+
+    missing_features: list[str] = field(default_factory=list)
+    unknown_categories: dict[str, int] = field(default_factory=dict)
+    rejected_any: bool = False
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, stage: str, started: float) -> None:
+        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.perf_counter() - started
+
+    def add(self, other: "ChunkOutcome") -> None:
+        self.missing_features = other.missing_features or self.missing_features
+        for column, count in other.unknown_categories.items():
+            self.unknown_categories[column] = self.unknown_categories.get(column, 0) + count
+        self.rejected_any |= other.rejected_any
+
+
+def score_chunk(frames: dict[str, pd.DataFrame], job: ScoreJob, pair: ModelPair, rejects_dir: Path,
+                outcome: ChunkOutcome) -> pd.DataFrame | None:
+    """Validate and score the tables of one group of customers (all rows of each customer):
+    one row per input customer, or None when the group holds no customer. What the group
+    found besides scores is added to ``outcome``. The local and the Spark engine both call it."""
+    if frames["transactions"].empty:  # only customers-table ids hashed here, or nothing at all
+        if "customers" not in frames or frames["customers"].empty:
+            return None
+        ids = _input_ids({"customers": frames["customers"]})
+        return conform(pd.DataFrame({"customer_id": ids}).assign(
+            as_of=job.as_of, not_scored_reason=NO_TRANSACTIONS, clv_model_version=pair.clv_version,
+            churn_model_version=pair.churn_version), pair.columns)
+    tick = time.perf_counter()
+    dataset = validate_tables(frames, mode="lenient" if job.lenient else "strict",
+                              data_cutoff=job.data_cutoff, rejects_dir=rejects_dir)
+    outcome.rejected_any |= bool(dataset.report.rows_rejected and any(dataset.report.rows_rejected.values()))
+    outcome.timed("validate", tick)
+    tick = time.perf_counter()
+    batch = score_customers(dataset, job.as_of, pair)
+    outcome.timed("features and models", tick)
+    scores = batch.scores
+    lost = _input_ids(frames).difference(pd.Index(scores["customer_id"]))
+    if len(lost):  # lenient mode set aside every row of these customers: list them all the same
+        extra = pd.DataFrame({"customer_id": lost, "as_of": job.as_of, "not_scored_reason": REJECTED,
+                              "clv_model_version": pair.clv_version, "churn_model_version": pair.churn_version})
+        scores = conform(pd.concat([scores, extra], ignore_index=True), pair.columns)
+    outcome.add(ChunkOutcome(batch.missing_features, batch.unknown_categories))
+    return scores
+
+
+def finish_score_job(job: ScoreJob, pair: ModelPair, work: Path, fmt: str, outcome: ChunkOutcome, started: float,
+                     *, store: ScoreStore | None = None, notes: list[str] | None = None,
+                     progress: Callable[[str], None] = lambda m: None) -> ScoreSummary:
+    """From the part files in ``work`` (part-*.parquet, score columns): the sorted output
+    moved into place, the drift report, the rejects, the summary and the store load."""
+    progress(f"writing {job.out}")
+    tick = time.perf_counter()
+    written = work / f"scores.{fmt}"
+    _write_sorted(work, written, fmt)
+    outcome.timed("write", tick)
+    counts = _counts(work)
+    if counts["scored"] == 0 and set(counts["not_scored"]) <= {"no purchase before", "no transactions", "only returns"}:
+        raise RetainError(
+            f"no customer has a purchase before {job.as_of.date()}: --as-of is before the data; "
+            "choose a date after the first purchases"
+        )
+    tick = time.perf_counter()
+    drift, drift_path = _drift(pair, work, job)
+    outcome.timed("drift", tick)
+    os.replace(written, job.out)
+    rejects = None
+    if outcome.rejected_any:
+        rejects = job.rejects or job.out.with_name(job.out.name + ".rejects")
+        _merge_rejects(work, rejects)
 
     drifted = sorted(drift.loc[drift["psi"] > job.drift_threshold, "column"]) if len(drift) else []
     seconds = time.perf_counter() - started
@@ -272,18 +297,18 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
         value_horizon_days=pair.value.config.horizon_days if pair.value is not None else None,
         churn_horizon_days=pair.churn.config.horizon_days if pair.churn is not None else None,
         drift_report=str(drift_path) if drift_path else None, drift_alert=bool(drifted), drift_columns=drifted,
-        missing_features=missing_features, unknown_categories=unknown_categories,
+        missing_features=outcome.missing_features, unknown_categories=outcome.unknown_categories,
         store=None, store_table=None, notes=list(notes or []), rejects=str(rejects) if rejects else None,
-        stage_seconds={name: round(value, 2) for name, value in stages.items()},
+        stage_seconds=outcome.stage_seconds,
     )
     if store is not None:
         progress(f"loading the scores into the store {store.path}")
+        tick = time.perf_counter()
         source = job.out
         if fmt != "parquet":  # the store loads Parquet; convert the CSV's rows once more
             source = job.out.with_name(f".{job.out.name}.store.parquet")
             duckdb.connect().execute(
                 f"COPY (SELECT * FROM read_csv({_quote(job.out)}, header = true)) TO {_quote(source)} (FORMAT parquet)")
-        tick = clock()
         try:
             summary.store_table = store.load(source, job.as_of, {
                 "output": str(job.out), "clv_model_version": pair.clv_version,
@@ -294,10 +319,11 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
             if source != job.out:
                 source.unlink(missing_ok=True)
         summary.store = str(store.path)
-        summary.stage_seconds["store"] = round(clock() - tick, 2)
+        outcome.timed("store", tick)
         seconds = time.perf_counter() - started
         summary.seconds = round(seconds, 2)
         summary.customers_per_second = round(summary.customers / max(seconds, 1e-9), 1)
+    summary.stage_seconds = {stage: round(value, 2) for stage, value in outcome.stage_seconds.items()}
     return summary
 
 
