@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Callable
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from retain.data import validate_tables
 from retain.data.contract import TABLES
 from retain.errors import RetainError
 from retain.features.drift import MAJOR_PSI, compare
-from retain.features.eligibility import NO_TRANSACTIONS
+from retain.features.eligibility import NO_TRANSACTIONS, distinct_ids
 from retain.serving.scoring import ModelPair, conform, score_customers
 from retain.serving.store import ScoreStore
 
@@ -145,13 +146,15 @@ class _ChunkReader:
     def customers(self) -> int:
         parts = [f'SELECT CAST("{column}" AS VARCHAR) AS id FROM {source}'
                  for name, (source, column) in self.sources.items() if name in ("transactions", "customers")]
-        return self.connection.execute(f"SELECT count(DISTINCT id) FROM ({' UNION ALL '.join(parts)})").fetchone()[0]
+        return self.connection.execute(f"SELECT count(DISTINCT id) FROM ({' UNION ALL '.join(parts)})").fetchall()[0][0]
 
     def chunk(self, k: int) -> dict[str, pd.DataFrame]:
         frames = {}
         for name, (source, column) in self.sources.items():
             where = "" if self.chunks == 1 else f'WHERE hash(CAST("{column}" AS VARCHAR)) % {self.chunks} = {k}'
-            frame = self.connection.execute(f"SELECT * FROM {source} {where}").df()
+            # ids as categoricals: every later step groups by customer, and codes are cheap to group
+            frame = self.connection.sql(f"SELECT * FROM {source} {where}").to_arrow_table().to_pandas(
+                categories=[column])
             renames = {src: dst for dst, src in self.mapping.get(name, {}).get("columns", {}).items()}
             frames[name] = frame.rename(columns=renames)
         return frames
@@ -162,8 +165,9 @@ def _quote(path: Path) -> str:
 
 
 def _input_ids(frames: dict[str, pd.DataFrame]) -> pd.Index:
-    ids = [frames[name]["customer_id"] for name in ("transactions", "customers") if name in frames]
-    values = pd.concat(ids, ignore_index=True).astype("string").str.strip()
+    """The customer ids of a chunk as validation reads them (text, stripped), each once."""
+    ids = [distinct_ids(frames[name]["customer_id"]) for name in ("transactions", "customers") if name in frames]
+    values = pd.Series(np.concatenate(ids), dtype="string").str.strip()
     return pd.Index(values[values.notna() & (values != "")].unique().astype(str))
 
 
