@@ -35,6 +35,9 @@ from retain.serving.scoring import ModelPair, conform, score_customers
 from retain.serving.store import ScoreStore
 
 FORMATS = {".parquet": "parquet", ".csv": "csv"}
+# A customer's age grows with the time between training and scoring whatever the business
+# does: its shift is reported in the drift file but raises no alert.
+AGE_COLUMNS = ("T",)
 REJECTED = "every row of this customer was set aside by validation (see the rejects folder)"
 
 
@@ -291,7 +294,8 @@ def finish_score_job(job: ScoreJob, pair: ModelPair, work: Path, fmt: str, outco
         rejects = job.rejects or job.out.with_name(job.out.name + ".rejects")
         _merge_rejects(work, rejects)
 
-    drifted = sorted(drift.loc[drift["psi"] > job.drift_threshold, "column"]) if len(drift) else []
+    alerting = drift[~drift["column"].isin(AGE_COLUMNS)] if len(drift) else drift
+    drifted = sorted(alerting.loc[alerting["psi"] > job.drift_threshold, "column"]) if len(alerting) else []
     seconds = time.perf_counter() - started
     summary = ScoreSummary(
         output=str(job.out), as_of=str(job.as_of.date()), customers=counts["customers"], scored=counts["scored"],

@@ -15,6 +15,7 @@ from retain.data import Dataset
 from retain.errors import RetainError
 from retain.settings import Settings
 from retain.features import FeatureConfig, calibration_holdout
+from retain.features.eligibility import scorable_features
 from retain.models.purchase import FAMILIES, FitError
 from retain.models.spend import SpendModel
 from retain.models.value import ValueConfig, ValueModel
@@ -237,6 +238,7 @@ def train_value_model(
         gate=VALUE_GATE, metrics=metrics, baselines={"naive": baseline}, score_champion=score_champion,
         log_run=log_run, model=model, feature_config=feature_config, reference=reference,
         version_column="clv_model_version", example=table,
+        profile_features=scorable_features(dataset, holdout_end, feature_config, reference)[0],
     ), settings=settings, progress=progress)
     return ValueTrainingResult(
         run_id=published.run_id, model_version=published.version, chosen_model=chosen,
