@@ -151,9 +151,6 @@ class ChurnTypeModel:
         state of the model: scoring may run on several threads at once."""
         frame = self._with_value_features(features)
         notes = InputNotes(missing_features=[c for c in self.feature_names_ if c not in frame.columns])
-        if notes.missing_features:
-            warnings.warn(f"features missing at scoring time, treated as unknown: {notes.missing_features}",
-                          stacklevel=2)
         matrix = frame.reindex(columns=self.feature_names_)
         for column, known in self.categories_.items():
             text = matrix[column].astype("string")
@@ -267,8 +264,12 @@ class ChurnTypeModel:
 
     def score(self, features: pd.DataFrame, chunk: int = 100_000) -> pd.DataFrame:
         """One row per input row: p_churn, will_churn, churn_type, p_type_<label>,
-        top_drivers and recommended_action."""
-        return self.score_with_notes(features, chunk)[0]
+        top_drivers and recommended_action. Warns when feature columns are missing."""
+        table, notes = self.score_with_notes(features, chunk)
+        if notes.missing_features:
+            warnings.warn(f"features missing at scoring time, treated as unknown: {notes.missing_features}",
+                          stacklevel=2)
+        return table
 
     def score_with_notes(self, features: pd.DataFrame, chunk: int = 100_000) -> tuple[pd.DataFrame, InputNotes]:
         """``score`` plus what the input lacked (missing features, unseen categories)."""

@@ -30,11 +30,8 @@ from mlflow.exceptions import MlflowException
 
 from retain.errors import RetainError
 from retain.settings import Settings
+from retain.models.pyfunc import CHALLENGER, CHAMPION, CHURN_MODEL_NAME, VALUE_MODEL_NAME  # noqa: F401  (re-exported)
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-VALUE_MODEL_NAME = "retain-clv"
-CHURN_MODEL_NAME = "retain-churn-type"
 LOCK_SUFFIX = ".promotion-lock"
 LOCK_TAG = "retain.lock"
 

@@ -166,8 +166,7 @@ def train_value_model(
     spend_model = SpendModel(penalizer=config.penalizer, min_repeat_buyers=config.min_repeat_buyers).fit(
         table["frequency"], table["monetary"])
     for name in families:
-        slow = " (lifetimes' Nelder-Mead: about 2 minutes per million customers)" if name == "pareto" else ""
-        progress(f"fitting {FAMILIES[name][0]} on {len(table):,} customers{slow}")
+        progress(f"fitting {FAMILIES[name][0]} on {len(table):,} customers")
         try:
             model = ValueModel.fit(table, name, config, feature_config.time_unit_days, spend=spend_model)
             purchases, spend = _holdout_predictions(model, table)
@@ -180,12 +179,15 @@ def train_value_model(
             progress(f"  {FAMILIES[name][0]}: {exc}")
             continue
         metrics = value_metrics(actual_purchases, actual_spend, purchases, spend)
+        metrics.update(model.interval_coverage(table, float(table["holdout_duration"].iloc[0]) * model.time_unit_days,
+                                               actual_purchases, actual_spend))
         metrics["log_likelihood"] = model.purchase.log_likelihood_
         fitted[name] = model
         predictions[name] = (purchases, spend)
         comparison[name] = {"params": model.purchase.params_, "metrics": metrics}
         progress(f"  {FAMILIES[name][0]}: holdout purchases MAE {metrics['purchases_mae']:.4f}, "
-                 f"Spearman {metrics['purchases_spearman']:.3f}, total error {metrics['total_purchases_pct_error']:+.1f}%")
+                 f"Spearman {metrics['purchases_spearman']:.3f}, total error {metrics['total_purchases_pct_error']:+.1f}%, "
+                 f"{config.interval:.0%} interval coverage {metrics['purchases_interval_coverage']:.1%}")
     if not fitted:
         raise FitError("no purchase model could be fitted: " + "; ".join(v["error"] for v in comparison.values()))
     chosen = min(fitted, key=lambda name: comparison[name]["metrics"]["purchases_mae"])
