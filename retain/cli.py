@@ -196,9 +196,15 @@ def cmd_train_clv(args) -> int:
     return _report(result, args, _print_value_summary)
 
 
+def _add_tracking_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tracking-uri", help="MLflow store: a tracking server http://HOST:PORT or a database URI "
+                        "(default: $MLFLOW_TRACKING_URI, else a sqlite file in the retain home; docs/teams.md)")
+
+
 def _report(result, args, summary) -> int:
     for note in result.warnings:
         _say(f"warning: {note}")
+    _say(f"MLflow store: {result.tracking_uri}")
     if args.json:
         print(result.to_json())
     else:
@@ -263,11 +269,21 @@ def _print_churn_summary(result) -> None:
 
 
 def cmd_promote(args) -> int:
-    from retain.training.registry import CHURN_MODEL_NAME, VALUE_MODEL_NAME, configure_tracking, promote, strict_json
+    from retain.training.registry import (
+        CHURN_MODEL_NAME, VALUE_MODEL_NAME, configure_tracking, display_uri, promote, strict_json,
+    )
 
     name = {"clv": VALUE_MODEL_NAME, "churn": CHURN_MODEL_NAME}[args.model]
-    configure_tracking(args.settings)
-    outcome = promote(name, args.version, args.alias)
+    settings = args.settings
+    _say(f"MLflow store: {display_uri(settings.resolved_tracking_uri)}")
+    store_file = settings.home / "mlflow.db"
+    if settings.uses_local_store and not store_file.exists():  # opening it would create an empty store
+        raise RetainError(f"no MLflow store at {store_file}: nothing was trained with this retain home; "
+                          "set RETAIN_HOME or pass --tracking-uri to the store that holds the models")
+    configure_tracking(settings)
+    outcome = promote(name, args.version, args.alias, settings=settings, force=args.force)
+    for note in outcome["warnings"]:
+        _say(f"warning: {note}")
     metrics = {k: v for k, v in sorted(outcome["metrics"].items()) if "_" in k and not k.startswith(("param_",))}
     _say(f"{name}@{args.alias}: version {outcome['previous'] or '(none)'} -> {outcome['version']}")
     print(strict_json(outcome) if args.json else
@@ -415,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, default=1.0, help="profit margin applied to spend")
     p.add_argument("--discount-rate", type=float, default=0.10, help="annual discount rate")
     p.add_argument("--penalizer", type=float, default=0.0, help="L2 penalty that helps a fit converge")
+    _add_tracking_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.set_defaults(run=cmd_train_clv)
 
@@ -430,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-jobs", type=int, default=1, help="LightGBM threads (1 is safest on shared machines)")
     p.add_argument("--no-value-features", action="store_true", help="leave P(alive) and expected purchases out")
     p.add_argument("--time-unit-days", type=float, default=1.0)
+    _add_tracking_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.set_defaults(run=cmd_train_churn)
 
@@ -437,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", choices=["clv", "churn"])
     p.add_argument("--version", required=True)
     p.add_argument("--alias", default="champion", choices=["champion", "challenger"])
+    p.add_argument("--force", action="store_true", help="promote a version that failed its gate")
+    _add_tracking_option(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_promote)
 

@@ -74,9 +74,16 @@ def test_train_registers_a_champion_then_a_challenger_and_promote_moves_it(value
     assert str(client.get_model_version_by_alias("retain-clv", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("retain-clv", "challenger").version) == "2"
 
-    assert main(["promote", "clv", "--version", "2", "--json"]) == 0
-    outcome = json.loads(capsys.readouterr().out)
+    # version 2 failed its gate: promoting it needs --force, and says so
+    assert main(["promote", "clv", "--version", "2"]) == 2
+    refused = capsys.readouterr().err
+    assert "version 2 failed its gate" in refused and "--force" in refused
+    assert main(["promote", "clv", "--version", "2", "--force", "--json"]) == 0
+    captured = capsys.readouterr()
+    outcome = json.loads(captured.out)
     assert outcome["previous"] == "1" and outcome["metrics"]["purchases_mae"] > 0
+    assert "warning: version 2 failed its gate" in captured.err
+    assert f"MLflow store: sqlite:///{store.home / 'mlflow.db'}" in captured.err
     configure_tracking(store)
     assert str(client.get_model_version_by_alias("retain-clv", "champion").version) == "2"
     assert main(["promote", "clv", "--version", "9"]) == 2

@@ -27,7 +27,7 @@ from retain.models.purchase import FitError
 from retain.models.value import ValueConfig, ValueModel
 from retain.training import plots
 from retain.training.publish import Candidate, publish
-from retain.training.registry import CHURN_MODEL_NAME, Decision, Gate, fingerprint, strict_json
+from retain.training.registry import CHURN_MODEL_NAME, Decision, Gate, display_uri, fingerprint, strict_json
 
 EXPERIMENT = "retain-churn-type"
 CHURN_GATE = Gate(primary="macro_f1")
@@ -50,6 +50,7 @@ class ChurnTrainingResult:
     rows: dict[str, int]
     ceiling: dict | None = None
     warnings: list[str] = field(default_factory=list)
+    tracking_uri: str = ""  # the MLflow store the run and version went to (no password)
 
     def to_json(self) -> str:
         return strict_json(asdict(self))
@@ -310,7 +311,8 @@ def train_churn_model(
     return ChurnTrainingResult(
         run_id=published.run_id, model_version=published.version, labels=model.labels_, metrics=metrics,
         baseline_metrics=baselines, champion_metrics=published.champion_metrics, calibration=calibration,
-        promoted=published.decision.promote, reason=published.decision.reason, rows=rows, ceiling=ceiling, warnings=notes,
+        promoted=published.decision.promote, reason=published.decision.reason,
+        tracking_uri=display_uri(published.tracking_uri), rows=rows, ceiling=ceiling, warnings=notes,
     )
 
 

@@ -1,10 +1,13 @@
 """The step both trainers end with: score the current champion on the same held-out data,
 decide with the gate, log the run to MLflow, wrap the model as a pyfunc, register it and
-set the champion or challenger alias."""
+settle the champion alias (``registry.settle_alias``: a check-and-set that stays right when
+several trainings finish at once)."""
 
 from __future__ import annotations
 
+import sys
 import warnings
+from contextlib import redirect_stdout
 from dataclasses import dataclass
 from typing import Callable
 
@@ -14,7 +17,9 @@ import pandas as pd
 from retain.features import FeatureConfig, FeatureReference
 from retain.models.pyfunc import RetainPyfunc, load, log_pyfunc
 from retain.settings import Settings
-from retain.training.registry import Decision, Gate, champion_uri, configure_tracking, decide, register
+from retain.training.registry import (
+    Decision, Gate, Registry, configure_tracking, decide,
+)
 
 
 @dataclass
@@ -42,34 +47,57 @@ class Candidate:
 class Publication:
     run_id: str
     version: str
-    decision: Decision
-    champion_metrics: dict | None
+    decision: Decision            # the final one, after any re-check under the promotion lock
+    champion_metrics: dict | None  # of the champion the final decision compared against
     tracking_uri: str
+
+
+def _champion_metrics(registry: Registry, candidate: Candidate, version: str | None,
+                      progress: Callable[[str], None]) -> dict | None:
+    if version is None:
+        return None
+    uri = f"models:/{candidate.model_name}/{version}"
+    progress(f"scoring the current champion ({candidate.model_name} version {version}) on the same held-out data")
+    return candidate.score_champion(registry.call(lambda: load(uri).unwrap_python_model().model))
 
 
 def publish(candidate: Candidate, *, settings: Settings,
             progress: Callable[[str], None] = lambda message: None) -> Publication:
     uri = configure_tracking(settings, candidate.experiment)
+    registry = Registry(settings)
     name = candidate.model_name
-    champion_metrics = None
-    current = champion_uri(name)
-    if current:
-        progress(f"scoring the current champion ({current}) on the same held-out data")
-        champion_metrics = candidate.score_champion(load(current).unwrap_python_model().model)
+    compared = registry.champion_version(name)
+    champion_metrics = _champion_metrics(registry, candidate, compared, progress)
     decision = decide(candidate.gate, candidate.metrics, candidate.baselines, champion_metrics)
 
     progress("logging to MLflow")
-    run_id, model_uri = _log(candidate, decision, champion_metrics, progress)
-    version = register(model_uri, name, decision, run_id)
+    run_id, model_uri = registry.call(lambda: _log(candidate, decision, champion_metrics, progress),
+                                      what="logging the training run")
+    version = registry.register(model_uri, name, run_id)
+
+    def redecide(champion: str | None) -> Decision:
+        """The champion moved while this training ran: compare against the new one."""
+        nonlocal champion_metrics
+        champion_metrics = _champion_metrics(registry, candidate, champion, progress)
+        again = decide(candidate.gate, candidate.metrics, candidate.baselines, champion_metrics)
+        moved = f"version {champion}" if champion else "none"
+        again.reasons.append(f"re-checked at promotion: the champion had moved to {moved}")
+        return again
+
+    final = registry.settle_alias(name, version, decision, compared, redecide)
+    registry.call(lambda: registry.client.set_tag(run_id, "gate_decision", final.reason[:5000]))
     progress(f"registered {name} version {version} as "
-             f"{'champion' if decision.promote else 'challenger'}: {decision.reason}")
-    return Publication(run_id=run_id, version=version, decision=decision, champion_metrics=champion_metrics,
+             f"{'champion' if final.promote else 'challenger'}: {final.reason}")
+    return Publication(run_id=run_id, version=version, decision=final, champion_metrics=champion_metrics,
                        tracking_uri=uri)
 
 
 def _log(candidate: Candidate, decision: Decision, champion_metrics: dict | None, progress) -> tuple[str, str]:
-    """One run with everything in it: parameters, metrics, plots and the pyfunc."""
-    with mlflow.start_run(run_name=candidate.run_name) as run:
+    """One run with everything in it. A run cut short by a locked store ends as FAILED (the
+    ``with`` block), so the caller's retry starts a clean one."""
+    # against a tracking server MLflow prints the run's link on stdout, which belongs to the
+    # command's result (--json): send it to stderr with the other progress lines
+    with redirect_stdout(sys.stderr), mlflow.start_run(run_name=candidate.run_name) as run:
         candidate.log_run(decision, champion_metrics)
         wrapper = RetainPyfunc(candidate.model, feature_config=candidate.feature_config,
                                reference=candidate.reference, version_column=candidate.version_column,

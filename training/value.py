@@ -22,7 +22,7 @@ from retain.models.value import ValueConfig, ValueModel
 from retain.training import plots
 from retain.training.evaluate import naive_value_forecast, value_metrics
 from retain.training.publish import Candidate, publish
-from retain.training.registry import VALUE_MODEL_NAME, Decision, Gate, fingerprint, strict_json
+from retain.training.registry import VALUE_MODEL_NAME, Decision, Gate, display_uri, fingerprint, strict_json
 
 EXPERIMENT = "retain-clv"
 # Chosen among purchase models by, and promoted on: per-customer purchase error first,
@@ -43,6 +43,7 @@ class ValueTrainingResult:
     promoted: bool
     reason: str
     warnings: list[str] = field(default_factory=list)
+    tracking_uri: str = ""  # the MLflow store the run and version went to (no password)
 
     def to_json(self) -> str:
         return strict_json(asdict(self))
@@ -244,5 +245,6 @@ def train_value_model(
         run_id=published.run_id, model_version=published.version, chosen_model=chosen,
         params={**model.purchase.params_, **model.spend.params_}, metrics=metrics,
         baseline_metrics=baseline, champion_metrics=published.champion_metrics, comparison=comparison,
-        promoted=published.decision.promote, reason=published.decision.reason, warnings=warnings,
+        promoted=published.decision.promote, reason=published.decision.reason,
+        tracking_uri=display_uri(published.tracking_uri), warnings=warnings,
     )
