@@ -93,10 +93,10 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, help="dataset folder (docs/data-contract.md)")
     parser.add_argument("--lenient", action="store_true", help="set bad rows aside instead of failing")
     parser.add_argument("--rejects", type=Path, help="where --lenient writes rejected rows (default: OUT.rejects/)")
-    parser.add_argument("--map", type=Path, help="JSON file mapping contract columns to your column names")
+    parser.add_argument("--map", type=Path, help="JSON file mapping contract columns to your column names (default: the contract's names)")
     parser.add_argument(
         "--column", action="append", default=[], metavar="TABLE.COLUMN=NAME",
-        help="map one column, e.g. transactions.customer_id=CustID (repeatable)",
+        help="map one column, e.g. transactions.customer_id=CustID (repeatable; default: none)",
     )
     parser.add_argument(
         "--data-cutoff", type=_date,
@@ -105,7 +105,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--date-format", metavar="FORMAT",
         help="how to read dates that are not ISO 8601, e.g. '%%d/%%m/%%Y' (day first); without it the order "
-             "is taken from the data when a day over 12 settles it, else retain stops and asks",
+             "is taken from the data when a day over 12 settles it, else retain stops and asks (default: none)",
     )
 
 
@@ -342,22 +342,43 @@ def cmd_demo(args) -> int:
 # --- entry point -------------------------------------------------------------------
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show: required options,
+    on/off flags, and options whose help says what their absence means."""
+
+    def _get_help_string(self, action):
+        if action.required or action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command shows each option's default in its help and takes --verbose."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+        if self.add_help:  # SUPPRESS: a subcommand's absent --verbose leaves the global one alone
+            self.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                              help="also show third-party log lines, warnings and optimiser output")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="retain", description="Customer churn and value prediction.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="retain", description="Customer churn and value prediction.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("generate", help="write a synthetic customer base with known ground truth")
-    p.add_argument("--customers", type=int, default=10_000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--customers", type=int, default=10_000, help="how many customers to generate")
+    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same data")
     p.add_argument("--start", default="2023-01-01", help="first acquisition date")
     p.add_argument("--end", default="2026-01-01", help="data runs up to, not including, this date")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="folder to write the dataset into")
     p.set_defaults(run=cmd_generate)
 
     p = sub.add_parser("import", help="convert a public data set to the data contract")
-    p.add_argument("source", choices=["cdnow"])
+    p.add_argument("source", choices=["cdnow"], help="the data set: cdnow (shipped inside lifetimes)")
     p.add_argument("--sample", action="store_true", help="the 2,357-customer CDNOW sample, not the master file")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="folder to write the dataset into")
     p.set_defaults(run=cmd_import)
 
     p = sub.add_parser("features", help="point-in-time customer features")
@@ -365,7 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=_date, required=True, help="only rows strictly before this date are used")
     p.add_argument("--out", type=_table_path, required=True, help="feature table, .parquet or .csv")
     p.add_argument("--time-unit-days", type=float, default=1.0, help="unit of recency and T (7 = weeks)")
-    p.add_argument("--reference", type=Path, help="apply these RFM/ABC cut points instead of fitting them")
+    p.add_argument("--reference", type=Path,
+                   help="apply these RFM/ABC cut points (a .reference.json) instead of fitting them "
+                        "(default: fit them on this data)")
     p.set_defaults(run=cmd_features)
 
     p = sub.add_parser("train", help="fit, evaluate, log to MLflow, register and gate a model")
@@ -373,10 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = train.add_parser("clv", help="purchase and spend models: CLV and P(alive)")
     _add_data_options(p)
     p.add_argument("--calibration-end", type=_date, required=True, help="fit on purchases before this date")
-    p.add_argument("--holdout-end", type=_date, help="evaluate on purchases before this date (default: end of data)")
-    p.add_argument("--model", default="auto", choices=["auto", "bgnbd", "mbgnbd", "pareto"])
+    p.add_argument("--holdout-end", type=_date,
+                   help="evaluate on purchases before this date (default: the end of the data)")
+    p.add_argument("--model", default="auto", choices=["auto", "bgnbd", "mbgnbd", "pareto"],
+                   help="purchase model family; auto fits all three and keeps the best on the holdout")
     p.add_argument("--time-unit-days", type=float, default=1.0, help="unit of recency and T (7 = weeks)")
-    p.add_argument("--horizon-days", type=float, default=365.0, help="CLV horizon")
+    p.add_argument("--horizon-days", type=float, default=365.0, help="CLV horizon in days")
     p.add_argument("--margin", type=float, default=1.0, help="profit margin applied to spend")
     p.add_argument("--discount-rate", type=float, default=0.10, help="annual discount rate")
     p.add_argument("--penalizer", type=float, default=0.0, help="L2 penalty that helps a fit converge")
@@ -386,49 +411,56 @@ def build_parser() -> argparse.ArgumentParser:
     p = train.add_parser("churn", help="the churn-type classifier: who leaves in the horizon, and why")
     _add_data_options(p)
     p.add_argument("--as-of", type=_date, required=True, help="features before this date; labels in the horizon after")
-    p.add_argument("--horizon-days", type=float, default=90.0)
+    p.add_argument("--horizon-days", type=float, default=90.0,
+                   help="a customer is labelled by the churn event (if any) in this many days after --as-of")
     p.add_argument("--observed-until", type=_date, metavar="DATE",
                    help="the last day churn events were recorded; the label window must end by then "
                         "(default: the latest date in any table, churn events included)")
     p.add_argument("--snapshots", type=int, default=1, help="stack this many cutoffs, each --snapshot-step-days earlier")
-    p.add_argument("--snapshot-step-days", type=float, default=90.0)
+    p.add_argument("--snapshot-step-days", type=float, default=90.0, help="days between stacked cutoffs")
     p.add_argument("--n-jobs", type=int, default=1, help="LightGBM threads (1 is safest on shared machines)")
     p.add_argument("--no-value-features", action="store_true", help="leave P(alive) and expected purchases out")
-    p.add_argument("--time-unit-days", type=float, default=1.0)
+    p.add_argument("--time-unit-days", type=float, default=1.0, help="unit of recency and T (7 = weeks)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.set_defaults(run=cmd_train_churn)
 
     p = sub.add_parser("promote", help="move the champion (or another) alias to a model version by hand")
-    p.add_argument("model", choices=["clv", "churn"])
-    p.add_argument("--version", required=True)
-    p.add_argument("--alias", default="champion", choices=["champion", "challenger"])
-    p.add_argument("--json", action="store_true")
+    p.add_argument("model", choices=["clv", "churn"], help="clv (retain-clv) or churn (retain-churn-type)")
+    p.add_argument("--version", required=True, help="the registered model version to point the alias at")
+    p.add_argument("--alias", default="champion", choices=["champion", "challenger"], help="the alias to move")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.set_defaults(run=cmd_promote)
 
     p = sub.add_parser("demo", help="run the whole chain on generated data")
-    p.add_argument("--out", type=Path, default=Path("demo-out"))
-    p.add_argument("--customers", type=int, default=20_000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("demo-out"), help="folder for the data, store and scores")
+    p.add_argument("--customers", type=int, default=20_000, help="how many customers to generate")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the generated base")
     p.set_defaults(run=cmd_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from retain.console import command_output
+
     args = build_parser().parse_args(argv)
-    try:
-        args.settings = Settings.from_environment(tracking_uri=getattr(args, "tracking_uri", None))
-        return args.run(args)
-    except RetainError as exc:
-        _say(f"error: {exc}")
-        return 2
-    except KeyboardInterrupt:
-        _say("interrupted")
-        return 130
-    except Exception as exc:  # a bug: say so plainly, keep the trace for those who ask
-        if os.environ.get("RETAIN_DEBUG"):
-            traceback.print_exc()
-        _say(f"internal error: {type(exc).__name__}: {exc} (set RETAIN_DEBUG=1 for the traceback)")
-        return 1
+    verbose = getattr(args, "verbose", False)
+    # stdout carries only what this module prints; library noise is hidden unless --verbose
+    with command_output(verbose) as real_stderr:
+        try:
+            args.settings = Settings.from_environment(tracking_uri=getattr(args, "tracking_uri", None),
+                                                      verbose=verbose)
+            return args.run(args)
+        except RetainError as exc:
+            _say(f"error: {exc}")
+            return 2
+        except KeyboardInterrupt:
+            _say("interrupted")
+            return 130
+        except Exception as exc:  # a bug: say so plainly, keep the trace for those who ask
+            if os.environ.get("RETAIN_DEBUG"):
+                traceback.print_exc(file=real_stderr)
+            _say(f"internal error: {type(exc).__name__}: {exc} (set RETAIN_DEBUG=1 for the traceback)")
+            return 1
 
 
 if __name__ == "__main__":

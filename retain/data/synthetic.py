@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from retain.errors import RetainError
+
 from retain.data.contract import DEFAULT_CHURN_TYPES, SATISFACTION_LEVELS
 
 CATEGORIES = ("books", "music", "electronics", "home", "garden", "toys", "fashion", "beauty")
@@ -147,6 +149,8 @@ def generate(config: GeneratorConfig, progress=None) -> dict[str, pd.DataFrame |
     say = progress or (lambda msg: None)
     rng = np.random.default_rng(config.seed)
     n = config.customers
+    if n < 1:
+        raise RetainError(f"a generated base needs at least 1 customer, not {n} (--customers)")
     start = np.datetime64(config.start, "s")
     end = np.datetime64(config.end, "s")
     span_days = (end - start) / np.timedelta64(1, "D")
