@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from retain.data.contract import (
     BOOL,
@@ -186,10 +187,39 @@ def _find_table_file(folder: Path, name: str, mapping: dict) -> Path | None:
     return None
 
 
+def _shared_dictionary_codes(column: pa.ChunkedArray) -> pd.Categorical | None:
+    """A dictionary column whose chunks share one dictionary (pandas writes a categorical
+    that way: every row group repeats all the categories), as a categorical built from its
+    codes; pyarrow's own conversion would first unify the dictionaries, hashing every
+    category once per row group. None for any other column."""
+    if not pa.types.is_dictionary(column.type) or column.num_chunks < 2:
+        return None
+    first = column.chunk(0).dictionary
+    if not all(chunk.dictionary.equals(first) for chunk in column.chunks[1:]):
+        return None
+    categories = pd.Index(first.to_pandas())
+    if not categories.is_unique or categories.hasnans:
+        return None
+    codes = np.concatenate([chunk.indices.fill_null(-1).to_numpy() for chunk in column.chunks])
+    return pd.Categorical.from_codes(codes, categories=categories)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """``pd.read_parquet``, with categoricals rebuilt from their codes (see above)."""
+    table = pq.read_table(path)
+    fast = {name: _shared_dictionary_codes(table.column(name)) for name in table.column_names}
+    fast = {name: values for name, values in fast.items() if values is not None}
+    frame = table.drop_columns(list(fast)).to_pandas()  # pandas' metadata still sets the other dtypes
+    for position, name in enumerate(n for n in table.column_names if n in fast or n in frame.columns):
+        if name in fast:  # in its place, without copying the other columns
+            frame.insert(position, name, fast[name])
+    return frame
+
+
 def read_table(path: Path, spec: TableSpec) -> pd.DataFrame:
     try:
         if path.suffix == ".parquet":
-            frame = pd.read_parquet(path)
+            frame = _read_parquet(path)
         else:
             # ids stay text: "00042" must not become 42
             frame = pd.read_csv(path, dtype={"customer_id": str}, keep_default_na=True)
@@ -484,6 +514,18 @@ def _duplicates(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return duplicate
 
 
+def _shared_values(values: pd.Series) -> np.ndarray:
+    """Rows whose value occurs more than once. Integer ids in a dense range (order numbers
+    usually are) are counted directly, without a hash table."""
+    if pd.api.types.is_integer_dtype(values) and len(values):
+        numbers = values.to_numpy(dtype=np.int64)
+        low, high = int(numbers.min()), int(numbers.max())
+        if high - low < 4 * len(numbers) + 1024:
+            counts = np.bincount(numbers - low)
+            return counts[numbers - low] > 1
+    return values.duplicated(keep=False).to_numpy()
+
+
 def _check_duplicates(check: _TableCheck) -> None:
     """Identical rows with nothing to tell them apart are kept (two identical orders on one
     day happen); the same order_id twice is the same order twice, a defect."""
@@ -497,7 +539,7 @@ def _check_duplicates(check: _TableCheck) -> None:
         else:
             has_order = ~_blank(order)
         # only rows sharing an order_id with another row can be either defect
-        shared = np.flatnonzero(order.duplicated(keep=False).to_numpy() & has_order & ~check.bad)
+        shared = np.flatnonzero(_shared_values(order) & has_order & ~check.bad)
         exact = np.zeros(len(frame), dtype=bool)
         exact[shared] = frame.iloc[shared].duplicated(subset=columns).to_numpy()
         check.flag(exact, "order_id", "duplicate an earlier row exactly, order_id included (the same order twice)",
@@ -523,7 +565,8 @@ def _check_table(spec: TableSpec, frame: pd.DataFrame, cutoff: pd.Timestamp,
     _check_columns(spec, frame)
     keep = list(frame.columns) if spec.open_columns else [c for c in spec.columns if c in frame]
     # a shallow copy: every parsed column is assigned anew, the caller's frame is untouched
-    check = _TableCheck(spec, frame[keep].copy(deep=False))
+    # (selecting all columns by a list would copy them all)
+    check = _TableCheck(spec, (frame if keep == list(frame.columns) else frame[keep]).copy(deep=False))
     for column, kind in spec.columns.items():
         if column not in check.frame:
             continue
