@@ -43,6 +43,20 @@ def _date(text: str) -> pd.Timestamp:
             f"{text!r} is not an ISO date (use YYYY-MM-DD, e.g. 2025-09-01)") from None
 
 
+def _positive(kind):
+    """An argparse type: a number of ``kind`` above zero (0 days or 0 threads mean nothing)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text} must be above 0")
+        return value
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
 TABLE_SUFFIXES = (".parquet", ".csv")
 
 
@@ -159,12 +173,17 @@ def cmd_features(args) -> int:
     _write_table(table, args.out)
     reference_path = args.out.with_name(args.out.name + ".reference.json")
     reference.save(reference_path)
+    from retain.data import customers_with_only_returns
+
     known = dataset.transactions["customer_id"].nunique()
-    later = known - len(table)
+    # customers with only returns before as_of are not in the table either, and are counted apart
+    returns_only = len(customers_with_only_returns(dataset.transactions, before=args.as_of))
+    later = known - len(table) - returns_only
     progress(
         f"wrote {args.out}: {len(table):,} customers x {table.shape[1]} columns; "
-        f"{later:,} customers first bought on or after {args.as_of.date()} and are not in it; "
-        f"RFM cut points in {reference_path}"
+        f"{later:,} customers first bought on or after {args.as_of.date()} and are not in it"
+        + (f", nor are {returns_only:,} with only returns before it" if returns_only else "")
+        + f"; RFM cut points in {reference_path}"
     )
     return 0
 
@@ -385,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(p)
     p.add_argument("--as-of", type=_date, required=True, help="only rows strictly before this date are used")
     p.add_argument("--out", type=_table_path, required=True, help="feature table, .parquet or .csv")
-    p.add_argument("--time-unit-days", type=float, default=1.0, help="unit of recency and T (7 = weeks)")
+    p.add_argument("--time-unit-days", type=_positive(float), default=1.0, help="unit of recency and T (7 = weeks)")
     p.add_argument("--reference", type=Path,
                    help="apply these RFM/ABC cut points (a .reference.json) instead of fitting them "
                         "(default: fit them on this data)")
@@ -400,8 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate on purchases before this date (default: the end of the data)")
     p.add_argument("--model", default="auto", choices=["auto", "bgnbd", "mbgnbd", "pareto"],
                    help="purchase model family; auto fits all three and keeps the best on the holdout")
-    p.add_argument("--time-unit-days", type=float, default=1.0, help="unit of recency and T (7 = weeks)")
-    p.add_argument("--horizon-days", type=float, default=365.0, help="CLV horizon in days")
+    p.add_argument("--time-unit-days", type=_positive(float), default=1.0, help="unit of recency and T (7 = weeks)")
+    p.add_argument("--horizon-days", type=_positive(float), default=365.0, help="CLV horizon in days")
     p.add_argument("--margin", type=float, default=1.0, help="profit margin applied to spend")
     p.add_argument("--discount-rate", type=float, default=0.10, help="annual discount rate")
     p.add_argument("--penalizer", type=float, default=0.0, help="L2 penalty that helps a fit converge")
@@ -411,16 +430,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = train.add_parser("churn", help="the churn-type classifier: who leaves in the horizon, and why")
     _add_data_options(p)
     p.add_argument("--as-of", type=_date, required=True, help="features before this date; labels in the horizon after")
-    p.add_argument("--horizon-days", type=float, default=90.0,
+    p.add_argument("--horizon-days", type=_positive(float), default=90.0,
                    help="a customer is labelled by the churn event (if any) in this many days after --as-of")
     p.add_argument("--observed-until", type=_date, metavar="DATE",
                    help="the last day churn events were recorded; the label window must end by then "
                         "(default: the latest date in any table, churn events included)")
-    p.add_argument("--snapshots", type=int, default=1, help="stack this many cutoffs, each --snapshot-step-days earlier")
-    p.add_argument("--snapshot-step-days", type=float, default=90.0, help="days between stacked cutoffs")
-    p.add_argument("--n-jobs", type=int, default=1, help="LightGBM threads (1 is safest on shared machines)")
+    p.add_argument("--snapshots", type=_positive(int), default=1, help="stack this many cutoffs, each --snapshot-step-days earlier")
+    p.add_argument("--snapshot-step-days", type=_positive(float), default=90.0, help="days between stacked cutoffs")
+    p.add_argument("--n-jobs", type=_positive(int), default=1, help="LightGBM threads (1 is safest on shared machines)")
     p.add_argument("--no-value-features", action="store_true", help="leave P(alive) and expected purchases out")
-    p.add_argument("--time-unit-days", type=float, default=1.0, help="unit of recency and T (7 = weeks)")
+    p.add_argument("--time-unit-days", type=_positive(float), default=1.0, help="unit of recency and T (7 = weeks)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.set_defaults(run=cmd_train_churn)
 

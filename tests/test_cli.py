@@ -109,3 +109,29 @@ def test_demo_on_a_small_base_merges_rare_types_and_finishes(tmp_path, monkeypat
     assert "labels ['retained', 'other']" in err
     scores = pd.read_parquet(tmp_path / "demo" / "scores.parquet")
     assert len(scores) > 500 and scores["p_churn"].between(0, 1).all()
+
+
+def test_counts_and_lengths_must_be_positive(tmp_path, capsys):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "transactions.csv").write_text("customer_id,timestamp,amount\na,2023-01-05,10\n")
+    base = ["features", "--data", str(tmp_path / "d"), "--as-of", "2023-06-01", "--out", str(tmp_path / "f.csv")]
+    with pytest.raises(SystemExit):
+        main(base + ["--time-unit-days", "0"])
+    assert "--time-unit-days: 0 must be above 0" in capsys.readouterr().err
+    churn = ["train", "churn", "--data", str(tmp_path / "d"), "--as-of", "2023-06-01"]
+    for flag, value in (("--snapshot-step-days", "0"), ("--snapshots", "0"), ("--n-jobs", "0"),
+                        ("--horizon-days", "-1")):
+        with pytest.raises(SystemExit):
+            main(churn + [flag, value])
+        assert f"{flag}: {value} must be above 0" in capsys.readouterr().err
+
+
+def test_features_count_only_returns_customers_apart(tmp_path, capsys):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "transactions.csv").write_text(
+        "customer_id,timestamp,amount\na,2023-01-05,10\na,2023-02-05,12\nb,2023-01-07,-3\nc,2023-07-01,5\n")
+    assert main(["features", "--data", str(tmp_path / "d"), "--as-of", "2023-06-01", "--out", str(tmp_path / "f.csv"),
+                 "--data-cutoff", "2024-01-01"]) == 0
+    err = capsys.readouterr().err
+    assert "1 customer(s) have only returns" in err  # the load reports the fact
+    assert "1 customers first bought on or after 2023-06-01 and are not in it, nor are 1 with only returns" in err
