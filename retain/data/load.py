@@ -197,11 +197,11 @@ def _shared_dictionary_codes(column: pa.ChunkedArray) -> pd.Categorical | None:
     first = column.chunk(0).dictionary
     if not all(chunk.dictionary.equals(first) for chunk in column.chunks[1:]):
         return None
-    categories = pd.Index(first.to_pandas())
-    if not categories.is_unique or categories.hasnans:
-        return None
     codes = np.concatenate([chunk.indices.fill_null(-1).to_numpy() for chunk in column.chunks])
-    return pd.Categorical.from_codes(codes, categories=categories)
+    try:  # from_codes checks the categories are distinct
+        return pd.Categorical.from_codes(codes, categories=pd.Index(first.to_pandas()))
+    except ValueError:
+        return None
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -331,12 +331,25 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _stripped(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values as text without surrounding white space, and which are empty."""
+    """Distinct values as text without surrounding white space, and which are empty.
+    Returns ``uniques`` itself (no new strings) when no value had white space to strip."""
     if uniques.dtype != object or pd.api.types.infer_dtype(uniques, skipna=False) != "string":
         uniques = uniques.astype(str)  # ids written as numbers are still ids: 42 -> "42"
-    text = pc.utf8_trim_whitespace(pa.array(uniques, type=pa.string()))
-    empty = pc.equal(pc.utf8_length(text), 0).to_numpy(zero_copy_only=False)
-    return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object), np.asarray(empty, dtype=bool)
+    text = pa.array(uniques, type=pa.string())
+    trimmed = pc.utf8_trim_whitespace(text)
+    length = pc.utf8_length(trimmed)
+    empty = pc.equal(length, 0).to_numpy(zero_copy_only=False)
+    if not pc.any(pc.not_equal(length, pc.utf8_length(text))).as_py():
+        return uniques, np.asarray(empty, dtype=bool)
+    return np.asarray(trimmed.to_numpy(zero_copy_only=False), dtype=object), np.asarray(empty, dtype=bool)
+
+
+def _repeats(values: pd.Series) -> np.ndarray:
+    """Rows whose value occurred in an earlier row (``duplicated()``), from the codes."""
+    codes, _ = _codes(values)
+    repeat = np.ones(len(codes), dtype=bool)
+    repeat[np.unique(codes, return_index=True)[1]] = False
+    return repeat & (codes >= 0) | ((codes < 0) & (np.cumsum(codes < 0) > 1))
 
 
 def _blank(values: pd.Series) -> np.ndarray:
@@ -352,7 +365,7 @@ def _parse_id(check: _TableCheck, column: str) -> None:
     codes, uniques = _codes(raw)
     text, empty = _stripped(uniques)
     check.flag((codes < 0) | np.append(empty, False)[codes], column, "have no value (ids must be non-empty)")
-    unchanged = uniques.dtype == object and np.array_equal(text, uniques)
+    unchanged = text is uniques  # _stripped hands back the same array when nothing changed
     if isinstance(raw.dtype, pd.CategoricalDtype):
         if not unchanged:
             stripped = pd.Index(text)
@@ -439,7 +452,10 @@ def _parse_datetime(check: _TableCheck, column: str, required: bool, date_format
         check.flag((parsed.isna() & text.notna()).to_numpy(), column, "is not a parseable date", raw)
     if required:
         check.flag(raw.isna().to_numpy(), column, "has no value (a date is required)")
-    check.frame[column] = parsed.astype("datetime64[ns]")
+    # numpy's unit change is a multiplication; pandas' astype also range-checks every value
+    values = parsed.to_numpy()
+    check.frame[column] = pd.Series(values if values.dtype == "datetime64[ns]" else values.astype("datetime64[ns]"),
+                                    index=parsed.index)
 
 
 def _parse_float(check: _TableCheck, column: str, required: bool) -> None:
@@ -636,6 +652,10 @@ def _flag_unknown_customers(check: _TableCheck, known: tuple[pd.Series, np.ndarr
     if (isinstance(ids.dtype, pd.CategoricalDtype) and isinstance(known_ids.dtype, pd.CategoricalDtype)
             and ids.cat.categories.equals(known_ids.cat.categories)):
         found = has_row  # tables written together share their categories: no lookup needed
+    elif isinstance(known_ids.dtype, pd.CategoricalDtype):
+        # the categories' hash table is already built (Categorical checked them): look up in it
+        position = known_ids.cat.categories.get_indexer(uniques)
+        found = (position >= 0) & np.append(has_row, False)[position]
     else:
         found = pd.Index(uniques).isin(_codes(known_ids)[1][has_row])
     unknown = ~np.append(found, False)[codes] & ~check.bad
@@ -665,7 +685,7 @@ def validate_tables(
     known = _known_customers(tx)
     if "customers" in checks:
         customers = checks["customers"]
-        dup = customers.frame["customer_id"].duplicated().to_numpy()
+        dup = _repeats(customers.frame["customer_id"])
         customers.flag(dup, "customer_id", "repeat a customer already listed")
     if "interactions" in checks:
         _check_interactions(checks["interactions"])
@@ -673,7 +693,7 @@ def validate_tables(
     if "churn_events" in checks:
         events = checks["churn_events"]
         _flag_unknown_customers(events, known)
-        repeated = events.frame["customer_id"].duplicated().to_numpy() & ~events.bad
+        repeated = _repeats(events.frame["customer_id"]) & ~events.bad
         events.flag(repeated, "customer_id", "are a second churn event for the same customer")
 
     report = ValidationReport(
