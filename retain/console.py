@@ -23,9 +23,18 @@ OWN_MODULES = ("retain", "__main__")
 NOISY_PRINTERS = ("mlflow", "lifetimes", "alembic")
 
 
-def _caller_module(depth: int = 2) -> str:
-    frame = sys._getframe(depth)
-    return frame.f_globals.get("__name__", "") if frame else ""
+def _writer() -> str:
+    """'own', 'noisy' or 'foreign': the nearest calling module that is retain's or a known
+    noisy printer decides (pandas writing a table to stdout for retain counts as retain)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module.startswith(OWN_MODULES):
+            return "own"
+        if module.startswith(NOISY_PRINTERS):
+            return "noisy"
+        frame = frame.f_back
+    return "foreign"
 
 
 class _Gate(io.TextIOBase):
@@ -35,13 +44,7 @@ class _Gate(io.TextIOBase):
         self._own, self._foreign, self._noisy = own, foreign, noisy
 
     def write(self, text: str) -> int:
-        module = _caller_module()
-        if module.startswith(OWN_MODULES):
-            target = self._own
-        elif module.startswith(NOISY_PRINTERS):
-            target = self._noisy
-        else:
-            target = self._foreign
+        target = {"own": self._own, "noisy": self._noisy, "foreign": self._foreign}[_writer()]
         if target is not None:
             target.write(text)
         return len(text)
