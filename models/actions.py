@@ -10,10 +10,10 @@ PYRAMID_MOVES = {
 }
 
 QUADRANT_MOVES = {
-    "gold": "invest: the most valuable now and later",
-    "platinum": "maintain: the cash-flow core, large now but less later",
-    "iron": "develop: little now, real potential",
-    "lead": "reduce cost or let go: low now and later",
+    "high now / high later": "invest: the most valuable now and later",
+    "high now / low later": "maintain: the cash-flow core, large now but less later",
+    "low now / high later": "develop: little now, real potential",
+    "low now / low later": "reduce cost or let go: low now and later",
 }
 
 

@@ -189,7 +189,9 @@ class ChurnTypeModel:
         counts = np.bincount(codes[0], minlength=len(self.labels_))
         weights = (counts.max() / counts) ** self.config.class_weight_power
         self.classifier_ = lgb.LGBMClassifier(
-            objective="multiclass", n_estimators=self.config.max_rounds, learning_rate=self.config.learning_rate,
+            # num_class given even for two labels (retained + one type): the wrapper only sets it above two
+            objective="multiclass", num_class=len(self.labels_), n_estimators=self.config.max_rounds,
+            learning_rate=self.config.learning_rate,
             num_leaves=self.config.num_leaves,
             min_child_samples=self.config.min_child_samples or int(np.clip(len(x_train) / 500, 20, 200)),
             max_bin=self.config.max_bin, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,

@@ -230,7 +230,8 @@ def test_scores_hold_intervals_tiers_and_do_not_depend_on_the_batch(base20k):
     assert (scores.loc[busy, "clv_low"] < scores.loc[busy, "clv"]).all()
     shares = scores["value_tier"].value_counts(normalize=True)
     assert shares["platinum"] == pytest.approx(0.01, abs=0.002) and shares["gold"] == pytest.approx(0.04, abs=0.004)
-    assert set(scores["value_quadrant"]) == {"gold", "platinum", "iron", "lead"}
+    assert set(scores["value_quadrant"]) == {"high now / high later", "high now / low later", "low now / high later",
+                                             "low now / low later"}
     assert scores["tier_move"].notna().all() and scores["value_move"].notna().all()
     subset = table.sample(250, random_state=1)
     alone = model.score(subset).set_index("customer_id")
