@@ -602,7 +602,10 @@ class CountTail:
         so this is one binary search in each pair's stretch)."""
         # one sorted key for all pairs: pair id + (1 - tail), increasing within and across pairs
         keys = np.repeat(np.arange(len(self.start), dtype=float), self.length) * 2 + (1 - self.tail)
-        position = np.searchsorted(keys, pair * 2.0 + (1 - np.asarray(threshold, dtype=float)), side="left")
+        queries = pair * 2.0 + (1 - np.minimum(np.asarray(threshold, dtype=float), 1.0))
+        order = np.argsort(queries, kind="stable")  # sorted queries: the search walks memory in order
+        position = np.empty(len(queries), dtype=np.int64)
+        position[order] = np.searchsorted(keys, queries[order], side="left")
         return np.clip(position - self.start[pair], 0, self.length[pair])
 
     def moments(self) -> tuple[np.ndarray, np.ndarray]:
