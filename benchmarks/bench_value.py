@@ -41,12 +41,12 @@ def timed(function, repeat: int = 1):
 def auto_selection(transactions: pd.DataFrame, as_of: str) -> None:
     """What ``retain train clv --model auto`` does before logging: features for the given
     window, every family fitted and scored with coverage, and the earlier rolling-origin
-    windows (a year of holdout before ``as_of``)."""
+    windows (half a year of holdout before ``as_of``, and the two half-years before that)."""
     from retain.features import FeatureConfig, calibration_holdout
     from retain.models.spend import SpendModel
     from retain.training.value import _earlier_windows, _fit_families, _rolling_origin, select_family
 
-    calibration_end = pd.Timestamp(as_of) - pd.Timedelta(days=365)
+    calibration_end = pd.Timestamp(as_of) - pd.Timedelta(days=182)  # three half-year windows fit in the data
     holdout_end = pd.Timestamp(as_of)
     started = time.perf_counter()
     table, _ = calibration_holdout(transactions, calibration_end, holdout_end, config=FeatureConfig())
