@@ -316,9 +316,11 @@ class _Outcomes:
         """Spend given N > 0 as the lognormal with its mean and variance: log-mean and
         log-sd (a Gamma fits as well but its quantile function costs 4 s per million)."""
         positive = np.maximum(1.0 - self.quiet, 1e-300)
-        mean = np.maximum(self.mean_spend / positive, 1e-300)
-        second = self.second_spend / positive
-        log_variance = np.log1p(np.maximum(second / (mean * mean) - 1.0, 1e-12))
+        # customers certain not to buy (quiet = 1) get bounds of 0 whatever these are
+        with np.errstate(all="ignore"):
+            mean = np.maximum(self.mean_spend / positive, 1e-300)
+            ratio = np.nan_to_num((self.second_spend / positive) / (mean * mean), nan=1.0, posinf=1e300)
+        log_variance = np.log1p(np.maximum(ratio - 1.0, 1e-12))
         return np.log(mean) - log_variance / 2, np.sqrt(log_variance)
 
     def spend_quantile(self, level: float) -> np.ndarray:
