@@ -102,7 +102,9 @@ def explain_gap(dataset, folder: Path, as_of: pd.Timestamp) -> None:
     truth = truth.set_index(truth["customer_id"].astype(str))
     table, labels, *_ = _snapshot(dataset, as_of, ChurnConfig(value_features=False), FeatureConfig(), lambda m: None)
     churned = labels.to_numpy() != RETAINED
-    matrix = ChurnTypeModel(ChurnConfig(value_features=False)).prepare(table, fitting=True)
+    classifier = ChurnTypeModel(ChurnConfig(value_features=False))
+    classifier._learn_schema(table)
+    matrix, _ = classifier.prepare(table)
     split = customer_split(table["customer_id"])
     train, test = split != "test", split == "test"
     kinds = [c[len("trace_"):] for c in truth.columns if c.startswith("trace_")]

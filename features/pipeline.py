@@ -8,7 +8,7 @@ import pandas as pd
 from retain.features.config import FeatureConfig
 from retain.features.history import behaviour, cutoff_day, purchase_log, rfm
 from retain.features.segments import FeatureReference, lifecycle_stage
-from retain.features.service import attributes, service
+from retain.features.interactions import attributes, interaction_features
 
 # The leading columns of every feature table, in this order.
 KEY_COLUMNS = ["customer_id", "as_of"]
@@ -44,7 +44,7 @@ def customer_features(
     parts = [rfm(log, config), behaviour(log, config)]
     if interactions is not None:
         last_purchase_day = -parts[1]["days_since_last"].to_numpy()
-        parts.append(service(log.customer_ids, interactions, stamp, config, last_purchase_day))
+        parts.append(interaction_features(log.customer_ids, interactions, stamp, config, last_purchase_day))
     if customers is not None:
         parts.append(attributes(log.customer_ids, customers, stamp))
     table = pd.concat(parts, axis=1)

@@ -8,7 +8,6 @@ frozen model), and per-customer drivers from LightGBM's ``pred_contrib`` put in 
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -22,23 +21,15 @@ from sklearn.metrics import f1_score
 from scipy.special import softmax
 
 from retain.errors import RetainError
-from retain.models.value import ValueConfig, ValueModel
+from retain.models.actions import CHURN_ACTIONS, GENERIC_ACTION, LOW_RISK_ACTION
+from retain.models.attribution import TreeTables
+from retain.models.drivers import describe_feature
+from retain.models.value import ValueModel
 
 RETAINED = "retained"
 NOT_FEATURES = {"customer_id", "as_of", "rfm_code"}  # keys, and a code already split into rfm_r/f/m
 CORE_FEATURES = ("frequency", "recency", "T", "monetary")
 VALUE_FEATURES = ("p_alive", "p_alive_horizon", "p_no_purchase_horizon", "expected_purchases")
-
-# What to do about each churn type (domain.md); types not listed get the generic move.
-ACTIONS = {
-    "price": "make a targeted offer: discount, price match or a cheaper plan",
-    "service": "apologise and fix: resolve open complaints quickly, service-recovery call",
-    "competition": "win on product: show upgrades and what competitors lack, loyalty benefits",
-    "need": "re-engage with a new need: cross-sell from the categories they moved to",
-    "natural": "no retention spend: the loss is not preventable; keep the goodbye friendly",
-}
-GENERIC_ACTION = "contact the customer to learn why they may leave"
-LOW_RISK_ACTION = "no churn action: keep normal contact"
 
 
 @dataclass(frozen=True)
@@ -62,7 +53,6 @@ class ChurnConfig:
     min_class_examples: int = 20
     calibration: str = "sigmoid"
     top_drivers: int = 3
-    action_threshold: float = 0.25
     seed: int = 0
 
 
@@ -72,90 +62,6 @@ def with_value_features(features: pd.DataFrame, value_model: ValueModel) -> pd.D
     return features.assign(**{name: values[name] for name in VALUE_FEATURES})
 
 
-# --- drivers in words ------------------------------------------------------------------
-
-def _number(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 10 or float(value).is_integer() else f"{value:,.2g}"
-
-
-_PHRASES: list[tuple[str, object]] = [
-    (r"unresolved_(complaint|ticket)s_(\d+)d", lambda m, v: f"{_number(v)} unresolved {m[1]}s in the last {m[2]} days"),
-    (r"(complaint|ticket)s_(\d+)d", lambda m, v: f"{_number(v)} {m[1]}s in the last {m[2]} days"),
-    (r"(complaint|ticket)_resolution_hours_(\d+)d",
-     lambda m, v: f"{m[1]}s took {_number(v)} hours to resolve (last {m[2]} days)"),
-    (r"days_since_last_(complaint|ticket)", lambda m, v: f"last {m[1]} {_number(v)} days ago"),
-    (r"days_since_last", lambda m, v: f"no purchase for {_number(v)} days"),
-    (r"recency_vs_rhythm", lambda m, v: f"current gap is {v:.1f}x their usual time between purchases"),
-    (r"last_gap_vs_rhythm", lambda m, v: f"last gap was {v:.1f}x their usual time between purchases"),
-    (r"mean_gap_days", lambda m, v: f"usually buys every {_number(v)} days"),
-    (r"(purchase|spend)_trend_(\d+)d",
-     lambda m, v: f"{'purchases' if m[1] == 'purchase' else 'spend'} {'up' if v > 0 else 'down' if v < 0 else 'flat'} "
-                  f"in the last {m[2]} days vs the {m[2]} before (trend {v:+.2f})"),
-    (r"purchases_prev_(\d+)d", lambda m, v: f"{_number(v)} purchases in the {m[1]} days before the last {m[1]}"),
-    (r"purchases_(\d+)d", lambda m, v: f"{_number(v)} purchases in the last {m[1]} days"),
-    (r"spend_prev_(\d+)d", lambda m, v: f"spent {_number(v)} in the {m[1]} days before the last {m[1]}"),
-    (r"spend_(\d+)d", lambda m, v: f"spent {_number(v)} in the last {m[1]} days"),
-    (r"discounted_orders_share_(\d+)d", lambda m, v: f"{v:.0%} of orders in the last {m[1]} days used a discount"),
-    (r"discounted_orders_share_before_(\d+)d",
-     lambda m, v: f"{v:.0%} of orders before the last {m[1]} days used a discount"),
-    (r"discounted_orders_share_last_(\d+)_orders", lambda m, v: f"{v:.0%} of the last {m[1]} orders used a discount"),
-    (r"discounted_orders_share_before_last_(\d+)_orders",
-     lambda m, v: f"{v:.0%} of orders before the last {m[1]} used a discount"),
-    (r"gap_direction_last_(\d+)",
-     lambda m, v: f"time between purchases {'growing' if v > 0 else 'shrinking' if v < 0 else 'steady'} "
-                  f"over the last {m[1]} purchases ({v:+.1f})"),
-    (r"order_value_direction_last_(\d+)",
-     lambda m, v: f"order values {'rising' if v > 0 else 'falling' if v < 0 else 'steady'} "
-                  f"over the last {m[1]} purchases ({v:+.1f})"),
-    (r"order_value_last_(\d+)_vs_before", lambda m, v: f"last {m[1]} orders {v:+.0%} in value vs earlier ones"),
-    (r"last_(complaint|ticket)_after_last_purchase_days",
-     lambda m, v: f"last {m[1]} {_number(abs(v))} days {'after' if v >= 0 else 'before'} the last purchase"),
-    (r"discounted_orders_share", lambda m, v: f"{v:.0%} of orders used a discount"),
-    (r"discount_share", lambda m, v: f"{v:.0%} of the gross price was discounted"),
-    (r"order_value_change_90d", lambda m, v: f"order value {v:+.0%} in the last 90 days vs before"),
-    (r"categories_last_4_orders", lambda m, v: f"{_number(v)} categories in the last 4 orders"),
-    (r"categories_before_last_4_orders", lambda m, v: f"{_number(v)} categories before the last 4 orders"),
-    (r"last_satisfaction", lambda m, v: f"last satisfaction score {_number(v)} (-90..90)"),
-    (r"satisfaction_index_365d", lambda m, v: f"satisfaction index {_number(v)} over the last year (-90..90)"),
-    (r"returns_share", lambda m, v: f"{v:.0%} of spend returned"),
-    (r"p_alive_horizon", lambda m, v: f"{v:.0%} chance of still being active at the horizon"),
-    (r"p_alive", lambda m, v: f"{v:.0%} chance of still being an active customer"),
-    (r"p_no_purchase_horizon", lambda m, v: f"{v:.0%} chance of no purchase within the horizon"),
-    (r"expected_purchases", lambda m, v: f"{v:.1f} purchases expected within the horizon"),
-    (r"frequency", lambda m, v: f"{_number(v)} repeat purchases so far"),
-    (r"tenure_days", lambda m, v: f"customer for {_number(v)} days"),
-    (r"attr_(.+)_days", lambda m, v: f"{m[1].replace('_', ' ')} {_number(v)} days ago"),
-]
-
-
-def describe_feature(name: str, value) -> str:
-    """A feature and this customer's value of it, in words a marketer reads."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return f"{name.replace('_', ' ')} unknown"
-    if isinstance(value, str):
-        label = name[5:] if name.startswith("attr_") else name
-        return f"{label.replace('_', ' ')}: {value}"
-    phrase = _phrase_for(name)
-    return phrase(float(value))
-
-
-_PHRASE_CACHE: dict[str, object] = {}
-
-
-def _phrase_for(name: str):
-    """The phrase function of a feature name, found once per name."""
-    if name not in _PHRASE_CACHE:
-        for pattern, phrase in _PHRASES:
-            match = re.fullmatch(pattern, name)
-            if match:
-                _PHRASE_CACHE[name] = lambda v, phrase=phrase, match=match: phrase(match, v)
-                break
-        else:
-            _PHRASE_CACHE[name] = lambda v: f"{name.replace('_', ' ')} = {_number(v)}"
-    return _PHRASE_CACHE[name]
-
-
-# --- one pass over the trees: probabilities and per-customer contributions ----------------
 
 class _GivenProbabilities(ClassifierMixin, BaseEstimator):
     """Returns its input as the class probabilities: lets scikit-learn's calibrator be
@@ -175,72 +81,14 @@ class _GivenProbabilities(ClassifierMixin, BaseEstimator):
         return np.argmax(np.asarray(X), axis=1)
 
 
+
 @dataclass
-class TreeTables:
-    """Per tree and leaf: the leaf value and the path attribution of that leaf (Saabas:
-    the change of the node value at each split on the way down, credited to the split's
-    feature). Summed over a customer's leaves they give the raw class scores, and the
-    per-feature contributions, from one ``pred_leaf`` traversal."""
+class InputNotes:
+    """What scoring had to make up for in its input: feature columns absent (scored as
+    unknown) and, per categorical feature, how many values were not seen in training."""
 
-    tree_class: np.ndarray  # (trees,)
-    leaf_value: np.ndarray  # (trees, max_leaves)
-    # per tree: the features it splits on, and their contribution at each leaf (features x leaves)
-    contribution_tables: list[tuple[np.ndarray, np.ndarray]]
-
-    @classmethod
-    def from_booster(cls, booster: lgb.Booster, rounds: int) -> "TreeTables":
-        dump = booster.dump_model(num_iteration=rounds)
-        trees = dump["tree_info"]
-        max_leaves = max(tree["num_leaves"] for tree in trees)
-        leaf_value = np.zeros((len(trees), max_leaves))
-        tables = []
-        for t, tree in enumerate(trees):
-            credit: dict[tuple[int, int], float] = {}  # (feature, leaf) -> summed change
-
-            def walk(node, parent_value, split_feature, trail):
-                value = node["leaf_value"] if "leaf_value" in node else node["internal_value"]
-                if split_feature is not None:
-                    trail = trail + [(split_feature, value - parent_value)]
-                if "leaf_value" in node:
-                    leaf = node.get("leaf_index", 0)
-                    leaf_value[t, leaf] = value
-                    for feature, change in trail:
-                        credit[feature, leaf] = credit.get((feature, leaf), 0.0) + change
-                    return
-                for child in ("left_child", "right_child"):
-                    walk(node[child], value, node["split_feature"], trail)
-
-            # the root value is the tree's bias: part of the score, credited to no feature
-            root = tree["tree_structure"]
-            walk(root, root.get("internal_value", root.get("leaf_value", 0.0)), None, [])
-            features = np.array(sorted({feature for feature, _ in credit}), dtype=np.int64)
-            table = np.zeros((len(features), max_leaves))
-            for (feature, leaf), change in credit.items():
-                table[np.searchsorted(features, feature), leaf] = change
-            tables.append((features, table))
-        classes = dump["num_tree_per_iteration"]
-        return cls(np.arange(len(trees)) % classes, leaf_value, tables)
-
-    def raw_scores(self, leaves: np.ndarray, n_classes: int) -> np.ndarray:
-        per_tree = self.leaf_value[np.arange(leaves.shape[1]), leaves]
-        # trees come iteration by iteration, one per class within each iteration
-        return per_tree.reshape(len(leaves), -1, n_classes).sum(axis=1)
-
-    def contributions(self, leaves: np.ndarray, toward: np.ndarray, against: int, n_features: int) -> np.ndarray:
-        """Per row, the feature contributions to (class ``toward[row]`` score - class
-        ``against`` score), accumulated tree by tree over the few features each tree uses."""
-        out = np.zeros((n_features, len(leaves)))  # features first: each tree adds whole rows
-        by_tree = np.ascontiguousarray(leaves.T)
-        for k in np.unique(toward):
-            rows = np.flatnonzero(toward == k)
-            part = np.zeros((n_features, len(rows)))
-            for cls, sign in ((k, 1.0), (against, -1.0)):
-                for tree in np.flatnonzero(self.tree_class == cls):
-                    features, table = self.contribution_tables[tree]
-                    if len(features):
-                        part[features] += sign * table[:, by_tree[tree, rows]]
-            out[:, rows] = part
-        return out.T
+    missing_features: list[str] = field(default_factory=list)
+    unknown_categories: dict[str, int] = field(default_factory=dict)
 
 
 # --- the model ---------------------------------------------------------------------------
@@ -264,8 +112,6 @@ class ChurnTypeModel:
     value_model_: ValueModel | None = None
     best_rounds_: int = 0
     merged_labels_: dict[str, int] = field(default_factory=dict)
-    last_missing_features_: list[str] = field(default_factory=list)
-    last_unknown_categories_: dict[str, int] = field(default_factory=dict)
 
     @property
     def churn_labels(self) -> list[str]:
@@ -279,39 +125,43 @@ class ChurnTypeModel:
 
     # --- preparing inputs --------------------------------------------------------------
 
-    def prepare(self, features: pd.DataFrame, *, fitting: bool = False) -> pd.DataFrame:
-        """The model matrix: value features added, columns in training order, categorical
-        columns with the training categories. Unknown categories become missing (LightGBM
-        routes missing values down the learned default branch); missing feature columns
-        are filled with missing values and listed in ``last_missing_features_``."""
+    def _with_value_features(self, features: pd.DataFrame) -> pd.DataFrame:
         missing_core = [c for c in CORE_FEATURES if c not in features.columns]
         if missing_core:
             raise RetainError(f"the churn model needs the columns {missing_core}; build features with retain.features")
         frame = features.reset_index(drop=True)
         if self.value_model_ is not None:
             frame = with_value_features(frame, self.value_model_)
-        if fitting:
-            self.feature_names_ = [c for c in frame.columns if c not in NOT_FEATURES]
-            self.categories_ = {
-                c: sorted(map(str, frame[c].dropna().unique())) for c in self.feature_names_
-                if not pd.api.types.is_numeric_dtype(frame[c]) or isinstance(frame[c].dtype, pd.CategoricalDtype)
-            }
-        self.last_missing_features_ = [c for c in self.feature_names_ if c not in frame.columns]
-        if self.last_missing_features_:
-            warnings.warn(f"features missing at scoring time, treated as unknown: {self.last_missing_features_}",
-                          stacklevel=2)
+        return frame
+
+    def _learn_schema(self, features: pd.DataFrame) -> None:
+        """Feature names and the training categories of each categorical feature (fit time only)."""
+        frame = self._with_value_features(features)
+        self.feature_names_ = [c for c in frame.columns if c not in NOT_FEATURES]
+        self.categories_ = {
+            c: sorted(map(str, frame[c].dropna().unique())) for c in self.feature_names_
+            if not pd.api.types.is_numeric_dtype(frame[c]) or isinstance(frame[c].dtype, pd.CategoricalDtype)
+        }
+
+    def prepare(self, features: pd.DataFrame) -> tuple[pd.DataFrame, "InputNotes"]:
+        """The model matrix: value features added, columns in training order, categorical
+        columns with the training categories. Unknown categories become missing (LightGBM
+        routes missing values down the learned default branch); missing feature columns
+        are filled with missing values. Both are counted in the returned notes. Changes no
+        state of the model: scoring may run on several threads at once."""
+        frame = self._with_value_features(features)
+        notes = InputNotes(missing_features=[c for c in self.feature_names_ if c not in frame.columns])
         matrix = frame.reindex(columns=self.feature_names_)
-        self.last_unknown_categories_ = {}
         for column, known in self.categories_.items():
             text = matrix[column].astype("string")
             unknown = text.notna() & ~text.isin(known)
             if unknown.any():
-                self.last_unknown_categories_[column] = int(unknown.sum())
+                notes.unknown_categories[column] = int(unknown.sum())
             matrix[column] = pd.Categorical(text.where(~unknown), categories=known)
         for column in self.feature_names_:
             if column not in self.categories_:
                 matrix[column] = pd.to_numeric(matrix[column], errors="coerce").astype(float)
-        return matrix
+        return matrix, notes
 
     # --- fitting -------------------------------------------------------------------------
 
@@ -334,8 +184,8 @@ class ChurnTypeModel:
         if any((c < 0).any() for c in codes[1:]):
             unseen = sorted(set(labels[1]).union(labels[2]) - set(self.labels_))
             raise RetainError(f"churn types {unseen} occur only outside the training customers; add data or snapshots")
-        x_train = self.prepare(train, fitting=True)
-        x_valid, x_calibration = self.prepare(valid), self.prepare(calibration)
+        self._learn_schema(train)
+        (x_train, _), (x_valid, _), (x_calibration, _) = (self.prepare(f) for f in (train, valid, calibration))
         counts = np.bincount(codes[0], minlength=len(self.labels_))
         weights = (counts.max() / counts) ** self.config.class_weight_power
         self.classifier_ = lgb.LGBMClassifier(
@@ -384,7 +234,7 @@ class ChurnTypeModel:
         return softmax(self.tables_.raw_scores(leaves, len(self.labels_)), axis=1)
 
     def predict_proba(self, features: pd.DataFrame, *, calibrated: bool = True) -> np.ndarray:
-        probabilities = self._uncalibrated(self._leaves(self.prepare(features)))
+        probabilities = self._uncalibrated(self._leaves(self.prepare(features)[0]))
         return self.calibrated_.predict_proba(probabilities) if calibrated else probabilities
 
     def predict_label(self, probabilities: np.ndarray) -> np.ndarray:
@@ -413,13 +263,32 @@ class ChurnTypeModel:
         return np.array(["; ".join(p for p in row if p) for row in phrases], dtype=object)
 
     def score(self, features: pd.DataFrame, chunk: int = 100_000) -> pd.DataFrame:
-        """One row per input row: p_churn, churn_type, p_type_<label>, top_drivers and
-        recommended_action (``LOW_RISK_ACTION`` below ``config.action_threshold``)."""
-        parts = [self._score_chunk(features.iloc[start:start + chunk]) for start in range(0, max(len(features), 1), chunk)]
-        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        """One row per input row: p_churn, will_churn, churn_type, p_type_<label>,
+        top_drivers and recommended_action. Warns when feature columns are missing."""
+        table, notes = self.score_with_notes(features, chunk)
+        if notes.missing_features:
+            warnings.warn(f"features missing at scoring time, treated as unknown: {notes.missing_features}",
+                          stacklevel=2)
+        return table
 
-    def _score_chunk(self, features: pd.DataFrame) -> pd.DataFrame:
-        matrix = self.prepare(features)
+    def score_with_notes(self, features: pd.DataFrame, chunk: int = 100_000) -> tuple[pd.DataFrame, InputNotes]:
+        """``score`` plus what the input lacked (missing features, unseen categories)."""
+        notes = InputNotes()
+        parts = []
+        for start in range(0, max(len(features), 1), chunk):
+            table, part_notes = self._score_chunk(features.iloc[start:start + chunk])
+            parts.append(table)
+            notes.missing_features = part_notes.missing_features
+            for column, count in part_notes.unknown_categories.items():
+                notes.unknown_categories[column] = notes.unknown_categories.get(column, 0) + count
+        return (pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]), notes
+
+    def _score_chunk(self, features: pd.DataFrame) -> tuple[pd.DataFrame, InputNotes]:
+        """``will_churn`` is the model's own decision (the macro-F1 decision weights):
+        the customer leaves within the horizon; ``churn_type`` is the most likely reason
+        if they leave, whatever the decision. The retention action goes to customers the
+        model says will leave; the others get ``LOW_RISK_ACTION``."""
+        matrix, notes = self.prepare(features)
         leaves = self._leaves(matrix)
         probabilities = self.calibrated_.predict_proba(self._uncalibrated(leaves))
         churn_columns = [i for i, label in enumerate(self.labels_) if label != RETAINED]
@@ -428,13 +297,14 @@ class ChurnTypeModel:
         if "as_of" in features.columns:
             table["as_of"] = features["as_of"].to_numpy()
         table["p_churn"] = 1.0 - probabilities[:, 0]
+        table["will_churn"] = self.predict_label(probabilities) != RETAINED
         table["churn_type"] = np.asarray(self.labels_, dtype=object)[type_index]
         for i in churn_columns:
             table[f"p_type_{self.labels_[i]}"] = probabilities[:, i]
         table["top_drivers"] = self._drivers(matrix, leaves, type_index)
-        actions = table["churn_type"].map(ACTIONS).fillna(GENERIC_ACTION)
-        table["recommended_action"] = actions.where(table["p_churn"] >= self.config.action_threshold, LOW_RISK_ACTION)
-        return table
+        actions = table["churn_type"].map(CHURN_ACTIONS).fillna(GENERIC_ACTION)
+        table["recommended_action"] = actions.where(table["will_churn"], LOW_RISK_ACTION)
+        return table, notes
 
     def importances(self) -> pd.Series:
         gain = self.classifier_.booster_.feature_importance(importance_type="gain")

@@ -12,14 +12,6 @@ import numpy as np
 
 PYRAMID = ("platinum", "gold", "iron", "lead")
 
-# The move that would raise a customer to the next tier (domain.md, customer pyramid).
-PYRAMID_MOVES = {
-    "platinum": "keep: full service, priority care; protect the relationship",
-    "gold": "raise to platinum: full service and a wider product line",
-    "iron": "raise to gold: loyalty rewards and lower non-monetary cost",
-    "lead": "avoid cost: self-service channels, no special treatment",
-}
-
 # Value matrix: (high current value, high future value) -> quadrant.
 QUADRANTS = {
     (False, False): "lead",
@@ -27,14 +19,6 @@ QUADRANTS = {
     (True, False): "platinum",
     (True, True): "gold",
 }
-QUADRANT_MOVES = {
-    "gold": "invest: the most valuable now and later",
-    "platinum": "maintain: the cash-flow core, large now but less later",
-    "iron": "develop: little now, real potential",
-    "lead": "reduce cost or let go: low now and later",
-}
-
-
 @dataclass(frozen=True)
 class TierConfig:
     """``pyramid_shares``: top share of customers by CLV in platinum, then gold, then iron;

@@ -13,7 +13,8 @@ from scipy.stats import norm
 
 from retain.models.purchase import PurchaseModel, collapse, count_tail
 from retain.models.spend import SpendModel
-from retain.models.tiers import PYRAMID_MOVES, QUADRANT_MOVES, TierConfig, TierEdges
+from retain.models.actions import PYRAMID_MOVES, QUADRANT_MOVES
+from retain.models.tiers import TierConfig, TierEdges
 
 REQUIRED_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary")
 PASSTHROUGH_COLUMNS = ("customer_id", "as_of", "frequency", "recency", "T", "monetary",

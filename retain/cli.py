@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 import traceback
@@ -28,11 +29,29 @@ def _stage_printer():
     return progress
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
+
+
 def _date(text: str) -> pd.Timestamp:
+    """ISO dates only: 02/01/2023 could be either of two days."""
     try:
-        return pd.Timestamp(text)
+        if not _ISO_DATE.fullmatch(text.strip()):
+            raise ValueError
+        return pd.Timestamp(text.strip())
     except (ValueError, TypeError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (use YYYY-MM-DD)") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date (use YYYY-MM-DD, e.g. 2025-09-01)") from None
+
+
+TABLE_SUFFIXES = (".parquet", ".csv")
+
+
+def _table_path(text: str) -> Path:
+    """An output table path whose suffix says the format it is written in."""
+    path = Path(text)
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"{text}: write .parquet or .csv (the suffix sets the format)")
+    return path
 
 
 # --- generate / import -------------------------------------------------------------
@@ -83,6 +102,11 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
         "--data-cutoff", type=_date,
         help="rows dated after this are flagged as in the future (default: now)",
     )
+    parser.add_argument(
+        "--date-format", metavar="FORMAT",
+        help="how to read dates that are not ISO 8601, e.g. '%%d/%%m/%%Y' (day first); without it the order "
+             "is taken from the data when a day over 12 settles it, else retain stops and asks",
+    )
 
 
 def _load(args, out: Path):
@@ -95,17 +119,23 @@ def _load(args, out: Path):
         mapping=read_mapping(args.map, args.column),
         data_cutoff=args.data_cutoff,
         rejects_dir=rejects,
+        date_format=args.date_format,
     )
     report = dataset.report
     _say(f"loaded {args.data}: {report.summary()}")
+    if report.facts:
+        _say("kept and counted (ordinary in real data, see docs/data-contract.md):\n" + report.facts_text())
     if not report.ok:
         _say("set aside:\n" + report.text() + f"\nrejected rows with reasons: {report.rejects_dir}/")
     return dataset
 
 
 def _write_table(table: pd.DataFrame, out: Path) -> None:
+    suffix = out.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise RetainError(f"{out}: write .parquet or .csv (the suffix sets the format)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".csv":
+    if suffix == ".csv":
         table.to_csv(out, index=False)
     else:
         table.to_parquet(out, index=False)
@@ -204,7 +234,7 @@ def cmd_train_churn(args) -> int:
     result = train_churn_model(
         dataset, args.as_of, snapshots=args.snapshots, snapshot_step_days=args.snapshot_step_days,
         config=config, feature_config=FeatureConfig(time_unit_days=args.time_unit_days), ceiling=ceiling,
-        settings=args.settings, progress=progress,
+        settings=args.settings, progress=progress, observed_until=args.observed_until,
     )
     return _report(result, args, _print_churn_summary)
 
@@ -245,67 +275,102 @@ def cmd_promote(args) -> int:
     return 0
 
 
+# --- score ---------------------------------------------------------------------------
+
+
+def cmd_score(args) -> int:
+    from retain.data import read_mapping
+    from retain.serving import load_model_pair
+    from retain.serving.batch import ScoreJob, run_score_job
+    from retain.serving.store import ScoreStore
+    from retain.training.registry import strict_json
+
+    progress = _stage_printer()
+    job = ScoreJob(
+        data=args.data, as_of=args.as_of, out=args.out, output_format=args.format,
+        chunk_customers=args.chunk_customers, lenient=args.lenient, mapping=read_mapping(args.map, args.column),
+        data_cutoff=args.data_cutoff, rejects=args.rejects,
+    )
+    from retain.serving.batch import output_format
+
+    output_format(job.out, job.output_format)  # a wrong suffix fails before any model is loaded
+    progress(f"loading models ({args.models}) from {args.settings.resolved_tracking_uri}")
+    loaded = load_model_pair(args.settings, args.models)
+    for note in loaded.notes:
+        _say(f"note: {note}")
+    pair = loaded.pair.with_value_horizon(args.horizon_days)
+    store = None if args.no_store else ScoreStore(args.settings.score_store_path)
+    summary = run_score_job(job, pair, store=store, notes=loaded.notes, progress=progress)
+    if args.json:
+        print(strict_json(summary.to_dict()))
+    else:
+        _print_score_summary(summary)
+    return 0
+
+
+def _print_score_summary(summary) -> None:
+    lines = [f"scored {summary.scored:,} of {summary.customers:,} customers as of {summary.as_of} "
+             f"in {summary.seconds:.1f} s ({summary.customers_per_second:,.0f} customers/s) -> {summary.output}"]
+    for reason, count in sorted(summary.not_scored.items(), key=lambda item: -item[1]):
+        lines.append(f"  not scored, {reason}: {count:,}")
+    value = (f"{summary.clv_model_version}, CLV and expected purchases over {summary.value_horizon_days:g} days"
+             if summary.clv_model_version else "none: the value columns are empty")
+    churn = (f"{summary.churn_model_version}, churn within {summary.churn_horizon_days:g} days"
+             if summary.churn_model_version else "none: the churn columns are empty")
+    lines += [f"value model: {value}", f"churn model: {churn}"]
+    lines += [f"note: {note}" for note in summary.notes]
+    if summary.missing_features:
+        lines.append(f"warning: the data lacks features the churn model was trained with, scored as unknown: "
+                     f"{', '.join(summary.missing_features)}")
+    if summary.unknown_categories:
+        lines.append("warning: values unseen in training (scored as unknown): "
+                     + ", ".join(f"{k} {v:,} customers" for k, v in summary.unknown_categories.items()))
+    if summary.drift_alert:
+        lines.append(f"DRIFT ALERT: {', '.join(summary.drift_columns)} moved far from the training data "
+                     f"(population stability index above the threshold); see {summary.drift_report}. "
+                     "Check the input, and retrain if the business changed.")
+    elif summary.drift_report:
+        lines.append(f"drift: no major shift against the training data ({summary.drift_report})")
+    if summary.rejects:
+        lines.append(f"rows set aside by validation, with reasons: {summary.rejects}/")
+    if summary.store:
+        lines.append(f"score store: {summary.store} table {summary.store_table} (view 'latest')")
+    print("\n".join(lines))
+
+
 # --- demo --------------------------------------------------------------------------
 
 
 def cmd_demo(args) -> int:
-    """Generate a base, build features, train and gate both models, score every customer."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    from retain.data import load_dataset
-    from retain.data.synthetic import GeneratorConfig, generate, write_dataset
-    from retain.features import build_features
-    from retain.models import pyfunc
-    from retain.training.churn import train_churn_model
-    from retain.training.registry import CHURN_MODEL_NAME, VALUE_MODEL_NAME, configure_tracking
-    from retain.training.value import train_value_model
+    """Generate a base (or import CDNOW), train and gate both models, score every customer."""
+    from retain.demo import highest_risk, next_steps, run_demo
 
     progress = _stage_printer()
-    out = args.out
+    workdir = args.workdir
     settings = args.settings
     if settings.uses_local_store and not os.environ.get("RETAIN_HOME"):
-        settings = settings.with_(home=out / "retain-home")  # a demo keeps its models to itself
-    config = GeneratorConfig(customers=args.customers, seed=args.seed)
-    progress(f"generating {args.customers:,} customers into {out / 'data'}")
-    write_dataset(generate(config, progress=progress), out / "data")
-    dataset = load_dataset(out / "data", data_cutoff=config.end)
-    end = pd.Timestamp(config.end)
-
-    progress("value models: calibration to a year before the end, holdout the last year")
-    value = train_value_model(dataset, end - pd.Timedelta(days=365), settings=settings, progress=progress)
-    _print_value_summary(value)
-    progress("churn-type classifier: cutoff 120 days before the end, 2 snapshots")
-    churn = train_churn_model(dataset, end - pd.Timedelta(days=120), snapshots=2, settings=settings,
-                              progress=progress)
-    _print_churn_summary(churn)
-
-    progress(f"scoring every customer as of {end.date()} with both champions")
-    configure_tracking(settings)
-    models = {}
-    for name in (VALUE_MODEL_NAME, CHURN_MODEL_NAME):
-        uri = f"models:/{name}@champion"
-        try:
-            models[name] = pyfunc.load(uri)
-        except MlflowException:  # no champion: the gate kept the model back, so score with the latest version
-            latest = max(int(v.version) for v in MlflowClient().search_model_versions(f"name='{name}'"))
-            _say(f"{name} has no champion; scoring with version {latest}")
-            models[name] = pyfunc.load(f"models:/{name}/{latest}")
-    reference = models[CHURN_MODEL_NAME].unwrap_python_model().reference
-    features, _ = build_features(dataset.transactions, end, customers=dataset.customers,
-                                 interactions=dataset.interactions, reference=reference)
-    value_scores = models[VALUE_MODEL_NAME].predict(features)
-    churn_scores = models[CHURN_MODEL_NAME].unwrap_python_model().predict(None, features)
-    scores = value_scores.merge(churn_scores.drop(columns=["as_of"]), on="customer_id", how="left")
-    _write_table(scores, out / "scores.parquet")
-    _write_table(features, out / "features.parquet")
-    columns = ["customer_id", "clv", "value_tier", "p_alive", "p_churn", "churn_type", "top_drivers",
-               "recommended_action"]
-    riskiest = scores.sort_values("p_churn", ascending=False).head(5)[columns]
-    with pd.option_context("display.max_colwidth", 60, "display.width", 200):
-        print("\nhighest churn risk:\n" + riskiest.to_string(index=False))
-    progress(f"wrote {out / 'scores.parquet'} ({len(scores):,} customers x {scores.shape[1]} columns); "
-             f"MLflow store: {settings.resolved_tracking_uri}")
+        settings = settings.with_(home=workdir / "retain-home")  # a demo keeps its models to itself
+    result = run_demo(workdir, settings=settings, source=args.data, customers=args.customers, seed=args.seed,
+                      progress=progress)
+    _print_value_summary(result.value)
+    if result.churn is not None:
+        _print_churn_summary(result.churn)
+    print()
+    _print_score_summary(result.summary)
+    if result.churn is not None:
+        with pd.option_context("display.max_colwidth", 70, "display.width", 220):
+            print("\nhighest churn risk among active customers:\n"
+                  + highest_risk(result.scores).to_string(index=False))
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"\nwhat the demo wrote (all under {workdir}):")
+    print(f"  data:        {result.data}/")
+    print(f"  scores:      {result.scores} (one row per customer; columns in docs/data-contract.md)")
+    print(f"  models:      {settings.resolved_tracking_uri} (MLflow runs and the registry)")
+    print(f"  score store: {settings.score_store_path} (DuckDB: one table per date, view 'latest')")
+    print("\nnext:")
+    for line in next_steps(result):
+        print("  " + line)
     return 0
 
 
@@ -333,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("features", help="point-in-time customer features")
     _add_data_options(p)
     p.add_argument("--as-of", type=_date, required=True, help="only rows strictly before this date are used")
-    p.add_argument("--out", type=Path, required=True, help="feature table, .parquet or .csv")
+    p.add_argument("--out", type=_table_path, required=True, help="feature table, .parquet or .csv")
     p.add_argument("--time-unit-days", type=float, default=1.0, help="unit of recency and T (7 = weeks)")
     p.add_argument("--reference", type=Path, help="apply these RFM/ABC cut points instead of fitting them")
     p.set_defaults(run=cmd_features)
@@ -357,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(p)
     p.add_argument("--as-of", type=_date, required=True, help="features before this date; labels in the horizon after")
     p.add_argument("--horizon-days", type=float, default=90.0)
+    p.add_argument("--observed-until", type=_date, metavar="DATE",
+                   help="the last day churn events were recorded; the label window must end by then "
+                        "(default: the latest date in any table, churn events included)")
     p.add_argument("--snapshots", type=int, default=1, help="stack this many cutoffs, each --snapshot-step-days earlier")
     p.add_argument("--snapshot-step-days", type=float, default=90.0)
     p.add_argument("--n-jobs", type=int, default=1, help="LightGBM threads (1 is safest on shared machines)")
@@ -372,10 +440,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_promote)
 
-    p = sub.add_parser("demo", help="run the whole chain on generated data")
-    p.add_argument("--out", type=Path, default=Path("demo-out"))
-    p.add_argument("--customers", type=int, default=20_000)
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("score", help="score every customer of a dataset with the champion models")
+    _add_data_options(p)
+    p.add_argument("--as-of", type=_date, required=True, help="score as of this date: only rows before it count")
+    p.add_argument("--out", type=Path, required=True, help="scores file, .parquet or .csv")
+    p.add_argument("--format", choices=["parquet", "csv"], help="output format (default: from the --out suffix)")
+    p.add_argument("--horizon-days", type=float,
+                   help="horizon of expected_purchases and clv (default: the value model's)")
+    p.add_argument("--models", default="champion",
+                   help="'champion', or versions: clv=N,churn=M (either alone scores with that model only)")
+    p.add_argument("--chunk-customers", type=int, default=250_000,
+                   help="customers per chunk: bounds memory; the result does not depend on it")
+    p.add_argument("--no-store", action="store_true", help="do not load the scores into the score store")
+    p.add_argument("--tracking-uri", help="MLflow tracking store (default: MLFLOW_TRACKING_URI or RETAIN_HOME/mlflow.db)")
+    p.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
+    p.set_defaults(run=cmd_score)
+
+    p = sub.add_parser("demo", help="run the whole chain on generated data (or CDNOW): train, score, store")
+    p.add_argument("--workdir", "--out", dest="workdir", type=Path, default=Path("demo-out"),
+                   help="folder the demo writes everything into")
+    p.add_argument("--customers", type=int, default=20_000, help="size of the generated base")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the generated base")
+    p.add_argument("--data", choices=["generated", "cdnow"], default="generated",
+                   help="generated data with churn events, or the real CDNOW data (value models only)")
     p.set_defaults(run=cmd_demo)
     return parser
 

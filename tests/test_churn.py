@@ -1,5 +1,6 @@
 """The churn-type classifier: labels, leakage, training against baselines, fallbacks."""
 
+import json
 import warnings
 
 import numpy as np
@@ -12,7 +13,8 @@ from retain.data.synthetic import GeneratorConfig, generate
 from retain.errors import RetainError
 from retain.features import FeatureConfig
 from retain.models import pyfunc
-from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel, describe_feature
+from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel
+from retain.models.drivers import describe_feature
 from retain.training.churn import _snapshot, churn_labels, customer_split, train_churn_model
 from retain.settings import Settings
 from retain.training.registry import configure_tracking
@@ -105,9 +107,13 @@ def test_training_beats_both_baselines_and_serves_through_the_pyfunc(base, store
     assert np.allclose(scores[type_columns].sum(axis=1), scores["p_churn"])
     assert scores["p_churn"].between(0, 1).all() and set(scores["churn_type"]) <= set(result.labels[1:])
     assert set(scores["churn_model_version"]) == {"retain-churn-type/v1"}
-    risky = scores[scores["p_churn"] >= churn_model.config.action_threshold]
+    risky = scores[scores["will_churn"]]
     assert len(risky) and (risky["top_drivers"].str.len() > 0).all()
     assert (risky["recommended_action"] != "no churn action: keep normal contact").all()
+    # will_churn is the model's own decision rule, not a re-implementation of it
+    decided = churn_model.predict_label(churn_model.predict_proba(sample)) != "retained"
+    assert (scores["will_churn"].to_numpy() == decided).all() and 0 < decided.sum() < len(sample)
+    assert (scores.loc[~scores["will_churn"], "recommended_action"] == "no churn action: keep normal contact").all()
 
     # raw transactions in: features are built inside with the run's reference; the missing
     # service and attribute features are scored as unknown, with a warning
@@ -131,9 +137,10 @@ def test_transactions_and_churn_events_alone_are_enough(base, store):
     assert result.metrics["macro_f1"] > result.baseline_metrics["majority"]["macro_f1"]
 
 
-def subscription_base(customers=4000, seed=3):
+def subscription_base(customers=4000, seed=3, bills_until="2026-01-01", events_until="2026-01-01", validate=True):
     """A subscription business: one bill a month per customer; why they leave depends on
-    their plan and region, which only the customer attributes show."""
+    their plan and region, which only the customer attributes show. Bills are kept before
+    ``bills_until``, churn events before ``events_until`` (later for a snapshot)."""
     rng = np.random.default_rng(seed)
     plan = rng.choice(["basic", "plus", "premium"], customers)
     region = rng.choice(["north", "south"], customers)
@@ -146,17 +153,17 @@ def subscription_base(customers=4000, seed=3):
     bills = []
     for i in range(customers):
         dates = signup[i] + pd.to_timedelta(np.arange(months[i]) * 30, unit="D")
-        dates = dates[dates < pd.Timestamp("2026-01-01")]
+        dates = dates[dates < pd.Timestamp(bills_until)]
         bills.append(pd.DataFrame({"customer_id": f"S{i}", "timestamp": dates,
                                    "amount": {"basic": 10.0, "plus": 20.0, "premium": 40.0}[plan[i]]}))
     transactions = pd.concat(bills, ignore_index=True)
-    ended = churn_date < pd.Timestamp("2026-01-01")
+    ended = churn_date < pd.Timestamp(events_until)
     events = pd.DataFrame({"customer_id": [f"S{i}" for i in np.flatnonzero(ended)],
                            "churn_date": churn_date[ended], "churn_type": kind[ended]})
     attributes = pd.DataFrame({"customer_id": [f"S{i}" for i in range(customers)], "plan": plan, "region": region,
                                "signup_date": signup})
-    return validate_tables({"transactions": transactions, "customers": attributes, "churn_events": events},
-                           data_cutoff="2026-01-01")
+    tables = {"transactions": transactions, "customers": attributes, "churn_events": events}
+    return validate_tables(tables, data_cutoff="2026-01-01") if validate else tables
 
 
 def test_subscription_business_with_attributes_and_few_transactions(store):
@@ -165,6 +172,37 @@ def test_subscription_business_with_attributes_and_few_transactions(store):
     assert set(result.labels) == {RETAINED, "price", "service", "need"}
     assert result.metrics["type_accuracy_among_churners"] > 0.7  # plan and region decide the type
     assert result.metrics["macro_f1"] > result.baseline_metrics["majority"]["macro_f1"]
+
+
+def test_a_snapshot_is_observed_until_its_last_churn_event(tmp_path, store, capsys):
+    """Monthly bills up to 2025-07-01 and the churn events of the quarter after: the label
+    window runs past the last bill, and is observed until the last churn event (or the
+    date the user states)."""
+    from retain.cli import main
+    from retain.data.synthetic import write_dataset
+
+    tables = subscription_base(2500, bills_until="2025-07-01", events_until="2025-10-01", validate=False)
+    assert tables["transactions"]["timestamp"].max() < pd.Timestamp("2025-07-01")
+    assert tables["churn_events"]["churn_date"].max() >= pd.Timestamp("2025-09-28")
+    data = validate_tables(tables, data_cutoff="2026-01-01")
+    result = train_churn_model(data, "2025-07-01", snapshots=2, config=ChurnConfig(horizon_days=90), settings=store)
+    assert set(result.labels) == {RETAINED, "price", "service", "need"}
+    assert result.metrics["macro_f1"] > result.baseline_metrics["majority"]["macro_f1"]
+    with pytest.raises(RetainError, match="past the data \\(observed until 2025-09-15\\).*--observed-until"):
+        train_churn_model(data, "2025-07-01", observed_until="2025-09-15", settings=store)
+
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    for name, frame in tables.items():
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    # a stated window: the last event may fall before the horizon's end
+    early = tables["churn_events"][tables["churn_events"]["churn_date"] < "2025-09-20"]
+    early.to_parquet(folder / "churn_events.parquet", index=False)
+    argv = ["train", "churn", "--data", str(folder), "--as-of", "2025-07-01", "--data-cutoff", "2026-01-01",
+            "--json"]
+    assert main(argv) == 2 and "past the data (last churn event 2025-09-19)" in capsys.readouterr().err
+    assert main(argv + ["--observed-until", "2025-09-30"]) == 0
+    assert json.loads(capsys.readouterr().out)["labels"][0] == RETAINED
 
 
 def _small_training_sets(base, keep=None):
@@ -210,10 +248,11 @@ def test_unknown_categories_and_missing_features_at_scoring_time(base):
     sample["attr_region"] = "atlantis"
     sample = sample.drop(columns=["complaints_90d", "last_satisfaction"])
     with pytest.warns(UserWarning, match="features missing at scoring time"):
-        scores = model.score(sample)
+        model.score(sample)
+    scores, notes = model.score_with_notes(sample)  # the scoring core reads the notes instead
     assert len(scores) == 200 and scores["p_churn"].notna().all()
-    assert model.last_unknown_categories_ == {"attr_region": 200}
-    assert set(model.last_missing_features_) == {"complaints_90d", "last_satisfaction"}
+    assert notes.unknown_categories == {"attr_region": 200}
+    assert set(notes.missing_features) == {"complaints_90d", "last_satisfaction"}
     with pytest.raises(RetainError, match="needs the columns \\['frequency'\\]"):
         model.score(sample.drop(columns=["frequency"]))
 
@@ -231,7 +270,7 @@ def test_one_pass_over_the_leaves_reproduces_lightgbm(base):
     tree's root value add up to the raw score difference they explain."""
     table, parts = _small_training_sets(base)
     model = ChurnTypeModel(ChurnConfig(value_features=False)).fit(*parts[0], *parts[1], *parts[2])
-    matrix = model.prepare(table.head(500))
+    matrix, _ = model.prepare(table.head(500))
     leaves = model._leaves(matrix)
     raw = model.classifier_.booster_.predict(matrix, raw_score=True, num_iteration=model.best_rounds_)
     np.testing.assert_allclose(model.tables_.raw_scores(leaves, len(model.labels_)), raw, rtol=1e-9, atol=1e-9)
@@ -253,3 +292,25 @@ def test_train_churn_without_churn_events_says_so(tmp_path, store, capsys):
     import_cdnow(tmp_path / "cdnow", "sample")
     assert main(["train", "churn", "--data", str(tmp_path / "cdnow"), "--as-of", "1998-01-01"]) == 2
     assert "needs a churn_events table" in capsys.readouterr().err
+
+
+def test_top_decile_lift_averages_ties():
+    """A constant score (the majority baseline) has lift exactly 1.0 whatever the order;
+    a perfect ranking has lift 1 / churn rate."""
+    from retain.training.churn import churn_metrics, top_decile_lift
+
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        churned = rng.random(997) < 0.13
+        assert top_decile_lift(churned, np.full(997, 0.2)) == 1.0
+    churned = np.r_[np.ones(100, bool), np.zeros(900, bool)]
+    assert top_decile_lift(churned, churned.astype(float)) == pytest.approx(10.0)
+    # half the top decile tied with churners and non-churners alike: the tie counts at its mean
+    score = np.r_[np.full(50, 0.9), np.full(100, 0.5), np.zeros(850)]
+    churned = np.r_[np.ones(50, bool), np.ones(50, bool), np.zeros(900, bool)]
+    assert top_decile_lift(churned, score) == pytest.approx((50 + 50 * 0.5) / 100 / 0.1)
+    # through churn_metrics, with truth sorted so that churners come first
+    truth = np.array(["price"] * 130 + [RETAINED] * 870, dtype=object)
+    prior = np.tile([0.87, 0.13], (1000, 1))
+    metrics = churn_metrics(truth, prior, [RETAINED, "price"], np.full(1000, RETAINED, dtype=object))
+    assert metrics["churn_top_decile_lift"] == 1.0

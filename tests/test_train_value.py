@@ -100,16 +100,17 @@ def test_champion_pyfunc_scores_features_and_raw_transactions_alike(value_data, 
         transactions[column] = transactions[column].astype(str)
     some = transactions[transactions["customer_id"].isin(transactions["customer_id"].unique()[:40])]
     wrapper = model.unwrap_python_model()
-    features = wrapper.features_from(some, {"as_of": "2025-06-01"})
+    features, _ = wrapper.features_from(some, {"as_of": "2025-06-01"})
     from_features = model.predict(features)
     from_raw = model.predict(some, params={"as_of": "2025-06-01"})
     pd.testing.assert_frame_equal(from_features, from_raw)
     assert len(from_raw) == some["customer_id"].nunique() and (from_raw["not_scored_reason"] == "").all()
     # a customer who first bought after as_of comes back listed, with the reason
-    late = some.head(1).assign(customer_id="LATE", timestamp=pd.Timestamp("2025-07-01"))
+    late = some.head(1).assign(customer_id="LATE", order_id="LATE-1", timestamp=pd.Timestamp("2025-07-01"))
     with_late = model.predict(pd.concat([some, late]), params={"as_of": "2025-06-01"})
     listed = with_late.set_index("customer_id").loc["LATE"]
-    assert listed["not_scored_reason"] == "no purchase before 2025-06-01" and pd.isna(listed["clv"])
+    assert listed["not_scored_reason"] == "no purchase before 2025-06-01 (first purchase 2025-07-01)"
+    assert pd.isna(listed["clv"])
     for column in ("customer_id", "as_of", "frequency", "recency", "T", "monetary", "rfm_code", "rfm_segment",
                    "lifecycle_stage", "p_alive", "expected_purchases", "expected_order_value", "clv", "clv_low",
                    "clv_high", "value_tier", "value_quadrant", "clv_model_version"):

@@ -17,10 +17,7 @@ from mlflow.exceptions import MlflowException
 from retain.errors import RetainError
 from retain.settings import Settings
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-VALUE_MODEL_NAME = "retain-clv"
-CHURN_MODEL_NAME = "retain-churn-type"
+from retain.models.pyfunc import CHALLENGER, CHAMPION, CHURN_MODEL_NAME, VALUE_MODEL_NAME  # noqa: F401  (re-exported)
 
 
 def configure_tracking(settings: Settings, experiment: str | None = None) -> str:

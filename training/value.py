@@ -15,15 +15,14 @@ from retain.data import Dataset
 from retain.errors import RetainError
 from retain.settings import Settings
 from retain.features import FeatureConfig, calibration_holdout
+from retain.features.eligibility import scorable_features
 from retain.models.purchase import FAMILIES, FitError
-from retain.models.pyfunc import RetainPyfunc, load, log_pyfunc
 from retain.models.spend import SpendModel
 from retain.models.value import ValueConfig, ValueModel
 from retain.training import plots
 from retain.training.evaluate import naive_value_forecast, value_metrics
-from retain.training.registry import (
-    VALUE_MODEL_NAME, Gate, champion_uri, configure_tracking, decide, fingerprint, register, strict_json,
-)
+from retain.training.publish import Candidate, publish
+from retain.training.registry import VALUE_MODEL_NAME, Decision, Gate, fingerprint, strict_json
 
 EXPERIMENT = "retain-clv"
 # Chosen among purchase models by, and promoted on: per-customer purchase error first,
@@ -308,22 +307,16 @@ def train_value_model(
     baseline_purchases, baseline_spend = naive_value_forecast(table, duration)
     baseline = value_metrics(actual_purchases, actual_spend, baseline_purchases, baseline_spend)
 
-    configure_tracking(settings, EXPERIMENT)
-    champion_metrics = None
-    current = champion_uri(VALUE_MODEL_NAME)
-    if current:
-        progress(f"scoring the current champion ({current}) on the same holdout")
-        champion = load(current).unwrap_python_model().model
+    def score_champion(champion: ValueModel) -> dict[str, float]:
         champion_table = table
         if champion.time_unit_days != feature_config.time_unit_days:
             champion_table, _ = calibration_holdout(
                 transactions, calibration_end, holdout_end, config=FeatureConfig(time_unit_days=champion.time_unit_days))
-        champion_metrics = value_metrics(actual_purchases, actual_spend, *_holdout_predictions(champion, champion_table))
-    decision = decide(VALUE_GATE, metrics, {"naive": baseline}, champion_metrics)
+        return value_metrics(actual_purchases, actual_spend, *_holdout_predictions(champion, champion_table))
 
     warnings = [w for w in [model.spend.correlation_warning] if w]
-    progress("logging to MLflow")
-    with mlflow.start_run(run_name=f"clv-{chosen}-{calibration_end.date()}") as run:
+
+    def log_run(decision: Decision, champion_metrics: dict | None) -> None:
         mlflow.log_params({
             "model": family, "chosen_model": chosen,
             "calibration_end": str(calibration_end.date()), "holdout_end": str(holdout_end.date()),
@@ -347,16 +340,17 @@ def train_value_model(
                          "standard_errors": model.purchase.standard_errors(), "warnings": warnings},
                         "evaluation.json")
         _log_plots(transactions, table, model, purchases, baseline_purchases, calibration_end, holdout_end)
-        wrapper = RetainPyfunc(model, feature_config=feature_config, reference=reference,
-                               version_column="clv_model_version", version_label=f"{VALUE_MODEL_NAME}@run:{run.info.run_id[:8]}")
-        progress("logging the pyfunc model")
-        info = log_pyfunc(wrapper, table)
-        version = register(info.model_uri, VALUE_MODEL_NAME, decision, run.info.run_id)
-    progress(f"registered {VALUE_MODEL_NAME} version {version} as "
-             f"{'champion' if decision.promote else 'challenger'}: {decision.reason}")
+
+    published = publish(Candidate(
+        model_name=VALUE_MODEL_NAME, experiment=EXPERIMENT, run_name=f"clv-{chosen}-{calibration_end.date()}",
+        gate=VALUE_GATE, metrics=metrics, baselines={"naive": baseline}, score_champion=score_champion,
+        log_run=log_run, model=model, feature_config=feature_config, reference=reference,
+        version_column="clv_model_version", example=table,
+        profile_features=scorable_features(dataset, holdout_end, feature_config, reference)[0],
+    ), settings=settings, progress=progress)
     return ValueTrainingResult(
-        run_id=run.info.run_id, model_version=version, chosen_model=chosen,
+        run_id=published.run_id, model_version=published.version, chosen_model=chosen,
         params={**model.purchase.params_, **model.spend.params_}, metrics=metrics,
-        baseline_metrics=baseline, champion_metrics=champion_metrics, comparison=comparison,
-        promoted=decision.promote, reason=decision.reason, warnings=warnings,
+        baseline_metrics=baseline, champion_metrics=published.champion_metrics, comparison=comparison,
+        promoted=published.decision.promote, reason=published.decision.reason, warnings=warnings,
     )

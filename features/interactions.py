@@ -16,8 +16,8 @@ def _positions(customer_ids: np.ndarray, ids: pd.Series) -> np.ndarray:
     return pd.Index(customer_ids).get_indexer(np.asarray(ids, dtype=object))
 
 
-def service(customer_ids: np.ndarray, interactions: pd.DataFrame, as_of, config: FeatureConfig,
-            last_purchase_day: np.ndarray | None = None) -> pd.DataFrame:
+def interaction_features(customer_ids: np.ndarray, interactions: pd.DataFrame, as_of, config: FeatureConfig,
+                         last_purchase_day: np.ndarray | None = None) -> pd.DataFrame:
     """Complaints, unresolved ones, resolution time and satisfaction within windows, and
     (given each customer's last purchase day, counted from the cutoff) around the last purchase.
 
