@@ -349,3 +349,15 @@ def test_purchase_count_distribution_matches_posterior_simulation_and_the_expect
     simulated = [(purchases >= k).mean() for k in range(1, 8)]
     ours = alive[1] * tail.at(np.ones(7, dtype=int), np.arange(1, 8))
     np.testing.assert_allclose(ours, simulated, atol=0.004)
+
+
+@pytest.mark.parametrize("family, fitter", [("bgnbd", BetaGeoFitter), ("mbgnbd", ModifiedBetaGeoFitter)])
+def test_penalized_fits_equal_lifetimes_penalized_fits(cdnow, family, fitter):
+    """--penalizer adds lifetimes' penalty (c x sum of squared parameters on the scaled time)."""
+    columns = [cdnow[c] for c in ("frequency", "recency", "T")]
+    ours = PurchaseModel(family, penalizer=0.01).fit(*columns)
+    theirs = fitter(penalizer_coef=0.01).fit(*columns).params_
+    unpenalized = PurchaseModel(family).fit(*columns)
+    for name, value in theirs.items():
+        assert ours.params_[name] == pytest.approx(value, rel=1e-3), name
+    assert ours.params_ != pytest.approx(unpenalized.params_, rel=1e-2)
