@@ -148,7 +148,11 @@ def _log_config(folder: Path, verbose: bool) -> Path:
     path.write_text(f"rootLogger.level = {level}\nrootLogger.appenderRef.stderr.ref = console\n"
                     "appender.console.type = Console\nappender.console.name = console\n"
                     "appender.console.target = SYSTEM_ERR\nappender.console.layout.type = PatternLayout\n"
-                    "appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n\n")
+                    "appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n\n"
+                    # the shell's logger, else Spark announces its default level on start-up
+                    f"logger.shell.name = org.apache.spark.deploy.SparkSubmit\nlogger.shell.level = {level}\n"
+                    f"logger.gateway.name = org.apache.spark.api.python.PythonGatewayServer\n"
+                    f"logger.gateway.level = {level}\n")
     return path
 
 
@@ -390,5 +394,158 @@ def run_spark_score_job(job: ScoreJob, pair: ModelPair, spark, *, store=None, no
         for bucket in sorted(outcomes.value):
             outcome.add(outcomes.value[bucket])
         return finish_score_job(job, pair, work, fmt, outcome, started, store=store, notes=notes, progress=progress)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --- features ------------------------------------------------------------------------
+
+# The three columns a FeatureReference is fitted on (features/segments.py).
+_REFERENCE_INPUTS = ("days_since_last", "purchase_days", "total_spend")
+
+
+@dataclass(frozen=True)
+class FeaturesJob:
+    data: Path
+    as_of: pd.Timestamp
+    out: Path
+    config: object = None  # retain.features.FeatureConfig; None: the defaults
+    reference: object = None  # retain.features.FeatureReference; None: fitted on the whole base
+    mapping: dict | None = None
+    lenient: bool = False
+    data_cutoff: pd.Timestamp | None = None
+    rejects: Path | None = None
+    customers_per_group: int = 250_000
+
+
+@dataclass
+class FeaturesSummary:
+    output: str
+    reference: str
+    customers: int
+    columns: int
+    rejects: str | None
+
+
+def _validated(frames: dict[str, pd.DataFrame], job: FeaturesJob, rejects_dir: Path):
+    from retain.data import validate_tables
+
+    return validate_tables(frames, mode="lenient" if job.lenient else "strict", data_cutoff=job.data_cutoff,
+                           rejects_dir=rejects_dir)
+
+
+def _group_features(job: FeaturesJob, layout: _Layout, work: Path, reference, columns: list[str] | None):
+    """The function each group runs: ``customer_features`` alone (reference None, only the
+    reference's inputs returned) or the whole ``build_features`` row with the reference."""
+    from retain.features import build_features, customer_features
+
+    def features_of(rows: pd.DataFrame) -> pd.DataFrame:
+        frames = layout.frames(rows)
+        if frames["transactions"].empty:
+            return pd.DataFrame({name: pd.Series(dtype=object) for name in columns or _REFERENCE_INPUTS})
+        bucket = int(rows[BUCKET].iloc[0])
+        rejects_dir = work / f"rejects-{bucket}" if reference is not None else work / f"pass1-rejects-{bucket}"
+        dataset = _validated(frames, job, rejects_dir)
+        tables = dict(customers=dataset.customers, interactions=dataset.interactions, config=job.config)
+        if reference is None:
+            return customer_features(dataset.transactions, job.as_of, **tables)[list(_REFERENCE_INPUTS)]
+        table, _ = build_features(dataset.transactions, job.as_of, reference=reference, **tables)
+        for name in table.columns:
+            if table[name].dtype == object:
+                table[name] = table[name].map(lambda v: None if v is None or v != v else str(v))
+        return table[columns]
+
+    return _retain_errors_marked(features_of)
+
+
+def _pandas_schema(table: pd.DataFrame):
+    """The Spark schema of a feature table built on a sample of customers."""
+    from pyspark.sql import types as T
+
+    fields = []
+    for name, dtype in table.dtypes.items():
+        if pd.api.types.is_datetime64_any_dtype(dtype):
+            kind = T.TimestampNTZType()
+        elif pd.api.types.is_bool_dtype(dtype):
+            kind = T.BooleanType()
+        elif pd.api.types.is_integer_dtype(dtype):
+            kind = T.LongType()
+        elif pd.api.types.is_float_dtype(dtype):
+            kind = T.DoubleType()
+        else:
+            kind = T.StringType()
+        fields.append(T.StructField(name, kind, True))
+    return T.StructType(fields)
+
+
+def run_spark_features_job(job: FeaturesJob, spark, *, progress: Callable[[str], None] = lambda m: None
+                           ) -> FeaturesSummary:
+    """``retain features --engine spark``: the feature table of every customer with a
+    purchase before ``as_of``, equal row by row to ``retain features``. The RFM and ABC cut
+    points are population quantiles: without ``job.reference`` a first pass computes the
+    three columns they are fitted on, the driver fits them over the whole base, and a second
+    pass builds every row with them."""
+    from pyspark.sql import functions as F
+
+    from retain.features import FeatureConfig, FeatureReference, build_features
+    from retain.serving.batch import _merge_rejects, _write_sorted
+
+    fmt = "csv" if job.out.suffix.lower() == ".csv" else "parquet"
+    _check_writable(job.out)
+    job = replace(job, config=job.config or FeatureConfig(), mapping=job.mapping or {},
+                  data_cutoff=job.data_cutoff if job.data_cutoff is not None else pd.Timestamp.now())
+    work = Path(tempfile.mkdtemp(prefix=f".{job.out.name}.", dir=job.out.resolve().parent))
+    try:
+        with _spark_errors_as_retain_errors(f"reading {job.data}"):
+            combined, _ = read_bucketed(spark, job.data, job.mapping, 1)
+            total = _count_customers(spark, combined)
+            buckets = bucket_count(spark, total, job.customers_per_group)
+            combined, layout = read_bucketed(spark, job.data, job.mapping, buckets)
+        spark.conf.set("spark.sql.shuffle.partitions", str(buckets))
+        groups = combined.groupBy(BUCKET)
+        reference = job.reference
+        if reference is None:
+            progress(f"fitting the RFM cut points on {total:,} customers with Spark ({buckets} groups)")
+            with _spark_errors_as_retain_errors(f"computing features of {job.data}"):
+                inputs = groups.applyInPandas(_group_features(job, layout, work, None, None),
+                                              ", ".join(f"{c} double" for c in _REFERENCE_INPUTS)).toPandas()
+            try:
+                reference = FeatureReference.fit(inputs, job.config)
+            except ValueError as exc:
+                raise RetainError(f"no customer has a purchase before {job.as_of.date()}: {exc}") from None
+
+        # the column list and types: build_features on the rows of a few customers
+        id_column = F.col(_packed("transactions", "customer_id"))
+        sample_ids = [row[0] for row in combined.where(F.col(TABLE) == "transactions")
+                      .select(F.trim(id_column.cast("string"))).limit(20).collect()]
+        sample_rows = combined.where(F.trim(F.coalesce(*[F.col(_packed(name, "customer_id")).cast("string")
+                                                         for name in layout.columns])).isin(sample_ids)).toPandas()
+        sample = _validated(layout.frames(sample_rows), replace(job, lenient=True), work / "sample-rejects")
+        table, _ = build_features(sample.transactions, job.as_of, customers=sample.customers,
+                                  interactions=sample.interactions, config=job.config, reference=reference)
+        schema = _pandas_schema(table)
+
+        progress(f"computing features as of {job.as_of.date()} with Spark ({buckets} groups)")
+        features = groups.applyInPandas(_group_features(job, layout, work, reference, list(table.columns)), schema)
+        with _spark_errors_as_retain_errors(f"computing features of {job.data}"):
+            features.write.mode("errorifexists").parquet(str(work / "spark"))
+        for part in (work / "spark").glob("part-*.parquet"):
+            part.rename(work / part.name)
+        written = work / f"features.{fmt}"
+        kinds = {name: DATETIME if pd.api.types.is_datetime64_any_dtype(dtype) else FLOAT
+                 for name, dtype in table.dtypes.items()}
+        _write_sorted(work, written, fmt, kinds)
+        import duckdb
+
+        customers = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{work}/part-*.parquet')").fetchone()[0]
+        reference_path = job.out.with_name(job.out.name + ".reference.json")
+        os.replace(written, job.out)
+        reference.save(reference_path)
+        rejects = None
+        if any(work.glob("rejects-*/*.rejects.csv")):
+            rejects = job.rejects or job.out.with_name(job.out.name + ".rejects")
+            _merge_rejects(work, rejects)
+        return FeaturesSummary(str(job.out), str(reference_path), customers, len(table.columns),
+                               str(rejects) if rejects else None)
     finally:
         shutil.rmtree(work, ignore_errors=True)
