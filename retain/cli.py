@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -159,6 +160,8 @@ def cmd_features(args) -> int:
     from retain.features import FeatureConfig, FeatureReference, build_features
 
     progress = _stage_printer()
+    if args.engine == "spark":
+        return _features_on_spark(args, progress)
     dataset = _load(args, args.out)
     reference = FeatureReference.load(args.reference) if args.reference else None
     progress(f"computing features as of {args.as_of.date()}")
@@ -185,6 +188,37 @@ def cmd_features(args) -> int:
         + (f", nor are {returns_only:,} with only returns before it" if returns_only else "")
         + f"; RFM cut points in {reference_path}"
     )
+    return 0
+
+
+def _spark_config(args):
+    from retain.serving.spark import SparkConfig
+
+    return SparkConfig(master=args.spark_master, java_home=os.environ.get("JAVA_HOME") or None,
+                       python=os.environ.get("PYSPARK_PYTHON") or None, verbose=bool(os.environ.get("RETAIN_DEBUG")))
+
+
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=["local", "spark"], default="local",
+                        help="local: this machine with DuckDB; spark: a Spark cluster or local Spark (docs/spark.md)")
+    parser.add_argument("--spark-master", default="local[2]",
+                        help="with --engine spark: local[N], spark://HOST:PORT, yarn, k8s://... (default local[2])")
+
+
+def _features_on_spark(args, progress) -> int:
+    from retain.data import read_mapping
+    from retain.features import FeatureConfig, FeatureReference
+    from retain.serving.spark import FeaturesJob, run_spark_features_job, spark_session
+
+    job = FeaturesJob(data=args.data, as_of=args.as_of, out=args.out, config=FeatureConfig(time_unit_days=args.time_unit_days),
+                      reference=FeatureReference.load(args.reference) if args.reference else None,
+                      mapping=read_mapping(args.map, args.column), lenient=args.lenient,
+                      data_cutoff=args.data_cutoff, rejects=args.rejects)
+    with spark_session(_spark_config(args)) as spark:
+        summary = run_spark_features_job(job, spark, progress=progress)
+    progress(f"wrote {summary.output}: {summary.customers:,} customers x {summary.columns} columns; "
+             f"RFM cut points in {summary.reference}"
+             + (f"; rows set aside by validation: {summary.rejects}/" if summary.rejects else ""))
     return 0
 
 
@@ -329,13 +363,22 @@ def cmd_score(args) -> int:
     from retain.serving.batch import output_format
 
     output_format(job.out, job.output_format)  # a wrong suffix fails before any model is loaded
-    progress(f"loading models ({args.models}) from {args.settings.resolved_tracking_uri}")
-    loaded = load_model_pair(args.settings, args.models)
-    for note in loaded.notes:
-        _say(f"note: {note}")
-    pair = loaded.pair.with_value_horizon(args.horizon_days)
-    store = None if args.no_store else ScoreStore(args.settings.score_store_path)
-    summary = run_score_job(job, pair, store=store, notes=loaded.notes, progress=progress)
+    with contextlib.ExitStack() as stack:
+        spark = None
+        if args.engine == "spark":  # started first: a missing Java fails before the models load
+            from retain.serving.spark import run_spark_score_job, spark_session
+
+            spark = stack.enter_context(spark_session(_spark_config(args)))
+        progress(f"loading models ({args.models}) from {args.settings.resolved_tracking_uri}")
+        loaded = load_model_pair(args.settings, args.models)
+        for note in loaded.notes:
+            _say(f"note: {note}")
+        pair = loaded.pair.with_value_horizon(args.horizon_days)
+        store = None if args.no_store else ScoreStore(args.settings.score_store_path)
+        if spark is not None:
+            summary = run_spark_score_job(job, pair, spark, store=store, notes=loaded.notes, progress=progress)
+        else:
+            summary = run_score_job(job, pair, store=store, notes=loaded.notes, progress=progress)
     if args.json:
         print(strict_json(summary.to_dict()))
     else:
@@ -459,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", type=Path,
                    help="apply these RFM/ABC cut points (a .reference.json) instead of fitting them "
                         "(default: fit them on this data)")
+    _add_engine_options(p)
     p.set_defaults(run=cmd_features)
 
     p = sub.add_parser("train", help="fit, evaluate, log to MLflow, register and gate a model")
@@ -517,6 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-customers", type=_positive(int), default=250_000,
                    help="customers per chunk: bounds memory; the result does not depend on it")
     p.add_argument("--no-store", action="store_true", help="do not load the scores into the score store")
+    _add_engine_options(p)
     _add_tracking_option(p)
     p.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
     p.set_defaults(run=cmd_score)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from retain.data import validate_tables
-from retain.data.contract import TABLES
+from retain.data.contract import DATETIME, TABLES
 from retain.errors import RetainError
 from retain.features.drift import MAJOR_PSI, compare
 from retain.features.eligibility import NO_TRANSACTIONS, distinct_ids
@@ -277,7 +277,7 @@ def finish_score_job(job: ScoreJob, pair: ModelPair, work: Path, fmt: str, outco
     progress(f"writing {job.out}")
     tick = time.perf_counter()
     written = work / f"scores.{fmt}"
-    _write_sorted(work, written, fmt)
+    _write_sorted(work, written, fmt, pair.columns)
     outcome.timed("write", tick)
     counts = _counts(work)
     if counts["scored"] == 0 and set(counts["not_scored"]) <= {"no purchase before", "no transactions", "only returns"}:
@@ -355,15 +355,18 @@ class _progress_bar:
             self.bar.close()
 
 
-def _write_sorted(work: Path, target: Path, fmt: str) -> None:
+def _write_sorted(work: Path, target: Path, fmt: str, columns: dict[str, str]) -> None:
     parts = sorted(work.glob("part-*.parquet"))
     if not parts:
         raise RetainError("the dataset holds no customers to score")
     connection = duckdb.connect()
     connection.execute("SET threads = 1")  # one writer thread: the same input gives the same bytes
     options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
+    # dates in nanoseconds whoever wrote the parts (pandas writes ns, Spark microseconds)
+    names = ", ".join(f'CAST("{name}" AS TIMESTAMP_NS) AS "{name}"' if kind == DATETIME else f'"{name}"'
+                      for name, kind in columns.items())
     connection.execute(
-        f"COPY (SELECT * FROM read_parquet({_quote(work)} || '/part-*.parquet', union_by_name = true) "
+        f"COPY (SELECT {names} FROM read_parquet({_quote(work)} || '/part-*.parquet', union_by_name = true) "
         f"ORDER BY customer_id) TO {_quote(target)} ({options})")
 
 
