@@ -6,6 +6,8 @@
   ``Authorization: Bearer KEY``; a wrong or missing key gets 401 with no detail. Keys are
   compared in constant time (each key's digest with ``hmac.compare_digest``, all keys tried).
 - ``/readyz`` answers 503 with which model is missing and why until both are loaded.
+- ``GET`` routes BentoML cannot declare (its API methods are POST) are answered here,
+  behind the key check: ``GET /models``.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ async def _answer(send, status: int, body: dict | None, headers=()) -> None:
 
 
 class Guard:
-    def __init__(self, app, *, api_keys=(), no_auth: bool = False, max_bytes: int = 64 << 20, readiness=None):
+    def __init__(self, app, *, api_keys=(), no_auth: bool = False, max_bytes: int = 64 << 20, readiness=None,
+                 get_routes=None):
         self.app = app
         self.key_digests = [_digest(k) for k in api_keys]
         self.no_auth = no_auth
         self.max_bytes = max_bytes
         self.readiness = readiness  # () -> (ready, details)
+        self.get_routes = get_routes or {}  # path -> () -> (status, body)
 
     def _authorised(self, headers: dict) -> bool:
         if self.no_auth:
@@ -58,6 +62,9 @@ class Guard:
             return await _answer(send, 200 if ready else 503, {"ready": ready, **details})
         if path not in PUBLIC_PATHS and not path.startswith(PUBLIC_PREFIXES) and not self._authorised(headers):
             return await _answer(send, 401, {"error": "unauthorized"}, [(b"www-authenticate", b"Bearer")])
+        if scope["method"] == "GET" and path in self.get_routes:
+            status, body = self.get_routes[path]()
+            return await _answer(send, status, body)
         length = headers.get(b"content-length")
         if length is not None:
             try:

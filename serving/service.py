@@ -170,11 +170,10 @@ class Retain:
 
     @bentoml.api(route="/models")
     def models(self) -> ModelsResponse:
-        """The served models: names, versions, aliases, training dates, key holdout metrics."""
-        served = self.holder.served
-        if served is None:
-            return _not_ready(self.holder)
-        return _json({"models": served.models, "source": served.source, "loaded_at": served.loaded_at})
+        """The served models: names, versions, aliases, training dates, key holdout metrics
+        (also ``GET /models``)."""
+        status, body = _models_body()
+        return _json(body, status)
 
     @bentoml.api(route="/admin/reload")
     def reload(self) -> ReloadResponse:
@@ -199,8 +198,17 @@ def _readiness():
     return True, served.versions
 
 
+def _models_body() -> tuple[int, dict]:
+    holder = _STATE.get("holder")
+    served = holder.served if holder is not None else None
+    if served is None:
+        return 503, {"error": f"the models are not loaded yet: {holder.problem if holder else 'starting'}"}
+    return 200, {"models": served.models, "source": served.source, "loaded_at": served.loaded_at}
+
+
 Retain.add_asgi_middleware(Guard, api_keys=OPTIONS.api_keys, no_auth=OPTIONS.no_auth,
-                           max_bytes=OPTIONS.settings.max_request_bytes, readiness=_readiness)
+                           max_bytes=OPTIONS.settings.max_request_bytes, readiness=_readiness,
+                           get_routes={"/models": _models_body})
 
 
 def use_bento_models(entries: dict) -> None:
