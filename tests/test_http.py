@@ -446,6 +446,6 @@ def test_schemathesis_finds_no_server_error(server, tmp_path):
                "--url", server.url, "--header", f"Authorization: Bearer {KEYS[0]}",
                "--checks", "not_a_server_error", "--max-examples", "15", "--phases", "examples,fuzzing",
                "--include-path-regex", "^/(score|lookup|models)$", "--request-timeout", "30",
-               "--max-time", "60", "--seed", "1", "--no-color"]
+               "--max-time", "30", "--seed", "1", "--no-color"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=150, cwd=tmp_path)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
