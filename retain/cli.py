@@ -416,6 +416,67 @@ def _print_score_summary(summary) -> None:
     print("\n".join(lines))
 
 
+# --- serve / build -------------------------------------------------------------------
+
+
+def _service_environment(args, settings: Settings) -> dict:
+    """The environment the service process reads its settings from, once, at start-up
+    (serving/http_config.py): keys from the flags' file join RETAIN_API_KEYS."""
+    from retain.serving import http_config
+    from retain.settings import read_api_keys_file
+
+    keys = settings.api_keys + (read_api_keys_file(args.api_keys_file) if args.api_keys_file else ())
+    if not keys and not args.no_auth:
+        raise RetainError(
+            "no API key configured: set RETAIN_API_KEYS (comma-separated) or give --api-keys-file FILE "
+            "(one key per line); for a local experiment without keys, add --no-auth"
+        )
+    env = dict(os.environ)
+    env.update({"RETAIN_HOME": str(settings.home), "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri,
+                http_config.API_KEYS: ",".join(keys), http_config.WORKERS: str(args.workers),
+                http_config.RELOAD_SECONDS: str(args.reload_seconds),
+                "BENTOML_DO_NOT_TRACK": env.get("BENTOML_DO_NOT_TRACK", "true")})
+    env.pop(http_config.API_KEYS_FILE, None)
+    if args.no_auth:
+        env[http_config.NO_AUTH] = "1"
+    if args.max_request_customers:
+        env[http_config.MAX_CUSTOMERS] = str(args.max_request_customers)
+    if args.max_request_bytes:
+        env[http_config.MAX_BYTES] = str(args.max_request_bytes)
+    return env
+
+
+def _bentoml() -> list[str]:
+    return [sys.executable, "-m", "bentoml"]
+
+
+def cmd_serve(args) -> int:
+    """Run ``bentoml serve`` on the service; the settings go to it through its environment."""
+    if args.workers < 1:
+        raise RetainError("--workers must be at least 1")
+    env = _service_environment(args, args.settings)
+    target = args.bento or "retain.serving.service:Retain"
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        _say(f"warning: binding {args.host}: the service is reachable from other machines; keep the API keys secret")
+    _say(f"serving {target} on http://{args.host}:{args.port} with models from "
+         f"{'the Bento' if args.bento else args.settings.resolved_tracking_uri}")
+    command = [*_bentoml(), "serve", target, "--host", args.host, "--port", str(args.port)]
+    sys.stdout.flush()
+    # become the server process: signals sent to this PID reach bentoml itself
+    os.execvpe(command[0], command, env)
+    return 1  # not reached
+
+
+def cmd_build(args) -> int:
+    """A Bento with the champion models imported into it (bentoml.mlflow.import_model)."""
+    from retain.serving.http_bento import build_bento
+
+    env = dict(os.environ, BENTOML_DO_NOT_TRACK=os.environ.get("BENTOML_DO_NOT_TRACK", "true"))
+    tag = build_bento(args.settings, out=args.out, progress=_stage_printer(), env=env)
+    print(tag)
+    return 0
+
+
 # --- demo --------------------------------------------------------------------------
 
 
@@ -565,6 +626,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tracking_option(p)
     p.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
     p.set_defaults(run=cmd_score)
+
+    p = sub.add_parser("serve", help="the HTTP scoring service (BentoML) with the champion models")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--port", type=_positive(int), default=3000, help="port to listen on")
+    p.add_argument("--workers", type=_positive(int), default=1, help="server worker processes")
+    p.add_argument("--api-keys-file", type=Path, help="API keys, one per line (also: RETAIN_API_KEYS)")
+    p.add_argument("--no-auth", action="store_true", help="serve without API keys (local experiments only)")
+    p.add_argument("--reload-seconds", type=float, default=30.0,
+                   help="how often the champion alias is checked (0: only on POST /admin/reload)")
+    p.add_argument("--max-request-customers", type=int, help="customers per /score request (default 10,000)")
+    p.add_argument("--max-request-bytes", type=int, help="request body limit in bytes (default 64 MiB)")
+    p.add_argument("--bento", help="serve this built Bento (retain build) instead of the registry's champions")
+    _add_tracking_option(p)
+    p.set_defaults(run=cmd_serve)
+
+    p = sub.add_parser("build", help="a Bento with the champion models in it, deployable without the tracking store")
+    p.add_argument("--out", type=Path, help="also export the Bento to this file (.bento)")
+    _add_tracking_option(p)
+    p.set_defaults(run=cmd_build)
 
     p = sub.add_parser("demo", help="run the whole chain on generated data (or CDNOW): train, score, store")
     p.add_argument("--workdir", "--out", dest="workdir", type=Path, default=Path("demo-out"),
