@@ -362,8 +362,8 @@ def _marketing(scores: pd.DataFrame, horizon: float | None, charts: list[str]) -
 
     matrix_table = pd.DataFrame([
         {"quadrant": q, "customers": int(by_quadrant.at[q, "count"]) if q in by_quadrant.index else 0,
-         value_label: float(by_quadrant.at[q, "sum"]) if q in by_quadrant.index else 0.0,
-         "mean CLV per customer": float(by_quadrant.at[q, "mean"]) if q in by_quadrant.index else float("nan"),
+         value_label: f'{by_quadrant.at[q, "sum"]:,.0f}' if q in by_quadrant.index else "0",
+         "mean CLV per customer": f'{by_quadrant.at[q, "mean"]:,.0f}' if q in by_quadrant.index else "–",
          "what to do": QUADRANT_MOVES.get(q, "")}
         for q in QUADRANT_ORDER])
     parts.append(_table(matrix_table))
@@ -391,7 +391,7 @@ def _marketing(scores: pd.DataFrame, horizon: float | None, charts: list[str]) -
             table = pd.DataFrame({
                 "customer": shown["customer_id"].astype(str),
                 "p(churn)": shown["p_churn"].map(lambda v: f"{v:.0%}"),
-                "CLV": shown["clv"].astype(float), "value tier": shown["value_tier"],
+                "CLV": shown["clv"].map(lambda v: f"{v:,.0f}"), "value tier": shown["value_tier"],
                 "drivers": shown["top_drivers"], "recommended action": shown["recommended_action"],
             })
             parts.append(_table(table))
@@ -400,7 +400,8 @@ def _marketing(scores: pd.DataFrame, horizon: float | None, charts: list[str]) -
 
 def _metric_table(rows: list[str], columns: dict[str, dict]) -> pd.DataFrame:
     lower = ("_mae", "_rmse", "log_loss", "brier", "abs_pct_error")
-    data = {"metric": rows, "better when": ["lower" if r.endswith(lower) else "higher" for r in rows]}
+    data = {"metric": rows, "better when": ["closer to 0" if r.endswith("_pct_error") and "abs" not in r
+                                            else "lower" if r.endswith(lower) else "higher" for r in rows]}
     for name, values in columns.items():
         data[name] = [values.get(r, float("nan")) if values else float("nan") for r in rows]
     return pd.DataFrame(data)
@@ -560,13 +561,16 @@ def write_report(settings: Settings, out: Path, scores_path: Path | None = None,
 
     progress("drawing the charts")
     marketing = _marketing(scores, horizon, charts)
-    registry_rows = [{"model": m["name"], "version": v["version"], "aliases": ", ".join(v["aliases"]) or "-",
-                      "used by the last score run": "yes" if v["used_by_last_score_run"] else "",
-                      **{k: v["metrics"].get(k) for k in KEY_METRICS.get(m["name"], ())}}
-                     for m in overview["models"] for v in m["versions"]]
+    registry = "".join(
+        f"<p>{_e(m['name'])}:</p>" + _table(pd.DataFrame([
+            {"version": v["version"], "aliases": ", ".join(v["aliases"]) or "-",
+             "used by the last score run": "yes" if v["used_by_last_score_run"] else "",
+             **{k.replace("_", " "): v["metrics"].get(k) for k in KEY_METRICS.get(m["name"], ())}}
+            for v in m["versions"]]))
+        for m in overview["models"] if m["versions"])
     body = f"""
 <header><h1>Customer value and churn report</h1>
-<div>Scores as of {_e(as_of)} &middot; {_e(len(scores)):} customers &middot; models {_e(labels.get('clv_model_version') or 'none')}
+<div>Scores as of {_e(as_of)} &middot; {len(scores):,} customers &middot; models {_e(labels.get('clv_model_version') or 'none')}
 and {_e(labels.get('churn_model_version') or 'none')}</div>
 <nav><a href="#marketing">For marketing</a><a href="#science">For data scientists</a></nav></header>
 <main>
@@ -576,7 +580,7 @@ and {_e(labels.get('churn_model_version') or 'none')}</div>
 <section class="audience" id="science"><h2>For data scientists: how good the models are</h2>
 <p>Tracking store: {_e(uri)}. Scores file: {_e(scores_path)}.</p>
 <h3>Registered models</h3>
-{_table(pd.DataFrame(registry_rows)) if registry_rows else '<p class="note">No registered models in this store.</p>'}
+{registry or '<p class="note">No registered models in this store.</p>'}
 <h3>Value model (retain-clv): holdout evaluation</h3>
 {_value_evidence(value, charts)}
 <h3>Churn-type model (retain-churn-type): held-out evaluation</h3>

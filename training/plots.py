@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
+
+def _thousands():
+    return matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:,.0f}")
 
 
 def holdout_by_frequency(frequency, predicted, actual, baseline=None, cap: int = 7):
@@ -38,6 +43,7 @@ def cumulative_tracking(days, actual, expected, calibration_end):
     ax.axvline(calibration_end, color="grey", linestyle=":", label="calibration end")
     ax.set_xlabel("date")
     ax.set_ylabel("cumulative repeat purchases")
+    ax.yaxis.set_major_formatter(_thousands())
     ax.set_title("Tracking of cumulative repeat purchases")
     ax.legend()
     fig.autofmt_xdate()
@@ -118,6 +124,7 @@ def category_counts(counts: pd.Series, title: str, category_label: str, values: 
     ax.set_xlim(0, counts.max() * 1.35 if len(counts) and counts.max() > 0 else 1)
     ax.set_xlabel("customers")
     ax.set_ylabel(category_label)
+    ax.xaxis.set_major_formatter(_thousands())
     if values is not None:
         values = values.reindex(counts.index).fillna(0.0).astype(float)
         ax2 = axes[0, 1]
@@ -126,6 +133,7 @@ def category_counts(counts: pd.Series, title: str, category_label: str, values: 
             ax2.text(value, y, f" {value:,.0f}", va="center", fontsize=8)
         ax2.set_xlim(0, values.max() * 1.3 if len(values) and values.max() > 0 else 1)
         ax2.set_xlabel(value_label)
+        ax2.xaxis.set_major_formatter(_thousands())
         ax2.tick_params(axis="y", left=False)
     fig.suptitle(title)
     fig.tight_layout()
