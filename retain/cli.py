@@ -477,6 +477,31 @@ def cmd_build(args) -> int:
     return 0
 
 
+# --- models / report ---------------------------------------------------------------
+
+
+def cmd_models(args) -> int:
+    from retain.report import format_overview, registry_overview
+    from retain.training.registry import strict_json
+
+    overview = registry_overview(args.settings)
+    print(strict_json(overview) if args.json else format_overview(overview))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from retain.report import write_report
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in the command's output
+    progress = _stage_printer()
+    summary = write_report(args.settings, args.out, args.scores, progress=progress)
+    for note in summary.notes:
+        _say(f"note: {note}")
+    progress(f"wrote {summary.out}: {len(summary.charts)} charts, scores {summary.scores}, "
+             f"models from {summary.tracking_uri}; open it in a browser (no network needed)")
+    return 0
+
+
 # --- demo --------------------------------------------------------------------------
 
 
@@ -645,6 +670,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="also export the Bento to this file (.bento)")
     _add_tracking_option(p)
     p.set_defaults(run=cmd_build)
+
+    p = sub.add_parser("models", help="list the registered models, their versions, aliases, gates and metrics")
+    _add_tracking_option(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=cmd_models)
+
+    p = sub.add_parser("report", help="write a self-contained HTML report of the scores and the models")
+    p.add_argument("--scores", type=Path, help="scores file (default: the last run recorded in the score store)")
+    p.add_argument("--out", type=Path, required=True, help="HTML file to write, e.g. report.html")
+    _add_tracking_option(p)
+    p.set_defaults(run=cmd_report)
 
     p = sub.add_parser("demo", help="run the whole chain on generated data (or CDNOW): train, score, store")
     p.add_argument("--workdir", "--out", dest="workdir", type=Path, default=Path("demo-out"),

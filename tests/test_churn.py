@@ -180,7 +180,6 @@ def test_a_snapshot_is_observed_until_its_last_churn_event(tmp_path, store, caps
     window runs past the last bill, and is observed until the last churn event (or the
     date the user states)."""
     from retain.cli import main
-    from retain.data.synthetic import write_dataset
 
     tables = subscription_base(2500, bills_until="2025-07-01", events_until="2025-10-01", validate=False)
     assert tables["transactions"]["timestamp"].max() < pd.Timestamp("2025-07-01")

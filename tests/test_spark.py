@@ -15,7 +15,6 @@ import pytest
 
 from retain.cli import main
 from retain.data.contract import score_columns
-from retain.errors import RetainError
 from retain.serving.batch import REJECTED, ScoreJob, run_score_job
 
 pytest.importorskip("pyspark")

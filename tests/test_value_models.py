@@ -7,7 +7,7 @@ from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter
 
 from retain.data.cdnow import cdnow_transactions
 from retain.data.synthetic import GeneratorConfig, generate
-from retain.features import FeatureConfig, build_features, calibration_holdout, rfm_summary
+from retain.features import FeatureConfig, build_features, calibration_holdout
 from retain.models.purchase import FitError, PurchaseModel, collapse
 from retain.models.spend import SpendModel
 from retain.models.value import ValueConfig, ValueModel
