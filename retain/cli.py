@@ -202,7 +202,7 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=["local", "spark"], default="local",
                         help="local: this machine with DuckDB; spark: a Spark cluster or local Spark (docs/spark.md)")
     parser.add_argument("--spark-master", default="local[2]",
-                        help="with --engine spark: local[N], spark://HOST:PORT, yarn, k8s://... (default local[2])")
+                        help="with --engine spark: local[N], spark://HOST:PORT, yarn, k8s://...")
 
 
 def _features_on_spark(args, progress) -> int:
