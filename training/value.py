@@ -148,7 +148,6 @@ def _fit_families(table, families, spend_model, config, time_unit_days, *, stric
     fitted: dict[str, ValueModel] = {}
     predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     comparison: dict[str, dict] = {}
-    actual_purchases, actual_spend = table["holdout_purchases"], table["holdout_spend"]
     for name in families:
         progress(f"fitting {FAMILIES[name][0]} on {len(table):,} customers")
         try:
