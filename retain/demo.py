@@ -14,7 +14,6 @@ from typing import Callable
 import pandas as pd
 
 from retain.data import load_dataset
-from retain.errors import RetainError
 from retain.settings import Settings
 
 CDNOW = "cdnow"
@@ -55,8 +54,6 @@ def run_demo(workdir: Path, *, settings: Settings, source: str = GENERATED, cust
     else:
         from retain.data.synthetic import GeneratorConfig, generate, write_dataset
 
-        if customers < 1:
-            raise RetainError("--customers must be at least 1")
         config = GeneratorConfig(customers=customers, seed=seed)
         progress(f"generating {customers:,} customers into {data}")
         write_dataset(generate(config, progress=progress), data)
