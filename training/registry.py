@@ -173,15 +173,6 @@ def decide(gate: Gate, candidate: dict[str, float], baselines: dict[str, dict[st
     return decision
 
 
-def champion_uri(name: str) -> str | None:
-    """``models:/NAME@champion`` if that alias exists."""
-    try:
-        MlflowClient().get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        return None
-    return f"models:/{name}@{CHAMPION}"
-
-
 def gate_passed(tags: dict[str, str]) -> bool | None:
     """Whether a version passed its gate when it was trained (None: not recorded)."""
     if "gate_passed" in tags:
@@ -271,6 +262,7 @@ class Registry:
         lock, re-read the champion; if it is not the one ``decision`` was made against
         (another training finished meanwhile), decide again against the new one
         (``redecide``); move the alias; read it back. Returns the decision that stood."""
+        version, compared = str(version), None if compared is None else str(compared)
         with self.promotion_lock(name, f"{name} version {version}"):
             for _ in range(5):
                 current = self.champion_version(name)
