@@ -256,6 +256,12 @@ class Registry:
                            ("gate_passed", "true" if decision.promote else "false")):
             self.call(lambda: self.client.set_model_version_tag(name, version, key, value))
 
+    def _one_role(self, name: str, version: str, alias: str) -> None:
+        """A version is champion or challenger, not both."""
+        other = CHALLENGER if alias == CHAMPION else CHAMPION
+        if str(self.registered(name).aliases.get(other)) == str(version):
+            self.call(lambda: self.client.delete_registered_model_alias(name, other))
+
     def settle_alias(self, name: str, version: str, decision: Decision, compared: str | None,
                      redecide: Callable[[str | None], Decision]) -> Decision:
         """Make ``version`` champion or challenger as a check-and-set: under the promotion
@@ -271,6 +277,7 @@ class Registry:
                 alias = CHAMPION if decision.promote else CHALLENGER
                 self._record(name, version, decision, alias)
                 self.call(lambda: self.client.set_registered_model_alias(name, alias, version))
+                self._one_role(name, version, alias)
                 # read back: a writer that ignores the lock (an older retain, a hand edit in the UI)
                 # may have moved the champion; then compare again
                 if self.champion_version(name) == (version if decision.promote else compared):
@@ -303,9 +310,7 @@ class Registry:
             previous = self.registered(name).aliases.get(alias)
             self.call(lambda: self.client.set_registered_model_alias(name, alias, version))
             self.call(lambda: self.client.set_model_version_tag(name, version, "role", alias))
-            other = CHALLENGER if alias == CHAMPION else CHAMPION
-            if str(self.registered(name).aliases.get(other)) == str(version):  # one role per version
-                self.call(lambda: self.client.delete_registered_model_alias(name, other))
+            self._one_role(name, version, alias)
             if force:
                 self.call(lambda: self.client.set_model_version_tag(name, version, "promoted_with_force", "true"))
             if str(self.registered(name).aliases.get(alias)) != str(version):
