@@ -48,6 +48,7 @@ def previous_loader(revision: str):
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("previous_load", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
     spec.loader.exec_module(module)
     return module.load_dataset
 

@@ -38,11 +38,41 @@ def timed(function, repeat: int = 1):
     return best, result
 
 
+def auto_selection(transactions: pd.DataFrame, as_of: str) -> None:
+    """What ``retain train clv --model auto`` does before logging: features for the given
+    window, every family fitted and scored with coverage, and the earlier rolling-origin
+    windows (half a year of holdout before ``as_of``, and the two half-years before that)."""
+    from retain.features import FeatureConfig, calibration_holdout
+    from retain.models.spend import SpendModel
+    from retain.training.value import _earlier_windows, _fit_families, _rolling_origin, select_family
+
+    calibration_end = pd.Timestamp(as_of) - pd.Timedelta(days=182)  # three half-year windows fit in the data
+    holdout_end = pd.Timestamp(as_of)
+    started = time.perf_counter()
+    table, _ = calibration_holdout(transactions, calibration_end, holdout_end, config=FeatureConfig())
+    config = ValueConfig()
+    spend = SpendModel().fit(table["frequency"], table["monetary"])
+    fitted, _, comparison = _fit_families(table, list(FAMILIES), spend, config, 1.0, strict=False, progress=lambda m: None)
+    windows = _earlier_windows(transactions, calibration_end, holdout_end, 3)
+    _rolling_origin(transactions, windows, fitted, comparison, config, FeatureConfig(), lambda m: None)
+    elapsed = time.perf_counter() - started
+    chosen = select_family(comparison)
+    print(f"--model auto comparison ({len(table):,} customers, {1 + len(windows)} windows): {elapsed:.1f} s; chose {chosen}")
+    for name, entry in comparison.items():
+        if "mean" in entry:
+            mean = entry["mean"]
+            print(f"  {name}: score {entry['selection_score']:.3f}, MAE {mean['purchases_mae']:.4f}, total "
+                  f"{mean['total_purchases_pct_error']:+.1f}%, spend Spearman {mean['spend_spearman']:.3f}, "
+                  f"purchases interval coverage {mean['purchases_interval_coverage']:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--as-of", default="2025-07-01")
     parser.add_argument("--skip-lifetimes", action="store_true", help="only retain's figures")
+    parser.add_argument("--auto", action="store_true",
+                        help="also time the --model auto comparison (all families, rolling origin; no MLflow)")
     args = parser.parse_args()
 
     transactions = pd.read_parquet(args.data / "transactions.parquet", columns=["customer_id", "timestamp", "amount"])
@@ -66,8 +96,11 @@ def main() -> None:
     model.config = config
     clv_time, values = timed(lambda: model.predict_values(table, with_interval=False), repeat=3)
     print(f"retain CLV + P(alive) + P(alive at horizon) + P(no purchase), all customers: {clv_time:.2f} s")
-    interval_time, _ = timed(lambda: model.predict_values(table, with_interval=True))
-    print(f"retain CLV with {config.interval:.0%} interval (delta method): {interval_time:.2f} s")
+    interval_time, _ = timed(lambda: model.predict_values(table, with_interval=True), repeat=2)
+    print(f"retain CLV with the {config.interval:.0%} predictive interval (purchase-count distribution + "
+          f"Gamma-Gamma spend), all customers: {interval_time:.2f} s")
+    parameter_time, _ = timed(lambda: model.parameter_interval(table))
+    print(f"retain parameter-only interval (delta method), all customers: {parameter_time:.2f} s")
 
     truth_path = args.data / "truth_customers.parquet"
     if truth_path.exists():
@@ -81,6 +114,8 @@ def main() -> None:
         print("fitted vs true BG/NBD:", json.dumps({k: round(v, 4) for k, v in purchase.params_.items()}),
               json.loads((args.data / "truth.json").read_text())["bgnbd_per_day"])
 
+    if args.auto:
+        auto_selection(transactions, args.as_of)
     if args.skip_lifetimes:
         return
     lifetimes_fit_time, fitter = timed(lambda: BetaGeoFitter().fit(*columns))

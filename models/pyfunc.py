@@ -181,13 +181,15 @@ def raw_table_columns(model) -> dict[str, str]:
     return columns
 
 
-def log_pyfunc(wrapper: RetainPyfunc, example_features: pd.DataFrame):
-    """Log inside the active run, with the profile of the scores on ``example_features``
-    (the training or evaluation table) for drift checks; returns MLflow's ModelInfo."""
-    wrapper.profile = profile(pd.concat([example_features.reset_index(drop=True),
-                                         wrapper.model.score(example_features).drop(columns=["customer_id", "as_of"],
-                                                                                    errors="ignore")], axis=1)
-                              .loc[:, lambda f: ~f.columns.duplicated(keep="last")], PROFILED_COLUMNS)
+def log_pyfunc(wrapper: RetainPyfunc, example_features: pd.DataFrame, profile_features: pd.DataFrame | None = None):
+    """Log inside the active run; returns MLflow's ModelInfo. ``profile_features`` (default
+    ``example_features``) are the customers as scoring will meet them at the end of the
+    training data: the distribution of their features and scores is kept with the model,
+    for drift checks."""
+    rows = (example_features if profile_features is None else profile_features).reset_index(drop=True)
+    scores = wrapper.model.score(rows).drop(columns=["customer_id", "as_of"], errors="ignore")
+    wrapper.profile = profile(pd.concat([rows.drop(columns=scores.columns, errors="ignore"), scores], axis=1),
+                              PROFILED_COLUMNS)
     example = example_features.head(5)
     output = wrapper.predict(None, example)
     return mlflow.pyfunc.log_model(

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from retain.data import validate_tables
-from retain.data.contract import TABLES
+from retain.data.contract import DATETIME, TABLES
 from retain.errors import RetainError
 from retain.features.drift import MAJOR_PSI, compare
 from retain.features.eligibility import NO_TRANSACTIONS, distinct_ids
@@ -35,6 +35,9 @@ from retain.serving.scoring import ModelPair, conform, score_customers
 from retain.serving.store import ScoreStore
 
 FORMATS = {".parquet": "parquet", ".csv": "csv"}
+# A customer's age grows with the time between training and scoring whatever the business
+# does: its shift is reported in the drift file but raises no alert.
+AGE_COLUMNS = ("T",)
 REJECTED = "every row of this customer was set aside by validation (see the rejects folder)"
 
 
@@ -274,7 +277,7 @@ def finish_score_job(job: ScoreJob, pair: ModelPair, work: Path, fmt: str, outco
     progress(f"writing {job.out}")
     tick = time.perf_counter()
     written = work / f"scores.{fmt}"
-    _write_sorted(work, written, fmt)
+    _write_sorted(work, written, fmt, pair.columns)
     outcome.timed("write", tick)
     counts = _counts(work)
     if counts["scored"] == 0 and set(counts["not_scored"]) <= {"no purchase before", "no transactions", "only returns"}:
@@ -291,7 +294,8 @@ def finish_score_job(job: ScoreJob, pair: ModelPair, work: Path, fmt: str, outco
         rejects = job.rejects or job.out.with_name(job.out.name + ".rejects")
         _merge_rejects(work, rejects)
 
-    drifted = sorted(drift.loc[drift["psi"] > job.drift_threshold, "column"]) if len(drift) else []
+    alerting = drift[~drift["column"].isin(AGE_COLUMNS)] if len(drift) else drift
+    drifted = sorted(alerting.loc[alerting["psi"] > job.drift_threshold, "column"]) if len(alerting) else []
     seconds = time.perf_counter() - started
     summary = ScoreSummary(
         output=str(job.out), as_of=str(job.as_of.date()), customers=counts["customers"], scored=counts["scored"],
@@ -351,15 +355,18 @@ class _progress_bar:
             self.bar.close()
 
 
-def _write_sorted(work: Path, target: Path, fmt: str) -> None:
+def _write_sorted(work: Path, target: Path, fmt: str, columns: dict[str, str]) -> None:
     parts = sorted(work.glob("part-*.parquet"))
     if not parts:
         raise RetainError("the dataset holds no customers to score")
     connection = duckdb.connect()
     connection.execute("SET threads = 1")  # one writer thread: the same input gives the same bytes
     options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
+    # dates in nanoseconds whoever wrote the parts (pandas writes ns, Spark microseconds)
+    names = ", ".join(f'CAST("{name}" AS TIMESTAMP_NS) AS "{name}"' if kind == DATETIME else f'"{name}"'
+                      for name, kind in columns.items())
     connection.execute(
-        f"COPY (SELECT * FROM read_parquet({_quote(work)} || '/part-*.parquet', union_by_name = true) "
+        f"COPY (SELECT {names} FROM read_parquet({_quote(work)} || '/part-*.parquet', union_by_name = true) "
         f"ORDER BY customer_id) TO {_quote(target)} ({options})")
 
 

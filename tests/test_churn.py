@@ -1,6 +1,7 @@
 """The churn-type classifier: labels, leakage, training against baselines, fallbacks."""
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -179,7 +180,6 @@ def test_a_snapshot_is_observed_until_its_last_churn_event(tmp_path, store, caps
     window runs past the last bill, and is observed until the last churn event (or the
     date the user states)."""
     from retain.cli import main
-    from retain.data.synthetic import write_dataset
 
     tables = subscription_base(2500, bills_until="2025-07-01", events_until="2025-10-01", validate=False)
     assert tables["transactions"]["timestamp"].max() < pd.Timestamp("2025-07-01")
@@ -259,10 +259,52 @@ def test_unknown_categories_and_missing_features_at_scoring_time(base):
 
 def test_drivers_read_as_words():
     assert describe_feature("unresolved_complaints_90d", 3.0) == "3 unresolved complaints in the last 90 days"
+    assert describe_feature("unresolved_complaints_90d", 1.0) == "1 unresolved complaint in the last 90 days"
     assert describe_feature("days_since_last", 45.0) == "no purchase for 45 days"
     assert describe_feature("attr_plan", "premium") == "plan: premium"
     assert describe_feature("discounted_orders_share_90d", 0.5) == "50% of orders in the last 90 days used a discount"
-    assert describe_feature("some_new_feature", 2.5) == "some new feature = 2.5"
+    assert describe_feature("T", 368.0) == "customer for 368 days"
+    assert describe_feature("monetary", 43.0) == "average order 43.00"
+    assert describe_feature("mean_gap_days", 1.0) == "usually buys every day"
+    assert describe_feature("std_gap_days", float("nan")) == "too few purchases to show a rhythm"
+    assert describe_feature("gap_direction_last_6", float("nan")) == "too few purchases to show a direction"
+    assert describe_feature("p_alive", float("nan")) == ""  # nothing worth saying: left out
+    assert describe_feature("some_new_feature", 2.5) == "some new feature: 2.5"
+
+
+def test_every_feature_the_churn_model_can_use_reads_as_words_in_any_configuration():
+    """Every feature name (with configured windows and order counts, value features and
+    attributes) gives a phrase: no "name = value", no "unknown" for a feature retain
+    computes, no raw feature names, singular for one; the numbers come from the names."""
+    from retain.features import LifecycleRules, build_features
+    from retain.models.churn import NOT_FEATURES, VALUE_FEATURES
+
+    tables = generate(GeneratorConfig(customers=300, seed=1))
+    config = FeatureConfig(windows=(14, 60, 120), service_windows=(30, 180), recent_orders=3, sequence_days=5,
+                           lifecycle=LifecycleRules(trend_window_days=60))
+    table, _ = build_features(tables["transactions"], "2025-06-01", customers=tables["customers"],
+                              interactions=tables["interactions"], config=config)
+    names = [c for c in table.columns if c not in NOT_FEATURES] + list(VALUE_FEATURES)
+    seen = set()
+    for name in names:
+        values = table[name] if name in table else pd.Series([0.4])
+        samples = [values.dropna().iloc[0], float("nan")] if values.notna().any() else [float("nan")]
+        if not isinstance(samples[0], str):
+            samples.append(1.0)
+        for value in samples:
+            phrase = describe_feature(name, value)
+            seen.add(phrase)
+            assert " = " not in phrase and "_" not in phrase, (name, value, phrase)
+            assert not re.search(r"(?<![.,\d])1 (days|purchases|orders|complaints|tickets|returns|hours|categories)\b", phrase), \
+                (name, phrase)
+            if not name.startswith("attr_") and name not in ("rfm_segment", "abc_class", "lifecycle_stage"):
+                assert "unknown" not in phrase, (name, value, phrase)
+    text = " | ".join(seen)
+    for expected in ("in the last 14 days", "in the 120 days before the last 120", "of the last 3 orders",
+                     "over the last 5 purchases", "complaints in the last 30 days", "in the last 60 days vs before",
+                     "categories in the last 3 orders"):
+        assert expected in text, expected
+    assert "90" not in text.replace("-90..90", "")  # no default window leaks into a configured one
 
 
 def test_one_pass_over_the_leaves_reproduces_lightgbm(base):

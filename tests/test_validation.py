@@ -236,8 +236,18 @@ def test_cli_data_pointing_at_a_file_and_out_with_an_unknown_suffix(tmp_path, ca
     write(tmp_path / "d", "transactions", GOOD)
     code = main(["features", "--data", str(tmp_path / "d" / "transactions.csv"), "--as-of", "2023-06-01",
                  "--out", str(tmp_path / "f.csv"), "--data-cutoff", CUTOFF])
-    assert code == 2 and f"is a file; --data takes the dataset folder" in capsys.readouterr().err
+    assert code == 2 and "is a file; --data takes the dataset folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["features", "--data", str(tmp_path / "d"), "--as-of", "2023-06-01", "--out", str(tmp_path / "f.txt")])
     assert "f.txt: write .parquet or .csv" in capsys.readouterr().err
     assert not (tmp_path / "f.txt").exists()
+
+
+def test_parquet_categoricals_over_many_row_groups_read_as_pandas_reads_them(tmp_path):
+    from retain.data.load import _read_parquet
+
+    frame = pd.DataFrame({"customer_id": pd.Categorical(["b", "a", None, "c", "a", "b"], categories=["a", "b", "c", "d"]),
+                          "timestamp": pd.to_datetime(["2023-01-0%d" % d for d in range(1, 7)]),
+                          "amount": [1.0, 2, 3, 4, 5, 6], "resolved": pd.array([True, None, False, True, True, False])})
+    frame.to_parquet(tmp_path / "t.parquet", index=False, row_group_size=2)  # three row groups, one dictionary
+    pd.testing.assert_frame_equal(_read_parquet(tmp_path / "t.parquet"), pd.read_parquet(tmp_path / "t.parquet"))

@@ -7,7 +7,7 @@ from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter
 
 from retain.data.cdnow import cdnow_transactions
 from retain.data.synthetic import GeneratorConfig, generate
-from retain.features import FeatureConfig, build_features, calibration_holdout, rfm_summary
+from retain.features import FeatureConfig, build_features, calibration_holdout
 from retain.models.purchase import FitError, PurchaseModel, collapse
 from retain.models.spend import SpendModel
 from retain.models.value import ValueConfig, ValueModel
@@ -230,7 +230,8 @@ def test_scores_hold_intervals_tiers_and_do_not_depend_on_the_batch(base20k):
     assert (scores.loc[busy, "clv_low"] < scores.loc[busy, "clv"]).all()
     shares = scores["value_tier"].value_counts(normalize=True)
     assert shares["platinum"] == pytest.approx(0.01, abs=0.002) and shares["gold"] == pytest.approx(0.04, abs=0.004)
-    assert set(scores["value_quadrant"]) == {"gold", "platinum", "iron", "lead"}
+    assert set(scores["value_quadrant"]) == {"high now / high later", "high now / low later", "low now / high later",
+                                             "low now / low later"}
     assert scores["tier_move"].notna().all() and scores["value_move"].notna().all()
     subset = table.sample(250, random_state=1)
     alone = model.score(subset).set_index("customer_id")
@@ -348,3 +349,15 @@ def test_purchase_count_distribution_matches_posterior_simulation_and_the_expect
     simulated = [(purchases >= k).mean() for k in range(1, 8)]
     ours = alive[1] * tail.at(np.ones(7, dtype=int), np.arange(1, 8))
     np.testing.assert_allclose(ours, simulated, atol=0.004)
+
+
+@pytest.mark.parametrize("family, fitter", [("bgnbd", BetaGeoFitter), ("mbgnbd", ModifiedBetaGeoFitter)])
+def test_penalized_fits_equal_lifetimes_penalized_fits(cdnow, family, fitter):
+    """--penalizer adds lifetimes' penalty (c x sum of squared parameters on the scaled time)."""
+    columns = [cdnow[c] for c in ("frequency", "recency", "T")]
+    ours = PurchaseModel(family, penalizer=0.01).fit(*columns)
+    theirs = fitter(penalizer_coef=0.01).fit(*columns).params_
+    unpenalized = PurchaseModel(family).fit(*columns)
+    for name, value in theirs.items():
+        assert ours.params_[name] == pytest.approx(value, rel=1e-3), name
+    assert ours.params_ != pytest.approx(unpenalized.params_, rel=1e-2)

@@ -222,6 +222,8 @@ def train_churn_model(
         )
     if snapshots < 1:
         raise RetainError("--snapshots must be at least 1")
+    if snapshots > 1 and snapshot_step_days <= 0:
+        raise RetainError("--snapshot-step-days must be above 0: stacked cutoffs must differ")
 
     progress(f"features and labels at {snapshots} cutoff(s), horizon {config.horizon_days:g} days")
     notes: list[str] = []

@@ -39,6 +39,8 @@ class Candidate:
     reference: FeatureReference
     version_column: str           # clv_model_version, churn_model_version
     example: pd.DataFrame         # a few feature rows for the signature and input example
+    # the customers as scoring meets them at the end of the training data (drift profile); default: example
+    profile_features: pd.DataFrame | None = None
 
 
 @dataclass
@@ -103,5 +105,5 @@ def _log(candidate: Candidate, decision: Decision, champion_metrics: dict | None
         progress("logging the pyfunc model")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            info = log_pyfunc(wrapper, candidate.example)
+            info = log_pyfunc(wrapper, candidate.example, candidate.profile_features)
     return run.info.run_id, info.model_uri

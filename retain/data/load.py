@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from retain.data.contract import (
     BOOL,
@@ -186,10 +187,39 @@ def _find_table_file(folder: Path, name: str, mapping: dict) -> Path | None:
     return None
 
 
+def _shared_dictionary_codes(column: pa.ChunkedArray) -> pd.Categorical | None:
+    """A dictionary column whose chunks share one dictionary (pandas writes a categorical
+    that way: every row group repeats all the categories), as a categorical built from its
+    codes; pyarrow's own conversion would first unify the dictionaries, hashing every
+    category once per row group. None for any other column."""
+    if not pa.types.is_dictionary(column.type) or column.num_chunks < 2:
+        return None
+    first = column.chunk(0).dictionary
+    if not all(chunk.dictionary.equals(first) for chunk in column.chunks[1:]):
+        return None
+    codes = np.concatenate([chunk.indices.fill_null(-1).to_numpy() for chunk in column.chunks])
+    try:  # from_codes checks the categories are distinct
+        return pd.Categorical.from_codes(codes, categories=pd.Index(first.to_pandas()))
+    except ValueError:
+        return None
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """``pd.read_parquet``, with categoricals rebuilt from their codes (see above)."""
+    table = pq.read_table(path)
+    fast = {name: _shared_dictionary_codes(table.column(name)) for name in table.column_names}
+    fast = {name: values for name, values in fast.items() if values is not None}
+    frame = table.drop_columns(list(fast)).to_pandas()  # pandas' metadata still sets the other dtypes
+    for position, name in enumerate(n for n in table.column_names if n in fast or n in frame.columns):
+        if name in fast:  # in its place, without copying the other columns
+            frame.insert(position, name, fast[name])
+    return frame
+
+
 def read_table(path: Path, spec: TableSpec) -> pd.DataFrame:
     try:
         if path.suffix == ".parquet":
-            frame = pd.read_parquet(path)
+            frame = _read_parquet(path)
         else:
             # ids stay text: "00042" must not become 42
             frame = pd.read_csv(path, dtype={"customer_id": str}, keep_default_na=True)
@@ -301,12 +331,25 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _stripped(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values as text without surrounding white space, and which are empty."""
+    """Distinct values as text without surrounding white space, and which are empty.
+    Returns ``uniques`` itself (no new strings) when no value had white space to strip."""
     if uniques.dtype != object or pd.api.types.infer_dtype(uniques, skipna=False) != "string":
         uniques = uniques.astype(str)  # ids written as numbers are still ids: 42 -> "42"
-    text = pc.utf8_trim_whitespace(pa.array(uniques, type=pa.string()))
-    empty = pc.equal(pc.utf8_length(text), 0).to_numpy(zero_copy_only=False)
-    return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object), np.asarray(empty, dtype=bool)
+    text = pa.array(uniques, type=pa.string())
+    trimmed = pc.utf8_trim_whitespace(text)
+    length = pc.utf8_length(trimmed)
+    empty = pc.equal(length, 0).to_numpy(zero_copy_only=False)
+    if not pc.any(pc.not_equal(length, pc.utf8_length(text))).as_py():
+        return uniques, np.asarray(empty, dtype=bool)
+    return np.asarray(trimmed.to_numpy(zero_copy_only=False), dtype=object), np.asarray(empty, dtype=bool)
+
+
+def _repeats(values: pd.Series) -> np.ndarray:
+    """Rows whose value occurred in an earlier row (``duplicated()``), from the codes."""
+    codes, _ = _codes(values)
+    repeat = np.ones(len(codes), dtype=bool)
+    repeat[np.unique(codes, return_index=True)[1]] = False
+    return repeat & (codes >= 0) | ((codes < 0) & (np.cumsum(codes < 0) > 1))
 
 
 def _blank(values: pd.Series) -> np.ndarray:
@@ -322,7 +365,7 @@ def _parse_id(check: _TableCheck, column: str) -> None:
     codes, uniques = _codes(raw)
     text, empty = _stripped(uniques)
     check.flag((codes < 0) | np.append(empty, False)[codes], column, "have no value (ids must be non-empty)")
-    unchanged = uniques.dtype == object and np.array_equal(text, uniques)
+    unchanged = text is uniques  # _stripped hands back the same array when nothing changed
     if isinstance(raw.dtype, pd.CategoricalDtype):
         if not unchanged:
             stripped = pd.Index(text)
@@ -409,7 +452,10 @@ def _parse_datetime(check: _TableCheck, column: str, required: bool, date_format
         check.flag((parsed.isna() & text.notna()).to_numpy(), column, "is not a parseable date", raw)
     if required:
         check.flag(raw.isna().to_numpy(), column, "has no value (a date is required)")
-    check.frame[column] = parsed.astype("datetime64[ns]")
+    # numpy's unit change is a multiplication; pandas' astype also range-checks every value
+    values = parsed.to_numpy()
+    check.frame[column] = pd.Series(values if values.dtype == "datetime64[ns]" else values.astype("datetime64[ns]"),
+                                    index=parsed.index)
 
 
 def _parse_float(check: _TableCheck, column: str, required: bool) -> None:
@@ -484,6 +530,18 @@ def _duplicates(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return duplicate
 
 
+def _shared_values(values: pd.Series) -> np.ndarray:
+    """Rows whose value occurs more than once. Integer ids in a dense range (order numbers
+    usually are) are counted directly, without a hash table."""
+    if pd.api.types.is_integer_dtype(values) and len(values):
+        numbers = values.to_numpy(dtype=np.int64)
+        low, high = int(numbers.min()), int(numbers.max())
+        if high - low < 4 * len(numbers) + 1024:
+            counts = np.bincount(numbers - low)
+            return counts[numbers - low] > 1
+    return values.duplicated(keep=False).to_numpy()
+
+
 def _check_duplicates(check: _TableCheck) -> None:
     """Identical rows with nothing to tell them apart are kept (two identical orders on one
     day happen); the same order_id twice is the same order twice, a defect."""
@@ -497,7 +555,7 @@ def _check_duplicates(check: _TableCheck) -> None:
         else:
             has_order = ~_blank(order)
         # only rows sharing an order_id with another row can be either defect
-        shared = np.flatnonzero(order.duplicated(keep=False).to_numpy() & has_order & ~check.bad)
+        shared = np.flatnonzero(_shared_values(order) & has_order & ~check.bad)
         exact = np.zeros(len(frame), dtype=bool)
         exact[shared] = frame.iloc[shared].duplicated(subset=columns).to_numpy()
         check.flag(exact, "order_id", "duplicate an earlier row exactly, order_id included (the same order twice)",
@@ -523,7 +581,8 @@ def _check_table(spec: TableSpec, frame: pd.DataFrame, cutoff: pd.Timestamp,
     _check_columns(spec, frame)
     keep = list(frame.columns) if spec.open_columns else [c for c in spec.columns if c in frame]
     # a shallow copy: every parsed column is assigned anew, the caller's frame is untouched
-    check = _TableCheck(spec, frame[keep].copy(deep=False))
+    # (selecting all columns by a list would copy them all)
+    check = _TableCheck(spec, (frame if keep == list(frame.columns) else frame[keep]).copy(deep=False))
     for column, kind in spec.columns.items():
         if column not in check.frame:
             continue
@@ -593,6 +652,10 @@ def _flag_unknown_customers(check: _TableCheck, known: tuple[pd.Series, np.ndarr
     if (isinstance(ids.dtype, pd.CategoricalDtype) and isinstance(known_ids.dtype, pd.CategoricalDtype)
             and ids.cat.categories.equals(known_ids.cat.categories)):
         found = has_row  # tables written together share their categories: no lookup needed
+    elif isinstance(known_ids.dtype, pd.CategoricalDtype):
+        # the categories' hash table is already built (Categorical checked them): look up in it
+        position = known_ids.cat.categories.get_indexer(uniques)
+        found = (position >= 0) & np.append(has_row, False)[position]
     else:
         found = pd.Index(uniques).isin(_codes(known_ids)[1][has_row])
     unknown = ~np.append(found, False)[codes] & ~check.bad
@@ -622,7 +685,7 @@ def validate_tables(
     known = _known_customers(tx)
     if "customers" in checks:
         customers = checks["customers"]
-        dup = customers.frame["customer_id"].duplicated().to_numpy()
+        dup = _repeats(customers.frame["customer_id"])
         customers.flag(dup, "customer_id", "repeat a customer already listed")
     if "interactions" in checks:
         _check_interactions(checks["interactions"])
@@ -630,7 +693,7 @@ def validate_tables(
     if "churn_events" in checks:
         events = checks["churn_events"]
         _flag_unknown_customers(events, known)
-        repeated = events.frame["customer_id"].duplicated().to_numpy() & ~events.bad
+        repeated = _repeats(events.frame["customer_id"]) & ~events.bad
         events.flag(repeated, "customer_id", "are a second churn event for the same customer")
 
     report = ValidationReport(
