@@ -99,3 +99,36 @@ def test_the_promotion_lock_excludes_waits_and_takes_over_an_expired_lease(setti
 def test_printed_store_addresses_hide_passwords():
     assert display_uri("http://ana:s3cret@mlflow.example:5000") == "http://ana:***@mlflow.example:5000"
     assert display_uri("sqlite:////tmp/mlflow.db") == "sqlite:////tmp/mlflow.db"
+
+
+def test_settle_alias_decides_again_when_the_champion_moved_meanwhile(settings):
+    """Version 2 was judged against no champion, but version 1 became champion while it was
+    logging: under the lock it is compared again, against version 1, and stays challenger."""
+    from retain.training.registry import CHALLENGER, CHAMPION, Decision
+
+    configure_tracking(settings)
+    registry = Registry(settings)
+    client = registry.client
+    client.create_registered_model("m")
+    run = client.create_run(client.create_experiment("e"))
+    for _ in range(2):
+        client.create_model_version("m", source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    client.set_registered_model_alias("m", CHAMPION, "1")  # the other training got there first
+    compared_again = []
+
+    def redecide(champion):
+        compared_again.append(champion)
+        return Decision(False, ["does not beat the current champion (purchases_mae 2.058 vs 2.039)"])
+
+    final = registry.settle_alias("m", 2, Decision(True, ["no current champion"]), None, redecide)
+    assert compared_again == ["1"] and not final.promote
+    assert registry.champion_version("m") == "1"
+    tags = client.get_model_version("m", "2").tags
+    assert tags["role"] == CHALLENGER and tags["gate_passed"] == "false" and "2.058" in tags["gate"]
+    assert str(client.get_registered_model("m").aliases[CHALLENGER]) == "2"
+
+    # unchanged champion: no second comparison, the decision stands
+    final = registry.settle_alias("m", "2", Decision(True, ["beats the current champion"]), "1", redecide)
+    assert final.promote and compared_again == ["1"] and registry.champion_version("m") == "2"
+    aliases = client.get_registered_model("m").aliases
+    assert {k: str(v) for k, v in aliases.items()} == {CHAMPION: "2"}  # one role per version

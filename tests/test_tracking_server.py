@@ -147,6 +147,15 @@ def test_train_both_families_promote_and_load_back_from_a_server(tracking_server
     churn_model = pyfunc.load("models:/retain-churn-type@champion").unwrap_python_model()
     assert churn_model.model.labels_[0] == "retained"
 
+    # retain score reads the same pair from the server and names the versions it used
+    scored = _run(["score", "--data", str(data), "--data-cutoff", "2026-01-01", "--as-of", "2025-06-01",
+                   "--out", str(home.parent / "scores.parquet"), "--no-store", "--tracking-uri", url, "--json"], capsys)
+    summary = json.loads(scored.out)
+    assert summary["clv_model_version"] == f"{VALUE_MODEL_NAME}/v{again['model_version']}"
+    assert url in scored.err
+    scores = pd.read_parquet(home.parent / "scores.parquet")
+    assert set(scores["clv_model_version"].dropna()) == {summary["clv_model_version"]}
+
     # everything went to the server: artifacts in its proxied storage, nothing local
     assert any((tracking_server["root"] / "artifacts").rglob("MLmodel"))
     assert not (home / "mlflow.db").exists() and not (home / "mlartifacts").exists()

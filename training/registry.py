@@ -173,15 +173,6 @@ def decide(gate: Gate, candidate: dict[str, float], baselines: dict[str, dict[st
     return decision
 
 
-def champion_uri(name: str) -> str | None:
-    """``models:/NAME@champion`` if that alias exists."""
-    try:
-        MlflowClient().get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        return None
-    return f"models:/{name}@{CHAMPION}"
-
-
 def gate_passed(tags: dict[str, str]) -> bool | None:
     """Whether a version passed its gate when it was trained (None: not recorded)."""
     if "gate_passed" in tags:
@@ -265,12 +256,19 @@ class Registry:
                            ("gate_passed", "true" if decision.promote else "false")):
             self.call(lambda: self.client.set_model_version_tag(name, version, key, value))
 
+    def _one_role(self, name: str, version: str, alias: str) -> None:
+        """A version is champion or challenger, not both."""
+        other = CHALLENGER if alias == CHAMPION else CHAMPION
+        if str(self.registered(name).aliases.get(other)) == str(version):
+            self.call(lambda: self.client.delete_registered_model_alias(name, other))
+
     def settle_alias(self, name: str, version: str, decision: Decision, compared: str | None,
                      redecide: Callable[[str | None], Decision]) -> Decision:
         """Make ``version`` champion or challenger as a check-and-set: under the promotion
         lock, re-read the champion; if it is not the one ``decision`` was made against
         (another training finished meanwhile), decide again against the new one
         (``redecide``); move the alias; read it back. Returns the decision that stood."""
+        version, compared = str(version), None if compared is None else str(compared)
         with self.promotion_lock(name, f"{name} version {version}"):
             for _ in range(5):
                 current = self.champion_version(name)
@@ -279,6 +277,7 @@ class Registry:
                 alias = CHAMPION if decision.promote else CHALLENGER
                 self._record(name, version, decision, alias)
                 self.call(lambda: self.client.set_registered_model_alias(name, alias, version))
+                self._one_role(name, version, alias)
                 # read back: a writer that ignores the lock (an older retain, a hand edit in the UI)
                 # may have moved the champion; then compare again
                 if self.champion_version(name) == (version if decision.promote else compared):
@@ -311,9 +310,7 @@ class Registry:
             previous = self.registered(name).aliases.get(alias)
             self.call(lambda: self.client.set_registered_model_alias(name, alias, version))
             self.call(lambda: self.client.set_model_version_tag(name, version, "role", alias))
-            other = CHALLENGER if alias == CHAMPION else CHAMPION
-            if str(self.registered(name).aliases.get(other)) == str(version):  # one role per version
-                self.call(lambda: self.client.delete_registered_model_alias(name, other))
+            self._one_role(name, version, alias)
             if force:
                 self.call(lambda: self.client.set_model_version_tag(name, version, "promoted_with_force", "true"))
             if str(self.registered(name).aliases.get(alias)) != str(version):
