@@ -509,7 +509,9 @@ def _drift_section(drift: dict | None, runs: pd.DataFrame, charts: list[str]) ->
             parts.append(_img(plots.to_png(plots.drift_bars(psi, threshold)), "Drift (PSI per column)"))
         parts.append(_table(frame))
     if len(runs):
-        shown = runs.tail(10).drop(columns=["details"], errors="ignore").iloc[::-1]
+        shown = runs.tail(10).drop(columns=["details"], errors="ignore").iloc[::-1].copy()
+        shown["as_of"] = pd.to_datetime(shown["as_of"]).dt.strftime("%Y-%m-%d")
+        shown["loaded_at"] = pd.to_datetime(shown["loaded_at"]).dt.strftime("%Y-%m-%d %H:%M:%S UTC")
         parts.append("<p>Score runs recorded in the score store (newest first):</p>" + _table(shown, numeric=True))
     return "\n".join(parts)
 
