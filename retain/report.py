@@ -356,7 +356,7 @@ def _marketing(scores: pd.DataFrame, horizon: float | None, charts: list[str]) -
     for (i, j), name in grid.items():
         if name in by_quadrant.index:
             counts.iat[i, j], values.iat[i, j] = by_quadrant.at[name, "count"], by_quadrant.at[name, "sum"]
-    parts.append(chart(plots.value_matrix(counts, values, value_label=f"CLV"), "Value matrix",
+    parts.append(chart(plots.value_matrix(counts, values, value_label="CLV"), "Value matrix",
                        f"Rows: value so far; columns: CLV over {horizon_text}; high = above the training base's median."))
     from retain.models.actions import QUADRANT_MOVES
 
@@ -369,9 +369,9 @@ def _marketing(scores: pd.DataFrame, horizon: float | None, charts: list[str]) -
     parts.append(_table(matrix_table))
 
     parts.append("<h3>Active customers most at risk, by churn type</h3>")
-    parts.append(f"<p>Active customers the churn model expects to leave within its horizon, ranked by the value "
-                 f"at risk (probability of churn &times; CLV). Drivers are what moved this customer's prediction "
-                 f"most; the action is the retention move for the churn type.</p>")
+    parts.append("<p>Active customers the churn model expects to leave within its horizon, ranked by the value "
+                 "at risk (probability of churn &times; CLV). Drivers are what moved this customer's prediction "
+                 "most; the action is the retention move for the churn type.</p>")
     if at_risk.empty:
         parts.append("<p>No active customer is predicted to churn.</p>")
     else:

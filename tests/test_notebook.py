@@ -1,11 +1,9 @@
 """notebooks/retraining.ipynb runs top to bottom on a small generated base, writing only
 inside its working folder, and is kept in the repository without outputs."""
 
-import os
 from pathlib import Path
 
 import nbformat
-import pytest
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "retraining.ipynb"
 
