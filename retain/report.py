@@ -194,6 +194,8 @@ def _model_evidence(client, name: str, label_in_scores: str | None, work: Path) 
     if version is None:
         evidence.note = f"{name} has no champion and the scores name no version"
         return evidence
+    if label_in_scores is None:
+        evidence.note = f"the scores were made without {name}: this is its current champion"
     evidence.version = version
     evidence.is_champion = str(aliases.get("champion")) == version
     try:
@@ -209,7 +211,8 @@ def _model_evidence(client, name: str, label_in_scores: str | None, work: Path) 
         evaluation = Path(client.download_artifacts(evidence.run_id, "evaluation.json", str(folder)))
         evidence.evaluation = json.loads(evaluation.read_text())
     except (MlflowException, OSError, ValueError):
-        evidence.note = f"the training run {evidence.run_id} of {name} v{version} has no evaluation.json"
+        evidence.note = "; ".join(filter(None, [
+            evidence.note, f"the training run {evidence.run_id} of {name} v{version} has no evaluation.json"]))
     try:
         plots_dir = Path(client.download_artifacts(evidence.run_id, "plots", str(folder)))
         evidence.plots = {p.name: p.read_bytes() for p in sorted(plots_dir.glob("*.png"))}
@@ -371,7 +374,11 @@ def _marketing(scores: pd.DataFrame, horizon: float | None, charts: list[str]) -
     parts.append("<p>Active customers the churn model expects to leave within its horizon, ranked by the value "
                  "at risk (probability of churn &times; CLV). Drivers are what moved this customer's prediction "
                  "most; the action is the retention move for the churn type.</p>")
-    if at_risk.empty:
+    has_churn_model = "churn_model_version" in scores.columns and scores["churn_model_version"].notna().any()
+    if not has_churn_model:
+        parts.append('<p class="note">These scores were made without a churn model, so they hold no churn '
+                     "predictions: score with a churn-type model (retain train churn, then retain score).</p>")
+    elif at_risk.empty:
         parts.append("<p>No active customer is predicted to churn.</p>")
     else:
         at_risk["value at risk"] = at_risk["p_churn"] * at_risk["clv"]
