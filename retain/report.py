@@ -311,7 +311,7 @@ def _marketing(scores: pd.DataFrame, horizon: float | None, charts: list[str]) -
 
     scored = scores[scores["not_scored_reason"] == ""]
     parts = []
-    will_churn = scored["will_churn"].fillna(False).astype(bool)
+    will_churn = scored["will_churn"].astype("boolean").fillna(False).astype(bool)  # missing: no prediction
     at_risk = scored[will_churn].copy()
     horizon_text = f"{horizon:g} days" if horizon else "the model's horizon"
     parts.append(_kpis([
