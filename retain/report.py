@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from retain.errors import RetainError
+from retain.models.tiers import QUADRANTS
 from retain.settings import Settings
 
 VALUE_MODEL = "retain-clv"
@@ -37,7 +38,7 @@ REQUIRED_SCORE_COLUMNS = ("customer_id", "as_of", "not_scored_reason", "clv", "v
                           "recommended_action")
 LIFECYCLE_ORDER = ("acquisition", "growth", "maturity", "decline", "termination")
 TIER_ORDER = ("platinum", "gold", "iron", "lead")
-QUADRANT_ORDER = ("gold", "platinum", "iron", "lead")
+QUADRANT_ORDER = (QUADRANTS[(True, True)], QUADRANTS[(True, False)], QUADRANTS[(False, True)], QUADRANTS[(False, False)])
 AT_RISK_ROWS_PER_TYPE = 15
 
 
@@ -351,7 +352,7 @@ def _marketing(scores: pd.DataFrame, horizon: float | None, charts: list[str]) -
                        "because a few customers are worth far more than most."))
 
     parts.append("<h3>Value matrix</h3>")
-    grid = {(0, 0): "lead", (0, 1): "iron", (1, 0): "platinum", (1, 1): "gold"}
+    grid = {(int(now), int(later)): name for (now, later), name in QUADRANTS.items()}
     by_quadrant = scored.groupby("value_quadrant")["clv"].agg(["count", "sum", "mean"])
     counts = pd.DataFrame(np.zeros((2, 2)), index=["low", "high"], columns=["low", "high"])
     values = counts.copy()
