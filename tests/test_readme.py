@@ -57,7 +57,7 @@ def test_the_http_example_answers(trained, tmp_path):
     serve = serve_line.split("#")[0].strip().replace("3000", port)
     env = _env(RETAIN_HOME=str(trained.settings.home), BENTOML_HOME=str(tmp_path / "bentoml"),
                BENTOML_DO_NOT_TRACK="true")
-    server = subprocess.Popen(["bash", "-c", f"exec {serve}"], cwd=tmp_path, env=env,
+    server = subprocess.Popen(["bash", "-c", serve], cwd=tmp_path, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 180
@@ -77,8 +77,18 @@ def test_the_http_example_answers(trained, tmp_path):
         assert answer["customers"][0]["customer_id"] == "c1" and answer["customers"][0]["clv"] > 0
         assert answer["clv_model_version"] == "retain-clv/v1"
     finally:
-        os.killpg(server.pid, 15)
+        _stop_group(server)
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """Stop the server and everything it started (its own process group)."""
+    for signal_number, wait in ((15, 30), (9, 10)):
         try:
-            server.wait(30)
+            os.killpg(process.pid, signal_number)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(wait)
+            return
         except subprocess.TimeoutExpired:
-            os.killpg(server.pid, 9)
+            continue
