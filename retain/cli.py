@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -159,6 +160,8 @@ def cmd_features(args) -> int:
     from retain.features import FeatureConfig, FeatureReference, build_features
 
     progress = _stage_printer()
+    if args.engine == "spark":
+        return _features_on_spark(args, progress)
     dataset = _load(args, args.out)
     reference = FeatureReference.load(args.reference) if args.reference else None
     progress(f"computing features as of {args.as_of.date()}")
@@ -185,6 +188,37 @@ def cmd_features(args) -> int:
         + (f", nor are {returns_only:,} with only returns before it" if returns_only else "")
         + f"; RFM cut points in {reference_path}"
     )
+    return 0
+
+
+def _spark_config(args):
+    from retain.serving.spark import SparkConfig
+
+    return SparkConfig(master=args.spark_master, java_home=os.environ.get("JAVA_HOME") or None,
+                       python=os.environ.get("PYSPARK_PYTHON") or None, verbose=bool(os.environ.get("RETAIN_DEBUG")))
+
+
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=["local", "spark"], default="local",
+                        help="local: this machine with DuckDB; spark: a Spark cluster or local Spark (docs/spark.md)")
+    parser.add_argument("--spark-master", default="local[2]",
+                        help="with --engine spark: local[N], spark://HOST:PORT, yarn, k8s://...")
+
+
+def _features_on_spark(args, progress) -> int:
+    from retain.data import read_mapping
+    from retain.features import FeatureConfig, FeatureReference
+    from retain.serving.spark import FeaturesJob, run_spark_features_job, spark_session
+
+    job = FeaturesJob(data=args.data, as_of=args.as_of, out=args.out, config=FeatureConfig(time_unit_days=args.time_unit_days),
+                      reference=FeatureReference.load(args.reference) if args.reference else None,
+                      mapping=read_mapping(args.map, args.column), lenient=args.lenient,
+                      data_cutoff=args.data_cutoff, rejects=args.rejects)
+    with spark_session(_spark_config(args)) as spark:
+        summary = run_spark_features_job(job, spark, progress=progress)
+    progress(f"wrote {summary.output}: {summary.customers:,} customers x {summary.columns} columns; "
+             f"RFM cut points in {summary.reference}"
+             + (f"; rows set aside by validation: {summary.rejects}/" if summary.rejects else ""))
     return 0
 
 
@@ -215,9 +249,15 @@ def cmd_train_clv(args) -> int:
     return _report(result, args, _print_value_summary)
 
 
+def _add_tracking_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tracking-uri", help="MLflow store: a tracking server http://HOST:PORT or a database URI "
+                        "(default: $MLFLOW_TRACKING_URI, else a sqlite file in the retain home; docs/teams.md)")
+
+
 def _report(result, args, summary) -> int:
     for note in result.warnings:
         _say(f"warning: {note}")
+    _say(f"MLflow store: {result.tracking_uri}")
     if args.json:
         print(result.to_json())
     else:
@@ -282,11 +322,21 @@ def _print_churn_summary(result) -> None:
 
 
 def cmd_promote(args) -> int:
-    from retain.training.registry import CHURN_MODEL_NAME, VALUE_MODEL_NAME, configure_tracking, promote, strict_json
+    from retain.training.registry import (
+        CHURN_MODEL_NAME, VALUE_MODEL_NAME, configure_tracking, display_uri, promote, strict_json,
+    )
 
     name = {"clv": VALUE_MODEL_NAME, "churn": CHURN_MODEL_NAME}[args.model]
-    configure_tracking(args.settings)
-    outcome = promote(name, args.version, args.alias)
+    settings = args.settings
+    _say(f"MLflow store: {display_uri(settings.resolved_tracking_uri)}")
+    store_file = settings.home / "mlflow.db"
+    if settings.uses_local_store and not store_file.exists():  # opening it would create an empty store
+        raise RetainError(f"no MLflow store at {store_file}: nothing was trained with this retain home; "
+                          "set RETAIN_HOME or pass --tracking-uri to the store that holds the models")
+    configure_tracking(settings)
+    outcome = promote(name, args.version, args.alias, settings=settings, force=args.force)
+    for note in outcome["warnings"]:
+        _say(f"warning: {note}")
     metrics = {k: v for k, v in sorted(outcome["metrics"].items()) if "_" in k and not k.startswith(("param_",))}
     _say(f"{name}@{args.alias}: version {outcome['previous'] or '(none)'} -> {outcome['version']}")
     print(strict_json(outcome) if args.json else
@@ -294,67 +344,197 @@ def cmd_promote(args) -> int:
     return 0
 
 
+# --- score ---------------------------------------------------------------------------
+
+
+def cmd_score(args) -> int:
+    from retain.data import read_mapping
+    from retain.serving import load_model_pair
+    from retain.serving.batch import ScoreJob, run_score_job
+    from retain.serving.store import ScoreStore
+    from retain.training.registry import strict_json
+
+    progress = _stage_printer()
+    job = ScoreJob(
+        data=args.data, as_of=args.as_of, out=args.out, output_format=args.format,
+        chunk_customers=args.chunk_customers, lenient=args.lenient, mapping=read_mapping(args.map, args.column),
+        data_cutoff=args.data_cutoff, rejects=args.rejects,
+    )
+    from retain.serving.batch import output_format
+
+    output_format(job.out, job.output_format)  # a wrong suffix fails before any model is loaded
+    with contextlib.ExitStack() as stack:
+        spark = None
+        if args.engine == "spark":  # started first: a missing Java fails before the models load
+            from retain.serving.spark import run_spark_score_job, spark_session
+
+            spark = stack.enter_context(spark_session(_spark_config(args)))
+        progress(f"loading models ({args.models}) from {args.settings.resolved_tracking_uri}")
+        loaded = load_model_pair(args.settings, args.models)
+        for note in loaded.notes:
+            _say(f"note: {note}")
+        pair = loaded.pair.with_value_horizon(args.horizon_days)
+        store = None if args.no_store else ScoreStore(args.settings.score_store_path)
+        if spark is not None:
+            summary = run_spark_score_job(job, pair, spark, store=store, notes=loaded.notes, progress=progress)
+        else:
+            summary = run_score_job(job, pair, store=store, notes=loaded.notes, progress=progress)
+    if args.json:
+        print(strict_json(summary.to_dict()))
+    else:
+        _print_score_summary(summary)
+    return 0
+
+
+def _print_score_summary(summary) -> None:
+    lines = [f"scored {summary.scored:,} of {summary.customers:,} customers as of {summary.as_of} "
+             f"in {summary.seconds:.1f} s ({summary.customers_per_second:,.0f} customers/s) -> {summary.output}"]
+    for reason, count in sorted(summary.not_scored.items(), key=lambda item: -item[1]):
+        lines.append(f"  not scored, {reason}: {count:,}")
+    value = (f"{summary.clv_model_version}, CLV and expected purchases over {summary.value_horizon_days:g} days"
+             if summary.clv_model_version else "none: the value columns are empty")
+    churn = (f"{summary.churn_model_version}, churn within {summary.churn_horizon_days:g} days"
+             if summary.churn_model_version else "none: the churn columns are empty")
+    lines += [f"value model: {value}", f"churn model: {churn}"]
+    lines += [f"note: {note}" for note in summary.notes]
+    if summary.missing_features:
+        lines.append(f"warning: the data lacks features the churn model was trained with, scored as unknown: "
+                     f"{', '.join(summary.missing_features)}")
+    if summary.unknown_categories:
+        lines.append("warning: values unseen in training (scored as unknown): "
+                     + ", ".join(f"{k} {v:,} customers" for k, v in summary.unknown_categories.items()))
+    if summary.drift_alert:
+        lines.append(f"DRIFT ALERT: {', '.join(summary.drift_columns)} moved far from the training data "
+                     f"(population stability index above the threshold); see {summary.drift_report}. "
+                     "Check the input, and retrain if the business changed.")
+    elif summary.drift_report:
+        lines.append(f"drift: no major shift against the training data ({summary.drift_report})")
+    if summary.rejects:
+        lines.append(f"rows set aside by validation, with reasons: {summary.rejects}/")
+    if summary.store:
+        lines.append(f"score store: {summary.store} table {summary.store_table} (view 'latest')")
+    print("\n".join(lines))
+
+
+# --- serve / build -------------------------------------------------------------------
+
+
+def _service_environment(args, settings: Settings) -> dict:
+    """The environment the service process reads its settings from, once, at start-up
+    (serving/http_config.py): keys from the flags' file join RETAIN_API_KEYS."""
+    from retain.serving import http_config
+    from retain.settings import read_api_keys_file
+
+    keys = settings.api_keys + (read_api_keys_file(args.api_keys_file) if args.api_keys_file else ())
+    if not keys and not args.no_auth:
+        raise RetainError(
+            "no API key configured: set RETAIN_API_KEYS (comma-separated) or give --api-keys-file FILE "
+            "(one key per line); for a local experiment without keys, add --no-auth"
+        )
+    env = dict(os.environ)
+    env.update({"RETAIN_HOME": str(settings.home), "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri,
+                http_config.API_KEYS: ",".join(keys), http_config.WORKERS: str(args.workers),
+                http_config.RELOAD_SECONDS: str(args.reload_seconds),
+                "BENTOML_DO_NOT_TRACK": env.get("BENTOML_DO_NOT_TRACK", "true")})
+    env.pop(http_config.API_KEYS_FILE, None)
+    if args.no_auth:
+        env[http_config.NO_AUTH] = "1"
+    if args.max_request_customers:
+        env[http_config.MAX_CUSTOMERS] = str(args.max_request_customers)
+    if args.max_request_bytes:
+        env[http_config.MAX_BYTES] = str(args.max_request_bytes)
+    return env
+
+
+def _bentoml() -> list[str]:
+    return [sys.executable, "-m", "bentoml"]
+
+
+def cmd_serve(args) -> int:
+    """Run ``bentoml serve`` on the service; the settings go to it through its environment."""
+    if args.workers < 1:
+        raise RetainError("--workers must be at least 1")
+    env = _service_environment(args, args.settings)
+    target = args.bento or "retain.serving.service:Retain"
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        _say(f"warning: binding {args.host}: the service is reachable from other machines; keep the API keys secret")
+    _say(f"serving {target} on http://{args.host}:{args.port} with models from "
+         f"{'the Bento' if args.bento else args.settings.resolved_tracking_uri}")
+    command = [*_bentoml(), "serve", target, "--host", args.host, "--port", str(args.port)]
+    sys.stdout.flush()
+    # become the server process: signals sent to this PID reach bentoml itself
+    os.execvpe(command[0], command, env)
+    return 1  # not reached
+
+
+def cmd_build(args) -> int:
+    """A Bento with the champion models imported into it (bentoml.mlflow.import_model)."""
+    from retain.serving.http_bento import build_bento
+
+    env = dict(os.environ, BENTOML_DO_NOT_TRACK=os.environ.get("BENTOML_DO_NOT_TRACK", "true"))
+    tag = build_bento(args.settings, out=args.out, progress=_stage_printer(), env=env)
+    print(tag)
+    return 0
+
+
+# --- models / report ---------------------------------------------------------------
+
+
+def cmd_models(args) -> int:
+    from retain.report import format_overview, registry_overview
+    from retain.training.registry import strict_json
+
+    overview = registry_overview(args.settings)
+    print(strict_json(overview) if args.json else format_overview(overview))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from retain.report import write_report
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in the command's output
+    progress = _stage_printer()
+    summary = write_report(args.settings, args.out, args.scores, progress=progress)
+    for note in summary.notes:
+        _say(f"note: {note}")
+    progress(f"wrote {summary.out}: {len(summary.charts)} charts, scores {summary.scores}, "
+             f"models from {summary.tracking_uri}; open it in a browser (no network needed)")
+    return 0
+
+
 # --- demo --------------------------------------------------------------------------
 
 
 def cmd_demo(args) -> int:
-    """Generate a base, build features, train and gate both models, score every customer."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    from retain.data import load_dataset
-    from retain.data.synthetic import GeneratorConfig, generate, write_dataset
-    from retain.features import build_features
-    from retain.models import pyfunc
-    from retain.training.churn import train_churn_model
-    from retain.training.registry import CHURN_MODEL_NAME, VALUE_MODEL_NAME, configure_tracking
-    from retain.training.value import train_value_model
+    """Generate a base (or import CDNOW), train and gate both models, score every customer."""
+    from retain.demo import highest_risk, next_steps, run_demo
 
     progress = _stage_printer()
-    out = args.out
+    workdir = args.workdir
     settings = args.settings
     if settings.uses_local_store and not os.environ.get("RETAIN_HOME"):
-        settings = settings.with_(home=out / "retain-home")  # a demo keeps its models to itself
-    config = GeneratorConfig(customers=args.customers, seed=args.seed)
-    progress(f"generating {args.customers:,} customers into {out / 'data'}")
-    write_dataset(generate(config, progress=progress), out / "data")
-    dataset = load_dataset(out / "data", data_cutoff=config.end)
-    end = pd.Timestamp(config.end)
-
-    progress("value models: calibration to a year before the end, holdout the last year")
-    value = train_value_model(dataset, end - pd.Timedelta(days=365), settings=settings, progress=progress)
-    _print_value_summary(value)
-    progress("churn-type classifier: cutoff 120 days before the end, 2 snapshots")
-    churn = train_churn_model(dataset, end - pd.Timedelta(days=120), snapshots=2, settings=settings,
-                              progress=progress)
-    _print_churn_summary(churn)
-
-    progress(f"scoring every customer as of {end.date()} with both champions")
-    configure_tracking(settings)
-    models = {}
-    for name in (VALUE_MODEL_NAME, CHURN_MODEL_NAME):
-        uri = f"models:/{name}@champion"
-        try:
-            models[name] = pyfunc.load(uri)
-        except MlflowException:  # no champion: the gate kept the model back, so score with the latest version
-            latest = max(int(v.version) for v in MlflowClient().search_model_versions(f"name='{name}'"))
-            _say(f"{name} has no champion; scoring with version {latest}")
-            models[name] = pyfunc.load(f"models:/{name}/{latest}")
-    reference = models[CHURN_MODEL_NAME].unwrap_python_model().reference
-    features, _ = build_features(dataset.transactions, end, customers=dataset.customers,
-                                 interactions=dataset.interactions, reference=reference)
-    value_scores = models[VALUE_MODEL_NAME].predict(features)
-    churn_scores = models[CHURN_MODEL_NAME].unwrap_python_model().predict(None, features)
-    scores = value_scores.merge(churn_scores.drop(columns=["as_of"]), on="customer_id", how="left")
-    _write_table(scores, out / "scores.parquet")
-    _write_table(features, out / "features.parquet")
-    columns = ["customer_id", "clv", "value_tier", "p_alive", "p_churn", "churn_type", "top_drivers",
-               "recommended_action"]
-    riskiest = scores.sort_values("p_churn", ascending=False).head(5)[columns]
-    with pd.option_context("display.max_colwidth", 60, "display.width", 200):
-        print("\nhighest churn risk:\n" + riskiest.to_string(index=False))
-    progress(f"wrote {out / 'scores.parquet'} ({len(scores):,} customers x {scores.shape[1]} columns); "
-             f"MLflow store: {settings.resolved_tracking_uri}")
+        settings = settings.with_(home=workdir / "retain-home")  # a demo keeps its models to itself
+    result = run_demo(workdir, settings=settings, source=args.data, customers=args.customers, seed=args.seed,
+                      progress=progress)
+    _print_value_summary(result.value)
+    if result.churn is not None:
+        _print_churn_summary(result.churn)
+    print()
+    _print_score_summary(result.summary)
+    if result.churn is not None:
+        with pd.option_context("display.max_colwidth", 70, "display.width", 220):
+            print("\nhighest churn risk among active customers:\n"
+                  + highest_risk(result.scores).to_string(index=False))
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"\nwhat the demo wrote (all under {workdir}):")
+    print(f"  data:        {result.data}/")
+    print(f"  scores:      {result.scores} (one row per customer; columns in docs/data-contract.md)")
+    print(f"  models:      {settings.resolved_tracking_uri} (MLflow runs and the registry)")
+    print(f"  score store: {settings.score_store_path} (DuckDB: one table per date, view 'latest')")
+    print("\nnext:")
+    for line in next_steps(result):
+        print("  " + line)
     return 0
 
 
@@ -408,6 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", type=Path,
                    help="apply these RFM/ABC cut points (a .reference.json) instead of fitting them "
                         "(default: fit them on this data)")
+    _add_engine_options(p)
     p.set_defaults(run=cmd_features)
 
     p = sub.add_parser("train", help="fit, evaluate, log to MLflow, register and gate a model")
@@ -424,6 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, default=1.0, help="profit margin applied to spend")
     p.add_argument("--discount-rate", type=float, default=0.10, help="annual discount rate")
     p.add_argument("--penalizer", type=float, default=0.0, help="L2 penalty that helps a fit converge")
+    _add_tracking_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.set_defaults(run=cmd_train_clv)
 
@@ -440,6 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-jobs", type=_positive(int), default=1, help="LightGBM threads (1 is safest on shared machines)")
     p.add_argument("--no-value-features", action="store_true", help="leave P(alive) and expected purchases out")
     p.add_argument("--time-unit-days", type=_positive(float), default=1.0, help="unit of recency and T (7 = weeks)")
+    _add_tracking_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.set_defaults(run=cmd_train_churn)
 
@@ -447,13 +630,66 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", choices=["clv", "churn"], help="clv (retain-clv) or churn (retain-churn-type)")
     p.add_argument("--version", required=True, help="the registered model version to point the alias at")
     p.add_argument("--alias", default="champion", choices=["champion", "challenger"], help="the alias to move")
+    p.add_argument("--force", action="store_true", help="promote a version that failed its gate")
+    _add_tracking_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.set_defaults(run=cmd_promote)
 
-    p = sub.add_parser("demo", help="run the whole chain on generated data")
-    p.add_argument("--out", type=Path, default=Path("demo-out"), help="folder for the data, store and scores")
-    p.add_argument("--customers", type=int, default=20_000, help="how many customers to generate")
+    p = sub.add_parser("score", help="score every customer of a dataset with the champion models")
+    _add_data_options(p)
+    p.add_argument("--as-of", type=_date, required=True, help="score as of this date: only rows before it count")
+    p.add_argument("--out", type=Path, required=True, help="scores file, .parquet or .csv")
+    p.add_argument("--format", choices=["parquet", "csv"], help="output format (default: from the --out suffix)")
+    p.add_argument("--horizon-days", type=_positive(float),
+                   help="horizon of expected_purchases and clv (default: the value model's)")
+    p.add_argument("--models", default="champion",
+                   help="'champion', or versions: clv=N,churn=M (either alone scores with that model only)")
+    p.add_argument("--chunk-customers", type=_positive(int), default=250_000,
+                   help="customers per chunk: bounds memory; the result does not depend on it")
+    p.add_argument("--no-store", action="store_true", help="do not load the scores into the score store")
+    _add_engine_options(p)
+    _add_tracking_option(p)
+    p.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
+    p.set_defaults(run=cmd_score)
+
+    p = sub.add_parser("serve", help="the HTTP scoring service (BentoML) with the champion models")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--port", type=_positive(int), default=3000, help="port to listen on")
+    p.add_argument("--workers", type=_positive(int), default=1, help="server worker processes")
+    p.add_argument("--api-keys-file", type=Path, help="API keys, one per line (also: RETAIN_API_KEYS)")
+    p.add_argument("--no-auth", action="store_true", help="serve without API keys (local experiments only)")
+    p.add_argument("--reload-seconds", type=float, default=30.0,
+                   help="how often the champion alias is checked (0: only on POST /admin/reload)")
+    p.add_argument("--max-request-customers", type=int, help="customers per /score request (default 10,000)")
+    p.add_argument("--max-request-bytes", type=int, help="request body limit in bytes (default 64 MiB)")
+    p.add_argument("--bento", help="serve this built Bento (retain build) instead of the registry's champions")
+    _add_tracking_option(p)
+    p.set_defaults(run=cmd_serve)
+
+    p = sub.add_parser("build", help="a Bento with the champion models in it, deployable without the tracking store")
+    p.add_argument("--out", type=Path, help="also export the Bento to this file (.bento)")
+    _add_tracking_option(p)
+    p.set_defaults(run=cmd_build)
+
+    p = sub.add_parser("models", help="list the registered models, their versions, aliases, gates and metrics")
+    _add_tracking_option(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=cmd_models)
+
+    p = sub.add_parser("report", help="write a self-contained HTML report of the scores and the models")
+    p.add_argument("--scores", type=Path, help="scores file (default: the last run recorded in the score store)")
+    p.add_argument("--out", type=Path, required=True, help="HTML file to write, e.g. report.html")
+    _add_tracking_option(p)
+    p.set_defaults(run=cmd_report)
+
+    p = sub.add_parser("demo", help="run the whole chain on generated data (or CDNOW): train, score, store")
+    p.add_argument("--workdir", "--out", dest="workdir", type=Path, default=Path("demo-out"),
+                   help="folder the demo writes everything into")
+    p.add_argument("--customers", type=_positive(int), default=20_000, help="size of the generated base")
     p.add_argument("--seed", type=int, default=0, help="random seed of the generated base")
+    p.add_argument("--data", choices=["generated", "cdnow"], default="generated",
+                   help="generated data with churn events, or the real CDNOW data (value models only)")
+    _add_tracking_option(p)
     p.set_defaults(run=cmd_demo)
     return parser
 

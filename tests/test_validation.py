@@ -236,7 +236,7 @@ def test_cli_data_pointing_at_a_file_and_out_with_an_unknown_suffix(tmp_path, ca
     write(tmp_path / "d", "transactions", GOOD)
     code = main(["features", "--data", str(tmp_path / "d" / "transactions.csv"), "--as-of", "2023-06-01",
                  "--out", str(tmp_path / "f.csv"), "--data-cutoff", CUTOFF])
-    assert code == 2 and f"is a file; --data takes the dataset folder" in capsys.readouterr().err
+    assert code == 2 and "is a file; --data takes the dataset folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["features", "--data", str(tmp_path / "d"), "--as-of", "2023-06-01", "--out", str(tmp_path / "f.txt")])
     assert "f.txt: write .parquet or .csv" in capsys.readouterr().err

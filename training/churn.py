@@ -24,12 +24,10 @@ from retain.settings import Settings
 from retain.features import FeatureConfig, build_features
 from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel, with_value_features
 from retain.models.purchase import FitError
-from retain.models.pyfunc import RetainPyfunc, load, log_pyfunc
 from retain.models.value import ValueConfig, ValueModel
 from retain.training import plots
-from retain.training.registry import (
-    CHURN_MODEL_NAME, Gate, champion_uri, configure_tracking, decide, fingerprint, register, strict_json,
-)
+from retain.training.publish import Candidate, publish
+from retain.training.registry import CHURN_MODEL_NAME, Decision, Gate, display_uri, fingerprint, strict_json
 
 EXPERIMENT = "retain-churn-type"
 CHURN_GATE = Gate(primary="macro_f1")
@@ -52,6 +50,7 @@ class ChurnTrainingResult:
     rows: dict[str, int]
     ceiling: dict | None = None
     warnings: list[str] = field(default_factory=list)
+    tracking_uri: str = ""  # the MLflow store the run and version went to (no password)
 
     def to_json(self) -> str:
         return strict_json(asdict(self))
@@ -275,19 +274,12 @@ def train_churn_model(
                    "brier_before": before["brier"], "brier_after": metrics["brier"]}
 
     baselines = _baselines(data["train"], labels["train"], test, truth, model.labels_)
-    configure_tracking(settings, EXPERIMENT)
-    champion_metrics = None
-    current = champion_uri(CHURN_MODEL_NAME)
-    if current:
-        progress(f"scoring the current champion ({current}) on the same held-out customers")
-        champion = load(current).unwrap_python_model().model
-        champion_probabilities = _align(champion.predict_proba(test), champion.labels_, model.labels_)
-        champion_metrics = churn_metrics(truth, champion_probabilities, model.labels_,
-                                         champion.predict_label(champion.predict_proba(test)))
-    decision = decide(CHURN_GATE, metrics, baselines, champion_metrics)
+    def score_champion(champion: ChurnTypeModel) -> dict:
+        probabilities = champion.predict_proba(test)
+        return churn_metrics(truth, _align(probabilities, champion.labels_, model.labels_), model.labels_,
+                             champion.predict_label(probabilities))
 
-    progress("logging to MLflow")
-    with mlflow.start_run(run_name=f"churn-{as_of.date()}-h{config.horizon_days:g}") as run:
+    def log_run(decision: Decision, champion_metrics: dict | None) -> None:
         mlflow.log_params({
             "as_of": str(as_of.date()), "horizon_days": config.horizon_days, "snapshots": snapshots,
             "snapshot_step_days": snapshot_step_days, "value_features": config.value_features,
@@ -311,20 +303,18 @@ def train_churn_model(
                          "calibration": calibration, "decision": decision.reason, "notes": notes,
                          "importances": importances.to_dict(), "ceiling": ceiling}, "evaluation.json")
         _log_plots(model, truth, calibrated, raw, importances)
-        wrapper = RetainPyfunc(model, feature_config=feature_config, reference=latest_reference,
-                               version_column="churn_model_version",
-                               version_label=f"{CHURN_MODEL_NAME}@run:{run.info.run_id[:8]}")
-        progress("logging the pyfunc model")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            info = log_pyfunc(wrapper, test)
-        version = register(info.model_uri, CHURN_MODEL_NAME, decision, run.info.run_id)
-    progress(f"registered {CHURN_MODEL_NAME} version {version} as "
-             f"{'champion' if decision.promote else 'challenger'}: {decision.reason}")
+
+    published = publish(Candidate(
+        model_name=CHURN_MODEL_NAME, experiment=EXPERIMENT, run_name=f"churn-{as_of.date()}-h{config.horizon_days:g}",
+        gate=CHURN_GATE, metrics=metrics, baselines=baselines, score_champion=score_champion, log_run=log_run,
+        model=model, feature_config=feature_config, reference=latest_reference,
+        version_column="churn_model_version", example=test,
+    ), settings=settings, progress=progress)
     return ChurnTrainingResult(
-        run_id=run.info.run_id, model_version=version, labels=model.labels_, metrics=metrics,
-        baseline_metrics=baselines, champion_metrics=champion_metrics, calibration=calibration,
-        promoted=decision.promote, reason=decision.reason, rows=rows, ceiling=ceiling, warnings=notes,
+        run_id=published.run_id, model_version=published.version, labels=model.labels_, metrics=metrics,
+        baseline_metrics=baselines, champion_metrics=published.champion_metrics, calibration=calibration,
+        promoted=published.decision.promote, reason=published.decision.reason,
+        tracking_uri=display_uri(published.tracking_uri), rows=rows, ceiling=ceiling, warnings=notes,
     )
 
 

@@ -15,7 +15,7 @@ FLOAT = "float"
 BOOL = "bool"
 TEXT = "text"
 
-# The 7-level satisfaction scale of domain.md (very satisfied .. very dissatisfied).
+# The 7-level satisfaction scale of docs/domain.md (very satisfied .. very dissatisfied).
 SATISFACTION_LEVELS = (90, 60, 30, 0, -30, -60, -90)
 
 # The default churn taxonomy; the label set actually used is whatever the data holds.
@@ -66,3 +66,60 @@ CHURN_EVENTS = TableSpec(
 TABLES: dict[str, TableSpec] = {
     spec.name: spec for spec in (TRANSACTIONS, CUSTOMERS, INTERACTIONS, CHURN_EVENTS)
 }
+
+
+# --- the scores: what every scoring path returns (batch, Spark, HTTP, pyfuncs) ------------------
+# Column name -> kind. Scheduled jobs and marketing tools read these names: never rename one.
+# ``p_type_<label>`` columns, one per churn label of the churn model, follow ``churn_type``.
+STRING = "string"
+SCORE_COLUMNS: dict[str, str] = {
+    "customer_id": STRING,
+    "as_of": DATETIME,
+    "frequency": FLOAT,
+    "recency": FLOAT,
+    "T": FLOAT,
+    "monetary": FLOAT,
+    "rfm_code": STRING,
+    "rfm_segment": STRING,
+    "lifecycle_stage": STRING,
+    "p_alive": FLOAT,
+    "expected_purchases": FLOAT,
+    "expected_order_value": FLOAT,
+    "clv": FLOAT,
+    "clv_low": FLOAT,
+    "clv_high": FLOAT,
+    "value_tier": STRING,
+    "value_quadrant": STRING,
+    "p_churn": FLOAT,
+    "will_churn": BOOL,
+    "churn_type": STRING,
+    # p_type_<label> columns go here
+    "top_drivers": STRING,
+    "recommended_action": STRING,
+    "clv_model_version": STRING,
+    "churn_model_version": STRING,
+    "not_scored_reason": STRING,
+}
+TYPE_PROBABILITY_PREFIX = "p_type_"
+# Also returned, after the stable columns: the moves that go with the tier and quadrant, and
+# the horizon the value columns cover.
+SCORE_EXTRA_COLUMNS: dict[str, str] = {
+    "tier_move": STRING,
+    "value_move": STRING,
+    "expected_purchases_low": FLOAT,
+    "expected_purchases_high": FLOAT,
+    "value_horizon_days": FLOAT,
+    "churn_horizon_days": FLOAT,
+}
+
+
+def score_columns(churn_labels: list[str] | tuple[str, ...] = ()) -> dict[str, str]:
+    """Every score column in output order, with its kind, for a churn model with these
+    churn labels (``retained`` excluded)."""
+    columns: dict[str, str] = {}
+    for name, kind in SCORE_COLUMNS.items():
+        columns[name] = kind
+        if name == "churn_type":
+            columns.update({f"{TYPE_PROBABILITY_PREFIX}{label}": FLOAT for label in churn_labels})
+    columns.update(SCORE_EXTRA_COLUMNS)
+    return columns

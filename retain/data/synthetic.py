@@ -25,7 +25,7 @@ import pandas as pd
 
 from retain.errors import RetainError
 
-from retain.data.contract import DEFAULT_CHURN_TYPES, SATISFACTION_LEVELS
+from retain.data.contract import SATISFACTION_LEVELS
 
 CATEGORIES = ("books", "music", "electronics", "home", "garden", "toys", "fashion", "beauty")
 ATTRIBUTES = {

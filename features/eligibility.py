@@ -1,0 +1,111 @@
+"""Who can be scored as of a date, and in words why not.
+
+A customer is scored when they have a purchase strictly before ``as_of`` and no recorded
+churn event before it. Everyone else is listed with a reason, so that every input customer
+leaves a scoring job either scored or explained.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from retain.features.config import FeatureConfig
+from retain.features.history import cutoff_day
+from retain.features.pipeline import build_features
+from retain.features.segments import FeatureReference
+
+NO_TRANSACTIONS = "no transactions"
+
+
+def not_scored_reasons(
+    customer_ids,
+    transactions: pd.DataFrame,
+    as_of,
+    churn_events: pd.DataFrame | None = None,
+) -> pd.Series:
+    """Per customer id (text), an empty string when scorable, else the reason: "churned on
+    DATE (TYPE)", "only returns before DATE", "no purchase before DATE (first purchase DATE)"
+    or "no transactions"."""
+    stamp, cutoff = cutoff_day(as_of)
+    day = stamp.date()
+    ids = pd.Index(customer_ids, dtype=object).astype(str).unique()
+    # one integer code per customer; the rows of each table mapped to those codes once
+    tx_codes = _codes_in(ids, transactions["customer_id"])
+    when = transactions["timestamp"].to_numpy()
+    before = when < cutoff
+    purchase = transactions["amount"].to_numpy(dtype=float) >= 0
+    known = tx_codes >= 0
+    n = len(ids)
+    bought_before = np.bincount(tx_codes[known & before & purchase], minlength=n) > 0
+    returned_before = np.bincount(tx_codes[known & before & ~purchase], minlength=n) > 0
+    has_purchase = np.bincount(tx_codes[known & purchase], minlength=n) > 0
+
+    reasons = np.full(n, "", dtype=object)
+    only_returns = ~bought_before & returned_before
+    reasons[only_returns] = f"only returns before {day}"
+    later = ~bought_before & ~returned_before & has_purchase
+    if later.any():
+        rows = known & purchase & np.isin(tx_codes, np.flatnonzero(later))
+        first = pd.Series(when[rows]).groupby(tx_codes[rows]).min()
+        reasons[first.index.to_numpy()] = [
+            f"no purchase before {day} (first purchase {pd.Timestamp(t).date()})" for t in first.to_numpy()]
+    reasons[~bought_before & ~returned_before & ~has_purchase] = NO_TRANSACTIONS
+
+    if churn_events is not None and len(churn_events):
+        event_codes = _codes_in(ids, churn_events["customer_id"])
+        dates = churn_events["churn_date"].to_numpy()
+        rows = np.flatnonzero((event_codes >= 0) & (dates < cutoff))
+        if len(rows):
+            # the earliest churn event before as_of of each customer
+            order = rows[np.lexsort((dates[rows], event_codes[rows]))]
+            first_rows = order[np.r_[True, event_codes[order][1:] != event_codes[order][:-1]]]
+            types = churn_events["churn_type"].to_numpy(dtype=object)[first_rows]
+            reasons[event_codes[first_rows]] = [
+                f"churned on {pd.Timestamp(d).date()} ({t})" for d, t in zip(dates[first_rows], types)]
+    return pd.Series(reasons, index=pd.Index(ids, name="customer_id"), dtype=object)
+
+
+def _codes_in(ids: pd.Index, values: pd.Series) -> np.ndarray:
+    """Position of each row's customer in ``ids`` (-1 when absent), hashing each distinct id once."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        positions = ids.get_indexer(values.cat.categories.astype(str))
+        codes = values.cat.codes.to_numpy()
+        return np.where(codes >= 0, np.append(positions, -1)[codes], -1)
+    return ids.get_indexer(values.astype(str))
+
+
+def input_customers(dataset) -> pd.Index:
+    """Every customer an input names: in transactions or in the customers table."""
+    ids = [distinct_ids(dataset.transactions["customer_id"])]
+    if dataset.customers is not None:
+        ids.append(distinct_ids(dataset.customers["customer_id"]))
+    return pd.Index(np.concatenate(ids), name="customer_id").unique()
+
+
+def distinct_ids(values: pd.Series) -> np.ndarray:
+    """The distinct ids of a column as text; a categorical column's used categories."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        used = np.unique(values.cat.codes.to_numpy())
+        return np.asarray(values.cat.categories.astype(str), dtype=object)[used[used >= 0]]
+    return np.asarray(pd.unique(values.astype(str)), dtype=object)
+
+
+def scorable_features(dataset, as_of, config: FeatureConfig, reference: FeatureReference,
+                      ) -> tuple[pd.DataFrame, pd.Series]:
+    """The feature table of the scorable customers of a ``retain.data.Dataset`` as of a
+    date, and the not-scored reason of every input customer ("" when scored)."""
+    reasons = not_scored_reasons(input_customers(dataset), dataset.transactions, as_of, dataset.churn_events)
+    scorable = reasons.to_numpy() == ""
+    if not scorable.any():
+        return pd.DataFrame(columns=["customer_id", "as_of"]), reasons
+
+    def only_kept(frame):
+        if frame is None:
+            return None
+        codes = _codes_in(reasons.index, frame["customer_id"])
+        return frame[(codes >= 0) & np.append(scorable, False)[codes]]
+
+    features, _ = build_features(only_kept(dataset.transactions), as_of, customers=only_kept(dataset.customers),
+                                 interactions=only_kept(dataset.interactions), config=config, reference=reference)
+    return features, reasons

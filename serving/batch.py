@@ -1,0 +1,417 @@
+"""``retain score``: score every customer of a dataset folder with a model pair.
+
+Customers are processed in chunks by a hash of their id, so all rows of a customer are in
+one chunk and a base larger than memory can be scored on one machine: DuckDB reads each
+chunk's rows from the Parquet or CSV files. Each chunk is validated against the data
+contract and scored by the scoring core; the parts are sorted by customer_id into one file,
+so the result does not depend on the chunk size. The output is written to a temporary file
+beside the target and renamed over it at the end: a job stopped half way leaves the
+previous output (or none), never a partial file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from retain.data import validate_tables
+from retain.data.contract import DATETIME, TABLES
+from retain.errors import RetainError
+from retain.features.drift import MAJOR_PSI, compare
+from retain.features.eligibility import NO_TRANSACTIONS, distinct_ids
+from retain.serving.scoring import ModelPair, conform, score_customers
+from retain.serving.store import ScoreStore
+
+FORMATS = {".parquet": "parquet", ".csv": "csv"}
+# A customer's age grows with the time between training and scoring whatever the business
+# does: its shift is reported in the drift file but raises no alert.
+AGE_COLUMNS = ("T",)
+REJECTED = "every row of this customer was set aside by validation (see the rejects folder)"
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    data: Path
+    as_of: pd.Timestamp
+    out: Path
+    output_format: str | None = None  # parquet or csv; None: from the suffix of out
+    chunk_customers: int = 250_000
+    lenient: bool = False
+    mapping: dict = field(default_factory=dict)
+    data_cutoff: pd.Timestamp | None = None
+    rejects: Path | None = None
+    drift_threshold: float = MAJOR_PSI
+
+
+@dataclass
+class ScoreSummary:
+    output: str
+    as_of: str
+    customers: int
+    scored: int
+    not_scored: dict[str, int]
+    seconds: float
+    customers_per_second: float
+    clv_model_version: str | None
+    churn_model_version: str | None
+    value_horizon_days: float | None
+    churn_horizon_days: float | None
+    drift_report: str | None
+    drift_alert: bool
+    drift_columns: list[str]
+    missing_features: list[str]
+    unknown_categories: dict[str, int]
+    store: str | None
+    store_table: str | None
+    notes: list[str]
+    rejects: str | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def output_format(out: Path, requested: str | None) -> str:
+    by_suffix = FORMATS.get(out.suffix.lower())
+    if requested:
+        if by_suffix and by_suffix != requested:
+            raise RetainError(f"--out {out} ends in {out.suffix} but --format is {requested}: make them agree")
+        return requested
+    if by_suffix is None:
+        raise RetainError(f"--out {out}: the name must end in .parquet or .csv (or give --format parquet|csv)")
+    return by_suffix
+
+
+def _table_files(folder: Path, mapping: dict) -> dict[str, Path]:
+    if not folder.exists():
+        raise RetainError(f"--data {folder} does not exist")
+    if not folder.is_dir():
+        raise RetainError(f"--data {folder} is a file; give the dataset folder that holds transactions.parquet or .csv")
+    files = {}
+    for name in TABLES:
+        explicit = mapping.get(name, {}).get("file")
+        candidates = [folder / explicit] if explicit else [folder / f"{name}.parquet", folder / f"{name}.csv"]
+        found = next((path for path in candidates if path.exists()), None)
+        if explicit and found is None:
+            raise RetainError(f"the mapping names {folder / explicit} for table {name}, but it does not exist")
+        if found is not None:
+            files[name] = found
+    if "transactions" not in files:
+        raise RetainError(f"{folder} has no transactions.parquet or transactions.csv; the transactions table is required")
+    return files
+
+
+def _check_writable(out: Path) -> None:
+    parent = out.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RetainError(f"cannot create the output folder {parent}: {exc.strerror}") from None
+    if not os.access(parent, os.W_OK):
+        raise RetainError(f"cannot write to {parent}: permission denied")
+    if out.is_dir():
+        raise RetainError(f"--out {out} is a folder; give a file name ending in .parquet or .csv")
+
+
+class _ChunkReader:
+    """Reads the rows of one chunk of customers from every table with DuckDB."""
+
+    def __init__(self, files: dict[str, Path], mapping: dict, chunks: int):
+        self.connection = duckdb.connect()
+        self.connection.execute("SET preserve_insertion_order = true")
+        self.mapping = mapping
+        self.chunks = chunks
+        self.sources = {}
+        for name, path in files.items():
+            source = (f"read_parquet({_quote(path)})" if path.suffix.lower() == ".parquet"
+                      else f"read_csv({_quote(path)}, all_varchar = true, header = true)")
+            id_column = mapping.get(name, {}).get("columns", {}).get("customer_id", "customer_id")
+            columns = [row[0] for row in self.connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+            if id_column not in columns:
+                raise RetainError(
+                    f"{name}: required column {id_column!r} missing; the file {path} has {columns}. Map it with "
+                    f"--column {name}.customer_id=YOUR_NAME"
+                )
+            self.sources[name] = (source, id_column)
+
+    def customers(self) -> int:
+        parts = [f'SELECT CAST("{column}" AS VARCHAR) AS id FROM {source}'
+                 for name, (source, column) in self.sources.items() if name in ("transactions", "customers")]
+        return self.connection.execute(f"SELECT count(DISTINCT id) FROM ({' UNION ALL '.join(parts)})").fetchall()[0][0]
+
+    def chunk(self, k: int) -> dict[str, pd.DataFrame]:
+        frames = {}
+        for name, (source, column) in self.sources.items():
+            where = "" if self.chunks == 1 else f'WHERE hash(CAST("{column}" AS VARCHAR)) % {self.chunks} = {k}'
+            # ids as categoricals: every later step groups by customer, and codes are cheap to group
+            frame = self.connection.sql(f"SELECT * FROM {source} {where}").to_arrow_table().to_pandas(
+                categories=[column])
+            renames = {src: dst for dst, src in self.mapping.get(name, {}).get("columns", {}).items()}
+            frames[name] = frame.rename(columns=renames)
+        return frames
+
+
+def _quote(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _input_ids(frames: dict[str, pd.DataFrame]) -> pd.Index:
+    """The customer ids of a chunk as validation reads them (text, stripped), each once."""
+    ids = [distinct_ids(frames[name]["customer_id"]) for name in ("transactions", "customers") if name in frames]
+    values = pd.Series(np.concatenate(ids), dtype="string").str.strip()
+    return pd.Index(values[values.notna() & (values != "")].unique().astype(str))
+
+
+def reason_group(reason: str) -> str:
+    """A not-scored reason without its dates: 'churned on 2025-03-01 (price)' -> 'churned'."""
+    for prefix in ("churned", "only returns", "no purchase before", "no transactions", "every row"):
+        if reason.startswith(prefix):
+            return {"every row": "set aside by validation"}.get(prefix, prefix)
+    return reason
+
+
+def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = None,
+                  notes: list[str] | None = None, progress: Callable[[str], None] = lambda m: None) -> ScoreSummary:
+    started = time.perf_counter()
+    fmt = output_format(job.out, job.output_format)
+    if job.chunk_customers < 1:
+        raise RetainError("--chunk-customers must be at least 1")
+    files = _table_files(job.data, job.mapping)
+    _check_writable(job.out)
+    reader = _ChunkReader(files, job.mapping, 1)
+    total = reader.customers()
+    chunks = max(1, math.ceil(total / job.chunk_customers))
+    reader.chunks = chunks
+    progress(f"scoring {total:,} customers as of {job.as_of.date()} in {chunks} chunk(s) of up to "
+             f"{job.chunk_customers:,} customers; models: {pair.clv_version or 'no value model'}, "
+             f"{pair.churn_version or 'no churn model'}")
+
+    work = Path(tempfile.mkdtemp(prefix=f".{job.out.name}.", dir=job.out.resolve().parent))
+    outcome = ChunkOutcome()
+    try:
+        bar = _progress_bar(chunks)
+        for k in range(chunks):
+            tick = time.perf_counter()
+            frames = reader.chunk(k)
+            outcome.timed("read", tick)
+            scores = score_chunk(frames, job, pair, work / f"rejects-{k}", outcome)
+            if scores is not None:
+                tick = time.perf_counter()
+                scores.to_parquet(work / f"part-{k:05d}.parquet", index=False)
+                outcome.timed("write", tick)
+            bar.update(1)
+            if not bar.is_terminal and scores is not None:
+                progress(f"  chunk {k + 1}/{chunks}: {len(scores):,} customers")
+        bar.close()
+        return finish_score_job(job, pair, work, fmt, outcome, started, store=store, notes=notes, progress=progress)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass
+class ChunkOutcome:
+    """What the chunks of one job found besides their scores, summed over chunks."""
+
+    missing_features: list[str] = field(default_factory=list)
+    unknown_categories: dict[str, int] = field(default_factory=dict)
+    rejected_any: bool = False
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, stage: str, started: float) -> None:
+        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.perf_counter() - started
+
+    def add(self, other: "ChunkOutcome") -> None:
+        self.missing_features = other.missing_features or self.missing_features
+        for column, count in other.unknown_categories.items():
+            self.unknown_categories[column] = self.unknown_categories.get(column, 0) + count
+        self.rejected_any |= other.rejected_any
+
+
+def score_chunk(frames: dict[str, pd.DataFrame], job: ScoreJob, pair: ModelPair, rejects_dir: Path,
+                outcome: ChunkOutcome) -> pd.DataFrame | None:
+    """Validate and score the tables of one group of customers (all rows of each customer):
+    one row per input customer, or None when the group holds no customer. What the group
+    found besides scores is added to ``outcome``. The local and the Spark engine both call it."""
+    if frames["transactions"].empty:  # only customers-table ids hashed here, or nothing at all
+        if "customers" not in frames or frames["customers"].empty:
+            return None
+        ids = _input_ids({"customers": frames["customers"]})
+        return conform(pd.DataFrame({"customer_id": ids}).assign(
+            as_of=job.as_of, not_scored_reason=NO_TRANSACTIONS, clv_model_version=pair.clv_version,
+            churn_model_version=pair.churn_version), pair.columns)
+    tick = time.perf_counter()
+    dataset = validate_tables(frames, mode="lenient" if job.lenient else "strict",
+                              data_cutoff=job.data_cutoff, rejects_dir=rejects_dir)
+    outcome.rejected_any |= bool(dataset.report.rows_rejected and any(dataset.report.rows_rejected.values()))
+    outcome.timed("validate", tick)
+    tick = time.perf_counter()
+    batch = score_customers(dataset, job.as_of, pair)
+    outcome.timed("features and models", tick)
+    scores = batch.scores
+    lost = _input_ids(frames).difference(pd.Index(scores["customer_id"]))
+    if len(lost):  # lenient mode set aside every row of these customers: list them all the same
+        extra = pd.DataFrame({"customer_id": lost, "as_of": job.as_of, "not_scored_reason": REJECTED,
+                              "clv_model_version": pair.clv_version, "churn_model_version": pair.churn_version})
+        scores = conform(pd.concat([scores, extra], ignore_index=True), pair.columns)
+    outcome.add(ChunkOutcome(batch.missing_features, batch.unknown_categories))
+    return scores
+
+
+def finish_score_job(job: ScoreJob, pair: ModelPair, work: Path, fmt: str, outcome: ChunkOutcome, started: float,
+                     *, store: ScoreStore | None = None, notes: list[str] | None = None,
+                     progress: Callable[[str], None] = lambda m: None) -> ScoreSummary:
+    """From the part files in ``work`` (part-*.parquet, score columns): the sorted output
+    moved into place, the drift report, the rejects, the summary and the store load."""
+    progress(f"writing {job.out}")
+    tick = time.perf_counter()
+    written = work / f"scores.{fmt}"
+    _write_sorted(work, written, fmt, pair.columns)
+    outcome.timed("write", tick)
+    counts = _counts(work)
+    if counts["scored"] == 0 and set(counts["not_scored"]) <= {"no purchase before", "no transactions", "only returns"}:
+        raise RetainError(
+            f"no customer has a purchase before {job.as_of.date()}: --as-of is before the data; "
+            "choose a date after the first purchases"
+        )
+    tick = time.perf_counter()
+    drift, drift_path = _drift(pair, work, job)
+    outcome.timed("drift", tick)
+    os.replace(written, job.out)
+    rejects = None
+    if outcome.rejected_any:
+        rejects = job.rejects or job.out.with_name(job.out.name + ".rejects")
+        _merge_rejects(work, rejects)
+
+    alerting = drift[~drift["column"].isin(AGE_COLUMNS)] if len(drift) else drift
+    drifted = sorted(alerting.loc[alerting["psi"] > job.drift_threshold, "column"]) if len(alerting) else []
+    seconds = time.perf_counter() - started
+    summary = ScoreSummary(
+        output=str(job.out), as_of=str(job.as_of.date()), customers=counts["customers"], scored=counts["scored"],
+        not_scored=counts["not_scored"], seconds=round(seconds, 2),
+        customers_per_second=round(counts["customers"] / max(seconds, 1e-9), 1),
+        clv_model_version=pair.clv_version, churn_model_version=pair.churn_version,
+        value_horizon_days=pair.value.config.horizon_days if pair.value is not None else None,
+        churn_horizon_days=pair.churn.config.horizon_days if pair.churn is not None else None,
+        drift_report=str(drift_path) if drift_path else None, drift_alert=bool(drifted), drift_columns=drifted,
+        missing_features=outcome.missing_features, unknown_categories=outcome.unknown_categories,
+        store=None, store_table=None, notes=list(notes or []), rejects=str(rejects) if rejects else None,
+        stage_seconds=outcome.stage_seconds,
+    )
+    if store is not None:
+        progress(f"loading the scores into the store {store.path}")
+        tick = time.perf_counter()
+        source = job.out
+        if fmt != "parquet":  # the store loads Parquet; convert the CSV's rows once more
+            source = job.out.with_name(f".{job.out.name}.store.parquet")
+            duckdb.connect().execute(
+                f"COPY (SELECT * FROM read_csv({_quote(job.out)}, header = true)) TO {_quote(source)} (FORMAT parquet)")
+        try:
+            summary.store_table = store.load(source, job.as_of, {
+                "output": str(job.out), "clv_model_version": pair.clv_version,
+                "churn_model_version": pair.churn_version, "customers": summary.customers, "scored": summary.scored,
+                "drift_alert": summary.drift_alert, "details": {"drift_columns": drifted, "not_scored": counts["not_scored"]},
+            })
+        finally:
+            if source != job.out:
+                source.unlink(missing_ok=True)
+        summary.store = str(store.path)
+        outcome.timed("store", tick)
+        seconds = time.perf_counter() - started
+        summary.seconds = round(seconds, 2)
+        summary.customers_per_second = round(summary.customers / max(seconds, 1e-9), 1)
+    summary.stage_seconds = {stage: round(value, 2) for stage, value in outcome.stage_seconds.items()}
+    return summary
+
+
+class _progress_bar:
+    """A tqdm bar on a terminal; nothing (the caller logs lines) otherwise."""
+
+    def __init__(self, total: int):
+        self.is_terminal = sys.stderr.isatty()
+        self.bar = None
+        if self.is_terminal:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="chunk", file=sys.stderr, desc="scoring")
+
+    def update(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _write_sorted(work: Path, target: Path, fmt: str, columns: dict[str, str]) -> None:
+    parts = sorted(work.glob("part-*.parquet"))
+    if not parts:
+        raise RetainError("the dataset holds no customers to score")
+    connection = duckdb.connect()
+    connection.execute("SET threads = 1")  # one writer thread: the same input gives the same bytes
+    options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
+    # dates in nanoseconds whoever wrote the parts (pandas writes ns, Spark microseconds)
+    names = ", ".join(f'CAST("{name}" AS TIMESTAMP_NS) AS "{name}"' if kind == DATETIME else f'"{name}"'
+                      for name, kind in columns.items())
+    connection.execute(
+        f"COPY (SELECT {names} FROM read_parquet({_quote(work)} || '/part-*.parquet', union_by_name = true) "
+        f"ORDER BY customer_id) TO {_quote(target)} ({options})")
+
+
+def _counts(work: Path) -> dict:
+    connection = duckdb.connect()
+    rows = connection.execute(
+        f"SELECT coalesce(not_scored_reason, '') AS reason, count(*) FROM read_parquet({_quote(work)} || '/part-*.parquet') "
+        "GROUP BY 1").fetchall()
+    by_group: dict[str, int] = {}
+    scored = 0
+    for reason, count in rows:
+        if reason == "":
+            scored += count
+        else:
+            group = reason_group(reason)
+            by_group[group] = by_group.get(group, 0) + count
+    return {"customers": scored + sum(by_group.values()), "scored": scored, "not_scored": by_group}
+
+
+def _drift(pair: ModelPair, work: Path, job: ScoreJob) -> tuple[pd.DataFrame, Path | None]:
+    """PSI of the key features and scores against the models' training profile; written
+    beside the output as OUT.drift.json."""
+    path = job.out.with_name(job.out.name + ".drift.json")
+    if not pair.profiles:
+        path.write_text(json.dumps({"note": "the models carry no training profile: retrain them to get drift checks"}))
+        return pd.DataFrame(columns=["column", "psi", "unseen_share", "level"]), path
+    columns = list(pair.profiles)
+    connection = duckdb.connect()
+    names = ", ".join(f'"{c}"' for c in columns + ["not_scored_reason"])
+    frame = connection.execute(
+        f"SELECT {names} FROM read_parquet({_quote(work)} || '/part-*.parquet', union_by_name = true)").df()
+    scored = frame[frame["not_scored_reason"].fillna("") == ""]
+    drift = compare(pair.profiles, scored)
+    share_not_scored = float(1 - len(scored) / max(len(frame), 1))
+    records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+               for row in drift.to_dict(orient="records")]
+    path.write_text(json.dumps({"as_of": str(job.as_of.date()), "threshold_psi": job.drift_threshold,
+                                "share_not_scored": share_not_scored, "columns": records}, indent=2))
+    return drift, path
+
+
+def _merge_rejects(work: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in TABLES:
+        parts = sorted(work.glob(f"rejects-*/{name}.rejects.csv"))
+        if parts:
+            pd.concat([pd.read_csv(p, dtype=str) for p in parts], ignore_index=True).to_csv(
+                target / f"{name}.rejects.csv", index=False)

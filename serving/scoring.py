@@ -1,0 +1,204 @@
+"""The scoring core: the one function that turns customer history into scores.
+
+``retain score`` (local and Spark), the HTTP service and the demo all parse their input into
+the data-contract tables and call ``score_customers`` with an explicit ``as_of`` and a
+loaded ``ModelPair``; nothing else builds scores. It is pure: it reads the models and
+changes nothing, so one pair can serve many threads at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from retain.data import Dataset
+from retain.data.contract import BOOL, DATETIME, FLOAT, score_columns
+from retain.errors import RetainError
+from retain.features import FeatureConfig, FeatureReference
+from retain.features.eligibility import scorable_features
+from retain.models.churn import ChurnTypeModel
+from retain.models.value import ValueModel
+
+# The columns the value model computes (its drift profile is the one that counts for them).
+VALUE_OUTPUTS = ("p_alive", "expected_purchases", "expected_order_value", "clv", "value_tier", "value_quadrant")
+# The feature columns every score row carries, whichever models there are.
+FEATURE_COLUMNS = ("frequency", "recency", "T", "monetary", "rfm_code", "rfm_segment", "lifecycle_stage")
+
+
+@dataclass(frozen=True)
+class ModelPair:
+    """A value model and a churn-type model (either may be absent) with the feature
+    settings and RFM reference the features are built with, and their version labels.
+
+    Build it with ``ModelPair.of``, which checks that the two models read features the same
+    way. The reference is the churn model's when there is one: its RFM scores are model
+    inputs, while the value model reads only frequency, recency, T and monetary."""
+
+    value: ValueModel | None
+    churn: ChurnTypeModel | None
+    feature_config: FeatureConfig
+    reference: FeatureReference
+    clv_version: str | None = None
+    churn_version: str | None = None
+    profiles: dict = field(default_factory=dict)  # training score profiles, for drift
+
+    @classmethod
+    def of(cls, value=None, churn=None, *, value_version=None, churn_version=None) -> "ModelPair":
+        """From loaded pyfunc wrappers (``RetainPyfunc``: model, feature_config, reference)."""
+        if value is None and churn is None:
+            raise RetainError("scoring needs at least one model: a value model, a churn model or both")
+        if value is not None and churn is not None:
+            _check_compatible(value, churn, value_version, churn_version)
+        main = churn if churn is not None else value
+        # value outputs as the value model defines them; features (RFM segments come from the
+        # reference in use) as the main model saw them
+        profiles = dict(getattr(main, "profile", {}) or {})
+        if value is not None:
+            profiles.update({k: v for k, v in (getattr(value, "profile", {}) or {}).items() if k in VALUE_OUTPUTS})
+        return cls(
+            value=value.model if value is not None else None,
+            churn=churn.model if churn is not None else None,
+            feature_config=main.feature_config,
+            reference=main.reference,
+            clv_version=value_version if value is not None else None,
+            churn_version=churn_version if churn is not None else None,
+            profiles=profiles,
+        )
+
+    @property
+    def churn_labels(self) -> list[str]:
+        return list(self.churn.churn_labels) if self.churn is not None else []
+
+    @property
+    def columns(self) -> dict[str, str]:
+        return score_columns(self.churn_labels)
+
+    def with_value_horizon(self, horizon_days: float | None) -> "ModelPair":
+        """The same pair with the value model's CLV horizon changed (a new object)."""
+        if horizon_days is None or self.value is None:
+            return self
+        if horizon_days <= 0:
+            raise RetainError(f"--horizon-days must be positive, not {horizon_days:g}")
+        value = replace(self.value, config=replace(self.value.config, horizon_days=float(horizon_days)))
+        return replace(self, value=value)
+
+
+def _check_compatible(value, churn, value_version, churn_version) -> None:
+    names = f"the value model ({value_version or 'value'}) and the churn model ({churn_version or 'churn'})"
+    if value.feature_config != churn.feature_config:
+        raise RetainError(
+            f"{names} were trained on different feature settings: {value.feature_config} vs {churn.feature_config}; "
+            "retrain one of them with the other's settings (for example the same --time-unit-days)"
+        )
+    if value.model.time_unit_days != value.feature_config.time_unit_days:
+        raise RetainError(f"the value model ({value_version}) is in units of {value.model.time_unit_days:g} days "
+                          f"but its features in {value.feature_config.time_unit_days:g}: retrain it")
+
+
+@dataclass
+class ScoredBatch:
+    """The scores, one row per input customer sorted by customer_id, and what the input
+    lacked (churn model features missing, categories unseen in training)."""
+
+    scores: pd.DataFrame
+    missing_features: list[str] = field(default_factory=list)
+    unknown_categories: dict[str, int] = field(default_factory=dict)
+
+
+def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
+    """Score every customer of ``tables`` as of ``as_of`` (only rows strictly before it
+    count). Customers who churned before ``as_of``, or have no purchase before it, get no
+    scores and a ``not_scored_reason``; every input customer appears exactly once."""
+    as_of = pd.Timestamp(as_of).normalize()
+    customers = _conform_attributes(tables.customers, pair.churn)
+    features, reasons = scorable_features(
+        replace(tables, customers=customers), as_of, pair.feature_config, pair.reference
+    )
+    columns = pair.columns
+    out = pd.DataFrame({"customer_id": reasons.index.astype(str)})
+    out = out.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    position = pd.Index(out["customer_id"])
+    batch = ScoredBatch(out)
+
+    parts = {"as_of": np.full(len(out), as_of.to_datetime64())}
+    if len(features):
+        rows = position.get_indexer(features["customer_id"].astype(str))
+        scored = {name: features[name].to_numpy() for name in FEATURE_COLUMNS if name in features}
+        if pair.value is not None:
+            values = pair.value.score(features)
+            scored.update({name: values[name].to_numpy() for name in values.columns if name in columns})
+            scored["value_horizon_days"] = np.full(len(features), pair.value.config.horizon_days)
+        if pair.churn is not None:
+            churn, notes = pair.churn.score_with_notes(features)
+            scored.update({name: churn[name].to_numpy() for name in churn.columns if name in columns})
+            scored["churn_horizon_days"] = np.full(len(features), pair.churn.config.horizon_days)
+            batch.missing_features, batch.unknown_categories = notes.missing_features, notes.unknown_categories
+        for name, values in scored.items():
+            if name in ("customer_id", "as_of"):
+                continue
+            parts[name] = _spread(values, rows, len(out), columns[name])
+    parts["clv_model_version"] = np.full(len(out), pair.clv_version, dtype=object)
+    parts["churn_model_version"] = np.full(len(out), pair.churn_version, dtype=object)
+    parts["not_scored_reason"] = reasons.reindex(position).to_numpy(dtype=object)
+    for name, values in parts.items():
+        out[name] = values
+    batch.scores = conform(out, columns)
+    return batch
+
+
+def _spread(values: np.ndarray, rows: np.ndarray, n: int, kind: str) -> np.ndarray:
+    """Values of the scored rows placed at their positions among all n customers."""
+    if kind == FLOAT:
+        full = np.full(n, np.nan)
+    else:
+        full = np.full(n, None, dtype=object)
+    full[rows] = values
+    return full
+
+
+def conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """Every score column, in order, with one dtype whatever the batch held: text as object
+    (None when empty), numbers float64, dates datetime64[ns], will_churn nullable boolean.
+    The same columns and types from every path and chunk."""
+    out = {}
+    for name, kind in columns.items():
+        values = frame[name] if name in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+        if kind == FLOAT:
+            out[name] = pd.to_numeric(values, errors="coerce").astype("float64")
+        elif kind == DATETIME:
+            out[name] = pd.to_datetime(values).astype("datetime64[ns]")
+        elif kind == BOOL:
+            out[name] = values.astype("boolean")
+        else:
+            out[name] = values.astype(object).where(values.notna(), None)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _conform_attributes(customers: pd.DataFrame | None, churn: ChurnTypeModel | None) -> pd.DataFrame | None:
+    """Customer attributes read the way the churn model saw them in training: an attribute
+    that was a date (``attr_X_days``) is parsed as a date, a number as a number, a category
+    as text. JSON and CSV inputs carry everything as text."""
+    if customers is None or churn is None:
+        return customers
+    customers = customers.copy()
+    for name in churn.feature_names_:
+        if not name.startswith("attr_"):
+            continue
+        source = name[len("attr_"):]
+        if source.endswith("_days") and source[:-len("_days")] in customers.columns:
+            column = source[:-len("_days")]
+            if not pd.api.types.is_datetime64_any_dtype(customers[column]):
+                parsed = pd.to_datetime(customers[column], errors="coerce", utc=True)
+                customers[column] = parsed.dt.tz_localize(None).astype("datetime64[ns]")
+        elif source in customers.columns:
+            if name in churn.categories_:
+                customers[source] = customers[source].astype(object).where(customers[source].notna(), None)
+                customers[source] = customers[source].map(lambda v: v if v is None else str(v))
+            elif not pd.api.types.is_numeric_dtype(customers[source]):
+                customers[source] = pd.to_numeric(customers[source], errors="coerce")
+    return customers
+
+
+__all__ = ["FEATURE_COLUMNS", "ModelPair", "ScoredBatch", "conform", "score_customers"]
