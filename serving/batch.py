@@ -23,17 +23,21 @@ from pathlib import Path
 from typing import Callable
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from retain.data import validate_tables
-from retain.data.contract import TABLES
+from retain.data.contract import DATETIME, TABLES
 from retain.errors import RetainError
 from retain.features.drift import MAJOR_PSI, compare
-from retain.features.eligibility import NO_TRANSACTIONS
+from retain.features.eligibility import NO_TRANSACTIONS, distinct_ids
 from retain.serving.scoring import ModelPair, conform, score_customers
 from retain.serving.store import ScoreStore
 
 FORMATS = {".parquet": "parquet", ".csv": "csv"}
+# A customer's age grows with the time between training and scoring whatever the business
+# does: its shift is reported in the drift file but raises no alert.
+AGE_COLUMNS = ("T",)
 REJECTED = "every row of this customer was set aside by validation (see the rejects folder)"
 
 
@@ -73,6 +77,7 @@ class ScoreSummary:
     store_table: str | None
     notes: list[str]
     rejects: str | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -144,13 +149,15 @@ class _ChunkReader:
     def customers(self) -> int:
         parts = [f'SELECT CAST("{column}" AS VARCHAR) AS id FROM {source}'
                  for name, (source, column) in self.sources.items() if name in ("transactions", "customers")]
-        return self.connection.execute(f"SELECT count(DISTINCT id) FROM ({' UNION ALL '.join(parts)})").fetchone()[0]
+        return self.connection.execute(f"SELECT count(DISTINCT id) FROM ({' UNION ALL '.join(parts)})").fetchall()[0][0]
 
     def chunk(self, k: int) -> dict[str, pd.DataFrame]:
         frames = {}
         for name, (source, column) in self.sources.items():
             where = "" if self.chunks == 1 else f'WHERE hash(CAST("{column}" AS VARCHAR)) % {self.chunks} = {k}'
-            frame = self.connection.execute(f"SELECT * FROM {source} {where}").df()
+            # ids as categoricals: every later step groups by customer, and codes are cheap to group
+            frame = self.connection.sql(f"SELECT * FROM {source} {where}").to_arrow_table().to_pandas(
+                categories=[column])
             renames = {src: dst for dst, src in self.mapping.get(name, {}).get("columns", {}).items()}
             frames[name] = frame.rename(columns=renames)
         return frames
@@ -161,8 +168,9 @@ def _quote(path: Path) -> str:
 
 
 def _input_ids(frames: dict[str, pd.DataFrame]) -> pd.Index:
-    ids = [frames[name]["customer_id"] for name in ("transactions", "customers") if name in frames]
-    values = pd.concat(ids, ignore_index=True).astype("string").str.strip()
+    """The customer ids of a chunk as validation reads them (text, stripped), each once."""
+    ids = [distinct_ids(frames[name]["customer_id"]) for name in ("transactions", "customers") if name in frames]
+    values = pd.Series(np.concatenate(ids), dtype="string").str.strip()
     return pd.Index(values[values.notna() & (values != "")].unique().astype(str))
 
 
@@ -191,62 +199,103 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
              f"{pair.churn_version or 'no churn model'}")
 
     work = Path(tempfile.mkdtemp(prefix=f".{job.out.name}.", dir=job.out.resolve().parent))
-    missing_features: list[str] = []
-    unknown_categories: dict[str, int] = {}
-    rejected_any = False
+    outcome = ChunkOutcome()
     try:
         bar = _progress_bar(chunks)
         for k in range(chunks):
+            tick = time.perf_counter()
             frames = reader.chunk(k)
-            if frames["transactions"].empty:  # only customers-table ids hashed here, or nothing at all
-                frames = {"customers": frames["customers"]} if "customers" in frames else {}
-                if frames:
-                    ids = _input_ids(frames)
-                    pd.DataFrame({"customer_id": ids}).pipe(
-                        lambda f: conform(f.assign(as_of=job.as_of, not_scored_reason=NO_TRANSACTIONS,
-                                                   clv_model_version=pair.clv_version,
-                                                   churn_model_version=pair.churn_version), pair.columns)
-                    ).to_parquet(work / f"part-{k:05d}.parquet", index=False)
-                bar.update(1)
-                continue
-            dataset = validate_tables(frames, mode="lenient" if job.lenient else "strict",
-                                      data_cutoff=job.data_cutoff, rejects_dir=work / f"rejects-{k}")
-            rejected_any |= bool(dataset.report.rows_rejected and any(dataset.report.rows_rejected.values()))
-            batch = score_customers(dataset, job.as_of, pair)
-            scores = batch.scores
-            lost = _input_ids(frames).difference(pd.Index(scores["customer_id"]))
-            if len(lost):  # lenient mode set aside every row of these customers: list them all the same
-                extra = pd.DataFrame({"customer_id": lost, "as_of": job.as_of, "not_scored_reason": REJECTED,
-                                      "clv_model_version": pair.clv_version, "churn_model_version": pair.churn_version})
-                scores = conform(pd.concat([scores, extra], ignore_index=True), pair.columns)
-            scores.to_parquet(work / f"part-{k:05d}.parquet", index=False)
-            missing_features = batch.missing_features or missing_features
-            for column, count in batch.unknown_categories.items():
-                unknown_categories[column] = unknown_categories.get(column, 0) + count
+            outcome.timed("read", tick)
+            scores = score_chunk(frames, job, pair, work / f"rejects-{k}", outcome)
+            if scores is not None:
+                tick = time.perf_counter()
+                scores.to_parquet(work / f"part-{k:05d}.parquet", index=False)
+                outcome.timed("write", tick)
             bar.update(1)
-            if not bar.is_terminal:
+            if not bar.is_terminal and scores is not None:
                 progress(f"  chunk {k + 1}/{chunks}: {len(scores):,} customers")
         bar.close()
-
-        progress(f"writing {job.out}")
-        written = work / f"scores.{fmt}"
-        _write_sorted(work, written, fmt)
-        counts = _counts(work)
-        if counts["scored"] == 0 and set(counts["not_scored"]) <= {"no purchase before", "no transactions", "only returns"}:
-            raise RetainError(
-                f"no customer has a purchase before {job.as_of.date()}: --as-of is before the data; "
-                "choose a date after the first purchases"
-            )
-        drift, drift_path = _drift(pair, work, job)
-        os.replace(written, job.out)
-        rejects = None
-        if rejected_any:
-            rejects = job.rejects or job.out.with_name(job.out.name + ".rejects")
-            _merge_rejects(work, rejects)
+        return finish_score_job(job, pair, work, fmt, outcome, started, store=store, notes=notes, progress=progress)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    drifted = sorted(drift.loc[drift["psi"] > job.drift_threshold, "column"]) if len(drift) else []
+
+@dataclass
+class ChunkOutcome:
+    """What the chunks of one job found besides their scores, summed over chunks."""
+
+    missing_features: list[str] = field(default_factory=list)
+    unknown_categories: dict[str, int] = field(default_factory=dict)
+    rejected_any: bool = False
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, stage: str, started: float) -> None:
+        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.perf_counter() - started
+
+    def add(self, other: "ChunkOutcome") -> None:
+        self.missing_features = other.missing_features or self.missing_features
+        for column, count in other.unknown_categories.items():
+            self.unknown_categories[column] = self.unknown_categories.get(column, 0) + count
+        self.rejected_any |= other.rejected_any
+
+
+def score_chunk(frames: dict[str, pd.DataFrame], job: ScoreJob, pair: ModelPair, rejects_dir: Path,
+                outcome: ChunkOutcome) -> pd.DataFrame | None:
+    """Validate and score the tables of one group of customers (all rows of each customer):
+    one row per input customer, or None when the group holds no customer. What the group
+    found besides scores is added to ``outcome``. The local and the Spark engine both call it."""
+    if frames["transactions"].empty:  # only customers-table ids hashed here, or nothing at all
+        if "customers" not in frames or frames["customers"].empty:
+            return None
+        ids = _input_ids({"customers": frames["customers"]})
+        return conform(pd.DataFrame({"customer_id": ids}).assign(
+            as_of=job.as_of, not_scored_reason=NO_TRANSACTIONS, clv_model_version=pair.clv_version,
+            churn_model_version=pair.churn_version), pair.columns)
+    tick = time.perf_counter()
+    dataset = validate_tables(frames, mode="lenient" if job.lenient else "strict",
+                              data_cutoff=job.data_cutoff, rejects_dir=rejects_dir)
+    outcome.rejected_any |= bool(dataset.report.rows_rejected and any(dataset.report.rows_rejected.values()))
+    outcome.timed("validate", tick)
+    tick = time.perf_counter()
+    batch = score_customers(dataset, job.as_of, pair)
+    outcome.timed("features and models", tick)
+    scores = batch.scores
+    lost = _input_ids(frames).difference(pd.Index(scores["customer_id"]))
+    if len(lost):  # lenient mode set aside every row of these customers: list them all the same
+        extra = pd.DataFrame({"customer_id": lost, "as_of": job.as_of, "not_scored_reason": REJECTED,
+                              "clv_model_version": pair.clv_version, "churn_model_version": pair.churn_version})
+        scores = conform(pd.concat([scores, extra], ignore_index=True), pair.columns)
+    outcome.add(ChunkOutcome(batch.missing_features, batch.unknown_categories))
+    return scores
+
+
+def finish_score_job(job: ScoreJob, pair: ModelPair, work: Path, fmt: str, outcome: ChunkOutcome, started: float,
+                     *, store: ScoreStore | None = None, notes: list[str] | None = None,
+                     progress: Callable[[str], None] = lambda m: None) -> ScoreSummary:
+    """From the part files in ``work`` (part-*.parquet, score columns): the sorted output
+    moved into place, the drift report, the rejects, the summary and the store load."""
+    progress(f"writing {job.out}")
+    tick = time.perf_counter()
+    written = work / f"scores.{fmt}"
+    _write_sorted(work, written, fmt, pair.columns)
+    outcome.timed("write", tick)
+    counts = _counts(work)
+    if counts["scored"] == 0 and set(counts["not_scored"]) <= {"no purchase before", "no transactions", "only returns"}:
+        raise RetainError(
+            f"no customer has a purchase before {job.as_of.date()}: --as-of is before the data; "
+            "choose a date after the first purchases"
+        )
+    tick = time.perf_counter()
+    drift, drift_path = _drift(pair, work, job)
+    outcome.timed("drift", tick)
+    os.replace(written, job.out)
+    rejects = None
+    if outcome.rejected_any:
+        rejects = job.rejects or job.out.with_name(job.out.name + ".rejects")
+        _merge_rejects(work, rejects)
+
+    alerting = drift[~drift["column"].isin(AGE_COLUMNS)] if len(drift) else drift
+    drifted = sorted(alerting.loc[alerting["psi"] > job.drift_threshold, "column"]) if len(alerting) else []
     seconds = time.perf_counter() - started
     summary = ScoreSummary(
         output=str(job.out), as_of=str(job.as_of.date()), customers=counts["customers"], scored=counts["scored"],
@@ -256,11 +305,13 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
         value_horizon_days=pair.value.config.horizon_days if pair.value is not None else None,
         churn_horizon_days=pair.churn.config.horizon_days if pair.churn is not None else None,
         drift_report=str(drift_path) if drift_path else None, drift_alert=bool(drifted), drift_columns=drifted,
-        missing_features=missing_features, unknown_categories=unknown_categories,
+        missing_features=outcome.missing_features, unknown_categories=outcome.unknown_categories,
         store=None, store_table=None, notes=list(notes or []), rejects=str(rejects) if rejects else None,
+        stage_seconds=outcome.stage_seconds,
     )
     if store is not None:
         progress(f"loading the scores into the store {store.path}")
+        tick = time.perf_counter()
         source = job.out
         if fmt != "parquet":  # the store loads Parquet; convert the CSV's rows once more
             source = job.out.with_name(f".{job.out.name}.store.parquet")
@@ -276,6 +327,11 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
             if source != job.out:
                 source.unlink(missing_ok=True)
         summary.store = str(store.path)
+        outcome.timed("store", tick)
+        seconds = time.perf_counter() - started
+        summary.seconds = round(seconds, 2)
+        summary.customers_per_second = round(summary.customers / max(seconds, 1e-9), 1)
+    summary.stage_seconds = {stage: round(value, 2) for stage, value in outcome.stage_seconds.items()}
     return summary
 
 
@@ -299,15 +355,18 @@ class _progress_bar:
             self.bar.close()
 
 
-def _write_sorted(work: Path, target: Path, fmt: str) -> None:
+def _write_sorted(work: Path, target: Path, fmt: str, columns: dict[str, str]) -> None:
     parts = sorted(work.glob("part-*.parquet"))
     if not parts:
         raise RetainError("the dataset holds no customers to score")
     connection = duckdb.connect()
     connection.execute("SET threads = 1")  # one writer thread: the same input gives the same bytes
     options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
+    # dates in nanoseconds whoever wrote the parts (pandas writes ns, Spark microseconds)
+    names = ", ".join(f'CAST("{name}" AS TIMESTAMP_NS) AS "{name}"' if kind == DATETIME else f'"{name}"'
+                      for name, kind in columns.items())
     connection.execute(
-        f"COPY (SELECT * FROM read_parquet({_quote(work)} || '/part-*.parquet', union_by_name = true) "
+        f"COPY (SELECT {names} FROM read_parquet({_quote(work)} || '/part-*.parquet', union_by_name = true) "
         f"ORDER BY customer_id) TO {_quote(target)} ({options})")
 
 

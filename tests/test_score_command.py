@@ -187,3 +187,23 @@ def test_store_loads_never_break_readers_and_a_locked_store_is_a_clear_error(tra
         fcntl.flock(handle, fcntl.LOCK_EX)
         with pytest.raises(RetainError, match="locked by another load"):
             run_score_job(job, pair, store=store)
+
+
+def test_drift_is_measured_against_training_and_alerts_loudly(trained, tmp_path):
+    pair = trained.pair()
+    steady = run_score_job(ScoreJob(data=trained.data, as_of=pd.Timestamp("2026-01-01"),
+                                    out=tmp_path / "steady.parquet"), pair)
+    assert not steady.drift_alert, steady.drift_columns
+    shifted = tmp_path / "shifted"
+    shutil.copytree(trained.data, shifted)
+    tx = pd.read_parquet(shifted / "transactions.parquet")
+    tx["amount"] = tx["amount"] * 10  # prices in another currency: spend and value move far
+    tx.to_parquet(shifted / "transactions.parquet")
+    store = ScoreStore(tmp_path / "store.duckdb")
+    alarmed = run_score_job(ScoreJob(data=shifted, as_of=pd.Timestamp("2026-01-01"), out=tmp_path / "s.parquet"),
+                            pair, store=store)
+    assert alarmed.drift_alert and {"monetary", "clv"} <= set(alarmed.drift_columns)
+    report = json.loads((tmp_path / "s.parquet.drift.json").read_text())
+    psi = {row["column"]: row["psi"] for row in report["columns"]}
+    assert psi["monetary"] > 0.25 and psi["frequency"] < 0.1  # counts did not move, money did
+    assert bool(store.runs()["drift_alert"].iloc[-1])
