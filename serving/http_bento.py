@@ -75,7 +75,7 @@ def build_bento(settings: Settings, *, out: Path | None = None, progress=print, 
         source = _source_tree()
         if source is not None:
             progress("building retain's wheel")
-            done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+            done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
                                    "-w", str(stage / "wheels"), str(source)], capture_output=True, text=True)
             if done.returncode != 0:
                 raise RetainError(f"could not build retain's wheel: {done.stderr.strip()[-500:]}")

@@ -195,6 +195,13 @@ def _validate(frames: dict[str, pd.DataFrame]) -> Dataset:
     return validate_tables(frames, data_cutoff=pd.Timestamp.max)
 
 
+def _problems(exc: DataValidationError) -> str:
+    """The contract problems of a validation error, without the report's header and the
+    command-line hints ("- table.column: N row(s) ..." lines; the whole text when it has none)."""
+    lines = [line[2:] for line in str(exc).splitlines() if line.startswith("- ")]
+    return "; ".join(lines) if lines else str(exc)
+
+
 def validated(frames: dict[str, pd.DataFrame], ids: list[str]) -> tuple[Dataset | None, dict[str, str]]:
     """The contract-checked tables of the customers whose rows pass, and for every other
     customer the reason (the table, field and rows that broke the contract).
@@ -215,8 +222,7 @@ def validated(frames: dict[str, pd.DataFrame], ids: list[str]) -> tuple[Dataset 
         try:
             _validate(own)
         except DataValidationError as exc:
-            problems = str(exc).split("\n")[1:-1]  # drop the header and the CLI hint
-            bad[cid] = INVALID + "; ".join(p.lstrip("- ") for p in problems)
+            bad[cid] = INVALID + _problems(exc)
     good = [cid for cid in ids if cid not in bad]
     rest = _only(frames, good)
     if "transactions" not in rest:
@@ -230,7 +236,7 @@ def validated(frames: dict[str, pd.DataFrame], ids: list[str]) -> tuple[Dataset 
     try:
         return _validate(rest), bad
     except DataValidationError as exc:  # not expected: every customer passed alone
-        return None, {**bad, **{cid: INVALID + str(exc).split("\n")[1].lstrip("- ") for cid in good}}
+        return None, {**bad, **{cid: INVALID + _problems(exc) for cid in good}}
 
 
 def with_empty_tables(dataset: Dataset, pair: ModelPair) -> Dataset:

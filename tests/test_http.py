@@ -275,6 +275,8 @@ def _good(trained):
 def _broken(trained, change):
     body = _good(trained)
     body["customer_id"] = "BAD1"
+    for row in body["transactions"]:  # its own orders: order ids are unique across customers
+        row["order_id"] = f"BAD1-{row['order_id']}"
     change(body)
     return body
 

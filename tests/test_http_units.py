@@ -1,0 +1,75 @@
+"""Pieces of the HTTP service that a running server cannot easily show: a missing champion
+named in the readiness answer, and the holder keeping the old pair when a reload fails."""
+
+import asyncio
+import shutil
+
+import pytest
+
+from retain.errors import RetainError
+from retain.serving.http_guard import Guard
+from retain.serving.http_models import ModelHolder, load_champions, wait_until
+from retain.settings import Settings
+
+
+def test_a_missing_champion_is_named_with_the_reason(trained, tmp_path):
+    from mlflow import MlflowClient
+
+    from retain.training.registry import configure_tracking
+
+    shutil.copytree(trained.settings.home, tmp_path / "home")
+    settings = Settings(home=tmp_path / "home")
+    configure_tracking(settings)
+    MlflowClient().delete_registered_model_alias("retain-churn-type", "champion")
+    holder = ModelHolder(lambda: load_champions(settings)).start()
+    assert wait_until(lambda: holder.problem != "loading the champion models", 60)
+    assert not holder.ready and "retain-churn-type has no champion" in holder.problem
+    status, body = _call(Guard(None, readiness=lambda: (holder.ready, {"problem": holder.problem})), "/readyz")
+    assert status == 503 and b"retain-churn-type has no champion" in body
+
+
+def test_a_failed_reload_keeps_the_pair_being_served():
+    from types import SimpleNamespace
+
+    served = SimpleNamespace(pair=SimpleNamespace(clv_version="retain-clv/v1", churn_version="retain-churn-type/v1"))
+    calls = iter([served, RuntimeError("store unreachable")])
+
+    def load():
+        result = next(calls)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    holder = ModelHolder(load)
+    holder.reload()
+    with pytest.raises(RetainError, match="store unreachable"):
+        holder.reload()
+    assert holder.served is served and holder.ready
+
+
+def _call(app, path, method="GET", headers=()):
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "path": path, "method": method, "headers": list(headers)}
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], sent[1]["body"]
+
+
+def test_keys_are_checked_before_anything_else_and_bodies_by_size():
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    guard = Guard(app, api_keys=("k1", "k2"), max_bytes=100)
+    assert _call(guard, "/score", "POST")[0] == 401
+    assert _call(guard, "/score", "POST", [(b"authorization", b"Bearer k3")])[0] == 401
+    assert _call(guard, "/score", "POST", [(b"authorization", b"Bearer k2")]) == (200, b"ok")
+    too_big = [(b"authorization", b"Bearer k1"), (b"content-length", b"101")]
+    assert _call(guard, "/score", "POST", too_big)[0] == 413
+    assert _call(guard, "/metrics")[0] == 200
