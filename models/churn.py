@@ -112,6 +112,7 @@ class ChurnTypeModel:
     value_model_: ValueModel | None = None
     best_rounds_: int = 0
     merged_labels_: dict[str, int] = field(default_factory=dict)
+    calibration_note_: str = ""
 
     @property
     def churn_labels(self) -> list[str]:
@@ -246,11 +247,38 @@ class ChurnTypeModel:
         )
         self.best_rounds_ = int(self.classifier_.best_iteration_ or self.config.max_rounds)
         self.tables_ = TreeTables.from_booster(self.classifier_.booster_, self.best_rounds_)
-        given = FrozenEstimator(_GivenProbabilities(len(self.labels_)).fit())
-        self.calibrated_ = CalibratedClassifierCV(given, method=self.config.calibration)
-        self.calibrated_.fit(self._uncalibrated(self._leaves(x_calibration)), codes[2])
+        self._fit_calibration([(x_calibration, codes[2]), (x_valid, codes[1])])
         self.decision_weights_ = _macro_f1_weights(self.predict_proba(calibration), codes[2])
         return self
+
+    def _fit_calibration(self, candidates: list[tuple[pd.DataFrame, np.ndarray]]) -> None:
+        """Calibrate on the calibration customers; on a small base where a churn type is
+        missing there, on the calibration and early-stopping customers together (neither
+        was used to grow the trees); if a type is missing even then, leave the
+        probabilities uncalibrated and say so (``calibration_note_``)."""
+        n = len(self.labels_)
+        matrix, codes = candidates[0]
+        note = ""
+        if np.bincount(codes, minlength=n).min() == 0:
+            matrix = pd.concat([m for m, _ in candidates], ignore_index=True)
+            codes = np.concatenate([c for _, c in candidates])
+            note = "calibrated on the calibration and early-stopping customers together (a churn type was too rare)"
+        if np.bincount(codes, minlength=n).min() == 0:
+            self.calibrated_ = None
+            self.calibration_note_ = "probabilities left uncalibrated: a churn type has no customer outside training"
+            warnings.warn(self.calibration_note_, stacklevel=3)
+            return
+        given = FrozenEstimator(_GivenProbabilities(n).fit())
+        # one split over every row: the frozen trees are not refitted, so folds would only
+        # starve rare types of calibration examples
+        every_row = np.arange(len(codes))
+        self.calibrated_ = CalibratedClassifierCV(given, method=self.config.calibration, cv=[(every_row, every_row)])
+        self.calibrated_.fit(self._uncalibrated(self._leaves(matrix)), codes)
+        self.calibration_note_ = note
+
+    def calibrate(self, probabilities: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities from the trees' own (identity when uncalibrated)."""
+        return probabilities if self.calibrated_ is None else self.calibrated_.predict_proba(probabilities)
 
     def _merge_rare(self, labels: list[pd.Series]) -> list[pd.Series]:
         counts = labels[0].value_counts()
@@ -278,7 +306,7 @@ class ChurnTypeModel:
 
     def predict_proba(self, features: pd.DataFrame, *, calibrated: bool = True) -> np.ndarray:
         probabilities = self._uncalibrated(self._leaves(self.prepare(features)[0]))
-        return self.calibrated_.predict_proba(probabilities) if calibrated else probabilities
+        return self.calibrate(probabilities) if calibrated else probabilities
 
     def predict_label(self, probabilities: np.ndarray) -> np.ndarray:
         return np.asarray(self.labels_, dtype=object)[np.argmax(probabilities * self.decision_weights_, axis=1)]
@@ -333,7 +361,7 @@ class ChurnTypeModel:
         model says will leave; the others get ``LOW_RISK_ACTION``."""
         matrix, notes = self._model_inputs(features)
         leaves = self._leaves(matrix)
-        probabilities = self.calibrated_.predict_proba(self._uncalibrated(leaves))
+        probabilities = self.calibrate(self._uncalibrated(leaves))
         churn_columns = [i for i, label in enumerate(self.labels_) if label != RETAINED]
         type_index = np.asarray(churn_columns)[np.argmax(probabilities[:, churn_columns], axis=1)]
         table = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})

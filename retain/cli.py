@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import re
 import sys
 import time
@@ -532,8 +533,11 @@ def cmd_demo(args) -> int:
     print(f"  scores:      {result.scores} (one row per customer; columns in docs/data-contract.md)")
     print(f"  models:      {settings.resolved_tracking_uri} (MLflow runs and the registry)")
     print(f"  score store: {settings.score_store_path} (DuckDB: one table per date, view 'latest')")
+    print(f"  report:      {result.report} (open it in a browser)")
     print("\nnext:")
-    for line in next_steps(result):
+    invoked = sys.argv[0] if Path(sys.argv[0]).name == "retain" else "retain"
+    retain = "retain" if shutil.which("retain") == invoked else invoked
+    for line in next_steps(result, retain):
         print("  " + line)
     return 0
 
@@ -685,7 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the whole chain on generated data (or CDNOW): train, score, store")
     p.add_argument("--workdir", "--out", dest="workdir", type=Path, default=Path("demo-out"),
                    help="folder the demo writes everything into")
-    p.add_argument("--customers", type=_positive(int), default=20_000, help="size of the generated base")
+    p.add_argument("--customers", type=int, default=20_000, help="size of the generated base")
     p.add_argument("--seed", type=int, default=0, help="random seed of the generated base")
     p.add_argument("--data", choices=["generated", "cdnow"], default="generated",
                    help="generated data with churn events, or the real CDNOW data (value models only)")

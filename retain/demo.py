@@ -14,7 +14,6 @@ from typing import Callable
 import pandas as pd
 
 from retain.data import load_dataset
-from retain.errors import RetainError
 from retain.settings import Settings
 
 CDNOW = "cdnow"
@@ -31,6 +30,7 @@ class DemoResult:
     churn: object | None = None  # ChurnTrainingResult
     summary: object | None = None  # ScoreSummary
     scores: Path | None = None
+    report: Path | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -55,8 +55,6 @@ def run_demo(workdir: Path, *, settings: Settings, source: str = GENERATED, cust
     else:
         from retain.data.synthetic import GeneratorConfig, generate, write_dataset
 
-        if customers < 1:
-            raise RetainError("--customers must be at least 1")
         config = GeneratorConfig(customers=customers, seed=seed)
         progress(f"generating {customers:,} customers into {data}")
         write_dataset(generate(config, progress=progress), data)
@@ -87,6 +85,11 @@ def run_demo(workdir: Path, *, settings: Settings, source: str = GENERATED, cust
     progress(f"scoring every customer as of {end.date()}")
     result.summary = run_score_job(ScoreJob(data=data, as_of=end, out=result.scores), pair,
                                    store=ScoreStore(settings.score_store_path), progress=progress)
+    from retain.report import write_report
+
+    result.report = workdir / "report.html"
+    report = write_report(settings, result.report, result.scores, progress=progress)
+    result.notes += report.notes
     return result
 
 
@@ -99,19 +102,24 @@ def highest_risk(scores_path: Path, n: int = 5) -> pd.DataFrame:
     return top.assign(clv=top["clv"].round(2), p_churn=top["p_churn"].round(3))
 
 
-def next_steps(result: DemoResult) -> list[str]:
+def next_steps(result: DemoResult, retain: str = "retain") -> list[str]:
+    """The commands to go further, with ``retain`` as the user invoked it (e.g. .venv/bin/retain)."""
     settings = result.settings
     customer = pd.read_parquet(result.scores, columns=["customer_id", "not_scored_reason"])
     example = customer.loc[customer["not_scored_reason"] == "", "customer_id"].iloc[0]
     home = f"RETAIN_HOME={settings.home}"
+    auth = "-H 'Authorization: Bearer change-me' -H 'Content-Type: application/json'"
     return [
-        f"runs and models:   mlflow ui --backend-store-uri {settings.resolved_tracking_uri}",
-        f"list models:       {home} retain models",
-        f"score again:       {home} retain score --data {result.data} --as-of {result.as_of.date()} --out scores.csv",
-        f"serve over HTTP:   {home} retain serve --no-auth --port 3000",
-        "score one customer: curl -s -X POST localhost:3000/score -H 'Content-Type: application/json' "
-        f"-d '{{\"as_of\": \"{result.as_of.date()}\", \"customers\": [{{\"customer_id\": \"{example}\", "
-        "\"transactions\": [{\"timestamp\": \"2025-03-01\", \"amount\": 20.5}]}]}'",
-        f"look up stored:    curl -s -X POST localhost:3000/lookup -H 'Content-Type: application/json' "
-        f"-d '{{\"customer_ids\": [\"{example}\"]}}'",
+        f"open the report:   {result.report}",
+        f"runs and models:   {Path(retain).parent / 'mlflow' if '/' in retain else 'mlflow'} ui "
+        f"--backend-store-uri {settings.resolved_tracking_uri}",
+        f"list models:       {home} {retain} models",
+        f"score again:       {home} {retain} score --data {result.data} --as-of {result.as_of.date()} --out scores.csv",
+        f"rebuild report:    {home} {retain} report --out report.html",
+        f"serve over HTTP:   {home} RETAIN_API_KEYS=change-me {retain} serve --port 3000",
+        f"look up a score:   curl -s -X POST localhost:3000/lookup {auth} -d '{{\"customer_ids\": [\"{example}\"]}}'",
+        f"score a customer:  curl -s -X POST localhost:3000/score {auth} "
+        f"-d '{{\"as_of\": \"{result.as_of.date()}\", \"customers\": [{{\"customer_id\": \"new-1\", "
+        '\"transactions\": [{\"timestamp\": \"2025-03-01\", \"amount\": 20.5}, '
+        '{\"timestamp\": \"2025-09-14\", \"amount\": 35.0}]}]}\'',
     ]

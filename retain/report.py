@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from retain.errors import RetainError
+from retain.models.tiers import QUADRANTS
 from retain.settings import Settings
 
 VALUE_MODEL = "retain-clv"
@@ -37,7 +38,7 @@ REQUIRED_SCORE_COLUMNS = ("customer_id", "as_of", "not_scored_reason", "clv", "v
                           "recommended_action")
 LIFECYCLE_ORDER = ("acquisition", "growth", "maturity", "decline", "termination")
 TIER_ORDER = ("platinum", "gold", "iron", "lead")
-QUADRANT_ORDER = ("gold", "platinum", "iron", "lead")
+QUADRANT_ORDER = (QUADRANTS[(True, True)], QUADRANTS[(True, False)], QUADRANTS[(False, True)], QUADRANTS[(False, False)])
 AT_RISK_ROWS_PER_TYPE = 15
 
 
@@ -64,59 +65,57 @@ def _version_number(label) -> str | None:
 def registry_overview(settings: Settings) -> dict:
     """The store's URI, every registered model with its aliases and versions (gate outcome,
     key holdout metrics), and the versions the last score run used."""
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from retain.training.registry import configure_tracking
+    from retain.training.registry import LOCK_SUFFIX, Registry, configure_tracking, display_uri, gate_passed
 
     uri = configure_tracking(settings)
-    client = MlflowClient()
+    registry = Registry(settings)
     runs = score_runs(settings)
     last = runs.iloc[-1].to_dict() if len(runs) else None
     used = {}
     if last is not None:
         used = {VALUE_MODEL: _version_number(last.get("clv_model_version")),
                 CHURN_MODEL: _version_number(last.get("churn_model_version"))}
-    models = []
     try:
-        registered = sorted(client.search_registered_models(), key=lambda m: m.name)
+        registered = registry.call(lambda: registry.client.search_registered_models())
     except MlflowException as exc:
-        raise RetainError(f"cannot list the registered models in {uri}: {exc.message}") from None
-    for model in registered:
-        # over REST, search_model_versions returns versions without aliases: take them from the model
-        aliases = dict(client.get_registered_model(model.name).aliases or {})
-        by_version: dict[str, list[str]] = {}
-        for alias, version in aliases.items():
-            by_version.setdefault(str(version), []).append(alias)
+        raise RetainError(f"cannot list the registered models in {display_uri(uri)}: {exc.message}") from None
+    models = []
+    for model in sorted(registered, key=lambda m: m.name):
+        if model.name.endswith(LOCK_SUFFIX):
+            continue  # a promotion in progress holds this lock; it is not a model
         versions = []
-        for version in sorted(client.search_model_versions(f"name='{model.name}'"), key=lambda v: int(v.version)):
+        # Registry.versions reads aliases from the registered model: over REST, searched versions carry none
+        for version in registry.versions(model.name):
             metrics = {}
-            if version.run_id:
+            if version["run_id"]:
                 try:
-                    all_metrics = client.get_run(version.run_id).data.metrics
+                    all_metrics = registry.call(lambda: registry.client.get_run(version["run_id"]).data.metrics)
                     metrics = {k: all_metrics[k] for k in KEY_METRICS.get(model.name, ()) if k in all_metrics}
                 except MlflowException:
                     metrics = {}
-            tags = dict(version.tags or {})
+            tags = version["tags"]
             versions.append({
-                "version": str(version.version),
-                "aliases": sorted(by_version.get(str(version.version), [])),
+                "version": version["version"],
+                "aliases": version["aliases"],
                 "role": tags.get("role"),
                 "gate": tags.get("gate"),
-                "run_id": version.run_id,
-                "created": pd.Timestamp(version.creation_timestamp, unit="ms").isoformat(timespec="seconds"),
+                "gate_passed": gate_passed(tags),
+                "run_id": version["run_id"],
+                "created": pd.Timestamp(version["created"], unit="ms").isoformat(timespec="seconds"),
                 "metrics": metrics,
-                "used_by_last_score_run": used.get(model.name) == str(version.version),
+                "used_by_last_score_run": used.get(model.name) == version["version"],
             })
-        models.append({"name": model.name, "aliases": {k: str(v) for k, v in sorted(aliases.items())},
-                       "versions": versions})
+        aliases = {alias: v["version"] for v in versions for alias in v["aliases"]}
+        models.append({"name": model.name, "aliases": dict(sorted(aliases.items())), "versions": versions})
     last_run = None
     if last is not None:
         last_run = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in last.items()
                     if k in ("as_of", "loaded_at", "output", "clv_model_version", "churn_model_version", "customers",
                              "scored", "drift_alert")}
         last_run = {k: (v.item() if hasattr(v, "item") else v) for k, v in last_run.items()}
-    return {"tracking_uri": uri, "score_store": str(settings.score_store_path), "models": models,
+    return {"tracking_uri": display_uri(uri), "score_store": str(settings.score_store_path), "models": models,
             "last_score_run": last_run}
 
 
@@ -137,7 +136,8 @@ def format_overview(overview: dict) -> str:
             if version["metrics"]:
                 lines.append("        " + ", ".join(f"{k} {v:.4g}" for k, v in version["metrics"].items()))
             if version["gate"]:
-                lines.append(f"        gate ({version['role'] or 'no role'}): {version['gate']}")
+                outcome = {True: "passed", False: "failed", None: "outcome not recorded"}[version["gate_passed"]]
+                lines.append(f"        gate {outcome}: {version['gate']}")
     run = overview["last_score_run"]
     if run is None:
         lines.append(f"\nlast score run: none recorded in {overview['score_store']}")
@@ -195,6 +195,8 @@ def _model_evidence(client, name: str, label_in_scores: str | None, work: Path) 
     if version is None:
         evidence.note = f"{name} has no champion and the scores name no version"
         return evidence
+    if label_in_scores is None:
+        evidence.note = f"the scores were made without {name}: this is its current champion"
     evidence.version = version
     evidence.is_champion = str(aliases.get("champion")) == version
     try:
@@ -210,7 +212,8 @@ def _model_evidence(client, name: str, label_in_scores: str | None, work: Path) 
         evaluation = Path(client.download_artifacts(evidence.run_id, "evaluation.json", str(folder)))
         evidence.evaluation = json.loads(evaluation.read_text())
     except (MlflowException, OSError, ValueError):
-        evidence.note = f"the training run {evidence.run_id} of {name} v{version} has no evaluation.json"
+        evidence.note = "; ".join(filter(None, [
+            evidence.note, f"the training run {evidence.run_id} of {name} v{version} has no evaluation.json"]))
     try:
         plots_dir = Path(client.download_artifacts(evidence.run_id, "plots", str(folder)))
         evidence.plots = {p.name: p.read_bytes() for p in sorted(plots_dir.glob("*.png"))}
@@ -309,7 +312,7 @@ def _marketing(scores: pd.DataFrame, horizon: float | None, charts: list[str]) -
 
     scored = scores[scores["not_scored_reason"] == ""]
     parts = []
-    will_churn = scored["will_churn"].fillna(False).astype(bool)
+    will_churn = scored["will_churn"].astype("boolean").fillna(False).astype(bool)  # missing: no prediction
     at_risk = scored[will_churn].copy()
     horizon_text = f"{horizon:g} days" if horizon else "the model's horizon"
     parts.append(_kpis([
@@ -349,7 +352,7 @@ def _marketing(scores: pd.DataFrame, horizon: float | None, charts: list[str]) -
                        "because a few customers are worth far more than most."))
 
     parts.append("<h3>Value matrix</h3>")
-    grid = {(0, 0): "lead", (0, 1): "iron", (1, 0): "platinum", (1, 1): "gold"}
+    grid = {(int(now), int(later)): name for (now, later), name in QUADRANTS.items()}
     by_quadrant = scored.groupby("value_quadrant")["clv"].agg(["count", "sum", "mean"])
     counts = pd.DataFrame(np.zeros((2, 2)), index=["low", "high"], columns=["low", "high"])
     values = counts.copy()
@@ -372,7 +375,11 @@ def _marketing(scores: pd.DataFrame, horizon: float | None, charts: list[str]) -
     parts.append("<p>Active customers the churn model expects to leave within its horizon, ranked by the value "
                  "at risk (probability of churn &times; CLV). Drivers are what moved this customer's prediction "
                  "most; the action is the retention move for the churn type.</p>")
-    if at_risk.empty:
+    has_churn_model = "churn_model_version" in scores.columns and scores["churn_model_version"].notna().any()
+    if not has_churn_model:
+        parts.append('<p class="note">These scores were made without a churn model, so they hold no churn '
+                     "predictions: score with a churn-type model (retain train churn, then retain score).</p>")
+    elif at_risk.empty:
         parts.append("<p>No active customer is predicted to churn.</p>")
     else:
         at_risk["value at risk"] = at_risk["p_churn"] * at_risk["clv"]
@@ -509,7 +516,9 @@ def _drift_section(drift: dict | None, runs: pd.DataFrame, charts: list[str]) ->
             parts.append(_img(plots.to_png(plots.drift_bars(psi, threshold)), "Drift (PSI per column)"))
         parts.append(_table(frame))
     if len(runs):
-        shown = runs.tail(10).drop(columns=["details"], errors="ignore").iloc[::-1]
+        shown = runs.tail(10).drop(columns=["details"], errors="ignore").iloc[::-1].copy()
+        shown["as_of"] = pd.to_datetime(shown["as_of"]).dt.strftime("%Y-%m-%d")
+        shown["loaded_at"] = pd.to_datetime(shown["loaded_at"]).dt.strftime("%Y-%m-%d %H:%M:%S UTC")
         parts.append("<p>Score runs recorded in the score store (newest first):</p>" + _table(shown, numeric=True))
     return "\n".join(parts)
 
@@ -536,7 +545,7 @@ def write_report(settings: Settings, out: Path, scores_path: Path | None = None,
                  progress: Callable[[str], None] = lambda message: None) -> ReportSummary:
     from mlflow import MlflowClient
 
-    from retain.training.registry import configure_tracking
+    from retain.training.registry import configure_tracking, display_uri
 
     out = Path(out)
     if out.is_dir():
@@ -545,7 +554,7 @@ def write_report(settings: Settings, out: Path, scores_path: Path | None = None,
     progress(f"reading the scores {scores_path}")
     scores = read_scores(scores_path)
     runs = score_runs(settings)
-    uri = configure_tracking(settings)
+    uri = display_uri(configure_tracking(settings))
     client = MlflowClient()
     charts: list[str] = []
     labels = {column: (scores[column].dropna().astype(str).mode().iat[0] if scores[column].notna().any() else None)

@@ -356,3 +356,21 @@ def test_top_decile_lift_averages_ties():
     prior = np.tile([0.87, 0.13], (1000, 1))
     metrics = churn_metrics(truth, prior, [RETAINED, "price"], np.full(1000, RETAINED, dtype=object))
     assert metrics["churn_top_decile_lift"] == 1.0
+
+
+def test_a_type_missing_from_the_calibration_customers_still_trains(base):
+    """Before: a small base whose calibration customers lacked one churn type ended in
+    'IndexError: index 5 is out of bounds' inside scikit-learn's calibration."""
+    table, parts = _small_training_sets(base)
+    (train, y_train), (valid, y_valid), (calibration, y_calibration) = parts
+    y_calibration = y_calibration.where(y_calibration != "natural", RETAINED)  # no 'natural' there
+    model = ChurnTypeModel(ChurnConfig(value_features=False)).fit(train, y_train, valid, y_valid,
+                                                                 calibration, y_calibration)
+    assert "early-stopping customers together" in model.calibration_note_
+    probabilities = model.predict_proba(table.head(300))
+    assert probabilities.shape == (300, len(model.labels_)) and np.allclose(probabilities.sum(axis=1), 1)
+    y_valid = y_valid.where(y_valid != "natural", RETAINED)  # missing outside training altogether
+    with pytest.warns(UserWarning, match="left uncalibrated"):
+        bare = ChurnTypeModel(ChurnConfig(value_features=False)).fit(train, y_train, valid, y_valid,
+                                                                    calibration, y_calibration)
+    assert bare.calibrated_ is None and bare.score(table.head(50))["p_churn"].between(0, 1).all()

@@ -31,6 +31,7 @@ def test_lists_store_models_versions_aliases_gates_and_last_score_run(trained, t
     client.set_model_version_tag("retain-clv", second.version, "role", "challenger")
     client.set_model_version_tag("retain-clv", second.version, "gate", "does not beat the current champion (test)")
     client.set_registered_model_alias("retain-clv", "challenger", second.version)
+    client.create_registered_model("retain-clv.promotion-lock")  # a promotion under way: not a model to list
 
     assert main(["models", "--tracking-uri", uri, "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
@@ -41,7 +42,8 @@ def test_lists_store_models_versions_aliases_gates_and_last_score_run(trained, t
     assert models["retain-clv"]["aliases"] == {"champion": "1", "challenger": "2"}
     v1, v2 = models["retain-clv"]["versions"]
     assert v1["aliases"] == ["champion"] and v1["role"] == "champion" and "beats naive baseline" in v1["gate"]
-    assert v2["aliases"] == ["challenger"] and v2["gate"].startswith("does not beat")
+    assert v1["gate_passed"] is True
+    assert v2["aliases"] == ["challenger"] and v2["gate"].startswith("does not beat") and v2["gate_passed"] is False
     assert v1["metrics"]["purchases_mae"] < v1["metrics"]["baseline_purchases_mae"]
     churn = models["retain-churn-type"]["versions"][0]
     assert churn["metrics"]["macro_f1"] > churn["metrics"]["baseline_majority_macro_f1"]
@@ -55,6 +57,7 @@ def test_lists_store_models_versions_aliases_gates_and_last_score_run(trained, t
     assert text.splitlines()[0] == f"store: {uri}"
     assert "v2    @challenger used by the last score run" in text
     assert "v1    @champion  created" in text  # the champion was not used this time
+    assert "gate failed: does not beat the current champion (test)" in text and "gate passed: beats naive" in text
     assert "last score run: as of 2025-12-01" in text and "retain-clv/v2 + no churn model" in text
 
 

@@ -24,7 +24,6 @@ def test_notebook_runs_top_to_bottom_inside_its_working_folder(tmp_path, monkeyp
     monkeypatch.setenv("RETAIN_NOTEBOOK_CUSTOMERS", "4000")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("RETAIN_HOME", raising=False)
-    monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     repository_before = _tree(NOTEBOOK.parent)
     notebook = nbformat.read(NOTEBOOK, as_version=4)

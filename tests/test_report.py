@@ -120,3 +120,17 @@ def test_report_errors_name_the_problem(trained, tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "lacks the score columns" in err and "not_scored_reason" in err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_scores_without_a_churn_model_say_so_instead_of_no_risk(trained, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("RETAIN_HOME", str(tmp_path / "home"))
+    uri = ["--tracking-uri", trained.settings.resolved_tracking_uri]
+    scores = tmp_path / "value-only.parquet"
+    assert main(["score", "--data", str(trained.data), "--as-of", AS_OF, "--out", str(scores), "--models", "clv=1",
+                 "--no-store", *uri]) == 0
+    assert main(["report", "--scores", str(scores), "--out", str(tmp_path / "report.html"), *uri]) == 0
+    page = (tmp_path / "report.html").read_text()
+    assert "made without a churn model" in page and "No active customer is predicted to churn" not in page
+    assert "the scores were made without retain-churn-type: this is its current champion" in page
+    assert not re.findall(r"<td>(C\d+)</td>", page)  # no at-risk table

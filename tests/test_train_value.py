@@ -2,12 +2,14 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from retain.cli import main
 from retain.data import validate_tables
+from retain.features import FeatureConfig
 from retain.data.synthetic import GeneratorConfig, generate, write_dataset
 from retain.errors import RetainError
 from retain.models import pyfunc
@@ -188,3 +190,17 @@ def test_rolling_origin_windows_go_back_while_the_history_allows():
     # not enough history before 2025-01-01 for a one-year window before it
     assert _earlier_windows(transactions.assign(timestamp=pd.to_datetime(["2024-06-01", "2025-06-01"])),
                             pd.Timestamp("2025-01-01"), pd.Timestamp("2026-01-01"), windows=3) == []
+
+
+def test_window_table_equals_calibration_holdout_on_what_the_comparison_uses(value_data):
+    """Earlier rolling-origin windows skip the full feature table; what they keep is the same."""
+    from retain.features import calibration_holdout
+    from retain.training.value import window_table
+    transactions = pd.read_parquet(value_data / "transactions.parquet")
+    full, _ = calibration_holdout(transactions, "2024-03-01", "2024-09-01")
+    light = window_table(transactions, "2024-03-01", "2024-09-01", FeatureConfig(), "spend_180d")
+    full = full.set_index("customer_id").sort_index()
+    light = light.set_index("customer_id").sort_index()
+    assert list(full.index) == list(light.index)
+    for column in ("frequency", "recency", "T", "monetary", "holdout_purchases", "holdout_spend", "holdout_duration"):
+        np.testing.assert_allclose(light[column].to_numpy(dtype=float), full[column].to_numpy(dtype=float), err_msg=column)

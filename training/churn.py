@@ -261,13 +261,14 @@ def train_churn_model(
         model.fit(data["train"], labels["train"], data["valid"], labels["valid"],
                   data["calibration"], labels["calibration"], value_model=None, progress=progress)
     notes += [str(w.message) for w in caught if "merged" in str(w.message)]
+    notes += [model.calibration_note_] if model.calibration_note_ else []
     # the stored model computes value features itself from the latest cutoff's value model
     model.value_model_ = latest_value_model if config.value_features else None
     progress(f"  {model.best_rounds_} rounds; labels {model.labels_}")
 
     test, truth = data["test"], labels["test"].to_numpy(dtype=object)
     raw = model.predict_proba(test, calibrated=False)
-    calibrated = model.calibrated_.predict_proba(raw)
+    calibrated = model.calibrate(raw)
     metrics = churn_metrics(truth, calibrated, model.labels_, model.predict_label(calibrated))
     before = churn_metrics(truth, raw, model.labels_, model.predict_label(raw))
     calibration = {"log_loss_before": before["log_loss"], "log_loss_after": metrics["log_loss"],

@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from retain.models.tiers import QUADRANT_MATRIX_NAMES, QUADRANTS  # noqa: E402
+
 
 def _thousands():
     return matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:,.0f}")
@@ -170,9 +172,9 @@ def value_matrix(counts: pd.DataFrame, values: pd.DataFrame, title: str = "Value
     fig, ax = plt.subplots(figsize=(7.5, 5))
     shares = counts.to_numpy(dtype=float) / max(counts.to_numpy(dtype=float).sum(), 1.0)
     ax.imshow(shares, cmap="Blues", vmin=0, vmax=max(shares.max(), 1e-9) * 1.6, origin="lower")
-    names = {(0, 0): "lead", (0, 1): "iron", (1, 0): "platinum", (1, 1): "gold"}
+    names = {(int(now), int(later)): name for (now, later), name in QUADRANTS.items()}
     for (i, j), name in names.items():
-        ax.text(j, i, f"{name}\n{int(counts.iat[i, j]):,} customers ({shares[i, j]:.0%})\n"
+        ax.text(j, i, f"{name}\n({QUADRANT_MATRIX_NAMES[name]})\n{int(counts.iat[i, j]):,} customers ({shares[i, j]:.0%})\n"
                       f"{value_label} {values.iat[i, j]:,.0f}", ha="center", va="center", fontsize=10)
     ax.set_xticks([0, 1], ["low", "high"])
     ax.set_yticks([0, 1], ["low", "high"])

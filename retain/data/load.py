@@ -195,7 +195,14 @@ def _shared_dictionary_codes(column: pa.ChunkedArray) -> pd.Categorical | None:
     if not pa.types.is_dictionary(column.type) or column.num_chunks < 2:
         return None
     first = column.chunk(0).dictionary
-    if not all(chunk.dictionary.equals(first) for chunk in column.chunks[1:]):
+    # chunks of one row group share the dictionary's memory: compare addresses before contents
+    same_memory = [b.address if b is not None else None for b in first.buffers()]
+
+    def shares(dictionary) -> bool:
+        return [b.address if b is not None else None for b in dictionary.buffers()] == same_memory \
+            or dictionary.equals(first)
+
+    if not all(shares(chunk.dictionary) for chunk in column.chunks[1:]):
         return None
     codes = np.concatenate([chunk.indices.fill_null(-1).to_numpy() for chunk in column.chunks])
     try:  # from_codes checks the categories are distinct
