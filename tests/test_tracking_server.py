@@ -199,6 +199,7 @@ def test_two_trainings_finishing_together_leave_the_better_one_champion(tracking
     assert len(versions) == 2
     champions = [v for v in versions if CHAMPION in v["aliases"]]
     assert len(champions) == 1
+    assert sum(v["tags"].get("role") == CHAMPION for v in versions) == 1
     winner = next(f for f, r in results.items() if r["model_version"] == champions[0]["version"])
     loser = next(f for f in results if f != winner)
     assert results[winner]["promoted"]
