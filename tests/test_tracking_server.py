@@ -134,6 +134,8 @@ def test_train_both_families_promote_and_load_back_from_a_server(tracking_server
     # over REST, versions come without aliases: the registry reads them from the registered model
     versions = {v["version"]: v["aliases"] for v in registry.versions(VALUE_MODEL_NAME)}
     assert versions == {value["model_version"]: [], again["model_version"]: [CHAMPION]}
+    roles = {v["version"]: v["tags"]["role"] for v in registry.versions(VALUE_MODEL_NAME)}
+    assert roles == {value["model_version"]: "former champion", again["model_version"]: CHAMPION}
     assert registry.registered(VALUE_MODEL_NAME + LOCK_SUFFIX) is None  # locks are released
 
     configure_tracking(Settings(home=home, tracking_uri=url))

@@ -313,6 +313,8 @@ class Registry:
             self.call(lambda: self.client.set_registered_model_alias(name, alias, version))
             self.call(lambda: self.client.set_model_version_tag(name, version, "role", alias))
             self._one_role(name, version, alias)
+            if alias == CHAMPION and previous is not None and str(previous) != str(version):
+                self.call(lambda: self.client.set_model_version_tag(name, str(previous), "role", "former champion"))
             if force:
                 self.call(lambda: self.client.set_model_version_tag(name, version, "promoted_with_force", "true"))
             if str(self.registered(name).aliases.get(alias)) != str(version):
