@@ -132,3 +132,4 @@ def test_settle_alias_decides_again_when_the_champion_moved_meanwhile(settings):
     assert final.promote and compared_again == ["1"] and registry.champion_version("m") == "2"
     aliases = client.get_registered_model("m").aliases
     assert {k: str(v) for k, v in aliases.items()} == {CHAMPION: "2"}  # one role per version
+    assert client.get_model_version("m", "1").tags["role"] == "former champion"

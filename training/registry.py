@@ -278,6 +278,8 @@ class Registry:
                 self._record(name, version, decision, alias)
                 self.call(lambda: self.client.set_registered_model_alias(name, alias, version))
                 self._one_role(name, version, alias)
+                if decision.promote and current not in (None, version):  # its role tag must not say champion
+                    self.call(lambda: self.client.set_model_version_tag(name, current, "role", "former champion"))
                 # read back: a writer that ignores the lock (an older retain, a hand edit in the UI)
                 # may have moved the champion; then compare again
                 if self.champion_version(name) == (version if decision.promote else compared):
@@ -311,6 +313,8 @@ class Registry:
             self.call(lambda: self.client.set_registered_model_alias(name, alias, version))
             self.call(lambda: self.client.set_model_version_tag(name, version, "role", alias))
             self._one_role(name, version, alias)
+            if alias == CHAMPION and previous is not None and str(previous) != str(version):
+                self.call(lambda: self.client.set_model_version_tag(name, str(previous), "role", "former champion"))
             if force:
                 self.call(lambda: self.client.set_model_version_tag(name, version, "promoted_with_force", "true"))
             if str(self.registered(name).aliases.get(alias)) != str(version):
