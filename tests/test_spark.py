@@ -129,10 +129,10 @@ def test_cli_score_and_features_with_the_spark_engine(trained, spark, cli, tmp_p
     assert len(found) == 1
 
     local, remote = tmp_path / "features.parquet", tmp_path / "features-spark.parquet"
-    assert cli("features", "--data", str(trained.data), "--as-of", AS_OF, "--out", str(local),
-               "--data-cutoff", "2026-01-01") == 0
-    assert cli("features", "--engine", "spark", "--data", str(trained.data), "--as-of", AS_OF, "--out", str(remote),
-               "--data-cutoff", "2026-01-01") == 0
+    assert main(["features", "--data", str(trained.data), "--as-of", AS_OF, "--out", str(local),
+                 "--data-cutoff", "2026-01-01"]) == 0
+    assert main(["features", "--engine", "spark", "--data", str(trained.data), "--as-of", AS_OF, "--out", str(remote),
+                 "--data-cutoff", "2026-01-01"]) == 0
     a, b = pd.read_parquet(local), pd.read_parquet(remote)
     assert len(a) > 4000
     assert_same_rows(a, b)
@@ -203,9 +203,7 @@ def test_a_killed_spark_job_leaves_the_previous_output_and_a_rerun_is_identical(
 
     pair = trained.pair()
     out = tmp_path / "scores.parquet"
-    job = ScoreJob(data=trained.data, as_of=pd.Timestamp(AS_OF), out=out, chunk_customers=500)
-    run_spark_score_job(job, pair, spark)
-    previous = out.read_bytes()
+    out.write_bytes(b"yesterday's scores")
     environment = {**os.environ, "RETAIN_HOME": str(tmp_path / "home")}
     environment.pop("MLFLOW_TRACKING_URI", None)
     process = subprocess.Popen(
@@ -224,6 +222,8 @@ def test_a_killed_spark_job_leaves_the_previous_output_and_a_rerun_is_identical(
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    assert out.read_bytes() == previous
+    assert out.read_bytes() == b"yesterday's scores"
+    job = ScoreJob(data=trained.data, as_of=pd.Timestamp(AS_OF), out=out, chunk_customers=500)
     run_spark_score_job(job, pair, spark)
-    assert out.read_bytes() == previous
+    run_score_job(ScoreJob(data=trained.data, as_of=pd.Timestamp(AS_OF), out=tmp_path / "local.parquet"), pair)
+    assert_same_rows(pd.read_parquet(tmp_path / "local.parquet"), pd.read_parquet(out))
