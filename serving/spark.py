@@ -48,6 +48,7 @@ from retain.serving.batch import (
     finish_score_job,
     output_format,
     score_chunk,
+    validate_chunk,
 )
 from retain.serving.scoring import ModelPair
 
@@ -428,10 +429,7 @@ class FeaturesSummary:
 
 
 def _validated(frames: dict[str, pd.DataFrame], job: FeaturesJob, rejects_dir: Path):
-    from retain.data import validate_tables
-
-    return validate_tables(frames, mode="lenient" if job.lenient else "strict", data_cutoff=job.data_cutoff,
-                           rejects_dir=rejects_dir)
+    return validate_chunk(frames, lenient=job.lenient, data_cutoff=job.data_cutoff, rejects_dir=rejects_dir)
 
 
 def _group_features(job: FeaturesJob, layout: _Layout, work: Path, reference, columns: list[str] | None):

@@ -87,6 +87,9 @@ def test_not_scored_customers_and_rejected_rows_agree_in_lenient_mode(trained, s
     extra = customers.iloc[[0]].assign(customer_id="ONLY-IN-CUSTOMERS")  # no transaction at all
     customers = customers[customers["customer_id"] != victim]  # known only by the rows that will be bad
     pd.concat([customers, extra], ignore_index=True).to_parquet(data / "customers.parquet", index=False)
+    interactions = pd.read_parquet(data / "interactions.parquet")
+    few = interactions["customer_id"].drop_duplicates().iloc[:3]  # most groups of customers have none
+    interactions[interactions["customer_id"].isin(few)].to_parquet(data / "interactions.parquet", index=False)
     tx["amount"] = tx["amount"].astype(object)
     tx.loc[tx["customer_id"] == victim, "amount"] = "n/a"  # every row of one customer is bad
     tx.loc[len(tx) - 1, "amount"] = "twelve"  # and one row of another
