@@ -64,7 +64,8 @@ _ERROR_START, _ERROR_END = "<<retain-error>>", "<</retain-error>>"
 class SparkConfig:
     """How to reach Spark; built at the entry point (``java_home`` from JAVA_HOME)."""
 
-    master: str = LOCAL_MASTER
+    master: str | None = None  # None: spark-submit's master when under it, else local[2]
+    submitted: bool = False  # running under spark-submit (its JVM and settings are already there)
     java_home: str | None = None
     connect_timeout_seconds: float = 10.0
     driver_memory: str = "4g"  # local mode: the driver is the executor
@@ -170,15 +171,19 @@ def spark_session(config: SparkConfig) -> Iterator:
     if active is not None:
         yield active
         return
-    check_java(config.java_home)
-    check_master(config.master, config.connect_timeout_seconds)
-    if config.java_home:
+    master = config.master or (None if config.submitted else LOCAL_MASTER)
+    if not config.submitted:
+        check_java(config.java_home)
+    if master:
+        check_master(master, config.connect_timeout_seconds)
+    if config.java_home and not config.submitted:
         os.environ["JAVA_HOME"] = config.java_home  # the launcher reads it from the environment
-    local = config.master.startswith("local")
+    local = bool(master and master.startswith("local"))
     if local:
         os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # the JVM reads it: listen on loopback only
     settings_dir = Path(tempfile.mkdtemp(prefix="retain-spark-"))
-    builder = (SparkSession.builder.master(config.master).appName("retain")
+    builder = SparkSession.builder if master is None else SparkSession.builder.master(master)
+    builder = (builder.appName("retain")
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.session.timeZone", "UTC")
@@ -194,7 +199,7 @@ def spark_session(config: SparkConfig) -> Iterator:
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # the JVM did not start: say why in one line
-        raise RetainError(f"Spark did not start (master {config.master}): {_first_line(exc)}") from None
+        raise RetainError(f"Spark did not start (master {master or 'from spark-submit'}): {_first_line(exc)}") from None
     try:
         yield spark
     finally:
