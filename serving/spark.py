@@ -286,7 +286,7 @@ def read_bucketed(spark, data: Path, mapping: dict, buckets: int):
     parts, columns, integers = [], {}, {}
     for name, path in files.items():
         if path.suffix.lower() == ".parquet":
-            frame = spark.read.parquet(str(path))
+            frame = _read_parquet(spark, path)
         else:  # every CSV column as text, as the local engine reads it; quotes doubled, RFC 4180
             frame = spark.read.option("header", True).option("escape", '"').csv(str(path))
         id_column = mapping.get(name, {}).get("columns", {}).get("customer_id", "customer_id")
@@ -305,6 +305,23 @@ def read_bucketed(spark, data: Path, mapping: dict, buckets: int):
     for part in parts[1:]:
         combined = combined.unionByName(part, allowMissingColumns=True)
     return combined, _Layout(columns, integers)
+
+
+def _read_parquet(spark, path: Path):
+    """A Parquet file as Spark reads it, with nanosecond timestamps (pandas' default, which
+    Spark refuses) read as integers and turned into microsecond timestamps."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    nanos = [f.name for f in pq.read_schema(path) if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
+    if not nanos:
+        return spark.read.parquet(str(path))
+    spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+    frame = spark.read.parquet(str(path))
+    spark.conf.unset("spark.sql.legacy.parquet.nanosAsLong")
+    return frame.select([F.timestamp_micros(F.floor(F.col(f"`{c}`") / 1000)).cast("timestamp_ntz").alias(c)
+                         if c in nanos else F.col(f"`{c}`") for c in frame.columns])
 
 
 def _count_customers(spark, combined) -> int:
