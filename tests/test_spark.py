@@ -89,7 +89,9 @@ def test_not_scored_customers_and_rejected_rows_agree_in_lenient_mode(trained, s
     pd.concat([customers, extra], ignore_index=True).to_parquet(data / "customers.parquet", index=False)
     interactions = pd.read_parquet(data / "interactions.parquet")
     few = interactions["customer_id"].drop_duplicates().iloc[:3]  # most groups of customers have none
-    interactions[interactions["customer_id"].isin(few)].to_parquet(data / "interactions.parquet", index=False)
+    interactions = interactions[interactions["customer_id"].isin(few)]
+    # nanosecond timestamps, as pandas writes them by default (Spark refuses to read them as dates)
+    interactions.astype({"timestamp": "datetime64[ns]"}).to_parquet(data / "interactions.parquet", index=False)
     tx["amount"] = tx["amount"].astype(object)
     tx.loc[tx["customer_id"] == victim, "amount"] = "n/a"  # every row of one customer is bad
     tx.loc[len(tx) - 1, "amount"] = "twelve"  # and one row of another
