@@ -3,9 +3,11 @@
     retain generate --customers 1000000 --seed 1 --out /tmp/gen1m
     python benchmarks/bench_value.py --data /tmp/gen1m
 
-Prints: BG/NBD fit (collapsed) vs lifetimes' BetaGeoFitter().fit on the same table; CLV for
-every customer vs lifetimes' customer_lifetime_value with the same horizon and discounting;
-the CLV interval; and the AUC of 1 - P(alive) against the generator's truth.
+Prints: each purchase family's fit (BG/NBD, MBG/NBD, Pareto/NBD; collapsed, with covariance)
+vs lifetimes' fitter on the same table (BetaGeoFitter on every customer; ModifiedBetaGeoFitter
+and ParetoNBDFitter on the same collapsed histories, the fastest way lifetimes can be run);
+CLV for every customer vs lifetimes' customer_lifetime_value with the same horizon and
+discounting; the CLV interval; and the AUC of 1 - P(alive) against the generator's truth.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from lifetimes import BetaGeoFitter, GammaGammaFitter
+import warnings
+
+from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 from sklearn.metrics import roc_auc_score
 
 from retain.features import rfm_summary
-from retain.models.purchase import PurchaseModel
+from retain.models.purchase import FAMILIES, PurchaseModel, collapse
 from retain.models.value import ValueConfig, ValueModel
 
 
@@ -34,11 +38,41 @@ def timed(function, repeat: int = 1):
     return best, result
 
 
+def auto_selection(transactions: pd.DataFrame, as_of: str) -> None:
+    """What ``retain train clv --model auto`` does before logging: features for the given
+    window, every family fitted and scored with coverage, and the earlier rolling-origin
+    windows (half a year of holdout before ``as_of``, and the two half-years before that)."""
+    from retain.features import FeatureConfig, calibration_holdout
+    from retain.models.spend import SpendModel
+    from retain.training.value import _earlier_windows, _fit_families, _rolling_origin, select_family
+
+    calibration_end = pd.Timestamp(as_of) - pd.Timedelta(days=182)  # three half-year windows fit in the data
+    holdout_end = pd.Timestamp(as_of)
+    started = time.perf_counter()
+    table, _ = calibration_holdout(transactions, calibration_end, holdout_end, config=FeatureConfig())
+    config = ValueConfig()
+    spend = SpendModel().fit(table["frequency"], table["monetary"])
+    fitted, _, comparison = _fit_families(table, list(FAMILIES), spend, config, 1.0, strict=False, progress=lambda m: None)
+    windows = _earlier_windows(transactions, calibration_end, holdout_end, 3)
+    _rolling_origin(transactions, windows, fitted, comparison, config, FeatureConfig(), lambda m: None)
+    elapsed = time.perf_counter() - started
+    chosen = select_family(comparison)
+    print(f"--model auto comparison ({len(table):,} customers, {1 + len(windows)} windows): {elapsed:.1f} s; chose {chosen}")
+    for name, entry in comparison.items():
+        if "mean" in entry:
+            mean = entry["mean"]
+            print(f"  {name}: score {entry['selection_score']:.3f}, MAE {mean['purchases_mae']:.4f}, total "
+                  f"{mean['total_purchases_pct_error']:+.1f}%, spend Spearman {mean['spend_spearman']:.3f}, "
+                  f"purchases interval coverage {mean['purchases_interval_coverage']:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--as-of", default="2025-07-01")
     parser.add_argument("--skip-lifetimes", action="store_true", help="only retain's figures")
+    parser.add_argument("--auto", action="store_true",
+                        help="also time the --model auto comparison (all families, rolling origin; no MLflow)")
     args = parser.parse_args()
 
     transactions = pd.read_parquet(args.data / "transactions.parquet", columns=["customer_id", "timestamp", "amount"])
@@ -50,14 +84,23 @@ def main() -> None:
 
     fit_time, purchase = timed(lambda: PurchaseModel("bgnbd").fit(*columns), repeat=3)
     print(f"retain BG/NBD fit (collapsed to {purchase.n_patterns_:,} histories, with covariance): {fit_time:.2f} s")
+    peers, peer_times = {}, {}
+    for family in ("mbgnbd", "pareto"):
+        peer_time, peers[family] = timed(lambda: PurchaseModel(family).fit(*columns), repeat=3)
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in peers[family].params_.items())
+        print(f"retain {FAMILIES[family][0]} fit (collapsed, with covariance): {peer_time:.2f} s ({shown})")
+        peer_times[family] = peer_time
     value_fit_time, model = timed(lambda: ValueModel.fit(table, "bgnbd"))
     print(f"retain value model fit (BG/NBD + Gamma-Gamma + tier edges): {value_fit_time:.2f} s")
     config = ValueConfig(horizon_days=360, discount_step_days=30, annual_discount_rate=(1.01 ** (365 / 30)) - 1)
     model.config = config
     clv_time, values = timed(lambda: model.predict_values(table, with_interval=False), repeat=3)
     print(f"retain CLV + P(alive) + P(alive at horizon) + P(no purchase), all customers: {clv_time:.2f} s")
-    interval_time, _ = timed(lambda: model.predict_values(table, with_interval=True))
-    print(f"retain CLV with {config.interval:.0%} interval (delta method): {interval_time:.2f} s")
+    interval_time, _ = timed(lambda: model.predict_values(table, with_interval=True), repeat=2)
+    print(f"retain CLV with the {config.interval:.0%} predictive interval (purchase-count distribution + "
+          f"Gamma-Gamma spend), all customers: {interval_time:.2f} s")
+    parameter_time, _ = timed(lambda: model.parameter_interval(table))
+    print(f"retain parameter-only interval (delta method), all customers: {parameter_time:.2f} s")
 
     truth_path = args.data / "truth_customers.parquet"
     if truth_path.exists():
@@ -71,6 +114,8 @@ def main() -> None:
         print("fitted vs true BG/NBD:", json.dumps({k: round(v, 4) for k, v in purchase.params_.items()}),
               json.loads((args.data / "truth.json").read_text())["bgnbd_per_day"])
 
+    if args.auto:
+        auto_selection(transactions, args.as_of)
     if args.skip_lifetimes:
         return
     lifetimes_fit_time, fitter = timed(lambda: BetaGeoFitter().fit(*columns))
@@ -78,6 +123,25 @@ def main() -> None:
           f"-> retain is {lifetimes_fit_time / fit_time:.1f}x faster")
     same = all(np.isclose(fitter.params_[k], purchase.params_[k], rtol=1e-4) for k in purchase.params_)
     print(f"  same parameters (rtol 1e-4): {same}")
+    distinct, counts, _ = collapse(dict(zip(("frequency", "recency", "T"), columns)))
+    for family, fitter_class in (("mbgnbd", ModifiedBetaGeoFitter), ("pareto", ParetoNBDFitter)):
+        extra = {"initial_params": np.ones(4)} if family == "pareto" else {}
+
+        def lifetimes_fit():
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                return fitter_class().fit(distinct["frequency"], distinct["recency"], distinct["T"],
+                                          weights=counts, **extra)
+        started = time.perf_counter()
+        try:
+            theirs, outcome = lifetimes_fit(), ""
+            same = all(np.isclose(theirs.params_[k], v, rtol=1e-3) for k, v in peers[family].params_.items())
+            outcome = f"same parameters (rtol 1e-3): {same}"
+        except Exception as exc:  # lifetimes' failures are the point of this comparison
+            outcome = f"failed: {type(exc).__name__}: {str(exc)[:120]}"
+        elapsed = time.perf_counter() - started
+        print(f"lifetimes {fitter_class.__name__}().fit on the same collapsed histories: {elapsed:.2f} s "
+              f"-> retain is {elapsed / peer_times[family]:.1f}x faster; {outcome}")
     spend = GammaGammaFitter()
     spend.params_ = pd.Series(model.spend.params_)
     frequency, recency, age = (table[c] for c in ("frequency", "recency", "T"))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class LifecycleRules:
-    """Lifecycle stage thresholds; the rule itself is in lifecycle.py and docs/features.md."""
+    """Lifecycle stage thresholds; the rule itself is in segments.py (lifecycle_stage) and docs/features.md."""
 
     acquisition_max_tenure_days: int = 90
     acquisition_max_purchase_days: int = 2

@@ -29,49 +29,66 @@ def not_scored_reasons(
     or "no transactions"."""
     stamp, cutoff = cutoff_day(as_of)
     day = stamp.date()
-    ids = pd.Index(pd.Series(customer_ids, dtype=object).astype(str).unique(), name="customer_id")
-    reasons = pd.Series("", index=ids, dtype=object)
-
-    tx_ids = transactions["customer_id"].astype(str).to_numpy()
+    ids = pd.Index(customer_ids, dtype=object).astype(str).unique()
+    # one integer code per customer; the rows of each table mapped to those codes once
+    tx_codes = _codes_in(ids, transactions["customer_id"])
     when = transactions["timestamp"].to_numpy()
     before = when < cutoff
     purchase = transactions["amount"].to_numpy(dtype=float) >= 0
-    bought_before = pd.Index(np.unique(tx_ids[before & purchase]))
-    returned_before = pd.Index(np.unique(tx_ids[before & ~purchase]))
-    first_purchase = (
-        pd.Series(when[purchase], index=tx_ids[purchase]).groupby(level=0).min()
-        if purchase.any() else pd.Series(dtype="datetime64[ns]")
-    )
+    known = tx_codes >= 0
+    n = len(ids)
+    bought_before = np.bincount(tx_codes[known & before & purchase], minlength=n) > 0
+    returned_before = np.bincount(tx_codes[known & before & ~purchase], minlength=n) > 0
+    has_purchase = np.bincount(tx_codes[known & purchase], minlength=n) > 0
 
-    unscorable = ~ids.isin(bought_before)
-    for position in np.flatnonzero(unscorable):
-        customer = ids[position]
-        if customer in returned_before:
-            reasons.iloc[position] = f"only returns before {day}"
-        elif customer in first_purchase.index:
-            reasons.iloc[position] = f"no purchase before {day} (first purchase {pd.Timestamp(first_purchase[customer]).date()})"
-        else:
-            reasons.iloc[position] = NO_TRANSACTIONS
+    reasons = np.full(n, "", dtype=object)
+    only_returns = ~bought_before & returned_before
+    reasons[only_returns] = f"only returns before {day}"
+    later = ~bought_before & ~returned_before & has_purchase
+    if later.any():
+        rows = known & purchase & np.isin(tx_codes, np.flatnonzero(later))
+        first = pd.Series(when[rows]).groupby(tx_codes[rows]).min()
+        reasons[first.index.to_numpy()] = [
+            f"no purchase before {day} (first purchase {pd.Timestamp(t).date()})" for t in first.to_numpy()]
+    reasons[~bought_before & ~returned_before & ~has_purchase] = NO_TRANSACTIONS
 
     if churn_events is not None and len(churn_events):
-        events = churn_events[churn_events["churn_date"].to_numpy() < cutoff]
-        if len(events):
-            events = events.assign(customer_id=events["customer_id"].astype(str)).sort_values("churn_date")
-            events = events.drop_duplicates("customer_id", keep="first").set_index("customer_id")
-            churned = events.index.intersection(ids)
-            if len(churned):
-                dates = pd.to_datetime(events.loc[churned, "churn_date"]).dt.date.astype(str)
-                types = events.loc[churned, "churn_type"].astype(str)
-                reasons.loc[churned] = ("churned on " + dates + " (" + types + ")").to_numpy()
-    return reasons
+        event_codes = _codes_in(ids, churn_events["customer_id"])
+        dates = churn_events["churn_date"].to_numpy()
+        rows = np.flatnonzero((event_codes >= 0) & (dates < cutoff))
+        if len(rows):
+            # the earliest churn event before as_of of each customer
+            order = rows[np.lexsort((dates[rows], event_codes[rows]))]
+            first_rows = order[np.r_[True, event_codes[order][1:] != event_codes[order][:-1]]]
+            types = churn_events["churn_type"].to_numpy(dtype=object)[first_rows]
+            reasons[event_codes[first_rows]] = [
+                f"churned on {pd.Timestamp(d).date()} ({t})" for d, t in zip(dates[first_rows], types)]
+    return pd.Series(reasons, index=pd.Index(ids, name="customer_id"), dtype=object)
+
+
+def _codes_in(ids: pd.Index, values: pd.Series) -> np.ndarray:
+    """Position of each row's customer in ``ids`` (-1 when absent), hashing each distinct id once."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        positions = ids.get_indexer(values.cat.categories.astype(str))
+        codes = values.cat.codes.to_numpy()
+        return np.where(codes >= 0, np.append(positions, -1)[codes], -1)
+    return ids.get_indexer(values.astype(str))
 
 
 def input_customers(dataset) -> pd.Index:
     """Every customer an input names: in transactions or in the customers table."""
-    ids = [dataset.transactions["customer_id"].astype(str)]
+    ids = [distinct_ids(dataset.transactions["customer_id"])]
     if dataset.customers is not None:
-        ids.append(dataset.customers["customer_id"].astype(str))
-    return pd.Index(pd.concat(ids, ignore_index=True).unique(), name="customer_id")
+        ids.append(distinct_ids(dataset.customers["customer_id"]))
+    return pd.Index(np.concatenate(ids), name="customer_id").unique()
+
+
+def distinct_ids(values: pd.Series) -> np.ndarray:
+    """The distinct ids of a column as text; a categorical column's used categories."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        used = np.unique(values.cat.codes.to_numpy())
+        return np.asarray(values.cat.categories.astype(str), dtype=object)[used[used >= 0]]
+    return np.asarray(pd.unique(values.astype(str)), dtype=object)
 
 
 def scorable_features(dataset, as_of, config: FeatureConfig, reference: FeatureReference,
@@ -79,12 +96,15 @@ def scorable_features(dataset, as_of, config: FeatureConfig, reference: FeatureR
     """The feature table of the scorable customers of a ``retain.data.Dataset`` as of a
     date, and the not-scored reason of every input customer ("" when scored)."""
     reasons = not_scored_reasons(input_customers(dataset), dataset.transactions, as_of, dataset.churn_events)
-    keep = reasons.index[reasons.to_numpy() == ""]
-    if not len(keep):
+    scorable = reasons.to_numpy() == ""
+    if not scorable.any():
         return pd.DataFrame(columns=["customer_id", "as_of"]), reasons
 
     def only_kept(frame):
-        return None if frame is None else frame[frame["customer_id"].astype(str).isin(keep)]
+        if frame is None:
+            return None
+        codes = _codes_in(reasons.index, frame["customer_id"])
+        return frame[(codes >= 0) & np.append(scorable, False)[codes]]
 
     features, _ = build_features(only_kept(dataset.transactions), as_of, customers=only_kept(dataset.customers),
                                  interactions=only_kept(dataset.interactions), config=config, reference=reference)

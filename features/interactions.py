@@ -76,7 +76,7 @@ def interaction_features(customer_ids: np.ndarray, interactions: pd.DataFrame, a
         out["last_satisfaction"] = last
         year = rated & (day >= -365)
         n_year = count(year)
-        # domain.md's CSM: mean of item scores on the -90..90 scale
+        # docs/domain.md's CSM: mean of item scores on the -90..90 scale
         out["satisfaction_index_365d"] = np.divide(
             count(year, np.nan_to_num(score)), n_year, out=np.full(n, np.nan), where=n_year > 0
         )

@@ -1,7 +1,7 @@
 """Every action text retain recommends, in one place: the move for each value tier and
-value-matrix quadrant, and the retention move for each churn type (domain.md)."""
+value-matrix quadrant, and the retention move for each churn type (docs/domain.md)."""
 
-# The move that would raise a customer to the next tier (domain.md, customer pyramid).
+# The move that would raise a customer to the next tier (docs/domain.md, customer pyramid).
 PYRAMID_MOVES = {
     "platinum": "keep: full service, priority care; protect the relationship",
     "gold": "raise to platinum: full service and a wider product line",
@@ -10,14 +10,14 @@ PYRAMID_MOVES = {
 }
 
 QUADRANT_MOVES = {
-    "gold": "invest: the most valuable now and later",
-    "platinum": "maintain: the cash-flow core, large now but less later",
-    "iron": "develop: little now, real potential",
-    "lead": "reduce cost or let go: low now and later",
+    "high now / high later": "invest: the most valuable now and later",
+    "high now / low later": "maintain: the cash-flow core, large now but less later",
+    "low now / high later": "develop: little now, real potential",
+    "low now / low later": "reduce cost or let go: low now and later",
 }
 
 
-# What to do about each churn type (domain.md); types not listed get the generic move.
+# What to do about each churn type (docs/domain.md); types not listed get the generic move.
 CHURN_ACTIONS = {
     "price": "make a targeted offer: discount, price match or a cheaper plan",
     "service": "apologise and fix: resolve open complaints quickly, service-recovery call",

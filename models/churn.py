@@ -35,7 +35,7 @@ VALUE_FEATURES = ("p_alive", "p_alive_horizon", "p_no_purchase_horizon", "expect
 @dataclass(frozen=True)
 class ChurnConfig:
     """Classifier settings. ``n_jobs`` is 1 by default: on shared 2-core machines more
-    threads can stall LightGBM (stack notes). ``class_weight_power`` 0.5 weights each class
+    threads can stall LightGBM (measured here: a 3 s fit took over 200 s with the other core busy). ``class_weight_power`` 0.5 weights each class
     by sqrt(largest class / its size). A churn type with fewer than ``min_class_examples``
     training customers is merged into ``other``."""
 
@@ -149,19 +149,60 @@ class ChurnTypeModel:
         routes missing values down the learned default branch); missing feature columns
         are filled with missing values. Both are counted in the returned notes. Changes no
         state of the model: scoring may run on several threads at once."""
-        frame = self._with_value_features(features)
-        notes = InputNotes(missing_features=[c for c in self.feature_names_ if c not in frame.columns])
-        matrix = frame.reindex(columns=self.feature_names_)
+        matrix, notes = self._model_inputs(features)
+        table = pd.DataFrame(matrix, columns=self.feature_names_)
         for column, known in self.categories_.items():
-            text = matrix[column].astype("string")
+            codes = table[column].to_numpy()
+            table[column] = pd.Categorical.from_codes(np.where(np.isnan(codes), -1, codes).astype(int), categories=known)
+        return table, notes
+
+    def _model_inputs(self, features: pd.DataFrame) -> tuple[np.ndarray, "InputNotes"]:
+        """``prepare``'s matrix as one float array, categorical columns as their training
+        category codes (what LightGBM makes of the categorical frame): the per-request path
+        reads each column once and makes no per-column frame (``prepare`` builds on it)."""
+        missing_core = [c for c in CORE_FEATURES if c not in features.columns]
+        if missing_core:
+            raise RetainError(f"the churn model needs the columns {missing_core}; build features with retain.features")
+        value_columns = {}
+        if self.value_model_ is not None:
+            values = self.value_model_.predict_values(features, with_interval=False)
+            value_columns = {name: np.asarray(values[name], dtype=float) for name in VALUE_FEATURES}
+        names = self.feature_names_
+        position = {name: i for i, name in enumerate(names)}
+        notes = InputNotes(missing_features=[c for c in names if c not in features.columns and c not in value_columns])
+        matrix = np.full((len(features), len(names)), np.nan)
+        plain, other = [], []
+        for name in names:
+            if name in self.categories_ or name not in features.columns or name in value_columns:
+                continue
+            dtype = features[name].dtype
+            numeric = pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
+            (plain if numeric else other).append(name)
+        if plain:  # one conversion for all numeric columns
+            matrix[:, [position[c] for c in plain]] = features[plain].to_numpy(dtype=float, na_value=np.nan)
+        for name in other:
+            matrix[:, position[name]] = pd.to_numeric(features[name], errors="coerce").astype(float).to_numpy()
+        for name, values in value_columns.items():
+            if name in position:
+                matrix[:, position[name]] = values
+        for column, known in self.categories_.items():
+            if column not in features.columns:
+                continue
+            text = features[column].astype("string")
             unknown = text.notna() & ~text.isin(known)
             if unknown.any():
                 notes.unknown_categories[column] = int(unknown.sum())
-            matrix[column] = pd.Categorical(text.where(~unknown), categories=known)
-        for column in self.feature_names_:
-            if column not in self.categories_:
-                matrix[column] = pd.to_numeric(matrix[column], errors="coerce").astype(float)
+            codes = pd.Categorical(text.where(~unknown), categories=known).codes
+            matrix[:, position[column]] = np.where(codes < 0, np.nan, codes)
         return matrix, notes
+
+    def _column_values(self, matrix: np.ndarray, name: str, rows: np.ndarray) -> np.ndarray:
+        """The values of one input column as the drivers phrase them (categories as text)."""
+        values = matrix[rows, self.feature_names_.index(name)]
+        if name not in self.categories_:
+            return values.astype(object)
+        known = np.asarray(self.categories_[name], dtype=object)
+        return np.where(np.isnan(values), np.nan, known[np.nan_to_num(values).astype(int)]).astype(object)
 
     # --- fitting -------------------------------------------------------------------------
 
@@ -189,7 +230,9 @@ class ChurnTypeModel:
         counts = np.bincount(codes[0], minlength=len(self.labels_))
         weights = (counts.max() / counts) ** self.config.class_weight_power
         self.classifier_ = lgb.LGBMClassifier(
-            objective="multiclass", n_estimators=self.config.max_rounds, learning_rate=self.config.learning_rate,
+            # num_class given even for two labels (retained + one type): the wrapper only sets it above two
+            objective="multiclass", num_class=len(self.labels_), n_estimators=self.config.max_rounds,
+            learning_rate=self.config.learning_rate,
             num_leaves=self.config.num_leaves,
             min_child_samples=self.config.min_child_samples or int(np.clip(len(x_train) / 500, 20, 200)),
             max_bin=self.config.max_bin, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
@@ -240,7 +283,7 @@ class ChurnTypeModel:
     def predict_label(self, probabilities: np.ndarray) -> np.ndarray:
         return np.asarray(self.labels_, dtype=object)[np.argmax(probabilities * self.decision_weights_, axis=1)]
 
-    def _drivers(self, matrix: pd.DataFrame, leaves: np.ndarray, type_index: np.ndarray) -> np.ndarray:
+    def _drivers(self, matrix: np.ndarray, leaves: np.ndarray, type_index: np.ndarray) -> np.ndarray:
         """The features pushing each customer most towards their likely churn type rather
         than staying: path contributions to that class's raw score minus the retained
         class's, the top ``config.top_drivers`` positive ones, in words."""
@@ -255,7 +298,7 @@ class ChurnTypeModel:
             for column in np.unique(chosen[positive]):
                 who = np.flatnonzero(positive & (chosen == column))
                 name = self.feature_names_[column]
-                values = matrix[name].iloc[who].to_numpy(dtype=object)
+                values = self._column_values(matrix, name, who)
                 # counts and categories repeat: phrase each distinct value once
                 codes, distinct = pd.factorize(pd.Series(values), use_na_sentinel=False)
                 phrased = np.array([describe_feature(name, value) for value in distinct], dtype=object)
@@ -288,7 +331,7 @@ class ChurnTypeModel:
         the customer leaves within the horizon; ``churn_type`` is the most likely reason
         if they leave, whatever the decision. The retention action goes to customers the
         model says will leave; the others get ``LOW_RISK_ACTION``."""
-        matrix, notes = self.prepare(features)
+        matrix, notes = self._model_inputs(features)
         leaves = self._leaves(matrix)
         probabilities = self.calibrated_.predict_proba(self._uncalibrated(leaves))
         churn_columns = [i for i, label in enumerate(self.labels_) if label != RETAINED]

@@ -23,6 +23,7 @@ from __future__ import annotations
 from importlib import metadata
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
@@ -44,7 +45,6 @@ CHALLENGER = "challenger"
 # The columns of the training scores whose distribution is kept with the model for drift checks.
 PROFILED_COLUMNS = ("frequency", "recency", "T", "monetary", "rfm_segment", "lifecycle_stage", "p_alive",
                     "expected_purchases", "clv", "value_tier", "p_churn", "churn_type")
-_CONTRACT_KINDS = {"id": "string", "datetime": "datetime", "float": "double", "bool": "boolean", "text": "string"}
 
 
 def pip_requirements() -> list[str]:
@@ -127,7 +127,9 @@ def _check_time_unit(features: pd.DataFrame, time_unit_days: float) -> None:
     rows = features["T"].to_numpy(dtype=float) > 0
     if not rows.any():
         return
-    unit = float((features["tenure_days"].to_numpy(dtype=float)[rows] / features["T"].to_numpy(dtype=float)[rows]).mean())
+    # tenure_days counts the first purchase day itself: T = (tenure_days - 1) / unit
+    unit = float(np.median((features["tenure_days"].to_numpy(dtype=float)[rows] - 1)
+                           / features["T"].to_numpy(dtype=float)[rows]))
     if abs(unit / time_unit_days - 1) > 0.05:
         raise RetainError(
             f"the feature table's recency and T are in units of {unit:.3g} days, but the model was trained in units "
@@ -151,6 +153,8 @@ def signature_for(model, example_features: pd.DataFrame, example_output: pd.Data
                        "double" if str(spec.type) in ("integer", "long") else spec.type, spec.name,
                        required=spec.name == "customer_id") for spec in signature.inputs.inputs]
     present = {spec.name for spec in columns}
+    if "tenure_days" not in present:  # read to check the feature table's time unit
+        columns.append(ColSpec("double", "tenure_days", required=False))
     for name, kind in raw_table_columns(model).items():
         if name not in present:
             columns.append(ColSpec(kind, name, required=False))
@@ -161,11 +165,14 @@ def signature_for(model, example_features: pd.DataFrame, example_output: pd.Data
 
 def raw_table_columns(model) -> dict[str, str]:
     """Columns a raw-tables input may carry: the ``table`` column, every contract column,
-    and the customer attributes the model was trained on (any type: JSON sends text)."""
-    columns = {TABLE_COLUMN: "string"}
+    and the customer attributes the model was trained on. Declared of any type: tables
+    stacked in one frame mix kinds in a column (missing values where a table lacks it),
+    JSON sends dates as text, and retain's own validation checks every value with a
+    message that names the table, row and column."""
+    columns = {TABLE_COLUMN: AnyType()}
     for spec in TABLES.values():
-        for name, kind in spec.columns.items():
-            columns.setdefault(name, _CONTRACT_KINDS[kind])
+        for name in spec.columns:
+            columns.setdefault(name, AnyType())
     for name in getattr(model, "feature_names_", ()):
         if name.startswith("attr_"):
             source = name[len("attr_"):]
@@ -174,13 +181,15 @@ def raw_table_columns(model) -> dict[str, str]:
     return columns
 
 
-def log_pyfunc(wrapper: RetainPyfunc, example_features: pd.DataFrame):
-    """Log inside the active run, with the profile of the scores on ``example_features``
-    (the training or evaluation table) for drift checks; returns MLflow's ModelInfo."""
-    wrapper.profile = profile(pd.concat([example_features.reset_index(drop=True),
-                                         wrapper.model.score(example_features).drop(columns=["customer_id", "as_of"],
-                                                                                    errors="ignore")], axis=1)
-                              .loc[:, lambda f: ~f.columns.duplicated(keep="last")], PROFILED_COLUMNS)
+def log_pyfunc(wrapper: RetainPyfunc, example_features: pd.DataFrame, profile_features: pd.DataFrame | None = None):
+    """Log inside the active run; returns MLflow's ModelInfo. ``profile_features`` (default
+    ``example_features``) are the customers as scoring will meet them at the end of the
+    training data: the distribution of their features and scores is kept with the model,
+    for drift checks."""
+    rows = (example_features if profile_features is None else profile_features).reset_index(drop=True)
+    scores = wrapper.model.score(rows).drop(columns=["customer_id", "as_of"], errors="ignore")
+    wrapper.profile = profile(pd.concat([rows.drop(columns=scores.columns, errors="ignore"), scores], axis=1),
+                              PROFILED_COLUMNS)
     example = example_features.head(5)
     output = wrapper.predict(None, example)
     return mlflow.pyfunc.log_model(

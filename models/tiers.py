@@ -1,4 +1,4 @@
-"""Value tiers from domain.md: the customer pyramid and the value matrix.
+"""Value tiers from docs/domain.md: the customer pyramid and the value matrix.
 
 Cut points are fitted on the training base and stored with the model, so a customer's
 tier does not depend on who else is in the scoring batch.
@@ -12,13 +12,23 @@ import numpy as np
 
 PYRAMID = ("platinum", "gold", "iron", "lead")
 
-# Value matrix: (high current value, high future value) -> quadrant.
+# Value matrix (docs/domain.md): (high current value, high future value) -> quadrant. The values
+# name their axes, "now" = value so far and "later" = CLV, each against the training base's
+# median, so they never read as a second pyramid tier: a customer can be tier "lead" (the
+# bottom 80% by CLV) and "high now / high later" (above the median on both).
 QUADRANTS = {
-    (False, False): "lead",
-    (False, True): "iron",
-    (True, False): "platinum",
-    (True, True): "gold",
+    (False, False): "low now / low later",
+    (False, True): "low now / high later",
+    (True, False): "high now / low later",
+    (True, True): "high now / high later",
 }
+# The names the value matrix gives the quadrants in docs/domain.md, for reading docs side by side.
+QUADRANT_MATRIX_NAMES = {
+    "low now / low later": "lead", "low now / high later": "iron",
+    "high now / low later": "platinum", "high now / high later": "gold",
+}
+
+
 @dataclass(frozen=True)
 class TierConfig:
     """``pyramid_shares``: top share of customers by CLV in platinum, then gold, then iron;

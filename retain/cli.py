@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
+import re
 import sys
 import time
 import traceback
@@ -29,11 +31,43 @@ def _stage_printer():
     return progress
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
+
+
 def _date(text: str) -> pd.Timestamp:
+    """ISO dates only: 02/01/2023 could be either of two days."""
     try:
-        return pd.Timestamp(text)
+        if not _ISO_DATE.fullmatch(text.strip()):
+            raise ValueError
+        return pd.Timestamp(text.strip())
     except (ValueError, TypeError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (use YYYY-MM-DD)") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date (use YYYY-MM-DD, e.g. 2025-09-01)") from None
+
+
+def _positive(kind):
+    """An argparse type: a number of ``kind`` above zero (0 days or 0 threads mean nothing)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text} must be above 0")
+        return value
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+TABLE_SUFFIXES = (".parquet", ".csv")
+
+
+def _table_path(text: str) -> Path:
+    """An output table path whose suffix says the format it is written in."""
+    path = Path(text)
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"{text}: write .parquet or .csv (the suffix sets the format)")
+    return path
 
 
 # --- generate / import -------------------------------------------------------------
@@ -75,14 +109,19 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, help="dataset folder (docs/data-contract.md)")
     parser.add_argument("--lenient", action="store_true", help="set bad rows aside instead of failing")
     parser.add_argument("--rejects", type=Path, help="where --lenient writes rejected rows (default: OUT.rejects/)")
-    parser.add_argument("--map", type=Path, help="JSON file mapping contract columns to your column names")
+    parser.add_argument("--map", type=Path, help="JSON file mapping contract columns to your column names (default: the contract's names)")
     parser.add_argument(
         "--column", action="append", default=[], metavar="TABLE.COLUMN=NAME",
-        help="map one column, e.g. transactions.customer_id=CustID (repeatable)",
+        help="map one column, e.g. transactions.customer_id=CustID (repeatable; default: none)",
     )
     parser.add_argument(
         "--data-cutoff", type=_date,
         help="rows dated after this are flagged as in the future (default: now)",
+    )
+    parser.add_argument(
+        "--date-format", metavar="FORMAT",
+        help="how to read dates that are not ISO 8601, e.g. '%%d/%%m/%%Y' (day first); without it the order "
+             "is taken from the data when a day over 12 settles it, else retain stops and asks (default: none)",
     )
 
 
@@ -96,17 +135,23 @@ def _load(args, out: Path):
         mapping=read_mapping(args.map, args.column),
         data_cutoff=args.data_cutoff,
         rejects_dir=rejects,
+        date_format=args.date_format,
     )
     report = dataset.report
     _say(f"loaded {args.data}: {report.summary()}")
+    if report.facts:
+        _say("kept and counted (ordinary in real data, see docs/data-contract.md):\n" + report.facts_text())
     if not report.ok:
         _say("set aside:\n" + report.text() + f"\nrejected rows with reasons: {report.rejects_dir}/")
     return dataset
 
 
 def _write_table(table: pd.DataFrame, out: Path) -> None:
+    suffix = out.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise RetainError(f"{out}: write .parquet or .csv (the suffix sets the format)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".csv":
+    if suffix == ".csv":
         table.to_csv(out, index=False)
     else:
         table.to_parquet(out, index=False)
@@ -132,12 +177,17 @@ def cmd_features(args) -> int:
     _write_table(table, args.out)
     reference_path = args.out.with_name(args.out.name + ".reference.json")
     reference.save(reference_path)
+    from retain.data import customers_with_only_returns
+
     known = dataset.transactions["customer_id"].nunique()
-    later = known - len(table)
+    # customers with only returns before as_of are not in the table either, and are counted apart
+    returns_only = len(customers_with_only_returns(dataset.transactions, before=args.as_of))
+    later = known - len(table) - returns_only
     progress(
         f"wrote {args.out}: {len(table):,} customers x {table.shape[1]} columns; "
-        f"{later:,} customers first bought on or after {args.as_of.date()} and are not in it; "
-        f"RFM cut points in {reference_path}"
+        f"{later:,} customers first bought on or after {args.as_of.date()} and are not in it"
+        + (f", nor are {returns_only:,} with only returns before it" if returns_only else "")
+        + f"; RFM cut points in {reference_path}"
     )
     return 0
 
@@ -202,9 +252,15 @@ def cmd_train_clv(args) -> int:
     return _report(result, args, _print_value_summary)
 
 
+def _add_tracking_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tracking-uri", help="MLflow store: a tracking server http://HOST:PORT or a database URI "
+                        "(default: $MLFLOW_TRACKING_URI, else a sqlite file in the retain home; docs/teams.md)")
+
+
 def _report(result, args, summary) -> int:
     for note in result.warnings:
         _say(f"warning: {note}")
+    _say(f"MLflow store: {result.tracking_uri}")
     if args.json:
         print(result.to_json())
     else:
@@ -240,7 +296,7 @@ def cmd_train_churn(args) -> int:
     result = train_churn_model(
         dataset, args.as_of, snapshots=args.snapshots, snapshot_step_days=args.snapshot_step_days,
         config=config, feature_config=FeatureConfig(time_unit_days=args.time_unit_days), ceiling=ceiling,
-        settings=args.settings, progress=progress,
+        settings=args.settings, progress=progress, observed_until=args.observed_until,
     )
     return _report(result, args, _print_churn_summary)
 
@@ -269,11 +325,21 @@ def _print_churn_summary(result) -> None:
 
 
 def cmd_promote(args) -> int:
-    from retain.training.registry import CHURN_MODEL_NAME, VALUE_MODEL_NAME, configure_tracking, promote, strict_json
+    from retain.training.registry import (
+        CHURN_MODEL_NAME, VALUE_MODEL_NAME, configure_tracking, display_uri, promote, strict_json,
+    )
 
     name = {"clv": VALUE_MODEL_NAME, "churn": CHURN_MODEL_NAME}[args.model]
-    configure_tracking(args.settings)
-    outcome = promote(name, args.version, args.alias)
+    settings = args.settings
+    _say(f"MLflow store: {display_uri(settings.resolved_tracking_uri)}")
+    store_file = settings.home / "mlflow.db"
+    if settings.uses_local_store and not store_file.exists():  # opening it would create an empty store
+        raise RetainError(f"no MLflow store at {store_file}: nothing was trained with this retain home; "
+                          "set RETAIN_HOME or pass --tracking-uri to the store that holds the models")
+    configure_tracking(settings)
+    outcome = promote(name, args.version, args.alias, settings=settings, force=args.force)
+    for note in outcome["warnings"]:
+        _say(f"warning: {note}")
     metrics = {k: v for k, v in sorted(outcome["metrics"].items()) if "_" in k and not k.startswith(("param_",))}
     _say(f"{name}@{args.alias}: version {outcome['previous'] or '(none)'} -> {outcome['version']}")
     print(strict_json(outcome) if args.json else
@@ -353,97 +419,181 @@ def _print_score_summary(summary) -> None:
     print("\n".join(lines))
 
 
+# --- serve / build -------------------------------------------------------------------
+
+
+def _service_environment(args, settings: Settings) -> dict:
+    """The environment the service process reads its settings from, once, at start-up
+    (serving/http_config.py): keys from the flags' file join RETAIN_API_KEYS."""
+    from retain.serving import http_config
+    from retain.settings import read_api_keys_file
+
+    keys = settings.api_keys + (read_api_keys_file(args.api_keys_file) if args.api_keys_file else ())
+    if not keys and not args.no_auth:
+        raise RetainError(
+            "no API key configured: set RETAIN_API_KEYS (comma-separated) or give --api-keys-file FILE "
+            "(one key per line); for a local experiment without keys, add --no-auth"
+        )
+    env = dict(os.environ)
+    env.update({"RETAIN_HOME": str(settings.home), "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri,
+                http_config.API_KEYS: ",".join(keys), http_config.WORKERS: str(args.workers),
+                http_config.RELOAD_SECONDS: str(args.reload_seconds),
+                "BENTOML_DO_NOT_TRACK": env.get("BENTOML_DO_NOT_TRACK", "true")})
+    env.pop(http_config.API_KEYS_FILE, None)
+    if args.no_auth:
+        env[http_config.NO_AUTH] = "1"
+    if args.max_request_customers:
+        env[http_config.MAX_CUSTOMERS] = str(args.max_request_customers)
+    if args.max_request_bytes:
+        env[http_config.MAX_BYTES] = str(args.max_request_bytes)
+    return env
+
+
+def _bentoml() -> list[str]:
+    return [sys.executable, "-m", "bentoml"]
+
+
+def cmd_serve(args) -> int:
+    """Run ``bentoml serve`` on the service; the settings go to it through its environment."""
+    if args.workers < 1:
+        raise RetainError("--workers must be at least 1")
+    env = _service_environment(args, args.settings)
+    target = args.bento or "retain.serving.service:Retain"
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        _say(f"warning: binding {args.host}: the service is reachable from other machines; keep the API keys secret")
+    _say(f"serving {target} on http://{args.host}:{args.port} with models from "
+         f"{'the Bento' if args.bento else args.settings.resolved_tracking_uri}")
+    command = [*_bentoml(), "serve", target, "--host", args.host, "--port", str(args.port)]
+    sys.stdout.flush()
+    # become the server process: signals sent to this PID reach bentoml itself
+    os.execvpe(command[0], command, env)
+    return 1  # not reached
+
+
+def cmd_build(args) -> int:
+    """A Bento with the champion models imported into it (bentoml.mlflow.import_model)."""
+    from retain.serving.http_bento import build_bento
+
+    env = dict(os.environ, BENTOML_DO_NOT_TRACK=os.environ.get("BENTOML_DO_NOT_TRACK", "true"))
+    tag = build_bento(args.settings, out=args.out, progress=_stage_printer(), env=env)
+    print(tag)
+    return 0
+
+
+# --- models / report ---------------------------------------------------------------
+
+
+def cmd_models(args) -> int:
+    from retain.report import format_overview, registry_overview
+    from retain.training.registry import strict_json
+
+    overview = registry_overview(args.settings)
+    print(strict_json(overview) if args.json else format_overview(overview))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from retain.report import write_report
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in the command's output
+    progress = _stage_printer()
+    summary = write_report(args.settings, args.out, args.scores, progress=progress)
+    for note in summary.notes:
+        _say(f"note: {note}")
+    progress(f"wrote {summary.out}: {len(summary.charts)} charts, scores {summary.scores}, "
+             f"models from {summary.tracking_uri}; open it in a browser (no network needed)")
+    return 0
+
+
 # --- demo --------------------------------------------------------------------------
 
 
 def cmd_demo(args) -> int:
-    """Generate a base, build features, train and gate both models, score every customer."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    from retain.data import load_dataset
-    from retain.data.synthetic import GeneratorConfig, generate, write_dataset
-    from retain.features import build_features
-    from retain.models import pyfunc
-    from retain.training.churn import train_churn_model
-    from retain.training.registry import CHURN_MODEL_NAME, VALUE_MODEL_NAME, configure_tracking
-    from retain.training.value import train_value_model
+    """Generate a base (or import CDNOW), train and gate both models, score every customer."""
+    from retain.demo import highest_risk, next_steps, run_demo
 
     progress = _stage_printer()
-    out = args.out
+    workdir = args.workdir
     settings = args.settings
     if settings.uses_local_store and not os.environ.get("RETAIN_HOME"):
-        settings = settings.with_(home=out / "retain-home")  # a demo keeps its models to itself
-    config = GeneratorConfig(customers=args.customers, seed=args.seed)
-    progress(f"generating {args.customers:,} customers into {out / 'data'}")
-    write_dataset(generate(config, progress=progress), out / "data")
-    dataset = load_dataset(out / "data", data_cutoff=config.end)
-    end = pd.Timestamp(config.end)
-
-    progress("value models: calibration to a year before the end, holdout the last year")
-    value = train_value_model(dataset, end - pd.Timedelta(days=365), settings=settings, progress=progress)
-    _print_value_summary(value)
-    progress("churn-type classifier: cutoff 120 days before the end, 2 snapshots")
-    churn = train_churn_model(dataset, end - pd.Timedelta(days=120), snapshots=2, settings=settings,
-                              progress=progress)
-    _print_churn_summary(churn)
-
-    progress(f"scoring every customer as of {end.date()} with both champions")
-    configure_tracking(settings)
-    models = {}
-    for name in (VALUE_MODEL_NAME, CHURN_MODEL_NAME):
-        uri = f"models:/{name}@champion"
-        try:
-            models[name] = pyfunc.load(uri)
-        except MlflowException:  # no champion: the gate kept the model back, so score with the latest version
-            latest = max(int(v.version) for v in MlflowClient().search_model_versions(f"name='{name}'"))
-            _say(f"{name} has no champion; scoring with version {latest}")
-            models[name] = pyfunc.load(f"models:/{name}/{latest}")
-    reference = models[CHURN_MODEL_NAME].unwrap_python_model().reference
-    features, _ = build_features(dataset.transactions, end, customers=dataset.customers,
-                                 interactions=dataset.interactions, reference=reference)
-    value_scores = models[VALUE_MODEL_NAME].predict(features)
-    churn_scores = models[CHURN_MODEL_NAME].unwrap_python_model().predict(None, features)
-    scores = value_scores.merge(churn_scores.drop(columns=["as_of"]), on="customer_id", how="left")
-    _write_table(scores, out / "scores.parquet")
-    _write_table(features, out / "features.parquet")
-    columns = ["customer_id", "clv", "value_tier", "p_alive", "p_churn", "churn_type", "top_drivers",
-               "recommended_action"]
-    riskiest = scores.sort_values("p_churn", ascending=False).head(5)[columns]
-    with pd.option_context("display.max_colwidth", 60, "display.width", 200):
-        print("\nhighest churn risk:\n" + riskiest.to_string(index=False))
-    progress(f"wrote {out / 'scores.parquet'} ({len(scores):,} customers x {scores.shape[1]} columns); "
-             f"MLflow store: {settings.resolved_tracking_uri}")
+        settings = settings.with_(home=workdir / "retain-home")  # a demo keeps its models to itself
+    result = run_demo(workdir, settings=settings, source=args.data, customers=args.customers, seed=args.seed,
+                      progress=progress)
+    _print_value_summary(result.value)
+    if result.churn is not None:
+        _print_churn_summary(result.churn)
+    print()
+    _print_score_summary(result.summary)
+    if result.churn is not None:
+        with pd.option_context("display.max_colwidth", 70, "display.width", 220):
+            print("\nhighest churn risk among active customers:\n"
+                  + highest_risk(result.scores).to_string(index=False))
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"\nwhat the demo wrote (all under {workdir}):")
+    print(f"  data:        {result.data}/")
+    print(f"  scores:      {result.scores} (one row per customer; columns in docs/data-contract.md)")
+    print(f"  models:      {settings.resolved_tracking_uri} (MLflow runs and the registry)")
+    print(f"  score store: {settings.score_store_path} (DuckDB: one table per date, view 'latest')")
+    print(f"  report:      {result.report} (open it in a browser)")
+    print("\nnext:")
+    invoked = sys.argv[0] if Path(sys.argv[0]).name == "retain" else "retain"
+    retain = "retain" if shutil.which("retain") == invoked else invoked
+    for line in next_steps(result, retain):
+        print("  " + line)
     return 0
 
 
 # --- entry point -------------------------------------------------------------------
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show: required options,
+    on/off flags, and options whose help says what their absence means."""
+
+    def _get_help_string(self, action):
+        if action.required or action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command shows each option's default in its help and takes --verbose."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+        if self.add_help:  # SUPPRESS: a subcommand's absent --verbose leaves the global one alone
+            self.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                              help="also show third-party log lines, warnings and optimiser output")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="retain", description="Customer churn and value prediction.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="retain", description="Customer churn and value prediction.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("generate", help="write a synthetic customer base with known ground truth")
-    p.add_argument("--customers", type=int, default=10_000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--customers", type=int, default=10_000, help="how many customers to generate")
+    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same data")
     p.add_argument("--start", default="2023-01-01", help="first acquisition date")
     p.add_argument("--end", default="2026-01-01", help="data runs up to, not including, this date")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="folder to write the dataset into")
     p.set_defaults(run=cmd_generate)
 
     p = sub.add_parser("import", help="convert a public data set to the data contract")
-    p.add_argument("source", choices=["cdnow"])
+    p.add_argument("source", choices=["cdnow"], help="the data set: cdnow (shipped inside lifetimes)")
     p.add_argument("--sample", action="store_true", help="the 2,357-customer CDNOW sample, not the master file")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="folder to write the dataset into")
     p.set_defaults(run=cmd_import)
 
     p = sub.add_parser("features", help="point-in-time customer features")
     _add_data_options(p)
     p.add_argument("--as-of", type=_date, required=True, help="only rows strictly before this date are used")
-    p.add_argument("--out", type=Path, required=True, help="feature table, .parquet or .csv")
-    p.add_argument("--time-unit-days", type=float, default=1.0, help="unit of recency and T (7 = weeks)")
-    p.add_argument("--reference", type=Path, help="apply these RFM/ABC cut points instead of fitting them")
+    p.add_argument("--out", type=_table_path, required=True, help="feature table, .parquet or .csv")
+    p.add_argument("--time-unit-days", type=_positive(float), default=1.0, help="unit of recency and T (7 = weeks)")
+    p.add_argument("--reference", type=Path,
+                   help="apply these RFM/ABC cut points (a .reference.json) instead of fitting them "
+                        "(default: fit them on this data)")
     _add_engine_options(p)
     p.set_defaults(run=cmd_features)
 
@@ -452,33 +602,43 @@ def build_parser() -> argparse.ArgumentParser:
     p = train.add_parser("clv", help="purchase and spend models: CLV and P(alive)")
     _add_data_options(p)
     p.add_argument("--calibration-end", type=_date, required=True, help="fit on purchases before this date")
-    p.add_argument("--holdout-end", type=_date, help="evaluate on purchases before this date (default: end of data)")
-    p.add_argument("--model", default="auto", choices=["auto", "bgnbd", "mbgnbd", "pareto"])
-    p.add_argument("--time-unit-days", type=float, default=1.0, help="unit of recency and T (7 = weeks)")
-    p.add_argument("--horizon-days", type=float, default=365.0, help="CLV horizon")
+    p.add_argument("--holdout-end", type=_date,
+                   help="evaluate on purchases before this date (default: the end of the data)")
+    p.add_argument("--model", default="auto", choices=["auto", "bgnbd", "mbgnbd", "pareto"],
+                   help="purchase model family; auto fits all three and keeps the best on the holdout")
+    p.add_argument("--time-unit-days", type=_positive(float), default=1.0, help="unit of recency and T (7 = weeks)")
+    p.add_argument("--horizon-days", type=_positive(float), default=365.0, help="CLV horizon in days")
     p.add_argument("--margin", type=float, default=1.0, help="profit margin applied to spend")
     p.add_argument("--discount-rate", type=float, default=0.10, help="annual discount rate")
     p.add_argument("--penalizer", type=float, default=0.0, help="L2 penalty that helps a fit converge")
+    _add_tracking_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.set_defaults(run=cmd_train_clv)
 
     p = train.add_parser("churn", help="the churn-type classifier: who leaves in the horizon, and why")
     _add_data_options(p)
     p.add_argument("--as-of", type=_date, required=True, help="features before this date; labels in the horizon after")
-    p.add_argument("--horizon-days", type=float, default=90.0)
-    p.add_argument("--snapshots", type=int, default=1, help="stack this many cutoffs, each --snapshot-step-days earlier")
-    p.add_argument("--snapshot-step-days", type=float, default=90.0)
-    p.add_argument("--n-jobs", type=int, default=1, help="LightGBM threads (1 is safest on shared machines)")
+    p.add_argument("--horizon-days", type=_positive(float), default=90.0,
+                   help="a customer is labelled by the churn event (if any) in this many days after --as-of")
+    p.add_argument("--observed-until", type=_date, metavar="DATE",
+                   help="the last day churn events were recorded; the label window must end by then "
+                        "(default: the latest date in any table, churn events included)")
+    p.add_argument("--snapshots", type=_positive(int), default=1, help="stack this many cutoffs, each --snapshot-step-days earlier")
+    p.add_argument("--snapshot-step-days", type=_positive(float), default=90.0, help="days between stacked cutoffs")
+    p.add_argument("--n-jobs", type=_positive(int), default=1, help="LightGBM threads (1 is safest on shared machines)")
     p.add_argument("--no-value-features", action="store_true", help="leave P(alive) and expected purchases out")
-    p.add_argument("--time-unit-days", type=float, default=1.0)
+    p.add_argument("--time-unit-days", type=_positive(float), default=1.0, help="unit of recency and T (7 = weeks)")
+    _add_tracking_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.set_defaults(run=cmd_train_churn)
 
     p = sub.add_parser("promote", help="move the champion (or another) alias to a model version by hand")
-    p.add_argument("model", choices=["clv", "churn"])
-    p.add_argument("--version", required=True)
-    p.add_argument("--alias", default="champion", choices=["champion", "challenger"])
-    p.add_argument("--json", action="store_true")
+    p.add_argument("model", choices=["clv", "churn"], help="clv (retain-clv) or churn (retain-churn-type)")
+    p.add_argument("--version", required=True, help="the registered model version to point the alias at")
+    p.add_argument("--alias", default="champion", choices=["champion", "challenger"], help="the alias to move")
+    p.add_argument("--force", action="store_true", help="promote a version that failed its gate")
+    _add_tracking_option(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.set_defaults(run=cmd_promote)
 
     p = sub.add_parser("score", help="score every customer of a dataset with the champion models")
@@ -486,42 +646,82 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=_date, required=True, help="score as of this date: only rows before it count")
     p.add_argument("--out", type=Path, required=True, help="scores file, .parquet or .csv")
     p.add_argument("--format", choices=["parquet", "csv"], help="output format (default: from the --out suffix)")
-    p.add_argument("--horizon-days", type=float,
+    p.add_argument("--horizon-days", type=_positive(float),
                    help="horizon of expected_purchases and clv (default: the value model's)")
     p.add_argument("--models", default="champion",
                    help="'champion', or versions: clv=N,churn=M (either alone scores with that model only)")
-    p.add_argument("--chunk-customers", type=int, default=250_000,
+    p.add_argument("--chunk-customers", type=_positive(int), default=250_000,
                    help="customers per chunk: bounds memory; the result does not depend on it")
     p.add_argument("--no-store", action="store_true", help="do not load the scores into the score store")
     _add_engine_options(p)
-    p.add_argument("--tracking-uri", help="MLflow tracking store (default: MLFLOW_TRACKING_URI or RETAIN_HOME/mlflow.db)")
+    _add_tracking_option(p)
     p.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
     p.set_defaults(run=cmd_score)
 
-    p = sub.add_parser("demo", help="run the whole chain on generated data")
-    p.add_argument("--out", type=Path, default=Path("demo-out"))
-    p.add_argument("--customers", type=int, default=20_000)
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("serve", help="the HTTP scoring service (BentoML) with the champion models")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--port", type=_positive(int), default=3000, help="port to listen on")
+    p.add_argument("--workers", type=_positive(int), default=1, help="server worker processes")
+    p.add_argument("--api-keys-file", type=Path, help="API keys, one per line (also: RETAIN_API_KEYS)")
+    p.add_argument("--no-auth", action="store_true", help="serve without API keys (local experiments only)")
+    p.add_argument("--reload-seconds", type=float, default=30.0,
+                   help="how often the champion alias is checked (0: only on POST /admin/reload)")
+    p.add_argument("--max-request-customers", type=int, help="customers per /score request (default 10,000)")
+    p.add_argument("--max-request-bytes", type=int, help="request body limit in bytes (default 64 MiB)")
+    p.add_argument("--bento", help="serve this built Bento (retain build) instead of the registry's champions")
+    _add_tracking_option(p)
+    p.set_defaults(run=cmd_serve)
+
+    p = sub.add_parser("build", help="a Bento with the champion models in it, deployable without the tracking store")
+    p.add_argument("--out", type=Path, help="also export the Bento to this file (.bento)")
+    _add_tracking_option(p)
+    p.set_defaults(run=cmd_build)
+
+    p = sub.add_parser("models", help="list the registered models, their versions, aliases, gates and metrics")
+    _add_tracking_option(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=cmd_models)
+
+    p = sub.add_parser("report", help="write a self-contained HTML report of the scores and the models")
+    p.add_argument("--scores", type=Path, help="scores file (default: the last run recorded in the score store)")
+    p.add_argument("--out", type=Path, required=True, help="HTML file to write, e.g. report.html")
+    _add_tracking_option(p)
+    p.set_defaults(run=cmd_report)
+
+    p = sub.add_parser("demo", help="run the whole chain on generated data (or CDNOW): train, score, store")
+    p.add_argument("--workdir", "--out", dest="workdir", type=Path, default=Path("demo-out"),
+                   help="folder the demo writes everything into")
+    p.add_argument("--customers", type=int, default=20_000, help="size of the generated base")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the generated base")
+    p.add_argument("--data", choices=["generated", "cdnow"], default="generated",
+                   help="generated data with churn events, or the real CDNOW data (value models only)")
+    _add_tracking_option(p)
     p.set_defaults(run=cmd_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from retain.console import command_output
+
     args = build_parser().parse_args(argv)
-    try:
-        args.settings = Settings.from_environment(tracking_uri=getattr(args, "tracking_uri", None))
-        return args.run(args)
-    except RetainError as exc:
-        _say(f"error: {exc}")
-        return 2
-    except KeyboardInterrupt:
-        _say("interrupted")
-        return 130
-    except Exception as exc:  # a bug: say so plainly, keep the trace for those who ask
-        if os.environ.get("RETAIN_DEBUG"):
-            traceback.print_exc()
-        _say(f"internal error: {type(exc).__name__}: {exc} (set RETAIN_DEBUG=1 for the traceback)")
-        return 1
+    verbose = getattr(args, "verbose", False)
+    # stdout carries only what this module prints; library noise is hidden unless --verbose
+    with command_output(verbose) as real_stderr:
+        try:
+            args.settings = Settings.from_environment(tracking_uri=getattr(args, "tracking_uri", None),
+                                                      verbose=verbose)
+            return args.run(args)
+        except RetainError as exc:
+            _say(f"error: {exc}")
+            return 2
+        except KeyboardInterrupt:
+            _say("interrupted")
+            return 130
+        except Exception as exc:  # a bug: say so plainly, keep the trace for those who ask
+            if os.environ.get("RETAIN_DEBUG"):
+                traceback.print_exc(file=real_stderr)
+            _say(f"internal error: {type(exc).__name__}: {exc} (set RETAIN_DEBUG=1 for the traceback)")
+            return 1
 
 
 if __name__ == "__main__":

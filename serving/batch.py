@@ -23,17 +23,21 @@ from pathlib import Path
 from typing import Callable
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from retain.data import Dataset, validate_tables
 from retain.data.contract import BOOL, DATETIME, FLOAT, ID, TABLES
 from retain.errors import RetainError
 from retain.features.drift import MAJOR_PSI, compare
-from retain.features.eligibility import NO_TRANSACTIONS
+from retain.features.eligibility import NO_TRANSACTIONS, distinct_ids
 from retain.serving.scoring import ModelPair, conform, score_customers
 from retain.serving.store import ScoreStore
 
 FORMATS = {".parquet": "parquet", ".csv": "csv"}
+# A customer's age grows with the time between training and scoring whatever the business
+# does: its shift is reported in the drift file but raises no alert.
+AGE_COLUMNS = ("T",)
 REJECTED = "every row of this customer was set aside by validation (see the rejects folder)"
 
 
@@ -73,6 +77,7 @@ class ScoreSummary:
     store_table: str | None
     notes: list[str]
     rejects: str | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -144,13 +149,15 @@ class _ChunkReader:
     def customers(self) -> int:
         parts = [f'SELECT CAST("{column}" AS VARCHAR) AS id FROM {source}'
                  for name, (source, column) in self.sources.items() if name in ("transactions", "customers")]
-        return self.connection.execute(f"SELECT count(DISTINCT id) FROM ({' UNION ALL '.join(parts)})").fetchone()[0]
+        return self.connection.execute(f"SELECT count(DISTINCT id) FROM ({' UNION ALL '.join(parts)})").fetchall()[0][0]
 
     def chunk(self, k: int) -> dict[str, pd.DataFrame]:
         frames = {}
         for name, (source, column) in self.sources.items():
             where = "" if self.chunks == 1 else f'WHERE hash(CAST("{column}" AS VARCHAR)) % {self.chunks} = {k}'
-            frame = self.connection.execute(f"SELECT * FROM {source} {where}").df()
+            # ids as categoricals: every later step groups by customer, and codes are cheap to group
+            frame = self.connection.sql(f"SELECT * FROM {source} {where}").to_arrow_table().to_pandas(
+                categories=[column])
             renames = {src: dst for dst, src in self.mapping.get(name, {}).get("columns", {}).items()}
             frames[name] = frame.rename(columns=renames)
         return frames
@@ -161,8 +168,9 @@ def _quote(path: Path) -> str:
 
 
 def _input_ids(frames: dict[str, pd.DataFrame]) -> pd.Index:
-    ids = [frames[name]["customer_id"] for name in ("transactions", "customers") if name in frames]
-    values = pd.concat(ids, ignore_index=True).astype("string").str.strip()
+    """The customer ids of a chunk as validation reads them (text, stripped), each once."""
+    ids = [distinct_ids(frames[name]["customer_id"]) for name in ("transactions", "customers") if name in frames]
+    values = pd.Series(np.concatenate(ids), dtype="string").str.strip()
     return pd.Index(values[values.notna() & (values != "")].unique().astype(str))
 
 
@@ -195,9 +203,14 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
     try:
         bar = _progress_bar(chunks)
         for k in range(chunks):
-            scores = score_chunk(reader.chunk(k), job, pair, work / f"rejects-{k}", outcome)
+            tick = time.perf_counter()
+            frames = reader.chunk(k)
+            outcome.timed("read", tick)
+            scores = score_chunk(frames, job, pair, work / f"rejects-{k}", outcome)
             if scores is not None:
+                tick = time.perf_counter()
                 scores.to_parquet(work / f"part-{k:05d}.parquet", index=False)
+                outcome.timed("write", tick)
             bar.update(1)
             if not bar.is_terminal and scores is not None:
                 progress(f"  chunk {k + 1}/{chunks}: {len(scores):,} customers")
@@ -214,6 +227,10 @@ class ChunkOutcome:
     missing_features: list[str] = field(default_factory=list)
     unknown_categories: dict[str, int] = field(default_factory=dict)
     rejected_any: bool = False
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, stage: str, started: float) -> None:
+        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + time.perf_counter() - started
 
     def add(self, other: "ChunkOutcome") -> None:
         self.missing_features = other.missing_features or self.missing_features
@@ -234,9 +251,13 @@ def score_chunk(frames: dict[str, pd.DataFrame], job: ScoreJob, pair: ModelPair,
         return conform(pd.DataFrame({"customer_id": ids}).assign(
             as_of=job.as_of, not_scored_reason=NO_TRANSACTIONS, clv_model_version=pair.clv_version,
             churn_model_version=pair.churn_version), pair.columns)
+    tick = time.perf_counter()
     dataset = validate_chunk(frames, lenient=job.lenient, data_cutoff=job.data_cutoff, rejects_dir=rejects_dir)
     outcome.rejected_any |= bool(dataset.report.rows_rejected and any(dataset.report.rows_rejected.values()))
+    outcome.timed("validate", tick)
+    tick = time.perf_counter()
     batch = score_customers(dataset, job.as_of, pair)
+    outcome.timed("features and models", tick)
     scores = batch.scores
     lost = _input_ids(frames).difference(pd.Index(scores["customer_id"]))
     if len(lost):  # lenient mode set aside every row of these customers: list them all the same
@@ -276,22 +297,27 @@ def finish_score_job(job: ScoreJob, pair: ModelPair, work: Path, fmt: str, outco
     """From the part files in ``work`` (part-*.parquet, score columns): the sorted output
     moved into place, the drift report, the rejects, the summary and the store load."""
     progress(f"writing {job.out}")
+    tick = time.perf_counter()
     written = work / f"scores.{fmt}"
     _write_sorted(work, written, fmt, pair.columns)
+    outcome.timed("write", tick)
     counts = _counts(work)
     if counts["scored"] == 0 and set(counts["not_scored"]) <= {"no purchase before", "no transactions", "only returns"}:
         raise RetainError(
             f"no customer has a purchase before {job.as_of.date()}: --as-of is before the data; "
             "choose a date after the first purchases"
         )
+    tick = time.perf_counter()
     drift, drift_path = _drift(pair, work, job)
+    outcome.timed("drift", tick)
     os.replace(written, job.out)
     rejects = None
     if outcome.rejected_any:
         rejects = job.rejects or job.out.with_name(job.out.name + ".rejects")
         _merge_rejects(work, rejects)
 
-    drifted = sorted(drift.loc[drift["psi"] > job.drift_threshold, "column"]) if len(drift) else []
+    alerting = drift[~drift["column"].isin(AGE_COLUMNS)] if len(drift) else drift
+    drifted = sorted(alerting.loc[alerting["psi"] > job.drift_threshold, "column"]) if len(alerting) else []
     seconds = time.perf_counter() - started
     summary = ScoreSummary(
         output=str(job.out), as_of=str(job.as_of.date()), customers=counts["customers"], scored=counts["scored"],
@@ -303,9 +329,11 @@ def finish_score_job(job: ScoreJob, pair: ModelPair, work: Path, fmt: str, outco
         drift_report=str(drift_path) if drift_path else None, drift_alert=bool(drifted), drift_columns=drifted,
         missing_features=outcome.missing_features, unknown_categories=outcome.unknown_categories,
         store=None, store_table=None, notes=list(notes or []), rejects=str(rejects) if rejects else None,
+        stage_seconds=outcome.stage_seconds,
     )
     if store is not None:
         progress(f"loading the scores into the store {store.path}")
+        tick = time.perf_counter()
         source = job.out
         if fmt != "parquet":  # the store loads Parquet; convert the CSV's rows once more
             source = job.out.with_name(f".{job.out.name}.store.parquet")
@@ -321,6 +349,11 @@ def finish_score_job(job: ScoreJob, pair: ModelPair, work: Path, fmt: str, outco
             if source != job.out:
                 source.unlink(missing_ok=True)
         summary.store = str(store.path)
+        outcome.timed("store", tick)
+        seconds = time.perf_counter() - started
+        summary.seconds = round(seconds, 2)
+        summary.customers_per_second = round(summary.customers / max(seconds, 1e-9), 1)
+    summary.stage_seconds = {stage: round(value, 2) for stage, value in outcome.stage_seconds.items()}
     return summary
 
 

@@ -21,6 +21,8 @@ from retain.features.eligibility import scorable_features
 from retain.models.churn import ChurnTypeModel
 from retain.models.value import ValueModel
 
+# The columns the value model computes (its drift profile is the one that counts for them).
+VALUE_OUTPUTS = ("p_alive", "expected_purchases", "expected_order_value", "clv", "value_tier", "value_quadrant")
 # The feature columns every score row carries, whichever models there are.
 FEATURE_COLUMNS = ("frequency", "recency", "T", "monetary", "rfm_code", "rfm_segment", "lifecycle_stage")
 
@@ -50,10 +52,11 @@ class ModelPair:
         if value is not None and churn is not None:
             _check_compatible(value, churn, value_version, churn_version)
         main = churn if churn is not None else value
-        profiles = {}
-        for wrapper in (value, churn):
-            if wrapper is not None:
-                profiles.update(getattr(wrapper, "profile", {}) or {})
+        # value outputs as the value model defines them; features (RFM segments come from the
+        # reference in use) as the main model saw them
+        profiles = dict(getattr(main, "profile", {}) or {})
+        if value is not None:
+            profiles.update({k: v for k, v in (getattr(value, "profile", {}) or {}).items() if k in VALUE_OUTPUTS})
         return cls(
             value=value.model if value is not None else None,
             churn=churn.model if churn is not None else None,

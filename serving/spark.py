@@ -37,7 +37,7 @@ from typing import Callable, Iterator
 
 import pandas as pd
 
-from retain.data.contract import BOOL, DATETIME, FLOAT, STRING, TABLES
+from retain.data.contract import BOOL, DATETIME, FLOAT, STRING
 from retain.errors import RetainError
 from retain.serving.batch import (
     ChunkOutcome,

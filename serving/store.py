@@ -91,7 +91,7 @@ class ScoreStore:
                     )
                     latest = connection.execute(
                         "SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'scores_%' "
-                        "AND table_type = 'BASE TABLE' ORDER BY table_name DESC LIMIT 1").fetchone()[0]
+                        "AND table_type = 'BASE TABLE' ORDER BY table_name DESC LIMIT 1").fetchall()[0][0]
                     connection.execute(f'CREATE OR REPLACE VIEW {LATEST_VIEW} AS SELECT * FROM "{latest}"')
                     connection.execute("CHECKPOINT")
                 finally:

@@ -1,5 +1,7 @@
 """The churn-type classifier: labels, leakage, training against baselines, fallbacks."""
 
+import json
+import re
 import warnings
 
 import numpy as np
@@ -136,9 +138,10 @@ def test_transactions_and_churn_events_alone_are_enough(base, store):
     assert result.metrics["macro_f1"] > result.baseline_metrics["majority"]["macro_f1"]
 
 
-def subscription_base(customers=4000, seed=3):
+def subscription_base(customers=4000, seed=3, bills_until="2026-01-01", events_until="2026-01-01", validate=True):
     """A subscription business: one bill a month per customer; why they leave depends on
-    their plan and region, which only the customer attributes show."""
+    their plan and region, which only the customer attributes show. Bills are kept before
+    ``bills_until``, churn events before ``events_until`` (later for a snapshot)."""
     rng = np.random.default_rng(seed)
     plan = rng.choice(["basic", "plus", "premium"], customers)
     region = rng.choice(["north", "south"], customers)
@@ -151,17 +154,17 @@ def subscription_base(customers=4000, seed=3):
     bills = []
     for i in range(customers):
         dates = signup[i] + pd.to_timedelta(np.arange(months[i]) * 30, unit="D")
-        dates = dates[dates < pd.Timestamp("2026-01-01")]
+        dates = dates[dates < pd.Timestamp(bills_until)]
         bills.append(pd.DataFrame({"customer_id": f"S{i}", "timestamp": dates,
                                    "amount": {"basic": 10.0, "plus": 20.0, "premium": 40.0}[plan[i]]}))
     transactions = pd.concat(bills, ignore_index=True)
-    ended = churn_date < pd.Timestamp("2026-01-01")
+    ended = churn_date < pd.Timestamp(events_until)
     events = pd.DataFrame({"customer_id": [f"S{i}" for i in np.flatnonzero(ended)],
                            "churn_date": churn_date[ended], "churn_type": kind[ended]})
     attributes = pd.DataFrame({"customer_id": [f"S{i}" for i in range(customers)], "plan": plan, "region": region,
                                "signup_date": signup})
-    return validate_tables({"transactions": transactions, "customers": attributes, "churn_events": events},
-                           data_cutoff="2026-01-01")
+    tables = {"transactions": transactions, "customers": attributes, "churn_events": events}
+    return validate_tables(tables, data_cutoff="2026-01-01") if validate else tables
 
 
 def test_subscription_business_with_attributes_and_few_transactions(store):
@@ -170,6 +173,36 @@ def test_subscription_business_with_attributes_and_few_transactions(store):
     assert set(result.labels) == {RETAINED, "price", "service", "need"}
     assert result.metrics["type_accuracy_among_churners"] > 0.7  # plan and region decide the type
     assert result.metrics["macro_f1"] > result.baseline_metrics["majority"]["macro_f1"]
+
+
+def test_a_snapshot_is_observed_until_its_last_churn_event(tmp_path, store, capsys):
+    """Monthly bills up to 2025-07-01 and the churn events of the quarter after: the label
+    window runs past the last bill, and is observed until the last churn event (or the
+    date the user states)."""
+    from retain.cli import main
+
+    tables = subscription_base(2500, bills_until="2025-07-01", events_until="2025-10-01", validate=False)
+    assert tables["transactions"]["timestamp"].max() < pd.Timestamp("2025-07-01")
+    assert tables["churn_events"]["churn_date"].max() >= pd.Timestamp("2025-09-28")
+    data = validate_tables(tables, data_cutoff="2026-01-01")
+    result = train_churn_model(data, "2025-07-01", snapshots=2, config=ChurnConfig(horizon_days=90), settings=store)
+    assert set(result.labels) == {RETAINED, "price", "service", "need"}
+    assert result.metrics["macro_f1"] > result.baseline_metrics["majority"]["macro_f1"]
+    with pytest.raises(RetainError, match="past the data \\(observed until 2025-09-15\\).*--observed-until"):
+        train_churn_model(data, "2025-07-01", observed_until="2025-09-15", settings=store)
+
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    for name, frame in tables.items():
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    # a stated window: the last event may fall before the horizon's end
+    early = tables["churn_events"][tables["churn_events"]["churn_date"] < "2025-09-20"]
+    early.to_parquet(folder / "churn_events.parquet", index=False)
+    argv = ["train", "churn", "--data", str(folder), "--as-of", "2025-07-01", "--data-cutoff", "2026-01-01",
+            "--json"]
+    assert main(argv) == 2 and "past the data (last churn event 2025-09-19)" in capsys.readouterr().err
+    assert main(argv + ["--observed-until", "2025-09-30"]) == 0
+    assert json.loads(capsys.readouterr().out)["labels"][0] == RETAINED
 
 
 def _small_training_sets(base, keep=None):
@@ -226,10 +259,52 @@ def test_unknown_categories_and_missing_features_at_scoring_time(base):
 
 def test_drivers_read_as_words():
     assert describe_feature("unresolved_complaints_90d", 3.0) == "3 unresolved complaints in the last 90 days"
+    assert describe_feature("unresolved_complaints_90d", 1.0) == "1 unresolved complaint in the last 90 days"
     assert describe_feature("days_since_last", 45.0) == "no purchase for 45 days"
     assert describe_feature("attr_plan", "premium") == "plan: premium"
     assert describe_feature("discounted_orders_share_90d", 0.5) == "50% of orders in the last 90 days used a discount"
-    assert describe_feature("some_new_feature", 2.5) == "some new feature = 2.5"
+    assert describe_feature("T", 368.0) == "customer for 368 days"
+    assert describe_feature("monetary", 43.0) == "average order 43.00"
+    assert describe_feature("mean_gap_days", 1.0) == "usually buys every day"
+    assert describe_feature("std_gap_days", float("nan")) == "too few purchases to show a rhythm"
+    assert describe_feature("gap_direction_last_6", float("nan")) == "too few purchases to show a direction"
+    assert describe_feature("p_alive", float("nan")) == ""  # nothing worth saying: left out
+    assert describe_feature("some_new_feature", 2.5) == "some new feature: 2.5"
+
+
+def test_every_feature_the_churn_model_can_use_reads_as_words_in_any_configuration():
+    """Every feature name (with configured windows and order counts, value features and
+    attributes) gives a phrase: no "name = value", no "unknown" for a feature retain
+    computes, no raw feature names, singular for one; the numbers come from the names."""
+    from retain.features import LifecycleRules, build_features
+    from retain.models.churn import NOT_FEATURES, VALUE_FEATURES
+
+    tables = generate(GeneratorConfig(customers=300, seed=1))
+    config = FeatureConfig(windows=(14, 60, 120), service_windows=(30, 180), recent_orders=3, sequence_days=5,
+                           lifecycle=LifecycleRules(trend_window_days=60))
+    table, _ = build_features(tables["transactions"], "2025-06-01", customers=tables["customers"],
+                              interactions=tables["interactions"], config=config)
+    names = [c for c in table.columns if c not in NOT_FEATURES] + list(VALUE_FEATURES)
+    seen = set()
+    for name in names:
+        values = table[name] if name in table else pd.Series([0.4])
+        samples = [values.dropna().iloc[0], float("nan")] if values.notna().any() else [float("nan")]
+        if not isinstance(samples[0], str):
+            samples.append(1.0)
+        for value in samples:
+            phrase = describe_feature(name, value)
+            seen.add(phrase)
+            assert " = " not in phrase and "_" not in phrase, (name, value, phrase)
+            assert not re.search(r"(?<![.,\d])1 (days|purchases|orders|complaints|tickets|returns|hours|categories)\b", phrase), \
+                (name, phrase)
+            if not name.startswith("attr_") and name not in ("rfm_segment", "abc_class", "lifecycle_stage"):
+                assert "unknown" not in phrase, (name, value, phrase)
+    text = " | ".join(seen)
+    for expected in ("in the last 14 days", "in the 120 days before the last 120", "of the last 3 orders",
+                     "over the last 5 purchases", "complaints in the last 30 days", "in the last 60 days vs before",
+                     "categories in the last 3 orders"):
+        assert expected in text, expected
+    assert "90" not in text.replace("-90..90", "")  # no default window leaks into a configured one
 
 
 def test_one_pass_over_the_leaves_reproduces_lightgbm(base):
@@ -259,3 +334,25 @@ def test_train_churn_without_churn_events_says_so(tmp_path, store, capsys):
     import_cdnow(tmp_path / "cdnow", "sample")
     assert main(["train", "churn", "--data", str(tmp_path / "cdnow"), "--as-of", "1998-01-01"]) == 2
     assert "needs a churn_events table" in capsys.readouterr().err
+
+
+def test_top_decile_lift_averages_ties():
+    """A constant score (the majority baseline) has lift exactly 1.0 whatever the order;
+    a perfect ranking has lift 1 / churn rate."""
+    from retain.training.churn import churn_metrics, top_decile_lift
+
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        churned = rng.random(997) < 0.13
+        assert top_decile_lift(churned, np.full(997, 0.2)) == 1.0
+    churned = np.r_[np.ones(100, bool), np.zeros(900, bool)]
+    assert top_decile_lift(churned, churned.astype(float)) == pytest.approx(10.0)
+    # half the top decile tied with churners and non-churners alike: the tie counts at its mean
+    score = np.r_[np.full(50, 0.9), np.full(100, 0.5), np.zeros(850)]
+    churned = np.r_[np.ones(50, bool), np.ones(50, bool), np.zeros(900, bool)]
+    assert top_decile_lift(churned, score) == pytest.approx((50 + 50 * 0.5) / 100 / 0.1)
+    # through churn_metrics, with truth sorted so that churners come first
+    truth = np.array(["price"] * 130 + [RETAINED] * 870, dtype=object)
+    prior = np.tile([0.87, 0.13], (1000, 1))
+    metrics = churn_metrics(truth, prior, [RETAINED, "price"], np.full(1000, RETAINED, dtype=object))
+    assert metrics["churn_top_decile_lift"] == 1.0

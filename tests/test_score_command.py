@@ -200,3 +200,23 @@ def test_a_chunk_without_rows_of_an_optional_table_scores_as_in_the_whole_base(t
     assert cli("score", "--data", str(data), "--as-of", AS_OF, "--out", str(chunked), "--no-store",
                "--chunk-customers", "700") == 0
     pd.testing.assert_frame_equal(pd.read_parquet(whole), pd.read_parquet(chunked))
+
+
+def test_drift_is_measured_against_training_and_alerts_loudly(trained, tmp_path):
+    pair = trained.pair()
+    steady = run_score_job(ScoreJob(data=trained.data, as_of=pd.Timestamp("2026-01-01"),
+                                    out=tmp_path / "steady.parquet"), pair)
+    assert not steady.drift_alert, steady.drift_columns
+    shifted = tmp_path / "shifted"
+    shutil.copytree(trained.data, shifted)
+    tx = pd.read_parquet(shifted / "transactions.parquet")
+    tx["amount"] = tx["amount"] * 10  # prices in another currency: spend and value move far
+    tx.to_parquet(shifted / "transactions.parquet")
+    store = ScoreStore(tmp_path / "store.duckdb")
+    alarmed = run_score_job(ScoreJob(data=shifted, as_of=pd.Timestamp("2026-01-01"), out=tmp_path / "s.parquet"),
+                            pair, store=store)
+    assert alarmed.drift_alert and {"monetary", "clv"} <= set(alarmed.drift_columns)
+    report = json.loads((tmp_path / "s.parquet.drift.json").read_text())
+    psi = {row["column"]: row["psi"] for row in report["columns"]}
+    assert psi["monetary"] > 0.25 and psi["frequency"] < 0.1  # counts did not move, money did
+    assert bool(store.runs()["drift_alert"].iloc[-1])

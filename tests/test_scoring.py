@@ -4,11 +4,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 import pickle
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from retain.data import validate_tables
 from retain.data.contract import SCORE_COLUMNS, score_columns
 from retain.errors import RetainError
 from retain.serving import score_customers

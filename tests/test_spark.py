@@ -15,7 +15,6 @@ import pytest
 
 from retain.cli import main
 from retain.data.contract import score_columns
-from retain.errors import RetainError
 from retain.serving.batch import REJECTED, ScoreJob, run_score_job
 
 pytest.importorskip("pyspark")
@@ -38,7 +37,8 @@ def cli(trained, monkeypatch, tmp_path):
     monkeypatch.setenv("RETAIN_HOME", str(tmp_path / "home"))
 
     def run(*args):
-        return main([*args, "--tracking-uri", trained.settings.resolved_tracking_uri])
+        store = [] if args[0] == "features" else ["--tracking-uri", trained.settings.resolved_tracking_uri]
+        return main([*args, *store])
     return run
 
 

@@ -2,12 +2,14 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from retain.cli import main
 from retain.data import validate_tables
+from retain.features import FeatureConfig
 from retain.data.synthetic import GeneratorConfig, generate, write_dataset
 from retain.errors import RetainError
 from retain.models import pyfunc
@@ -50,6 +52,18 @@ def test_train_registers_a_champion_then_a_challenger_and_promote_moves_it(value
     for key in ("purchases_rmse", "spend_mae", "spend_rmse", "total_purchases_pct_error", "spend_spearman",
                 "top10_revenue_share", "top20_revenue_share"):
         assert key in first["metrics"]
+    # rolling origin: the given window and one 365 days earlier (the data starts in 2023; 2024 has 366 days)
+    for family, entry in first["comparison"].items():
+        assert [w["calibration_end"] for w in entry["windows"]] == ["given", "2024-01-02"], family
+        assert set(entry["mean"]) == set(entry["std"]) and "total_purchases_pct_error" in entry["mean"]
+        assert entry["std"]["purchases_mae"] > 0
+    scores = {family: entry["selection_score"] for family, entry in first["comparison"].items()}
+    assert first["chosen_model"] == min(scores, key=scores.get)
+    # the 80% predictive intervals hold about 80% of what customers actually did in the holdout
+    for family in first["comparison"]:
+        coverage = first["comparison"][family]["metrics"]
+        assert 0.75 <= coverage["purchases_interval_coverage"] <= 0.85, family
+        assert 0.75 <= coverage["spend_interval_coverage"] <= 0.85, family
 
     configure_tracking(store)
     client = MlflowClient()
@@ -69,9 +83,16 @@ def test_train_registers_a_champion_then_a_challenger_and_promote_moves_it(value
     assert str(client.get_model_version_by_alias("retain-clv", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("retain-clv", "challenger").version) == "2"
 
-    assert main(["promote", "clv", "--version", "2", "--json"]) == 0
-    outcome = json.loads(capsys.readouterr().out)
+    # version 2 failed its gate: promoting it needs --force, and says so
+    assert main(["promote", "clv", "--version", "2"]) == 2
+    refused = capsys.readouterr().err
+    assert "version 2 failed its gate" in refused and "--force" in refused
+    assert main(["promote", "clv", "--version", "2", "--force", "--json"]) == 0
+    captured = capsys.readouterr()
+    outcome = json.loads(captured.out)
     assert outcome["previous"] == "1" and outcome["metrics"]["purchases_mae"] > 0
+    assert "warning: version 2 failed its gate" in captured.err
+    assert f"MLflow store: sqlite:///{store.home / 'mlflow.db'}" in captured.err
     configure_tracking(store)
     assert str(client.get_model_version_by_alias("retain-clv", "champion").version) == "2"
     assert main(["promote", "clv", "--version", "9"]) == 2
@@ -88,16 +109,17 @@ def test_champion_pyfunc_scores_features_and_raw_transactions_alike(value_data, 
         transactions[column] = transactions[column].astype(str)
     some = transactions[transactions["customer_id"].isin(transactions["customer_id"].unique()[:40])]
     wrapper = model.unwrap_python_model()
-    features = wrapper.features_from(some, {"as_of": "2025-06-01"})
+    features, _ = wrapper.features_from(some, {"as_of": "2025-06-01"})
     from_features = model.predict(features)
     from_raw = model.predict(some, params={"as_of": "2025-06-01"})
     pd.testing.assert_frame_equal(from_features, from_raw)
     assert len(from_raw) == some["customer_id"].nunique() and (from_raw["not_scored_reason"] == "").all()
     # a customer who first bought after as_of comes back listed, with the reason
-    late = some.head(1).assign(customer_id="LATE", timestamp=pd.Timestamp("2025-07-01"))
+    late = some.head(1).assign(customer_id="LATE", order_id="LATE-1", timestamp=pd.Timestamp("2025-07-01"))
     with_late = model.predict(pd.concat([some, late]), params={"as_of": "2025-06-01"})
     listed = with_late.set_index("customer_id").loc["LATE"]
-    assert listed["not_scored_reason"] == "no purchase before 2025-06-01" and pd.isna(listed["clv"])
+    assert listed["not_scored_reason"] == "no purchase before 2025-06-01 (first purchase 2025-07-01)"
+    assert pd.isna(listed["clv"])
     for column in ("customer_id", "as_of", "frequency", "recency", "T", "monetary", "rfm_code", "rfm_segment",
                    "lifecycle_stage", "p_alive", "expected_purchases", "expected_order_value", "clv", "clv_low",
                    "clv_high", "value_tier", "value_quadrant", "clv_model_version"):
@@ -141,3 +163,44 @@ def test_json_output_is_strict_json():
     import numpy as np
     text = strict_json({"a": float("nan"), "b": [np.float64(1.5), np.int64(2)], "c": {"d": float("inf")}})
     assert json.loads(text) == {"a": None, "b": [1.5, 2], "c": {"d": None}}
+
+
+def test_selection_weighs_aggregate_error_not_ranking_alone():
+    """A family that ranks spend a little better but over-forecasts the total by 40% loses."""
+    from retain.training.value import select_family, selection_scores
+    means = {
+        "bgnbd": {"purchases_mae": 1.00, "total_purchases_abs_pct_error": 3.0, "spend_spearman": 0.50},
+        "pareto": {"purchases_mae": 0.99, "total_purchases_abs_pct_error": 40.0, "spend_spearman": 0.52},
+    }
+    scores = selection_scores(means)
+    assert scores["bgnbd"] == pytest.approx(1 / 0.99 - 1 + 0.03 + 0.02) and scores["pareto"] == pytest.approx(0.40)
+    assert select_family({name: {"selection_score": s} for name, s in scores.items()}) == "bgnbd"
+    means["pareto"]["total_purchases_abs_pct_error"] = 2.0
+    scores = selection_scores(means)
+    assert select_family({name: {"selection_score": s} for name, s in scores.items()}) == "pareto"
+
+
+def test_rolling_origin_windows_go_back_while_the_history_allows():
+    from retain.training.value import _earlier_windows
+    transactions = pd.DataFrame({"timestamp": pd.to_datetime(["2021-03-10", "2025-06-01"])})
+    windows = _earlier_windows(transactions, pd.Timestamp("2025-01-01"), pd.Timestamp("2025-07-01"), windows=4)
+    length = pd.Timestamp("2025-07-01") - pd.Timestamp("2025-01-01")
+    assert [end for end, _ in windows] == [pd.Timestamp("2025-01-01") - k * length for k in (1, 2, 3)]
+    assert all(holdout_end - end == length for end, holdout_end in windows)
+    # not enough history before 2025-01-01 for a one-year window before it
+    assert _earlier_windows(transactions.assign(timestamp=pd.to_datetime(["2024-06-01", "2025-06-01"])),
+                            pd.Timestamp("2025-01-01"), pd.Timestamp("2026-01-01"), windows=3) == []
+
+
+def test_window_table_equals_calibration_holdout_on_what_the_comparison_uses(value_data):
+    """Earlier rolling-origin windows skip the full feature table; what they keep is the same."""
+    from retain.features import calibration_holdout
+    from retain.training.value import window_table
+    transactions = pd.read_parquet(value_data / "transactions.parquet")
+    full, _ = calibration_holdout(transactions, "2024-03-01", "2024-09-01")
+    light = window_table(transactions, "2024-03-01", "2024-09-01", FeatureConfig(), "spend_180d")
+    full = full.set_index("customer_id").sort_index()
+    light = light.set_index("customer_id").sort_index()
+    assert list(full.index) == list(light.index)
+    for column in ("frequency", "recency", "T", "monetary", "holdout_purchases", "holdout_spend", "holdout_duration"):
+        np.testing.assert_allclose(light[column].to_numpy(dtype=float), full[column].to_numpy(dtype=float), err_msg=column)

@@ -51,10 +51,18 @@ def test_empty_files_are_clear_errors(tmp_path):
         load_dataset(tmp_path, data_cutoff=CUTOFF)
 
 
-def test_customer_with_only_returns_is_flagged(tmp_path):
-    write(tmp_path, "transactions", GOOD + "z,2023-04-01,-5\nz,2023-04-02,-3\n")
-    with pytest.raises(DataValidationError, match="2 row\\(s\\) belong to customers with only returns"):
-        load_dataset(tmp_path, data_cutoff=CUTOFF)
+def test_customers_with_only_returns_are_kept_and_counted(tmp_path):
+    from retain.data import customers_with_only_returns
+
+    write(tmp_path, "transactions", GOOD + "z,2023-04-01,-5\nz,2023-04-02,-3\nb,2023-01-02,-4\n")
+    ds = load_dataset(tmp_path, data_cutoff=CUTOFF)  # strict: a fact of real data, not a defect
+    assert len(ds.transactions) == 6 and "z" in set(ds.transactions["customer_id"])
+    fact = ds.report.fact("transactions", "only returns")
+    assert fact.count == 1 and fact.unit == "customer(s)" and fact.examples == ["z"]
+    assert "1 customer(s) have only returns" in ds.report.facts_text()
+    assert list(customers_with_only_returns(ds.transactions)) == ["z"]
+    # before b's first purchase, b too has only a return
+    assert sorted(customers_with_only_returns(ds.transactions, before="2023-01-04")) == ["b"]
 
 
 def test_lenient_sets_rows_aside_with_reasons(tmp_path):
@@ -62,12 +70,13 @@ def test_lenient_sets_rows_aside_with_reasons(tmp_path):
     write(data, "transactions", GOOD + "b,2023-03-02,abc\n,2023-03-02,4\na,2023-01-05,10.0\nq,2030-01-01,3\n")
     write(data, "churn_events", "customer_id,churn_date,churn_type\na,2023-06-01,price\nghost,2023-06-01,need\n")
     ds = load_dataset(data, mode="lenient", data_cutoff=CUTOFF, rejects_dir=tmp_path / "rejects")
-    assert len(ds.transactions) == 3
-    assert ds.report.rows_rejected == {"transactions": 4, "churn_events": 1}
+    assert len(ds.transactions) == 4  # the exact duplicate without an order_id is kept
+    assert ds.report.rows_rejected == {"transactions": 3, "churn_events": 1}
+    assert ds.report.fact("transactions", "duplicate an earlier row exactly").count == 1
     rejects = pd.read_csv(tmp_path / "rejects" / "transactions.rejects.csv")
-    assert rejects["row"].tolist() == [4, 5, 6, 7]
+    assert rejects["row"].tolist() == [4, 5, 7]
     reasons = " | ".join(rejects["reason"])
-    for expected in ("not a number", "have no value", "duplicate an earlier row", "in the future"):
+    for expected in ("not a number", "have no value", "in the future"):
         assert expected in reasons
     events = pd.read_csv(tmp_path / "rejects" / "churn_events.rejects.csv")
     assert events["customer_id"].tolist() == ["ghost"]
@@ -127,3 +136,118 @@ def test_cli_as_of_before_all_purchases_is_a_clear_error(tmp_path, capsys):
                  "--data-cutoff", CUTOFF])
     assert code == 2
     assert "no customer has a purchase before 2020-01-01" in capsys.readouterr().err
+
+
+# --- facts of real exports and true defects ------------------------------------------------
+
+
+def test_cdnow_sample_loads_strict_and_reproduces_published_estimates(tmp_path):
+    """CDNOW has no order id and 21 rows that repeat an earlier row exactly: they are two
+    orders each, and the published BG/NBD and Gamma-Gamma estimates count them."""
+    from retain.data.cdnow import import_cdnow
+    from retain.features import FeatureConfig, calibration_holdout
+    from retain.models.purchase import PurchaseModel
+    from retain.models.spend import SpendModel
+
+    import_cdnow(tmp_path / "cdnow", "sample")
+    ds = load_dataset(tmp_path / "cdnow", data_cutoff="1998-07-01")
+    assert ds.report.ok and len(ds.transactions) == 6919
+    assert ds.report.fact("transactions", "duplicate an earlier row exactly").count == 21
+    table, _ = calibration_holdout(ds.transactions, "1997-10-01", "1998-07-01", config=FeatureConfig(time_unit_days=7))
+    purchases = PurchaseModel("bgnbd").fit(table["frequency"], table["recency"], table["T"])
+    for name, value in {"r": 0.2426, "alpha": 4.4136, "a": 0.7929, "b": 2.4259}.items():
+        assert purchases.params_[name] == pytest.approx(value, rel=1e-3), name
+    spend = SpendModel().fit(table["frequency"], table["monetary"])
+    for name, value in {"p": 6.25, "q": 3.74, "v": 15.44}.items():
+        assert spend.params_[name] == pytest.approx(value, abs=0.01), name
+
+
+ORDERS = "customer_id,timestamp,amount,order_id\na,2023-01-05,10,o1\na,2023-01-20,-4,o1\nb,2023-02-01,8,o2\n"
+
+
+def test_a_repeated_order_id_is_a_duplicate(tmp_path):
+    write(tmp_path / "ok", "transactions", ORDERS)  # a return may carry its purchase's order_id
+    assert load_dataset(tmp_path / "ok", data_cutoff=CUTOFF).report.ok
+    write(tmp_path / "bad", "transactions", ORDERS + "b,2023-02-01,8,o2\nc,2023-03-01,5,o1\n")
+    with pytest.raises(DataValidationError) as caught:
+        load_dataset(tmp_path / "bad", data_cutoff=CUTOFF)
+    text = str(caught.value)
+    assert "transactions.order_id: 1 row(s) duplicate an earlier row exactly, order_id included (the same order twice) (rows 4" in text
+    assert "transactions.order_id: 1 row(s) repeat the order_id of an earlier purchase (one row per order: sum the lines of an order first) (rows 5" in text
+    ds = load_dataset(tmp_path / "bad", mode="lenient", data_cutoff=CUTOFF, rejects_dir=tmp_path / "rejects")
+    assert len(ds.transactions) == 3 and ds.report.rows_rejected["transactions"] == 2
+
+
+def test_time_zones_are_converted_to_utc(tmp_path):
+    write(tmp_path / "csv", "transactions",
+          "customer_id,timestamp,amount\na,2023-01-05T10:00:00+02:00,1\na,2023-01-06T10:00:00Z,2\n"
+          "b,2023-01-07T23:30:00-05:00,3\nb,2023-01-08 12:00:00,4\n")
+    ds = load_dataset(tmp_path / "csv", data_cutoff=CUTOFF)
+    assert ds.transactions["timestamp"].tolist() == pd.to_datetime(
+        ["2023-01-05 08:00", "2023-01-06 10:00", "2023-01-08 04:30", "2023-01-08 12:00"]).tolist()
+    assert ds.report.fact("transactions", "time zone").count == 3
+    # one offset for the whole column, and an aware column in Parquet
+    write(tmp_path / "one", "transactions", "customer_id,timestamp,amount\na,2023-01-05T10:00:00+02:00,1\n")
+    assert load_dataset(tmp_path / "one", data_cutoff=CUTOFF).transactions["timestamp"][0] == pd.Timestamp(
+        "2023-01-05 08:00")
+    frame = pd.DataFrame({"customer_id": ["a"], "amount": [1.0],
+                          "timestamp": pd.to_datetime(["2023-01-05 10:00"]).tz_localize("Europe/Berlin")})
+    ds = validate_tables({"transactions": frame}, data_cutoff=CUTOFF)
+    assert ds.transactions["timestamp"][0] == pd.Timestamp("2023-01-05 09:00")
+
+
+def test_day_month_order_is_detected_or_asked_for(tmp_path):
+    write(tmp_path / "dmy", "transactions", "customer_id,timestamp,amount\na,02/01/2023,1\na,13/01/2023,2\n")
+    ds = load_dataset(tmp_path / "dmy", data_cutoff=CUTOFF)
+    assert ds.transactions["timestamp"].tolist() == [pd.Timestamp("2023-01-02"), pd.Timestamp("2023-01-13")]
+    assert "read day first" in ds.report.fact("transactions", "first").what
+    write(tmp_path / "mdy", "transactions", "customer_id,timestamp,amount\na,02/01/2023,1\na,01/13/2023,2\n")
+    assert load_dataset(tmp_path / "mdy", data_cutoff=CUTOFF).transactions["timestamp"][0] == pd.Timestamp(
+        "2023-02-01")
+    write(tmp_path / "ambiguous", "transactions", "customer_id,timestamp,amount\na,02/01/2023,1\na,03/01/2023,2\n")
+    with pytest.raises(DataValidationError, match="transactions.timestamp: dates like '02/01/2023'.*--date-format"):
+        load_dataset(tmp_path / "ambiguous", data_cutoff=CUTOFF)
+    ds = load_dataset(tmp_path / "ambiguous", data_cutoff=CUTOFF, date_format="%d/%m/%Y")
+    assert ds.transactions["timestamp"][0] == pd.Timestamp("2023-01-02")
+    write(tmp_path / "mixed", "transactions", "customer_id,timestamp,amount\na,13/01/2023,1\na,01/13/2023,2\n")
+    with pytest.raises(DataValidationError, match="mixes day-first dates"):
+        load_dataset(tmp_path / "mixed", data_cutoff=CUTOFF)
+
+
+def test_cli_date_flags_take_iso_dates_only(tmp_path, capsys):
+    write(tmp_path / "d", "transactions", GOOD)
+    with pytest.raises(SystemExit):
+        main(["features", "--data", str(tmp_path / "d"), "--as-of", "02/01/2023", "--out", str(tmp_path / "f.csv")])
+    assert "'02/01/2023' is not an ISO date" in capsys.readouterr().err
+    write(tmp_path / "dmy", "transactions", "customer_id,timestamp,amount\na,02/01/2023,1\na,03/01/2023,2\n")
+    assert main(["features", "--data", str(tmp_path / "dmy"), "--as-of", "2023-06-01", "--out", str(tmp_path / "g.csv"),
+                 "--date-format", "%d/%m/%Y", "--data-cutoff", CUTOFF]) == 0
+    assert pd.read_csv(tmp_path / "g.csv")["recency"].tolist() == [1.0]
+
+
+def test_a_column_mapping_to_a_missing_column_names_both(tmp_path):
+    write(tmp_path, "transactions", GOOD)
+    with pytest.raises(RetainError, match="transactions.amount=Total names column 'Total', but transactions.csv has "
+                                          "no such column"):
+        load_dataset(tmp_path, mapping=read_mapping(None, ["transactions.amount=Total"]), data_cutoff=CUTOFF)
+
+
+def test_cli_data_pointing_at_a_file_and_out_with_an_unknown_suffix(tmp_path, capsys):
+    write(tmp_path / "d", "transactions", GOOD)
+    code = main(["features", "--data", str(tmp_path / "d" / "transactions.csv"), "--as-of", "2023-06-01",
+                 "--out", str(tmp_path / "f.csv"), "--data-cutoff", CUTOFF])
+    assert code == 2 and "is a file; --data takes the dataset folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["features", "--data", str(tmp_path / "d"), "--as-of", "2023-06-01", "--out", str(tmp_path / "f.txt")])
+    assert "f.txt: write .parquet or .csv" in capsys.readouterr().err
+    assert not (tmp_path / "f.txt").exists()
+
+
+def test_parquet_categoricals_over_many_row_groups_read_as_pandas_reads_them(tmp_path):
+    from retain.data.load import _read_parquet
+
+    frame = pd.DataFrame({"customer_id": pd.Categorical(["b", "a", None, "c", "a", "b"], categories=["a", "b", "c", "d"]),
+                          "timestamp": pd.to_datetime(["2023-01-0%d" % d for d in range(1, 7)]),
+                          "amount": [1.0, 2, 3, 4, 5, 6], "resolved": pd.array([True, None, False, True, True, False])})
+    frame.to_parquet(tmp_path / "t.parquet", index=False, row_group_size=2)  # three row groups, one dictionary
+    pd.testing.assert_frame_equal(_read_parquet(tmp_path / "t.parquet"), pd.read_parquet(tmp_path / "t.parquet"))

@@ -24,12 +24,10 @@ from retain.settings import Settings
 from retain.features import FeatureConfig, build_features
 from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel, with_value_features
 from retain.models.purchase import FitError
-from retain.models.pyfunc import RetainPyfunc, load, log_pyfunc
 from retain.models.value import ValueConfig, ValueModel
 from retain.training import plots
-from retain.training.registry import (
-    CHURN_MODEL_NAME, Gate, champion_uri, configure_tracking, decide, fingerprint, register, strict_json,
-)
+from retain.training.publish import Candidate, publish
+from retain.training.registry import CHURN_MODEL_NAME, Decision, Gate, display_uri, fingerprint, strict_json
 
 EXPERIMENT = "retain-churn-type"
 CHURN_GATE = Gate(primary="macro_f1")
@@ -52,6 +50,7 @@ class ChurnTrainingResult:
     rows: dict[str, int]
     ceiling: dict | None = None
     warnings: list[str] = field(default_factory=list)
+    tracking_uri: str = ""  # the MLflow store the run and version went to (no password)
 
     def to_json(self) -> str:
         return strict_json(asdict(self))
@@ -75,6 +74,21 @@ def churn_labels(customer_ids: pd.Series, churn_events: pd.DataFrame, as_of: pd.
     labels[in_horizon] = kind[in_horizon]
     labels[known & (when < np.datetime64(as_of))] = None
     return pd.Series(labels, index=customer_ids.index, dtype=object)
+
+
+def label_window_end(dataset: Dataset, observed_until=None) -> tuple[pd.Timestamp, str]:
+    """The last observed day and what says so: the user's ``observed_until``, else the
+    latest date in any table. Snapshot data (bills up to a date, churn events recorded in
+    the quarter after) is observed until its last churn event, not its last bill."""
+    if observed_until is not None:
+        return pd.Timestamp(observed_until).normalize(), "observed until"
+    latest = {
+        "last transaction": dataset.transactions["timestamp"].max(),
+        "last churn event": dataset.churn_events["churn_date"].max() if dataset.churn_events is not None else None,
+        "last interaction": dataset.interactions["timestamp"].max() if dataset.interactions is not None else None,
+    }
+    source, when = max(((k, v) for k, v in latest.items() if v is not None and pd.notna(v)), key=lambda kv: kv[1])
+    return pd.Timestamp(when).normalize(), source
 
 
 def customer_split(customer_ids: pd.Series, seed: int = 0) -> np.ndarray:
@@ -108,8 +122,7 @@ def churn_metrics(truth, probabilities: np.ndarray, labels: list[str], predicted
         "churn_roc_auc": float(roc_auc_score(churned, p_churn)) if 0 < churned.sum() < len(truth) else float("nan"),
         "churn_pr_auc": float(average_precision_score(churned, p_churn)) if churned.any() else float("nan"),
     }
-    top = np.argsort(-p_churn, kind="stable")[: max(1, len(truth) // 10)]
-    metrics["churn_top_decile_lift"] = float(churned[top].mean() / max(churned.mean(), 1e-12))
+    metrics["churn_top_decile_lift"] = top_decile_lift(churned, p_churn)
     precision, recall, f1, support = precision_recall_fscore_support(
         truth, predicted, labels=labels, zero_division=0)
     metrics["per_class"] = {
@@ -123,6 +136,23 @@ def churn_metrics(truth, probabilities: np.ndarray, labels: list[str], predicted
         metrics["type_macro_f1_among_churners"] = float(f1_score(
             truth[churned], likely_type[churned], labels=[labels[i] for i in types], average="macro", zero_division=0))
     return metrics
+
+
+def top_decile_lift(churned: np.ndarray, score: np.ndarray) -> float:
+    """Churn rate among the top tenth by score over the overall rate. Customers tied at the
+    decile's edge count with equal weight (their average), so a constant score gives
+    exactly 1.0 whatever the row order. Integer arithmetic keeps that 1.0 exact."""
+    churned = np.asarray(churned, dtype=bool)
+    n, total = len(churned), int(churned.sum())
+    if n == 0 or total == 0:
+        return float("nan")
+    k = max(1, n // 10)
+    edge = np.sort(score)[::-1][k - 1]
+    above, tied = score > edge, score == edge
+    n_above, n_tied = int(above.sum()), int(tied.sum())
+    # churners expected in the top k = churners above + (places left) x churn share of the tied
+    numerator = (int(churned[above].sum()) * n_tied + (k - n_above) * int(churned[tied].sum())) * n
+    return numerator / (k * n_tied * total)
 
 
 def flat(metrics: dict, prefix: str = "") -> dict[str, float]:
@@ -166,19 +196,23 @@ def train_churn_model(
     ceiling: dict | None = None,
     settings: Settings,
     progress: Callable[[str], None] = lambda message: None,
+    observed_until=None,
 ) -> ChurnTrainingResult:
+    """``observed_until``: the last day up to which churn events were recorded (the label
+    window must end by then); default: the latest date in any table."""
     config = config or ChurnConfig()
     feature_config = feature_config or FeatureConfig()
     as_of = pd.Timestamp(as_of).normalize()
     if dataset.churn_events is None or dataset.churn_events.empty:
         raise RetainError("training the churn model needs a churn_events table with recorded churn dates and types")
-    data_end = dataset.transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
+    last_day, source = label_window_end(dataset, observed_until)
     horizon_end = as_of + pd.Timedelta(days=config.horizon_days)
-    if horizon_end > data_end:
+    if horizon_end > last_day + pd.Timedelta(days=1):
         raise RetainError(
-            f"the {config.horizon_days:g}-day horizon after {as_of.date()} runs to {horizon_end.date()}, past the data "
-            f"(last transaction {(data_end - pd.Timedelta(days=1)).date()}): customers could not be labelled retained; "
-            f"use --as-of {(data_end - pd.Timedelta(days=config.horizon_days)).date()} or earlier"
+            f"the {config.horizon_days:g}-day horizon after {as_of.date()} runs to {horizon_end.date()}, past the "
+            f"data ({source} {last_day.date()}): customers could not be labelled retained; use --as-of "
+            f"{(last_day + pd.Timedelta(days=1) - pd.Timedelta(days=config.horizon_days)).date()} or earlier, or "
+            "state with --observed-until DATE up to when churn events were recorded"
         )
     events = dataset.churn_events["churn_date"]
     if not ((events >= as_of) & (events < horizon_end)).any():
@@ -188,6 +222,8 @@ def train_churn_model(
         )
     if snapshots < 1:
         raise RetainError("--snapshots must be at least 1")
+    if snapshots > 1 and snapshot_step_days <= 0:
+        raise RetainError("--snapshot-step-days must be above 0: stacked cutoffs must differ")
 
     progress(f"features and labels at {snapshots} cutoff(s), horizon {config.horizon_days:g} days")
     notes: list[str] = []
@@ -238,19 +274,12 @@ def train_churn_model(
                    "brier_before": before["brier"], "brier_after": metrics["brier"]}
 
     baselines = _baselines(data["train"], labels["train"], test, truth, model.labels_)
-    configure_tracking(settings, EXPERIMENT)
-    champion_metrics = None
-    current = champion_uri(CHURN_MODEL_NAME)
-    if current:
-        progress(f"scoring the current champion ({current}) on the same held-out customers")
-        champion = load(current).unwrap_python_model().model
-        champion_probabilities = _align(champion.predict_proba(test), champion.labels_, model.labels_)
-        champion_metrics = churn_metrics(truth, champion_probabilities, model.labels_,
-                                         champion.predict_label(champion.predict_proba(test)))
-    decision = decide(CHURN_GATE, metrics, baselines, champion_metrics)
+    def score_champion(champion: ChurnTypeModel) -> dict:
+        probabilities = champion.predict_proba(test)
+        return churn_metrics(truth, _align(probabilities, champion.labels_, model.labels_), model.labels_,
+                             champion.predict_label(probabilities))
 
-    progress("logging to MLflow")
-    with mlflow.start_run(run_name=f"churn-{as_of.date()}-h{config.horizon_days:g}") as run:
+    def log_run(decision: Decision, champion_metrics: dict | None) -> None:
         mlflow.log_params({
             "as_of": str(as_of.date()), "horizon_days": config.horizon_days, "snapshots": snapshots,
             "snapshot_step_days": snapshot_step_days, "value_features": config.value_features,
@@ -274,20 +303,18 @@ def train_churn_model(
                          "calibration": calibration, "decision": decision.reason, "notes": notes,
                          "importances": importances.to_dict(), "ceiling": ceiling}, "evaluation.json")
         _log_plots(model, truth, calibrated, raw, importances)
-        wrapper = RetainPyfunc(model, feature_config=feature_config, reference=latest_reference,
-                               version_column="churn_model_version",
-                               version_label=f"{CHURN_MODEL_NAME}@run:{run.info.run_id[:8]}")
-        progress("logging the pyfunc model")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            info = log_pyfunc(wrapper, test)
-        version = register(info.model_uri, CHURN_MODEL_NAME, decision, run.info.run_id)
-    progress(f"registered {CHURN_MODEL_NAME} version {version} as "
-             f"{'champion' if decision.promote else 'challenger'}: {decision.reason}")
+
+    published = publish(Candidate(
+        model_name=CHURN_MODEL_NAME, experiment=EXPERIMENT, run_name=f"churn-{as_of.date()}-h{config.horizon_days:g}",
+        gate=CHURN_GATE, metrics=metrics, baselines=baselines, score_champion=score_champion, log_run=log_run,
+        model=model, feature_config=feature_config, reference=latest_reference,
+        version_column="churn_model_version", example=test,
+    ), settings=settings, progress=progress)
     return ChurnTrainingResult(
-        run_id=run.info.run_id, model_version=version, labels=model.labels_, metrics=metrics,
-        baseline_metrics=baselines, champion_metrics=champion_metrics, calibration=calibration,
-        promoted=decision.promote, reason=decision.reason, rows=rows, ceiling=ceiling, warnings=notes,
+        run_id=published.run_id, model_version=published.version, labels=model.labels_, metrics=metrics,
+        baseline_metrics=baselines, champion_metrics=published.champion_metrics, calibration=calibration,
+        promoted=published.decision.promote, reason=published.decision.reason,
+        tracking_uri=display_uri(published.tracking_uri), rows=rows, ceiling=ceiling, warnings=notes,
     )
 
 

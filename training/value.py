@@ -14,16 +14,15 @@ import pandas as pd
 from retain.data import Dataset
 from retain.errors import RetainError
 from retain.settings import Settings
-from retain.features import FeatureConfig, calibration_holdout
+from retain.features import FeatureConfig, calibration_holdout, rfm_summary
+from retain.features.eligibility import scorable_features
 from retain.models.purchase import FAMILIES, FitError
-from retain.models.pyfunc import RetainPyfunc, load, log_pyfunc
 from retain.models.spend import SpendModel
 from retain.models.value import ValueConfig, ValueModel
 from retain.training import plots
 from retain.training.evaluate import naive_value_forecast, value_metrics
-from retain.training.registry import (
-    VALUE_MODEL_NAME, Gate, champion_uri, configure_tracking, decide, fingerprint, register, strict_json,
-)
+from retain.training.publish import Candidate, publish
+from retain.training.registry import VALUE_MODEL_NAME, Decision, Gate, display_uri, fingerprint, strict_json
 
 EXPERIMENT = "retain-clv"
 # Chosen among purchase models by, and promoted on: per-customer purchase error first,
@@ -44,6 +43,7 @@ class ValueTrainingResult:
     promoted: bool
     reason: str
     warnings: list[str] = field(default_factory=list)
+    tracking_uri: str = ""  # the MLflow store the run and version went to (no password)
 
     def to_json(self) -> str:
         return strict_json(asdict(self))
@@ -136,6 +136,153 @@ def _log_plots(transactions, table, model, purchases, baseline_purchases, calibr
         plots.close(figure)
 
 
+# --- comparing the families ----------------------------------------------------------
+
+# Metrics summarised over the rolling-origin windows (mean and standard deviation).
+SUMMARY_METRICS = ("purchases_mae", "total_purchases_pct_error", "total_purchases_abs_pct_error",
+                   "purchases_spearman", "spend_spearman", "top10_revenue_share",
+                   "purchases_interval_coverage", "spend_interval_coverage")
+
+
+def _fit_families(table, families, spend_model, config, time_unit_days, *, strict: bool, progress):
+    """Each family fitted on one calibration table and scored on its holdout."""
+    fitted: dict[str, ValueModel] = {}
+    predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    comparison: dict[str, dict] = {}
+    for name in families:
+        progress(f"fitting {FAMILIES[name][0]} on {len(table):,} customers")
+        try:
+            model = ValueModel.fit(table, name, config, time_unit_days, spend=spend_model)
+            purchases, spend = _holdout_predictions(model, table)
+            if not (np.isfinite(purchases).all() and np.isfinite(spend).all()):
+                raise FitError(f"the {FAMILIES[name][0]} predictions are not finite for some customers")
+        except FitError as exc:
+            if strict:
+                raise
+            comparison[name] = {"error": str(exc)}
+            progress(f"  {FAMILIES[name][0]}: {exc}")
+            continue
+        metrics = _holdout_metrics(model, table, purchases, spend)
+        fitted[name] = model
+        predictions[name] = (purchases, spend)
+        comparison[name] = {"params": model.purchase.params_, "metrics": metrics}
+        progress(f"  {FAMILIES[name][0]}: holdout purchases MAE {metrics['purchases_mae']:.4f}, "
+                 f"Spearman {metrics['purchases_spearman']:.3f}, total error {metrics['total_purchases_pct_error']:+.1f}%, "
+                 f"{config.interval:.0%} interval coverage {metrics['purchases_interval_coverage']:.1%}")
+    return fitted, predictions, comparison
+
+
+def _holdout_metrics(model: ValueModel, table: pd.DataFrame, purchases, spend) -> dict[str, float]:
+    actual_purchases, actual_spend = table["holdout_purchases"], table["holdout_spend"]
+    metrics = value_metrics(actual_purchases, actual_spend, purchases, spend)
+    days = float(table["holdout_duration"].iloc[0]) * model.time_unit_days
+    metrics.update(model.interval_coverage(table, days, actual_purchases, actual_spend))
+    metrics["log_likelihood"] = model.purchase.log_likelihood_
+    return metrics
+
+
+def _earlier_windows(transactions, calibration_end, holdout_end, windows: int) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Rolling origin: up to ``windows - 1`` earlier (calibration end, holdout end) pairs with
+    the same holdout length, each ending where the next begins, kept while the calibration
+    period before them is at least one holdout length long."""
+    length = holdout_end - calibration_end
+    first = transactions["timestamp"].min().normalize()
+    found = []
+    for k in range(1, max(windows, 1)):
+        end = calibration_end - k * length
+        if end - first < length:
+            break
+        found.append((end, end + length))
+    return found
+
+
+def window_table(transactions: pd.DataFrame, calibration_end, holdout_end, feature_config: FeatureConfig,
+                 current_value_column: str) -> pd.DataFrame:
+    """What comparing the families needs on an earlier window, without the full feature
+    table (25 s at 1M customers): frequency, recency, T and monetary as ``build_features``
+    computes them (``rfm_summary``), and the holdout outcomes as ``calibration_holdout``
+    counts them (distinct purchase days, their spend; tested equal). The current-value
+    feature only places tier edges, which the comparison does not use: it is left at 0."""
+    calibration_end, holdout_end = pd.Timestamp(calibration_end), pd.Timestamp(holdout_end)
+    table = rfm_summary(transactions, calibration_end, feature_config).reset_index()
+    table["customer_id"] = np.asarray(table["customer_id"], dtype=object).astype(str)
+    when = transactions["timestamp"].to_numpy()
+    inside = ((when >= np.datetime64(calibration_end.date(), "D")) & (when < np.datetime64(holdout_end.date(), "D"))
+              & (transactions["amount"].to_numpy() >= 0))
+    window = pd.DataFrame({
+        "customer_id": np.asarray(transactions["customer_id"], dtype=object)[inside].astype(str),
+        "day": when[inside].astype("datetime64[D]"),
+        "amount": transactions["amount"].to_numpy()[inside],
+    })
+    per_day = window.groupby(["customer_id", "day"], sort=False)["amount"].sum().groupby(level="customer_id").agg(
+        ["count", "sum"]).reindex(table["customer_id"]).fillna(0.0)
+    table["holdout_purchases"] = per_day["count"].to_numpy()
+    table["holdout_spend"] = per_day["sum"].to_numpy()
+    table["holdout_duration"] = (holdout_end - calibration_end) / pd.Timedelta(days=1) / feature_config.time_unit_days
+    table[current_value_column] = 0.0
+    return table
+
+
+def _rolling_origin(transactions, earlier, fitted, comparison, config, feature_config, progress) -> None:
+    """Refit every family on each earlier window and add ``windows`` (per-window metrics),
+    ``mean``/``std`` over all windows and ``selection_score`` to its comparison entry."""
+    per_family = {name: [{**comparison[name]["metrics"], "calibration_end": "given"}] for name in fitted}
+    for calibration_end, holdout_end in earlier:
+        progress(f"rolling origin: calibration before {calibration_end.date()}, holdout to {holdout_end.date()}")
+        try:
+            table = window_table(transactions, calibration_end, holdout_end, feature_config, config.current_value_column)
+            spend_model = SpendModel(penalizer=config.penalizer, min_repeat_buyers=config.min_repeat_buyers).fit(
+                table["frequency"], table["monetary"])
+        except (FitError, RetainError) as exc:
+            progress(f"  window skipped: {exc}")
+            continue
+        models, predictions, window = _fit_families(
+            table, list(fitted), spend_model, config, feature_config.time_unit_days, strict=False, progress=progress)
+        if len(models) < len(fitted):  # compare like with like: every family on every window
+            progress("  window skipped: not every family could be fitted on it")
+            continue
+        for name in fitted:
+            per_family[name].append({**window[name]["metrics"], "calibration_end": str(calibration_end.date())})
+    for name, rows in per_family.items():
+        frame = pd.DataFrame(rows)[list(SUMMARY_METRICS)]
+        comparison[name]["windows"] = rows
+        comparison[name]["mean"] = frame.mean().to_dict()
+        comparison[name]["std"] = frame.std(ddof=0).to_dict()
+    scores = selection_scores({name: comparison[name]["mean"] for name in fitted})
+    for name, score in scores.items():
+        comparison[name]["selection_score"] = score
+        mean, std = comparison[name]["mean"], comparison[name]["std"]
+        progress(f"  {FAMILIES[name][0]} over {len(per_family[name])} window(s): purchases MAE "
+                 f"{mean['purchases_mae']:.4f} ± {std['purchases_mae']:.4f}, total error "
+                 f"{mean['total_purchases_pct_error']:+.1f}% ± {std['total_purchases_pct_error']:.1f}, spend Spearman "
+                 f"{mean['spend_spearman']:.3f} ± {std['spend_spearman']:.3f}; selection score {score:.3f}")
+
+
+def selection_scores(means: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The documented selection rule (docs/value-models.md): each family's mean over the
+    windows of
+        purchases_mae / best purchases_mae - 1           (per-customer error, relative)
+      + total_purchases_abs_pct_error / 100              (aggregate error)
+      + best spend_spearman - spend_spearman              (ranking of spend)
+    so 1% more error per customer weighs as much as 1 point of aggregate error or 0.01 of
+    rank correlation; the lowest score is chosen."""
+    best_mae = min(m["purchases_mae"] for m in means.values())
+    best_rank = max(m["spend_spearman"] for m in means.values())
+    return {
+        name: float(m["purchases_mae"] / max(best_mae, 1e-12) - 1
+                    + m["total_purchases_abs_pct_error"] / 100
+                    + best_rank - m["spend_spearman"])
+        for name, m in means.items()
+    }
+
+
+def select_family(comparison: dict[str, dict]) -> str:
+    """The family with the lowest selection score; the simpler family (BG/NBD, MBG/NBD,
+    Pareto/NBD order) on a tie."""
+    scored = [name for name in FAMILIES if "selection_score" in comparison.get(name, {})]
+    return min(scored, key=lambda name: (round(comparison[name]["selection_score"], 9), list(FAMILIES).index(name)))
+
+
 def train_value_model(
     dataset: Dataset,
     calibration_end,
@@ -145,8 +292,11 @@ def train_value_model(
     config: ValueConfig | None = None,
     feature_config: FeatureConfig | None = None,
     settings: Settings,
+    windows: int = 3,
     progress: Callable[[str], None] = lambda message: None,
 ) -> ValueTrainingResult:
+    """``windows``: with ``family="auto"``, how many holdout windows (the given one and
+    earlier ones of the same length, rolling origin) the families are compared on."""
     config = config or ValueConfig()
     feature_config = feature_config or FeatureConfig()
     if family != "auto" and family not in FAMILIES:
@@ -160,60 +310,40 @@ def train_value_model(
     actual_purchases, actual_spend = table["holdout_purchases"], table["holdout_spend"]
 
     families = list(FAMILIES) if family == "auto" else [family]
-    fitted: dict[str, ValueModel] = {}
-    predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    comparison: dict[str, dict] = {}
     progress(f"fitting Gamma-Gamma on the repeat buyers among {len(table):,} customers")
     spend_model = SpendModel(penalizer=config.penalizer, min_repeat_buyers=config.min_repeat_buyers).fit(
         table["frequency"], table["monetary"])
-    for name in families:
-        slow = " (lifetimes' Nelder-Mead: about 2 minutes per million customers)" if name == "pareto" else ""
-        progress(f"fitting {FAMILIES[name][0]} on {len(table):,} customers{slow}")
-        try:
-            model = ValueModel.fit(table, name, config, feature_config.time_unit_days, spend=spend_model)
-            purchases, spend = _holdout_predictions(model, table)
-            if not (np.isfinite(purchases).all() and np.isfinite(spend).all()):
-                raise FitError(f"the {FAMILIES[name][0]} predictions are not finite for some customers")
-        except FitError as exc:
-            if family != "auto":
-                raise
-            comparison[name] = {"error": str(exc)}
-            progress(f"  {FAMILIES[name][0]}: {exc}")
-            continue
-        metrics = value_metrics(actual_purchases, actual_spend, purchases, spend)
-        metrics["log_likelihood"] = model.purchase.log_likelihood_
-        fitted[name] = model
-        predictions[name] = (purchases, spend)
-        comparison[name] = {"params": model.purchase.params_, "metrics": metrics}
-        progress(f"  {FAMILIES[name][0]}: holdout purchases MAE {metrics['purchases_mae']:.4f}, "
-                 f"Spearman {metrics['purchases_spearman']:.3f}, total error {metrics['total_purchases_pct_error']:+.1f}%")
+    fitted, predictions, comparison = _fit_families(
+        table, families, spend_model, config, feature_config.time_unit_days, strict=family != "auto", progress=progress)
     if not fitted:
         raise FitError("no purchase model could be fitted: " + "; ".join(v["error"] for v in comparison.values()))
-    chosen = min(fitted, key=lambda name: comparison[name]["metrics"]["purchases_mae"])
+    if family == "auto" and len(fitted) > 1:
+        earlier = _earlier_windows(transactions, calibration_end, holdout_end, windows)
+        _rolling_origin(transactions, earlier, fitted, comparison, config, feature_config, progress)
+        chosen = select_family(comparison)
+    else:
+        chosen = next(iter(fitted))
     model = fitted[chosen]
     purchases, spend = predictions[chosen]
     metrics = comparison[chosen]["metrics"]
+    if family == "auto" and len(fitted) > 1:
+        progress(f"chose {FAMILIES[chosen][0]}: lowest selection score "
+                 f"({comparison[chosen]['selection_score']:.3f}; see docs/value-models.md)")
 
     duration = float(table["holdout_duration"].iloc[0])
     baseline_purchases, baseline_spend = naive_value_forecast(table, duration)
     baseline = value_metrics(actual_purchases, actual_spend, baseline_purchases, baseline_spend)
 
-    configure_tracking(settings, EXPERIMENT)
-    champion_metrics = None
-    current = champion_uri(VALUE_MODEL_NAME)
-    if current:
-        progress(f"scoring the current champion ({current}) on the same holdout")
-        champion = load(current).unwrap_python_model().model
+    def score_champion(champion: ValueModel) -> dict[str, float]:
         champion_table = table
         if champion.time_unit_days != feature_config.time_unit_days:
             champion_table, _ = calibration_holdout(
                 transactions, calibration_end, holdout_end, config=FeatureConfig(time_unit_days=champion.time_unit_days))
-        champion_metrics = value_metrics(actual_purchases, actual_spend, *_holdout_predictions(champion, champion_table))
-    decision = decide(VALUE_GATE, metrics, {"naive": baseline}, champion_metrics)
+        return value_metrics(actual_purchases, actual_spend, *_holdout_predictions(champion, champion_table))
 
     warnings = [w for w in [model.spend.correlation_warning] if w]
-    progress("logging to MLflow")
-    with mlflow.start_run(run_name=f"clv-{chosen}-{calibration_end.date()}") as run:
+
+    def log_run(decision: Decision, champion_metrics: dict | None) -> None:
         mlflow.log_params({
             "model": family, "chosen_model": chosen,
             "calibration_end": str(calibration_end.date()), "holdout_end": str(holdout_end.date()),
@@ -237,16 +367,18 @@ def train_value_model(
                          "standard_errors": model.purchase.standard_errors(), "warnings": warnings},
                         "evaluation.json")
         _log_plots(transactions, table, model, purchases, baseline_purchases, calibration_end, holdout_end)
-        wrapper = RetainPyfunc(model, feature_config=feature_config, reference=reference,
-                               version_column="clv_model_version", version_label=f"{VALUE_MODEL_NAME}@run:{run.info.run_id[:8]}")
-        progress("logging the pyfunc model")
-        info = log_pyfunc(wrapper, table)
-        version = register(info.model_uri, VALUE_MODEL_NAME, decision, run.info.run_id)
-    progress(f"registered {VALUE_MODEL_NAME} version {version} as "
-             f"{'champion' if decision.promote else 'challenger'}: {decision.reason}")
+
+    published = publish(Candidate(
+        model_name=VALUE_MODEL_NAME, experiment=EXPERIMENT, run_name=f"clv-{chosen}-{calibration_end.date()}",
+        gate=VALUE_GATE, metrics=metrics, baselines={"naive": baseline}, score_champion=score_champion,
+        log_run=log_run, model=model, feature_config=feature_config, reference=reference,
+        version_column="clv_model_version", example=table,
+        profile_features=scorable_features(dataset, holdout_end, feature_config, reference)[0],
+    ), settings=settings, progress=progress)
     return ValueTrainingResult(
-        run_id=run.info.run_id, model_version=version, chosen_model=chosen,
+        run_id=published.run_id, model_version=published.version, chosen_model=chosen,
         params={**model.purchase.params_, **model.spend.params_}, metrics=metrics,
-        baseline_metrics=baseline, champion_metrics=champion_metrics, comparison=comparison,
-        promoted=decision.promote, reason=decision.reason, warnings=warnings,
+        baseline_metrics=baseline, champion_metrics=published.champion_metrics, comparison=comparison,
+        promoted=published.decision.promote, reason=published.decision.reason,
+        tracking_uri=display_uri(published.tracking_uri), warnings=warnings,
     )

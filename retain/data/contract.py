@@ -15,7 +15,7 @@ FLOAT = "float"
 BOOL = "bool"
 TEXT = "text"
 
-# The 7-level satisfaction scale of domain.md (very satisfied .. very dissatisfied).
+# The 7-level satisfaction scale of docs/domain.md (very satisfied .. very dissatisfied).
 SATISFACTION_LEVELS = (90, 60, 30, 0, -30, -60, -90)
 
 # The default churn taxonomy; the label set actually used is whatever the data holds.

@@ -1,18 +1,25 @@
 """Reading a dataset folder and checking it against the data contract.
 
-Every problem is reported with its table, column, row numbers (1-based data rows, the
-header not counted) and a count. ``strict`` fails with that report; ``lenient`` drops
-the bad rows into a rejects file with one reason per row. Nothing is dropped silently.
+Two kinds of findings. A *problem* is a defect (a date that is not a date, the same order
+twice): it is reported with its table, column, row numbers (1-based data rows, the header
+not counted) and a count; ``strict`` fails with that report, ``lenient`` sets the bad rows
+aside in a rejects file with one reason per row. A *fact* is an ordinary feature of real
+exports (two identical orders on one day, a customer with only returns, time zones): the
+rows are kept and the fact is counted in the report. Nothing is dropped silently.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from retain.data.contract import (
     BOOL,
@@ -56,11 +63,31 @@ class Problem:
 
 
 @dataclass
+class Fact:
+    """Something ordinary about real data that was kept, and how often it occurs."""
+
+    table: str
+    column: str | None
+    what: str
+    count: int
+    unit: str = "row(s)"
+    examples: list = field(default_factory=list)
+
+    def describe(self) -> str:
+        where = f"{self.table}.{self.column}" if self.column else self.table
+        text = f"{where}: {self.count:,} {self.unit} {self.what}"
+        if self.examples:
+            text += " (e.g. " + ", ".join(repr(e) for e in self.examples[:3]) + ")"
+        return text
+
+
+@dataclass
 class ValidationReport:
     problems: list[Problem] = field(default_factory=list)
     rows_read: dict[str, int] = field(default_factory=dict)
     rows_rejected: dict[str, int] = field(default_factory=dict)
     rejects_dir: Path | None = None
+    facts: list[Fact] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -71,9 +98,16 @@ class ValidationReport:
             return "no problems found"
         return "\n".join("- " + p.describe() for p in self.problems)
 
+    def facts_text(self) -> str:
+        return "\n".join("- " + f.describe() for f in self.facts)
+
+    def fact(self, table: str, what: str) -> Fact | None:
+        """The fact of ``table`` whose text contains ``what``, if any."""
+        return next((f for f in self.facts if f.table == table and what in f.what), None)
+
     def summary(self) -> str:
         parts = [
-            f"{t}: {n} rows read, {self.rows_rejected.get(t, 0)} rejected"
+            f"{t}: {n:,} rows read, {self.rows_rejected.get(t, 0):,} rejected"
             for t, n in self.rows_read.items()
         ]
         return "; ".join(parts)
@@ -88,6 +122,20 @@ class Dataset:
     interactions: pd.DataFrame | None = None
     churn_events: pd.DataFrame | None = None
     report: ValidationReport = field(default_factory=ValidationReport)
+
+
+def customers_with_only_returns(transactions: pd.DataFrame, before=None) -> pd.Index:
+    """Ids of customers whose rows (those dated strictly before ``before``, when given) are
+    all returns (negative amounts): they are kept in the data but have no purchase to
+    score."""
+    rows = transactions["amount"].to_numpy() >= 0
+    codes, ids = _codes(transactions["customer_id"])
+    present = codes >= 0
+    if before is not None:
+        present &= transactions["timestamp"].to_numpy() < np.datetime64(pd.Timestamp(before))
+    seen = np.bincount(codes[present], minlength=len(ids)) > 0
+    bought = np.bincount(codes[present & rows], minlength=len(ids)) > 0
+    return pd.Index(ids[seen & ~bought], dtype=object, name="customer_id")
 
 
 # --- reading -----------------------------------------------------------------------
@@ -139,10 +187,39 @@ def _find_table_file(folder: Path, name: str, mapping: dict) -> Path | None:
     return None
 
 
+def _shared_dictionary_codes(column: pa.ChunkedArray) -> pd.Categorical | None:
+    """A dictionary column whose chunks share one dictionary (pandas writes a categorical
+    that way: every row group repeats all the categories), as a categorical built from its
+    codes; pyarrow's own conversion would first unify the dictionaries, hashing every
+    category once per row group. None for any other column."""
+    if not pa.types.is_dictionary(column.type) or column.num_chunks < 2:
+        return None
+    first = column.chunk(0).dictionary
+    if not all(chunk.dictionary.equals(first) for chunk in column.chunks[1:]):
+        return None
+    codes = np.concatenate([chunk.indices.fill_null(-1).to_numpy() for chunk in column.chunks])
+    try:  # from_codes checks the categories are distinct
+        return pd.Categorical.from_codes(codes, categories=pd.Index(first.to_pandas()))
+    except ValueError:
+        return None
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """``pd.read_parquet``, with categoricals rebuilt from their codes (see above)."""
+    table = pq.read_table(path)
+    fast = {name: _shared_dictionary_codes(table.column(name)) for name in table.column_names}
+    fast = {name: values for name, values in fast.items() if values is not None}
+    frame = table.drop_columns(list(fast)).to_pandas()  # pandas' metadata still sets the other dtypes
+    for position, name in enumerate(n for n in table.column_names if n in fast or n in frame.columns):
+        if name in fast:  # in its place, without copying the other columns
+            frame.insert(position, name, fast[name])
+    return frame
+
+
 def read_table(path: Path, spec: TableSpec) -> pd.DataFrame:
     try:
         if path.suffix == ".parquet":
-            frame = pd.read_parquet(path)
+            frame = _read_parquet(path)
         else:
             # ids stay text: "00042" must not become 42
             frame = pd.read_csv(path, dtype={"customer_id": str}, keep_default_na=True)
@@ -153,6 +230,21 @@ def read_table(path: Path, spec: TableSpec) -> pd.DataFrame:
     return frame
 
 
+def _apply_mapping(frame: pd.DataFrame, spec: TableSpec, columns: dict, path: Path) -> pd.DataFrame:
+    """Rename the user's columns to the contract's; a mapping to a column the file lacks is
+    an error naming both, never silently ignored."""
+    absent = {dst: src for dst, src in columns.items() if src not in frame.columns}
+    if absent:
+        dst, src = next(iter(absent.items()))
+        raise RetainError(
+            f"{spec.name}: the column mapping {spec.name}.{dst}={src} names column {src!r}, but {path.name} "
+            f"has no such column; its columns are {list(frame.columns)}"
+        )
+    if not columns:
+        return frame  # rename copies every column even when nothing changes
+    return frame.rename(columns={src: dst for dst, src in columns.items()})
+
+
 def load_dataset(
     folder: str | Path,
     *,
@@ -160,9 +252,18 @@ def load_dataset(
     mapping: dict | None = None,
     data_cutoff: pd.Timestamp | str | None = None,
     rejects_dir: str | Path | None = None,
+    date_format: str | None = None,
 ) -> Dataset:
-    """Read and validate every table of a dataset folder."""
+    """Read and validate every table of a dataset folder.
+
+    ``date_format`` (strptime, e.g. ``%d/%m/%Y``) reads dates that are not ISO 8601; without
+    it, day/month order is taken from the data when a value over 12 settles it."""
     folder = Path(folder)
+    if folder.is_file():
+        raise RetainError(
+            f"{folder} is a file; --data takes the dataset folder that holds transactions.csv or "
+            f"transactions.parquet (here: --data {folder.parent})"
+        )
     if not folder.is_dir():
         raise RetainError(f"dataset folder {folder} does not exist")
     mapping = mapping or {}
@@ -170,33 +271,36 @@ def load_dataset(
     for name, spec in TABLES.items():
         path = _find_table_file(folder, name, mapping)
         if path is None:
+            if mapping.get(name, {}).get("columns"):
+                raise RetainError(f"a column mapping names table {name}, but {folder} has no {name} file")
             if spec.required_table:
                 raise RetainError(
                     f"{folder} has no {name}.parquet or {name}.csv; the {name} table is required"
                 )
             continue
         frame = read_table(path, spec)
-        columns = mapping.get(name, {}).get("columns", {})
-        frames[name] = frame.rename(columns={src: dst for dst, src in columns.items()})
-    return validate_tables(frames, mode=mode, data_cutoff=data_cutoff, rejects_dir=rejects_dir)
+        frames[name] = _apply_mapping(frame, spec, mapping.get(name, {}).get("columns", {}), path)
+    return validate_tables(frames, mode=mode, data_cutoff=data_cutoff, rejects_dir=rejects_dir,
+                           date_format=date_format)
 
 
 # --- validation --------------------------------------------------------------------
 
 
 class _TableCheck:
-    """Collects the problems of one table and the rows they make bad."""
+    """Collects the problems of one table, the rows they make bad, and its facts."""
 
     def __init__(self, spec: TableSpec, frame: pd.DataFrame):
         self.spec = spec
         self.frame = frame
         self.problems: list[Problem] = []
+        self.facts: list[Fact] = []
         self.reason = np.full(len(frame), None, dtype=object)
+        self._bad = np.zeros(len(frame), dtype=bool)
 
     def flag(self, mask: np.ndarray, column: str | None, reason: str, values=None) -> None:
-        mask = np.asarray(mask, dtype=bool)
         # a row already rejected keeps its first reason and is not counted twice
-        mask &= pd.isna(self.reason)
+        mask = np.asarray(mask, dtype=bool) & ~self._bad
         if not mask.any():
             return
         rows = np.flatnonzero(mask)
@@ -206,44 +310,152 @@ class _TableCheck:
         self.problems.append(Problem(self.spec.name, column, reason, rows, examples))
         label = f"{column}: {reason}" if column else reason
         self.reason[rows] = label
+        self._bad[rows] = True
+
+    def note(self, count: int, column: str | None, what: str, unit: str = "row(s)", examples=()) -> None:
+        if count:
+            self.facts.append(Fact(self.spec.name, column, what, int(count), unit, list(examples)[:3]))
 
     @property
     def bad(self) -> np.ndarray:
-        return ~pd.isna(self.reason)
+        return self._bad
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (-1 = missing) and the distinct values: a categorical column's own
+    codes, else one hash pass. Checks then run on the distinct values only."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), np.asarray(values.cat.categories, dtype=object)
+    codes, uniques = pd.factorize(values, sort=False, use_na_sentinel=True)
+    return codes, np.asarray(uniques)
+
+
+def _stripped(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values as text without surrounding white space, and which are empty.
+    Returns ``uniques`` itself (no new strings) when no value had white space to strip."""
+    if uniques.dtype != object or pd.api.types.infer_dtype(uniques, skipna=False) != "string":
+        uniques = uniques.astype(str)  # ids written as numbers are still ids: 42 -> "42"
+    text = pa.array(uniques, type=pa.string())
+    trimmed = pc.utf8_trim_whitespace(text)
+    length = pc.utf8_length(trimmed)
+    empty = pc.equal(length, 0).to_numpy(zero_copy_only=False)
+    if not pc.any(pc.not_equal(length, pc.utf8_length(text))).as_py():
+        return uniques, np.asarray(empty, dtype=bool)
+    return np.asarray(trimmed.to_numpy(zero_copy_only=False), dtype=object), np.asarray(empty, dtype=bool)
+
+
+def _repeats(values: pd.Series) -> np.ndarray:
+    """Rows whose value occurred in an earlier row (``duplicated()``), from the codes."""
+    codes, _ = _codes(values)
+    repeat = np.ones(len(codes), dtype=bool)
+    repeat[np.unique(codes, return_index=True)[1]] = False
+    return repeat & (codes >= 0) | ((codes < 0) & (np.cumsum(codes < 0) > 1))
+
+
+def _blank(values: pd.Series) -> np.ndarray:
+    """Missing, or empty after stripping white space."""
+    codes, uniques = _codes(values)
+    _, empty = _stripped(uniques)
+    return (codes < 0) | np.append(empty, False)[codes]
 
 
 def _parse_id(check: _TableCheck, column: str) -> None:
     raw = check.frame[column]
+    # strip the distinct values, not every row: a million ids repeat across many rows
+    codes, uniques = _codes(raw)
+    text, empty = _stripped(uniques)
+    check.flag((codes < 0) | np.append(empty, False)[codes], column, "have no value (ids must be non-empty)")
+    unchanged = text is uniques  # _stripped hands back the same array when nothing changed
     if isinstance(raw.dtype, pd.CategoricalDtype):
-        parsed = raw.cat.rename_categories(raw.cat.categories.astype(str).str.strip())
-        missing = parsed.isna().to_numpy() | (parsed == "").to_numpy()
-    else:
-        parsed = raw.astype("string").str.strip()
-        missing = (parsed.isna() | (parsed == "")).to_numpy()
-        parsed = parsed.astype(object)
-    check.flag(missing, column, "have no value (ids must be non-empty)")
-    check.frame[column] = parsed
+        if not unchanged:
+            stripped = pd.Index(text)
+            # " a" and "a" are one customer: categories must stay distinct
+            check.frame[column] = (raw.cat.rename_categories(stripped) if stripped.is_unique
+                                   else pd.Series(np.append(text, None)[codes], index=raw.index, dtype=object))
+        return
+    if not unchanged or raw.dtype != object:
+        check.frame[column] = pd.Series(np.append(text, None)[codes], index=raw.index, dtype=object)
 
 
-def _parse_datetime(check: _TableCheck, column: str, required: bool) -> None:
+_ZONE = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+_DAY_MONTH = r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{2}|\d{4})\b"
+
+
+def _parse_iso(text: pd.Series) -> tuple[pd.Series, int]:
+    """ISO 8601 dates and datetimes, with or without a time zone; aware ones in UTC.
+    Returns the naive-UTC values and how many rows carried a time zone."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas warns about mixed offsets; utc=True below settles them
+        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    if pd.api.types.is_datetime64_any_dtype(parsed) and getattr(parsed.dt, "tz", None) is None:
+        return parsed, 0
+    # some values carry an offset: those are read in UTC, each on its own (pandas would
+    # carry one row's offset over to a following value without one)
+    zoned = text.str.contains(_ZONE, regex=True, na=False).to_numpy()
+    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    parsed[zoned] = pd.to_datetime(text[zoned], errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
+    if not zoned.all():
+        parsed[~zoned] = pd.to_datetime(text[~zoned], errors="coerce", format="ISO8601")
+    return parsed, int(zoned.sum())
+
+
+def _day_month_order(check: _TableCheck, column: str, text: pd.Series) -> tuple[str | None, list]:
+    """'%d' first or '%m' first for dates like 02/01/2023, when a value over 12 settles it."""
+    parts = text.str.extract(_DAY_MONTH)
+    numeric = parts[0].notna()
+    if not numeric.any():
+        return None, []
+    first, second = parts[0][numeric].astype(int), parts[2][numeric].astype(int)
+    day_first, month_first = (first > 12).any(), (second > 12).any()
+    where = f"{check.spec.name}.{column}"
+    if day_first and month_first:
+        raise DataValidationError(
+            f"{where} mixes day-first dates ({text[numeric][first > 12].iloc[0]!r}) and month-first dates "
+            f"({text[numeric][second > 12].iloc[0]!r}); write them one way, or give --date-format"
+        )
+    if not (day_first or month_first):
+        raise DataValidationError(
+            f"{where}: dates like {text[numeric].iloc[0]!r} could be day/month or month/day and no value "
+            "settles it; give --date-format '%d/%m/%Y' (day first) or '%m/%d/%Y' (month first)"
+        )
+    example = text[numeric][(first > 12) if day_first else (second > 12)].iloc[0]
+    return ("%d" if day_first else "%m"), [example]
+
+
+def _parse_datetime(check: _TableCheck, column: str, required: bool, date_format: str | None) -> None:
     raw = check.frame[column]
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = raw
+        if getattr(parsed.dt, "tz", None) is not None:
+            check.note(int(parsed.notna().sum()), column, "carried a time zone and were converted to UTC")
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     else:
-        text = raw.astype("string")
-        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+        text = raw.astype("string").str.strip()
+        parsed, zoned = _parse_iso(text)
+        check.note(zoned, column, "carried a time zone and were converted to UTC")
         unparsed = parsed.isna() & text.notna()
         if unparsed.any():
-            # not ISO: give pandas' own inference one chance before calling it bad
-            parsed[unparsed] = pd.to_datetime(text[unparsed], errors="coerce", format="mixed")
-        check.flag(
-            (parsed.isna() & text.notna()).to_numpy(), column, "is not a parseable date", raw
-        )
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+            rest = text[unparsed]
+            if date_format:
+                parsed[unparsed] = pd.to_datetime(rest, errors="coerce", format=date_format)
+            else:
+                order, examples = _day_month_order(check, column, rest)
+                if order:
+                    check.note(int(unparsed.sum()), column,
+                               f"read {'day' if order == '%d' else 'month'} first, as a value over 12 shows",
+                               examples=examples)
+                # not ISO: pandas' inference, told the day/month order when the data showed it
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    parsed[unparsed] = pd.to_datetime(rest, errors="coerce", format="mixed",
+                                                      dayfirst=order == "%d")
+        check.flag((parsed.isna() & text.notna()).to_numpy(), column, "is not a parseable date", raw)
     if required:
         check.flag(raw.isna().to_numpy(), column, "has no value (a date is required)")
-    check.frame[column] = parsed.astype("datetime64[ns]")
+    # numpy's unit change is a multiplication; pandas' astype also range-checks every value
+    values = parsed.to_numpy()
+    check.frame[column] = pd.Series(values if values.dtype == "datetime64[ns]" else values.astype("datetime64[ns]"),
+                                    index=parsed.index)
 
 
 def _parse_float(check: _TableCheck, column: str, required: bool) -> None:
@@ -253,9 +465,10 @@ def _parse_float(check: _TableCheck, column: str, required: bool) -> None:
     else:
         parsed = pd.to_numeric(raw, errors="coerce").astype(float)
         check.flag((parsed.isna() & raw.notna()).to_numpy(), column, "is not a number", raw)
-    check.flag(np.isinf(parsed.to_numpy()), column, "is infinite", raw)
+    values = parsed.to_numpy()
+    check.flag(np.isinf(values), column, "is infinite", raw)
     if required:
-        check.flag(raw.isna().to_numpy(), column, "has no value (a number is required)")
+        check.flag(np.isnan(values), column, "has no value (a number is required)")
     check.frame[column] = parsed
 
 
@@ -286,10 +499,90 @@ def _check_columns(spec: TableSpec, frame: pd.DataFrame) -> None:
         raise DataValidationError(f"{spec.name}: the table has a header but no rows")
 
 
-def _check_table(spec: TableSpec, frame: pd.DataFrame, cutoff: pd.Timestamp) -> _TableCheck:
+def _row_keys(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """One 64-bit number per row, equal for equal rows (different rows may collide)."""
+    key = np.zeros(len(frame), dtype=np.uint64)
+    for column in columns:
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            part = values.cat.codes.to_numpy().astype(np.int64)
+        elif pd.api.types.is_datetime64_any_dtype(values):
+            part = values.to_numpy().view(np.int64)
+        elif pd.api.types.is_float_dtype(values):
+            part = (values.to_numpy(dtype=float) + 0.0).view(np.int64)  # + 0.0 makes -0.0 equal 0.0
+        elif pd.api.types.is_integer_dtype(values) and not values.hasnans:
+            part = values.to_numpy(dtype=np.int64)
+        else:
+            part = pd.factorize(values, use_na_sentinel=True)[0].astype(np.int64)
+        with np.errstate(over="ignore"):
+            key = key * np.uint64(1_000_003) + part.astype(np.uint64)
+    return key
+
+
+def _duplicates(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Rows equal in ``columns`` to an earlier row (pandas' ``duplicated``), compared
+    exactly only among the few rows whose 64-bit keys repeat."""
+    key = pd.Series(_row_keys(frame, columns))
+    candidates = np.flatnonzero(key.duplicated(keep=False).to_numpy())
+    duplicate = np.zeros(len(frame), dtype=bool)
+    if candidates.size:
+        duplicate[candidates] = frame.iloc[candidates].duplicated(subset=columns).to_numpy()
+    return duplicate
+
+
+def _shared_values(values: pd.Series) -> np.ndarray:
+    """Rows whose value occurs more than once. Integer ids in a dense range (order numbers
+    usually are) are counted directly, without a hash table."""
+    if pd.api.types.is_integer_dtype(values) and len(values):
+        numbers = values.to_numpy(dtype=np.int64)
+        low, high = int(numbers.min()), int(numbers.max())
+        if high - low < 4 * len(numbers) + 1024:
+            counts = np.bincount(numbers - low)
+            return counts[numbers - low] > 1
+    return values.duplicated(keep=False).to_numpy()
+
+
+def _check_duplicates(check: _TableCheck) -> None:
+    """Identical rows with nothing to tell them apart are kept (two identical orders on one
+    day happen); the same order_id twice is the same order twice, a defect."""
+    frame = check.frame
+    columns = [c for c in check.spec.columns if c in frame]
+    without_order = np.arange(len(frame))
+    if "order_id" in frame:
+        order = frame["order_id"]
+        if pd.api.types.is_numeric_dtype(order):
+            has_order = order.notna().to_numpy()
+        else:
+            has_order = ~_blank(order)
+        # only rows sharing an order_id with another row can be either defect
+        shared = np.flatnonzero(_shared_values(order) & has_order & ~check.bad)
+        exact = np.zeros(len(frame), dtype=bool)
+        exact[shared] = frame.iloc[shared].duplicated(subset=columns).to_numpy()
+        check.flag(exact, "order_id", "duplicate an earlier row exactly, order_id included (the same order twice)",
+                   order)
+        # a return may carry the order_id of the purchase it refunds; two purchases may not share one
+        purchases = shared[(frame["amount"].to_numpy()[shared] >= 0) & ~check.bad[shared]]
+        repeated = np.zeros(len(frame), dtype=bool)
+        repeated[purchases] = order.iloc[purchases].duplicated().to_numpy()
+        check.flag(repeated, "order_id", "repeat the order_id of an earlier purchase (one row per order: "
+                   "sum the lines of an order first)", order)
+        without_order = np.flatnonzero(~has_order)
+    if len(without_order) == len(frame):
+        duplicate = _duplicates(frame, columns)
+    else:
+        duplicate = np.zeros(len(frame), dtype=bool)
+        duplicate[without_order] = _duplicates(frame.iloc[without_order], columns)
+    check.note(int((duplicate & ~check.bad).sum()), None, "duplicate an earlier row exactly and have no order_id "
+               "to tell them apart: kept, counted as separate events")
+
+
+def _check_table(spec: TableSpec, frame: pd.DataFrame, cutoff: pd.Timestamp,
+                 date_format: str | None = None) -> _TableCheck:
     _check_columns(spec, frame)
     keep = list(frame.columns) if spec.open_columns else [c for c in spec.columns if c in frame]
-    check = _TableCheck(spec, frame[keep].copy())
+    # a shallow copy: every parsed column is assigned anew, the caller's frame is untouched
+    # (selecting all columns by a list would copy them all)
+    check = _TableCheck(spec, (frame if keep == list(frame.columns) else frame[keep]).copy(deep=False))
     for column, kind in spec.columns.items():
         if column not in check.frame:
             continue
@@ -297,24 +590,22 @@ def _check_table(spec: TableSpec, frame: pd.DataFrame, cutoff: pd.Timestamp) -> 
         if kind == ID:
             _parse_id(check, column)
         elif kind == DATETIME:
-            _parse_datetime(check, column, required)
+            _parse_datetime(check, column, required, date_format)
         elif kind == FLOAT:
             _parse_float(check, column, required)
         elif kind == BOOL:
             _parse_bool(check, column)
         elif kind == TEXT and required:
-            text = check.frame[column].astype("string").str.strip()
-            check.flag((text.isna() | (text == "")).to_numpy(), column, "has no value")
+            check.flag(_blank(check.frame[column]), column, "has no value")
     if spec.time_column:
         when = check.frame[spec.time_column]
         check.flag(
-            (when > cutoff).to_numpy(),
+            (when.to_numpy() > np.datetime64(cutoff)),
             spec.time_column,
             f"are dated after the data cutoff {cutoff.date()} (events in the future)",
             when,
         )
-        dup = check.frame.duplicated(subset=list(spec.columns.keys() & set(check.frame)))
-        check.flag(dup.to_numpy(), None, "duplicate an earlier row exactly")
+        _check_duplicates(check)
     return check
 
 
@@ -322,17 +613,10 @@ def _check_transactions(check: _TableCheck) -> None:
     frame = check.frame
     if "discount" in frame:
         check.flag((frame["discount"] < 0).to_numpy(), "discount", "is negative", frame["discount"])
-    good = ~check.bad
-    ids = frame["customer_id"]
-    has_purchase = (frame["amount"][good] >= 0).groupby(ids[good], observed=True).any()
-    only_returns = has_purchase.index[~has_purchase.to_numpy()]
-    if len(only_returns):
-        check.flag(
-            (ids.isin(only_returns).to_numpy() & good),
-            "customer_id",
-            "belong to customers with only returns (negative amounts) and no purchase",
-            ids,
-        )
+    good = frame if not check.bad.any() else frame.loc[~check.bad, ["customer_id", "timestamp", "amount"]]
+    only_returns = customers_with_only_returns(good)
+    check.note(len(only_returns), "customer_id", "have only returns (negative amounts) and no purchase: kept, "
+               "not scored (reason 'only returns before as_of')", unit="customer(s)", examples=only_returns[:3])
 
 
 def _check_interactions(check: _TableCheck) -> None:
@@ -342,18 +626,39 @@ def _check_interactions(check: _TableCheck) -> None:
         check.flag((hours < 0).to_numpy(), "resolution_hours", "is negative", hours)
     if "satisfaction" in frame:
         score = frame["satisfaction"]
-        off_scale = score.notna() & ~score.isin(SATISFACTION_LEVELS)
+        values = score.to_numpy(dtype=float)
+        on_scale = np.isnan(values)
+        for level in SATISFACTION_LEVELS:  # seven comparisons beat a generic isin on millions of rows
+            on_scale |= values == level
         check.flag(
-            off_scale.to_numpy(),
+            ~on_scale,
             "satisfaction",
             f"is not on the 7-level scale {list(SATISFACTION_LEVELS)}",
             score,
         )
 
 
-def _flag_unknown_customers(check: _TableCheck, known: pd.Index) -> None:
+def _known_customers(check: _TableCheck) -> tuple[pd.Series, np.ndarray]:
+    """The transactions' ids and, per distinct id, whether it has at least one good row."""
     ids = check.frame["customer_id"]
-    unknown = ~ids.isin(known).to_numpy() & ~check.bad
+    codes, uniques = _codes(ids)
+    return ids, np.bincount(codes[(codes >= 0) & ~check.bad], minlength=len(uniques)) > 0
+
+
+def _flag_unknown_customers(check: _TableCheck, known: tuple[pd.Series, np.ndarray]) -> None:
+    known_ids, has_row = known
+    ids = check.frame["customer_id"]
+    codes, uniques = _codes(ids)  # look up each distinct id once
+    if (isinstance(ids.dtype, pd.CategoricalDtype) and isinstance(known_ids.dtype, pd.CategoricalDtype)
+            and ids.cat.categories.equals(known_ids.cat.categories)):
+        found = has_row  # tables written together share their categories: no lookup needed
+    elif isinstance(known_ids.dtype, pd.CategoricalDtype):
+        # the categories' hash table is already built (Categorical checked them): look up in it
+        position = known_ids.cat.categories.get_indexer(uniques)
+        found = (position >= 0) & np.append(has_row, False)[position]
+    else:
+        found = pd.Index(uniques).isin(_codes(known_ids)[1][has_row])
+    unknown = ~np.append(found, False)[codes] & ~check.bad
     check.flag(unknown, "customer_id", "name customers with no transaction", ids)
 
 
@@ -363,6 +668,7 @@ def validate_tables(
     mode: str = STRICT,
     data_cutoff: pd.Timestamp | str | None = None,
     rejects_dir: str | Path | None = None,
+    date_format: str | None = None,
 ) -> Dataset:
     """Check in-memory tables against the contract; see the module docstring."""
     if mode not in (STRICT, LENIENT):
@@ -373,13 +679,13 @@ def validate_tables(
     checks: dict[str, _TableCheck] = {}
     for name in TABLES:
         if name in frames:
-            checks[name] = _check_table(TABLES[name], frames[name], cutoff)
+            checks[name] = _check_table(TABLES[name], frames[name], cutoff, date_format)
     _check_transactions(checks["transactions"])
     tx = checks["transactions"]
-    known = pd.Index(tx.frame["customer_id"][~tx.bad].unique())
+    known = _known_customers(tx)
     if "customers" in checks:
         customers = checks["customers"]
-        dup = customers.frame.duplicated(subset=["customer_id"]).to_numpy()
+        dup = _repeats(customers.frame["customer_id"])
         customers.flag(dup, "customer_id", "repeat a customer already listed")
     if "interactions" in checks:
         _check_interactions(checks["interactions"])
@@ -387,12 +693,13 @@ def validate_tables(
     if "churn_events" in checks:
         events = checks["churn_events"]
         _flag_unknown_customers(events, known)
-        repeated = events.frame["customer_id"].duplicated().to_numpy() & ~events.bad
+        repeated = _repeats(events.frame["customer_id"]) & ~events.bad
         events.flag(repeated, "customer_id", "are a second churn event for the same customer")
 
     report = ValidationReport(
         problems=[p for c in checks.values() for p in c.problems],
         rows_read={name: len(c.frame) for name, c in checks.items()},
+        facts=[f for c in checks.values() for f in c.facts],
     )
     if not report.ok and mode == STRICT:
         raise DataValidationError(

@@ -1,0 +1,80 @@
+"""What the HTTP service needs to know at start-up, read once from the environment.
+
+``retain serve`` turns its flags into these variables for the ``bentoml serve`` process it
+starts; the service module reads them once, at import, into ``retain.settings.Settings``
+plus the few serving-only options below. Nothing reads the environment after that.
+
+``RETAIN_HOME``, ``MLFLOW_TRACKING_URI``, ``RETAIN_API_KEYS``: as in ``Settings``.
+``RETAIN_API_KEYS_FILE``: more keys, one per line. ``RETAIN_NO_AUTH=1``: serve without keys
+(local experiments only). ``RETAIN_MAX_REQUEST_CUSTOMERS``, ``RETAIN_MAX_REQUEST_BYTES``:
+request limits. ``RETAIN_RELOAD_SECONDS``: how often the champion alias is polled (0: never).
+``RETAIN_WORKERS``: server worker processes. ``RETAIN_BENTO_MODELS``: set inside a built Bento
+(a JSON file beside the service): serve the models imported into it, not the registry's.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from retain.errors import RetainError
+from retain.settings import Settings, read_api_keys_file
+
+NO_AUTH = "RETAIN_NO_AUTH"
+API_KEYS = "RETAIN_API_KEYS"
+API_KEYS_FILE = "RETAIN_API_KEYS_FILE"
+MAX_CUSTOMERS = "RETAIN_MAX_REQUEST_CUSTOMERS"
+MAX_BYTES = "RETAIN_MAX_REQUEST_BYTES"
+RELOAD_SECONDS = "RETAIN_RELOAD_SECONDS"
+WORKERS = "RETAIN_WORKERS"
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    settings: Settings
+    no_auth: bool = False
+    reload_seconds: float = 30.0
+    workers: int = 1
+    bento_models: dict = field(default_factory=dict)  # kind -> {"tag", "version_label", "info"} in a Bento
+
+    @property
+    def api_keys(self) -> tuple[str, ...]:
+        return self.settings.api_keys
+
+
+def _number(environ, name, kind, default):
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise RetainError(f"{name}={text!r} is not a number") from None
+    if value < 0:
+        raise RetainError(f"{name} must not be negative, not {text}")
+    return value
+
+
+def options_from_environment(environ=None, bento_models: dict | None = None) -> ServiceOptions:
+    """The service's settings; refuses to go on without an API key unless RETAIN_NO_AUTH=1."""
+    environ = os.environ if environ is None else environ
+    overrides = {
+        "max_request_customers": _number(environ, MAX_CUSTOMERS, int, None),
+        "max_request_bytes": _number(environ, MAX_BYTES, int, None),
+    }
+    settings = Settings.from_environment(environ, **overrides)
+    if environ.get(API_KEYS_FILE):
+        settings = settings.with_(api_keys=settings.api_keys + read_api_keys_file(environ[API_KEYS_FILE]))
+    no_auth = environ.get(NO_AUTH, "").strip().lower() in ("1", "true", "yes")
+    if not settings.api_keys and not no_auth:
+        raise RetainError(
+            f"no API key configured: set {API_KEYS} (comma-separated) or give --api-keys-file FILE; "
+            "for a local experiment without keys, start with --no-auth"
+        )
+    return ServiceOptions(
+        settings=settings,
+        no_auth=no_auth,
+        reload_seconds=_number(environ, RELOAD_SECONDS, float, 30.0),
+        workers=max(1, _number(environ, WORKERS, int, 1)),
+        bento_models=bento_models or {},
+    )

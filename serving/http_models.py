@@ -1,0 +1,155 @@
+"""The model pair the HTTP service serves, loaded whole and swapped in one step.
+
+A request reads ``holder.served`` once and uses that object to the end, so every response
+comes wholly from one pair and names its versions. A reload (the champion alias moved, or
+``POST /admin/reload``) loads the new pair completely, then replaces the reference: requests
+already running finish on the old pair, the next ones get the new pair, none a mix.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from retain.errors import RetainError
+from retain.models.pyfunc import CHAMPION, CHURN_MODEL_NAME, VALUE_MODEL_NAME
+from retain.serving.models import load_model_pair
+from retain.serving.scoring import ModelPair
+from retain.settings import Settings
+
+log = logging.getLogger("retain.serving")
+
+# holdout metrics shown by GET /models (those a model's run has)
+KEY_METRICS = ("purchases_mae", "purchases_rmse", "spend_mae", "total_purchases_pct_error", "purchases_spearman",
+               "top10_revenue_share", "macro_f1", "accuracy", "log_loss", "brier", "churn_roc_auc", "churn_pr_auc",
+               "churn_top_decile_lift")
+
+
+@dataclass(frozen=True)
+class ServedPair:
+    pair: ModelPair
+    models: list[dict] = field(default_factory=list)  # what GET /models shows
+    source: str = ""
+    loaded_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    @property
+    def versions(self) -> dict[str, str | None]:
+        return {"clv_model_version": self.pair.clv_version, "churn_model_version": self.pair.churn_version}
+
+
+def _iso(milliseconds) -> str | None:
+    return datetime.fromtimestamp(milliseconds / 1000, timezone.utc).isoformat(timespec="seconds") if milliseconds else None
+
+
+def model_info(client, name: str, version: str) -> dict:
+    """Name, version, aliases, training date and key holdout metrics of one registered version."""
+    found = client.get_model_version(name, version)
+    metrics = {}
+    if found.run_id:
+        run = client.get_run(found.run_id)
+        metrics = {k: v for k, v in sorted(run.data.metrics.items()) if k in KEY_METRICS}
+    return {"name": name, "version": str(found.version), "aliases": sorted(found.aliases or []),
+            "trained_at": _iso(found.creation_timestamp), "run_id": found.run_id, "holdout_metrics": metrics}
+
+
+def champion_versions(settings: Settings) -> dict[str, str | None]:
+    """The versions the champion aliases point at now (None: no champion)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from retain.training.registry import configure_tracking
+
+    configure_tracking(settings)
+    client = MlflowClient()
+    versions = {}
+    for name in (VALUE_MODEL_NAME, CHURN_MODEL_NAME):
+        try:
+            versions[name] = str(client.get_model_version_by_alias(name, CHAMPION).version)
+        except MlflowException:
+            versions[name] = None
+    return versions
+
+
+def load_champions(settings: Settings) -> ServedPair:
+    """Both champions from the tracking store; a clear error naming the one that is missing."""
+    from mlflow import MlflowClient
+
+    loaded = load_model_pair(settings, CHAMPION)
+    if loaded.notes or loaded.pair.value is None or loaded.pair.churn is None:
+        raise RetainError("; ".join(loaded.notes) or "a champion is missing")
+    client = MlflowClient()
+    infos = [model_info(client, *label.split("/v", 1))
+             for label in (loaded.pair.clv_version, loaded.pair.churn_version)]
+    return ServedPair(loaded.pair, infos, source=settings.resolved_tracking_uri)
+
+
+class ModelHolder:
+    """Loads the pair in the background (the server answers /readyz 503 meanwhile, saying
+    why), polls the champion aliases, and swaps in a new pair once it is fully loaded."""
+
+    def __init__(self, load, current_versions=None, poll_seconds: float = 0.0):
+        self._load = load  # () -> ServedPair
+        self._current_versions = current_versions  # () -> {name: version}, or None: no polling
+        self.poll_seconds = poll_seconds
+        self.served: ServedPair | None = None
+        self.problem = "loading the champion models"
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    @property
+    def ready(self) -> bool:
+        return self.served is not None
+
+    def reload(self) -> tuple[ServedPair | None, ServedPair]:
+        """Load now and swap; (previous, current). Raises when loading fails (the old pair stays)."""
+        with self._lock:
+            previous = self.served
+            try:
+                served = self._load()
+            except Exception as exc:  # noqa: BLE001 - any failure leaves the served pair as it is
+                message = str(exc) if isinstance(exc, RetainError) else f"{type(exc).__name__}: {exc}"
+                if self.served is None:
+                    self.problem = message
+                log.error("could not load the models: %s", message)
+                raise RetainError(f"could not load the models: {message}") from None
+            self.served = served  # the one step requests see
+            self.problem = ""
+            log.info("serving %s and %s", served.pair.clv_version, served.pair.churn_version)
+            return previous, served
+
+    def _loaded_versions(self) -> dict[str, str | None]:
+        served = self.served
+        if served is None:
+            return {}
+        return {info["name"]: info["version"] for info in served.models}
+
+    def _run(self) -> None:
+        try:
+            self.reload()
+        except RetainError:
+            pass
+        while self._current_versions is not None and self.poll_seconds > 0 and not self._stop.wait(self.poll_seconds):
+            try:
+                if self.served is None or self._current_versions() != self._loaded_versions():
+                    self.reload()
+            except Exception as exc:  # noqa: BLE001 - polling goes on; the log says why
+                log.warning("champion poll failed: %s", exc)
+
+    def start(self) -> "ModelHolder":
+        threading.Thread(target=self._run, name="retain-models", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def wait_until(predicate, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()

@@ -1,0 +1,307 @@
+"""The HTTP request body as the data contract's tables, and the scores as the response body.
+
+The body (docs/http-api.md) is kept as integrations were written against it:
+``{"as_of": "2026-01-01", "customers": [{"customer_id": "c1", "transactions": [...],
+"attributes": {...}, "interactions": [...], "churn_events": [...]}]}``. It is parsed into a
+``retain.data.Dataset`` by the same contract checks as a dataset folder
+(``validate_tables``) and scored by ``retain.serving.score_customers``; nothing here
+computes a feature or a score.
+
+Two kinds of bad input are told apart (docs/http-api.md, "Errors"):
+- the body's shape (malformed JSON, missing fields, wrong JSON types, unknown fields, an
+  empty or too long list, a repeated customer id, an as_of that is not a date) fails the
+  whole request with 400, naming the customer and the field;
+- a well-formed customer whose values break the contract (a NaN amount, a date that does
+  not parse, a negative discount...) or who cannot be scored as of that date (no purchase
+  before as_of) gets a row whose ``not_scored_reason`` names the field, and the others are
+  scored. When no customer of the request could be scored for such reasons, the request
+  answers 422 with every customer's reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from retain.data import Dataset, validate_tables
+from retain.errors import DataValidationError
+from retain.features.eligibility import NO_TRANSACTIONS
+from retain.serving.scoring import ModelPair, score_customers
+
+# not_scored_reason prefixes that mean the input was unusable (not that the customer left)
+INVALID = "invalid input: "
+_UNUSABLE = (INVALID, NO_TRANSACTIONS, "no purchase before", "only returns before")
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+class Transaction(BaseModel):
+    model_config = _STRICT
+    timestamp: str = Field(description="date or date-time of the order, ISO 8601")
+    amount: float = Field(description="order value; negative for a return")
+    order_id: str | None = None
+    discount: float | None = None
+    category: str | None = None
+    channel: str | None = None
+
+
+class Interaction(BaseModel):
+    model_config = _STRICT
+    timestamp: str
+    kind: str = Field(description="complaint, ticket, ...")
+    resolved: bool | None = None
+    resolution_hours: float | None = None
+    satisfaction: float | None = Field(None, description="on the 7-level scale -90..90")
+
+
+class ChurnEvent(BaseModel):
+    model_config = _STRICT
+    churn_date: str
+    churn_type: str
+
+
+AttributeValue = str | float | bool | None
+
+
+class Customer(BaseModel):
+    model_config = _STRICT
+    customer_id: Annotated[str, Field(min_length=1, max_length=200)]
+    transactions: list[Transaction]
+    attributes: dict[str, AttributeValue] | None = None
+    interactions: list[Interaction] | None = Field(None, description="omitted or [] both mean none recorded")
+    churn_events: list[ChurnEvent] | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _name_the_customer(cls, data, handler):
+        """Errors inside a customer name that customer's id, not only its list position."""
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            who = data.get("customer_id") if isinstance(data, dict) else None
+            details = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'customer'}: {e['msg']}" for e in exc.errors())
+            raise PydanticCustomError("customer", "customer {who}: {details}",
+                                      {"who": json.dumps(who) if who is not None else "(no customer_id)",
+                                       "details": details}) from None
+
+
+def request_model(max_customers: int):
+    """The request body model, with the configured customer limit in its schema."""
+
+    class ScoreRequest(BaseModel):
+        model_config = _STRICT
+        as_of: str | None = Field(None, description="score as of this date (YYYY-MM-DD); default: today in UTC")
+        customers: list[Customer] = Field(min_length=1, max_length=max_customers)
+
+        @field_validator("as_of")
+        @classmethod
+        def _is_a_date(cls, value):
+            if value is not None:
+                parse_as_of(value)
+            return value
+
+        @model_validator(mode="after")
+        def _ids_once(self):
+            seen, repeated = set(), []
+            for customer in self.customers:
+                if customer.customer_id in seen:
+                    repeated.append(customer.customer_id)
+                seen.add(customer.customer_id)
+            if repeated:
+                raise PydanticCustomError("repeated", "customers.customer_id: {ids} appear more than once",
+                                          {"ids": ", ".join(sorted(set(repeated))[:5])})
+            return self
+
+    return ScoreRequest
+
+
+def parse_as_of(text: str | None) -> pd.Timestamp:
+    if text is None:
+        return pd.Timestamp.now(tz="UTC").tz_localize(None).normalize()
+    try:
+        stamp = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        stamp = pd.NaT
+    if pd.isna(stamp):
+        raise PydanticCustomError("date", "as_of: {text} is not a date (use YYYY-MM-DD)", {"text": repr(text)})
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp.normalize()
+
+
+# --- request -> tables ---------------------------------------------------------------------------
+
+def _column_frame(rows: list[BaseModel], owner: list[str], names: tuple[str, ...]) -> pd.DataFrame:
+    data = {"customer_id": owner}
+    for name in names:
+        data[name] = [getattr(row, name) for row in rows]
+    return pd.DataFrame(data)
+
+
+_TX = ("timestamp", "amount", "order_id", "discount", "category", "channel")
+_INTERACTION = ("timestamp", "kind", "resolved", "resolution_hours", "satisfaction")
+_EVENT = ("churn_date", "churn_type")
+
+
+def request_tables(customers: list[Customer]) -> dict[str, pd.DataFrame]:
+    """The customers' rows as data-contract tables (raw, not yet validated). Optional
+    transaction columns no customer sent are left out, as a file without them would be."""
+    tx, tx_owner, inter, inter_owner, events, event_owner = [], [], [], [], [], []
+    attributes, any_attributes = [], False
+    for customer in customers:
+        cid = customer.customer_id
+        tx.extend(customer.transactions)
+        tx_owner.extend([cid] * len(customer.transactions))
+        if customer.interactions:
+            inter.extend(customer.interactions)
+            inter_owner.extend([cid] * len(customer.interactions))
+        if customer.churn_events:
+            events.extend(customer.churn_events)
+            event_owner.extend([cid] * len(customer.churn_events))
+        if customer.attributes is not None:
+            any_attributes = True
+        attributes.append({"customer_id": cid, **(customer.attributes or {})})
+    frames = {}
+    if tx:
+        table = _column_frame(tx, tx_owner, _TX)
+        frames["transactions"] = table.drop(columns=[c for c in _TX[2:] if table[c].isna().all()])
+    if inter:
+        frames["interactions"] = _column_frame(inter, inter_owner, _INTERACTION)
+    if events:
+        frames["churn_events"] = _column_frame(events, event_owner, _EVENT)
+    if any_attributes:
+        frames["customers"] = pd.DataFrame(attributes)
+    return frames
+
+
+def _only(frames: dict[str, pd.DataFrame], ids) -> dict[str, pd.DataFrame]:
+    out = {}
+    for name, frame in frames.items():
+        rows = frame[frame["customer_id"].isin(ids)].reset_index(drop=True)
+        if len(rows):
+            out[name] = rows
+    return out
+
+
+def _validate(frames: dict[str, pd.DataFrame]) -> Dataset:
+    # rows on or after as_of are ignored by the features, so no date is "in the future" here
+    return validate_tables(frames, data_cutoff=pd.Timestamp.max)
+
+
+def validated(frames: dict[str, pd.DataFrame], ids: list[str]) -> tuple[Dataset | None, dict[str, str]]:
+    """The contract-checked tables of the customers whose rows pass, and for every other
+    customer the reason (the table, field and rows that broke the contract).
+
+    The whole request is checked at once; only when that fails is each customer checked
+    alone, to find who broke what (the common, clean request pays for one check)."""
+    if "transactions" not in frames:
+        return None, {}
+    try:
+        return _validate(frames), {}
+    except DataValidationError:
+        pass
+    bad: dict[str, str] = {}
+    for cid in ids:
+        own = _only(frames, [cid])
+        if "transactions" not in own:
+            continue  # no transactions: the scoring core says so
+        try:
+            _validate(own)
+        except DataValidationError as exc:
+            problems = str(exc).split("\n")[1:-1]  # drop the header and the CLI hint
+            bad[cid] = INVALID + "; ".join(p.lstrip("- ") for p in problems)
+    good = [cid for cid in ids if cid not in bad]
+    rest = _only(frames, good)
+    if "transactions" not in rest:
+        return None, bad
+    buyers = set(rest["transactions"]["customer_id"])
+    for name in ("interactions", "churn_events"):  # of customers with no transactions, who are not scored
+        if name in rest:
+            rest[name] = rest[name][rest[name]["customer_id"].isin(buyers)].reset_index(drop=True)
+            if not len(rest[name]):
+                del rest[name]
+    try:
+        return _validate(rest), bad
+    except DataValidationError as exc:  # not expected: every customer passed alone
+        return None, {**bad, **{cid: INVALID + str(exc).split("\n")[1].lstrip("- ") for cid in good}}
+
+
+def with_empty_tables(dataset: Dataset, pair: ModelPair) -> Dataset:
+    """A request without interactions means none were recorded: when the churn model reads
+    interaction features, give it an empty interactions table (counts 0) rather than none
+    (features unknown)."""
+    if dataset.interactions is not None or pair.churn is None or "interactions" not in pair.churn.feature_names_:
+        return dataset
+    empty = pd.DataFrame({
+        "customer_id": pd.Series([], dtype=object),
+        "timestamp": pd.Series([], dtype="datetime64[ns]"),
+        "kind": pd.Series([], dtype=object),
+        "resolved": pd.Series([], dtype="boolean"),
+        "resolution_hours": pd.Series([], dtype=float),
+        "satisfaction": pd.Series([], dtype=float),
+    })
+    return replace(dataset, interactions=empty)
+
+
+class Unscorable(Exception):
+    """No customer of the request could be scored because of its input (HTTP 422)."""
+
+    def __init__(self, reasons: dict[str, str]):
+        self.reasons = reasons
+        shown = "; ".join(f"customer {json.dumps(cid)}: {why}" for cid, why in list(reasons.items())[:20])
+        more = f"; and {len(reasons) - 20} more" if len(reasons) > 20 else ""
+        super().__init__(f"no customer could be scored: {shown}{more}")
+
+
+def score_request(customers: list[Customer], as_of: pd.Timestamp, pair: ModelPair) -> pd.DataFrame:
+    """One score row per request customer, in request order, from the scoring core."""
+    ids = [c.customer_id for c in customers]
+    frames = request_tables(customers)
+    dataset, bad = validated(frames, ids)
+    columns = pair.columns
+    if dataset is not None:
+        scores = score_customers(with_empty_tables(dataset, pair), as_of, pair).scores
+        scores = scores.set_index("customer_id", drop=False).reindex(ids)
+    else:
+        scores = pd.DataFrame(index=pd.Index(ids), columns=list(columns))
+    lost = scores["customer_id"].isna().to_numpy()
+    if lost.any():  # rejected by validation, or no rows in any table
+        reasons = [bad.get(cid, NO_TRANSACTIONS) for cid in np.asarray(ids, dtype=object)[lost]]
+        scores.loc[lost, "customer_id"] = np.asarray(ids, dtype=object)[lost]
+        scores.loc[lost, "as_of"] = as_of
+        scores.loc[lost, "not_scored_reason"] = reasons
+        scores.loc[lost, "clv_model_version"] = pair.clv_version
+        scores.loc[lost, "churn_model_version"] = pair.churn_version
+    scores = scores.reset_index(drop=True)
+    reasons = scores["not_scored_reason"].astype(str)
+    if reasons.str.startswith(_UNUSABLE).all():
+        raise Unscorable(dict(zip(scores["customer_id"], reasons)))
+    return scores
+
+
+# --- scores -> response ---------------------------------------------------------------------------
+
+def _json_values(values: pd.Series, kind: str) -> list:
+    if kind == "float":
+        array = values.to_numpy(dtype=float, na_value=np.nan)
+        return [None if math.isnan(v) else v for v in array.tolist()]
+    if kind == "datetime":
+        return [None if pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m-%d") for v in values]
+    if kind == "bool":
+        return [None if pd.isna(v) else bool(v) for v in values]
+    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values]
+
+
+def score_rows(scores: pd.DataFrame, columns: dict[str, str]) -> list[dict]:
+    """The score rows as JSON-ready dicts, the score column names as keys (NaN -> null)."""
+    names = list(columns)
+    lists = [_json_values(scores[name] if name in scores else pd.Series([None] * len(scores)), columns[name])
+             for name in names]
+    return [dict(zip(names, row)) for row in zip(*lists)]

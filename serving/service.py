@@ -1,0 +1,225 @@
+"""The HTTP scoring service (BentoML 1.4): a thin adapter over the scoring core.
+
+Start it with ``retain serve`` (docs/http-api.md). Each endpoint parses its body into the
+data-contract tables and calls what ``retain score`` calls: ``score_customers`` with the
+served ``ModelPair``, or the score store's ``lookup``. The pair is read once per request
+from the ``ModelHolder``, so a response comes wholly from one pair and names its versions.
+
+Configuration is read once, at import, from the environment ``retain serve`` sets
+(serving/http_config.py). Size limits, API keys and readiness are ASGI middleware
+(serving/http_guard.py), in front of every endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import bentoml
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse, Response
+
+from retain.errors import RetainError
+from retain.serving.batch import reason_group
+from retain.serving.http_config import options_from_environment
+from retain.serving.http_guard import Guard
+from retain.serving.http_models import ModelHolder, ServedPair, champion_versions, load_champions
+from retain.serving.http_request import Customer, Unscorable, parse_as_of, request_model, score_request, score_rows
+from retain.serving.store import ScoreStore
+
+log = logging.getLogger("retain.serving")
+
+OPTIONS = options_from_environment()
+ScoreRequest = request_model(OPTIONS.settings.max_request_customers)
+MAX_LOOKUP_IDS = 10_000
+
+CUSTOMERS_COUNTER = bentoml.metrics.Counter(
+    name="retain_customers",
+    documentation="Customers in /score requests: outcome scored or not_scored, with the reason's kind",
+    labelnames=["outcome", "reason"],
+)
+
+
+# --- bodies ---------------------------------------------------------------------------------------
+
+class ScoreResponse(BaseModel):
+    as_of: str = Field(description="the date scored as of (today in UTC when the request gave none)")
+    clv_model_version: str | None
+    churn_model_version: str | None
+    customers: list[dict] = Field(description="one object per request customer, in request order, with the "
+                                              "score columns of `retain score` (docs/http-api.md)")
+
+
+class LookupRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer_ids: list[str] = Field(min_length=1, max_length=MAX_LOOKUP_IDS)
+
+
+class LookupResponse(BaseModel):
+    customers: list[dict] = Field(description="the latest stored batch scores of the customers found")
+    not_found: list[str]
+
+
+class ModelsResponse(BaseModel):
+    models: list[dict]
+    source: str
+    loaded_at: str
+
+
+class ReloadResponse(BaseModel):
+    previous: dict | None
+    current: dict
+
+
+def _json(body: dict, status: int = 200) -> Response:
+    return Response(json.dumps(body, allow_nan=False, separators=(",", ":")).encode(), status_code=status,
+                    media_type="application/json")
+
+
+def _not_ready(holder: ModelHolder) -> Response:
+    return JSONResponse({"error": f"the models are not loaded yet: {holder.problem}"}, status_code=503)
+
+
+# --- the service ----------------------------------------------------------------------------------
+
+BENTO_MODELS: dict = {}  # set by a built Bento's entry module (retain build)
+
+
+def _load_bento_models() -> ServedPair:
+    """The pair imported into the Bento by ``retain build``: no tracking server needed."""
+    import bentoml.mlflow
+
+    from retain.serving.scoring import ModelPair
+
+    wrappers, labels, infos = {}, {}, []
+    for kind in ("clv", "churn"):
+        entry = BENTO_MODELS[kind]
+        wrappers[kind] = bentoml.mlflow.load_model(entry["tag"]).unwrap_python_model()
+        labels[kind] = entry["version_label"]
+        infos.append(entry["info"])
+    pair = ModelPair.of(wrappers["clv"], wrappers["churn"], value_version=labels["clv"],
+                        churn_version=labels["churn"])
+    return ServedPair(pair, infos, source="bento")
+
+
+@bentoml.service(
+    name="retain",
+    workers=OPTIONS.workers,
+    traffic={"timeout": 120},
+    http={"port": 3000},
+)
+class Retain:
+    """Scores customers with the champion value and churn-type models."""
+
+    def __init__(self) -> None:
+        if BENTO_MODELS:
+            self.holder = ModelHolder(_load_bento_models)
+        else:
+            settings = OPTIONS.settings
+            self.holder = ModelHolder(lambda: load_champions(settings), lambda: champion_versions(settings),
+                                      poll_seconds=OPTIONS.reload_seconds)
+        self.store = ScoreStore(OPTIONS.settings.score_store_path)
+        _STATE["holder"] = self.holder
+        self.holder.start()
+
+    def __is_ready__(self) -> bool:
+        return self.holder.ready
+
+    @bentoml.api(route="/score", input_spec=ScoreRequest)
+    def score(self, customers: list[Customer], as_of: str | None = None) -> ScoreResponse:
+        """Score customers from their history (the data contract as JSON); one row per customer."""
+        served = self.holder.served  # this request's pair, whatever a reload does meanwhile
+        if served is None:
+            return _not_ready(self.holder)
+        day = parse_as_of(as_of)
+        pair = served.pair
+        try:
+            scores = score_request(customers, day, pair)
+        except Unscorable as exc:
+            self._count(exc.reasons.values())
+            return _json({"error": str(exc), "customers": [{"customer_id": k, "not_scored_reason": v}
+                                                            for k, v in exc.reasons.items()]}, 422)
+        except RetainError as exc:
+            return _json({"error": str(exc)}, 422)
+        self._count(scores["not_scored_reason"])
+        return _json({"as_of": day.strftime("%Y-%m-%d"), **served.versions,
+                      "customers": score_rows(scores, pair.columns)})
+
+    @staticmethod
+    def _count(reasons) -> None:
+        for reason in reasons:
+            if reason:
+                CUSTOMERS_COUNTER.labels(outcome="not_scored", reason=reason_group(reason).split(":")[0]).inc()
+            else:
+                CUSTOMERS_COUNTER.labels(outcome="scored", reason="").inc()
+
+    @bentoml.api(route="/lookup", input_spec=LookupRequest)
+    def lookup(self, customer_ids: list[str]) -> LookupResponse:
+        """The latest stored batch scores (retain score's score store) of these customers."""
+        from retain.serving.scoring import conform
+
+        found, missing = self.store.lookup(customer_ids)
+        rows = []
+        if len(found):
+            from retain.data.contract import score_columns
+
+            labels = [c[len("p_type_"):] for c in found.columns if c.startswith("p_type_")]
+            columns = score_columns(labels)
+            rows = score_rows(conform(found, columns), columns)
+        return _json({"customers": rows, "not_found": missing})
+
+    @bentoml.api(route="/models")
+    def models(self) -> ModelsResponse:
+        """The served models: names, versions, aliases, training dates, key holdout metrics
+        (also ``GET /models``)."""
+        status, body = _models_body()
+        return _json(body, status)
+
+    @bentoml.api(route="/admin/reload")
+    def reload(self) -> ReloadResponse:
+        """Load the champions now and swap them in whole (the alias is also polled)."""
+        try:
+            previous, current = self.holder.reload()
+        except RetainError as exc:
+            return _json({"error": str(exc)}, 503)
+        return _json({"previous": previous.versions if previous else None, "current": current.versions})
+
+
+_STATE: dict = {}
+
+
+def _readiness():
+    holder = _STATE.get("holder")
+    if holder is None:
+        return False, {"problem": "starting"}
+    served = holder.served
+    if served is None:
+        return False, {"problem": holder.problem}
+    return True, served.versions
+
+
+def _models_body() -> tuple[int, dict]:
+    holder = _STATE.get("holder")
+    served = holder.served if holder is not None else None
+    if served is None:
+        return 503, {"error": f"the models are not loaded yet: {holder.problem if holder else 'starting'}"}
+    return 200, {"models": served.models, "source": served.source, "loaded_at": served.loaded_at}
+
+
+Retain.add_asgi_middleware(Guard, api_keys=OPTIONS.api_keys, no_auth=OPTIONS.no_auth,
+                           max_bytes=OPTIONS.settings.max_request_bytes, readiness=_readiness,
+                           get_routes={"/models": _models_body})
+
+
+def use_bento_models(entries: dict) -> None:
+    """Serve the models imported into a Bento (called by the Bento's entry module) and
+    declare them, so that ``bentoml build`` packages them."""
+    from bentoml.models import BentoModel
+
+    BENTO_MODELS.update(entries)
+    for entry in entries.values():
+        if all(str(m.tag) != entry["tag"] for m in getattr(Retain, "models", [])):
+            Retain.models.append(BentoModel(entry["tag"]))
+
+
+__all__ = ["Retain", "use_bento_models"]

@@ -1,0 +1,451 @@
+"""The HTTP service, against a real ``retain serve`` (``bentoml serve``) on a loopback port.
+
+One server is started for the whole test session (it takes a few seconds), with the trained
+models in a copy of their store (the alias test moves the champion), the score store
+filled by ``retain score`` and a small request limit; it is stopped by its PID however the
+tests end.
+"""
+
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from retain.serving import score_customers
+
+AS_OF = "2025-12-01"
+KEYS = ("first-test-key", "second-test-key")
+MAX_CUSTOMERS = 50
+MAX_BYTES = 2_000_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _iso(value):
+    return None if pd.isna(value) else pd.Timestamp(value).isoformat()
+
+
+def _plain(value):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def customer_body(dataset, customer_id: str) -> dict:
+    """One customer of a Dataset as the /score body carries it."""
+    def rows(frame):
+        return frame[frame["customer_id"].astype(str) == customer_id] if frame is not None else frame.iloc[:0]
+
+    body = {"customer_id": customer_id, "transactions": [
+        {"timestamp": _iso(r.timestamp), "amount": float(r.amount), "order_id": str(r.order_id),
+         "discount": _plain(r.discount), "category": _plain(r.category), "channel": _plain(r.channel)}
+        for r in rows(dataset.transactions).itertuples()]}
+    body["interactions"] = [
+        {"timestamp": _iso(r.timestamp), "kind": str(r.kind), "resolved": _plain(r.resolved),
+         "resolution_hours": _plain(r.resolution_hours), "satisfaction": _plain(r.satisfaction)}
+        for r in rows(dataset.interactions).itertuples()]
+    body["churn_events"] = [{"churn_date": _iso(r.churn_date), "churn_type": r.churn_type}
+                            for r in rows(dataset.churn_events).itertuples()]
+    attributes = rows(dataset.customers)
+    if len(attributes):
+        first = attributes.iloc[0]
+        body["attributes"] = {k: (_iso(v) if k == "signup_date" else _plain(v)) for k, v in first.items()
+                              if k != "customer_id"}
+    return body
+
+
+class Server:
+    def __init__(self, url, process, settings, log):
+        self.url, self.process, self.settings, self.log = url, process, settings, log
+        self.client = httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {KEYS[0]}"})
+
+    def post(self, path, body=None, **kwargs):
+        return self.client.post(path, json=body, **kwargs)
+
+    def score(self, customers, as_of=AS_OF):
+        return self.post("/score", {"as_of": as_of, "customers": customers})
+
+
+@pytest.fixture(scope="session")
+def server(trained, tmp_path_factory):
+    from retain.cli import main
+    from retain.settings import Settings
+
+    root = tmp_path_factory.mktemp("http")
+    home = root / "home"
+    shutil.copytree(trained.settings.home, home)  # the alias test moves champions in this copy only
+    settings = Settings(home=home)
+    keys_file = root / "keys.txt"
+    keys_file.write_text("\n".join(KEYS) + "\n")
+    env = {**os.environ, "BENTOML_HOME": str(root / "bentoml"), "BENTOML_DO_NOT_TRACK": "true",
+           "RETAIN_HOME": str(home), "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri}
+    env.pop("RETAIN_API_KEYS", None)
+    # the score store for /lookup: what the batch job wrote
+    old = {k: os.environ.get(k) for k in ("RETAIN_HOME", "MLFLOW_TRACKING_URI")}
+    os.environ.update(RETAIN_HOME=str(home), MLFLOW_TRACKING_URI=settings.resolved_tracking_uri)
+    try:
+        assert main(["score", "--data", str(trained.data), "--as-of", AS_OF, "--out", str(root / "scores.parquet")]) == 0
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    port = free_port()
+    log = open(root / "server.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "retain.cli", "serve", "--port", str(port), "--api-keys-file", str(keys_file),
+         "--reload-seconds", "1", "--max-request-customers", str(MAX_CUSTOMERS),
+         "--max-request-bytes", str(MAX_BYTES)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, (root / "server.log").read_text()[-3000:]
+            try:
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (root / "server.log").read_text()[-3000:]
+            time.sleep(0.25)
+        yield Server(url, process, settings, root / "server.log")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # its own session: the server and its workers
+            process.wait()
+        log.close()
+
+
+def _subset(dataset, ids):
+    def keep(frame):
+        return None if frame is None else frame[frame["customer_id"].astype(str).isin(ids)].reset_index(drop=True)
+    return replace(dataset, transactions=keep(dataset.transactions), customers=keep(dataset.customers),
+                   interactions=keep(dataset.interactions), churn_events=keep(dataset.churn_events))
+
+
+def _with_everything(dataset, n):
+    """Customers with attributes, interactions and purchases, not churned before AS_OF."""
+    inter = set(dataset.interactions["customer_id"].astype(str))
+    churned = set(dataset.churn_events.loc[dataset.churn_events["churn_date"] < AS_OF, "customer_id"].astype(str))
+    ids = sorted(set(dataset.customers["customer_id"].astype(str)) & inter - churned)
+    return ids[:n]
+
+
+# --- scoring ----------------------------------------------------------------------------------------
+
+def test_scores_equal_the_batch_job_and_the_core(server, trained):
+    ids = _with_everything(trained.dataset, 4)
+    churned = trained.dataset.churn_events["customer_id"].astype(str).iloc[0]
+    ids = ids + [churned]
+    response = server.score([customer_body(trained.dataset, c) for c in ids])
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["as_of"] == AS_OF
+    assert body["clv_model_version"] == "retain-clv/v1" and body["churn_model_version"] == "retain-churn-type/v1"
+    got = pd.DataFrame(body["customers"])
+    assert list(got["customer_id"]) == ids  # request order
+    # the same customers from the batch job's output and from the core directly: identical
+    batch = pd.read_parquet(server.log.parent / "scores.parquet").set_index("customer_id").loc[ids]
+    core = score_customers(_subset(trained.dataset, set(ids)), AS_OF, trained.pair()).scores.set_index("customer_id")
+    for expected in (batch, core.loc[ids]):
+        for column in expected.columns:
+            want = expected[column].tolist()
+            have = [row[column] for row in body["customers"]]
+            if column == "as_of":
+                want = [pd.Timestamp(v).strftime("%Y-%m-%d") for v in want]
+            want = [None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else v for v in want]
+            assert have == want, column
+    assert got.loc[got["customer_id"] == churned, "not_scored_reason"].iloc[0].startswith("churned on")
+
+
+def test_empty_interactions_mean_none_recorded_not_unknown(server, trained):
+    """Before: a customer sent with "interactions": [] was scored with the features unknown."""
+    pair = trained.pair()
+    some = _subset(trained.dataset, set(_with_everything(trained.dataset, 300)))
+    zero = score_customers(replace(some, interactions=some.interactions.iloc[:0]), AS_OF, pair).scores
+    unknown = score_customers(replace(some, interactions=None), AS_OF, pair).scores
+    # LightGBM reads unseen-missing as 0, so the difference shows in the drivers' words
+    differs = zero["customer_id"][(zero["top_drivers"] != unknown["top_drivers"]).to_numpy()]
+    assert len(differs), "no customer scores differently with interactions unknown"
+    cid = differs.iloc[0]
+    zero = zero[zero["customer_id"] == cid]
+    body = customer_body(trained.dataset, cid)
+    for interactions in ([], None):
+        if interactions is None:
+            body.pop("interactions")
+        else:
+            body["interactions"] = interactions
+        got = server.score([body]).json()["customers"][0]
+        assert got["top_drivers"] == zero["top_drivers"].iloc[0] and got["p_churn"] == zero["p_churn"].iloc[0]
+
+
+def test_as_of_defaults_to_today_in_utc(server, trained):
+    [cid] = _with_everything(trained.dataset, 1)
+    response = server.post("/score", {"customers": [customer_body(trained.dataset, cid)]})
+    assert response.status_code == 200
+    assert response.json()["as_of"] == pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d")
+
+
+def test_lookup_returns_stored_scores_and_lists_unknown_ids(server):
+    stored = pd.read_parquet(server.log.parent / "scores.parquet")
+    ids = sorted(stored["customer_id"])[:3]
+    response = server.post("/lookup", {"customer_ids": [*ids, "NOBODY"]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [row["customer_id"] for row in body["customers"]] == ids
+    assert body["not_found"] == ["NOBODY"]
+    first = stored.set_index("customer_id").loc[ids[0]]
+    assert body["customers"][0]["clv"] == pytest.approx(first["clv"], rel=1e-12, nan_ok=True)
+
+
+def test_models_lists_versions_aliases_dates_and_metrics(server):
+    body = server.client.get("/models").json()
+    names = {m["name"]: m for m in body["models"]}
+    assert set(names) == {"retain-clv", "retain-churn-type"}
+    for model in names.values():
+        assert model["version"] == "1" and "champion" in model["aliases"] and model["trained_at"]
+        assert model["holdout_metrics"]
+    assert "purchases_mae" in names["retain-clv"]["holdout_metrics"]
+    assert "macro_f1" in names["retain-churn-type"]["holdout_metrics"]
+
+
+# --- security -----------------------------------------------------------------------------------------
+
+def test_keys_are_required_except_for_health_and_metrics(server, trained):
+    body = {"as_of": AS_OF, "customers": [customer_body(trained.dataset, _with_everything(trained.dataset, 1)[0])]}
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEYS[0]},
+                    {"Authorization": f"Basic {KEYS[0]}"}):
+        for method, path in (("POST", "/score"), ("POST", "/lookup"), ("GET", "/models"), ("POST", "/admin/reload")):
+            response = httpx.request(method, server.url + path, json=body, headers=headers)
+            assert response.status_code == 401, (path, headers)
+            assert "wrong" not in response.text and KEYS[0] not in response.text
+            assert response.json() == {"error": "unauthorized"}
+    second = httpx.post(server.url + "/score", json=body, headers={"Authorization": f"Bearer {KEYS[1]}"})
+    assert second.status_code == 200
+    for path in ("/livez", "/readyz", "/metrics"):
+        assert httpx.get(server.url + path).status_code == 200
+    log = server.log.read_text()
+    assert not any(key in log for key in KEYS)
+
+
+def test_metrics_count_customers_scored_and_not_scored(server, trained):
+    churned = trained.dataset.churn_events.loc[trained.dataset.churn_events["churn_date"] < AS_OF, "customer_id"]
+    ids = [*_with_everything(trained.dataset, 1), str(churned.iloc[0])]
+    assert server.score([customer_body(trained.dataset, c) for c in ids]).status_code == 200
+    text = httpx.get(server.url + "/metrics").text
+    assert 'retain_customers_total{outcome="scored",reason=""}' in text
+    assert 'retain_customers_total{outcome="not_scored",reason="churned"}' in text
+
+
+def test_refuses_to_start_without_a_key(trained, tmp_path):
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path), "RETAIN_HOME": str(tmp_path)}
+    env.pop("RETAIN_API_KEYS", None)
+    done = subprocess.run([sys.executable, "-m", "retain.cli", "serve", "--port", str(free_port())], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "no API key configured" in done.stderr and "--no-auth" in done.stderr
+
+
+# --- bad input ------------------------------------------------------------------------------------------
+
+def _good(trained):
+    return customer_body(trained.dataset, _with_everything(trained.dataset, 1)[0])
+
+
+def _broken(trained, change):
+    body = _good(trained)
+    body["customer_id"] = "BAD1"
+    change(body)
+    return body
+
+
+BAD_CUSTOMERS = {
+    # name: (change to one customer, words the answer must hold besides the customer id)
+    "missing field": (lambda b: b["transactions"][0].pop("amount"), ["amount", "Field required"]),
+    "wrong type": (lambda b: b["transactions"][0].update(amount="lots"), ["amount", "number"]),
+    "unknown field": (lambda b: b.update(colour="blue"), ["colour", "Extra inputs"]),
+    "id not text": (lambda b: b.update(customer_id=42), ["customer_id", "string"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CUSTOMERS))
+def test_malformed_customers_fail_the_request_naming_customer_and_field(server, trained, case):
+    change, words = BAD_CUSTOMERS[case]
+    response = server.score([_good(trained), _broken(trained, change)])
+    assert response.status_code == 400, response.text
+    text = response.text
+    assert ("BAD1" in text or case == "id not text") and all(w in text for w in words), text
+
+
+BAD_VALUES = {
+    "NaN amount": (lambda b: b["transactions"][0].update(amount=float("nan")), "transactions.amount"),
+    "negative discount": (lambda b: b["transactions"][0].update(discount=-3.0), "transactions.discount"),
+    "date that does not parse": (lambda b: b["transactions"][0].update(timestamp="31/31/2025"),
+                                 "transactions.timestamp"),
+    "bad interaction date": (lambda b: b["interactions"].__setitem__(0, {**b["interactions"][0],
+                                                                         "timestamp": "yesterday"}),
+                             "interactions.timestamp"),
+    "negative resolution time": (lambda b: b["interactions"][0].update(resolution_hours=-1.0),
+                                 "interactions.resolution_hours"),
+    "as_of before the first purchase": (lambda b: [t.update(timestamp="2025-12-20") for t in b["transactions"]],
+                                        "no purchase before 2025-12-01"),
+}
+
+
+def _post_text(server, body: dict):
+    return server.client.post("/score", content=json.dumps(body).encode(),
+                              headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize("case", list(BAD_VALUES))
+def test_a_bad_customer_gets_a_reason_and_the_others_are_scored(server, trained, case):
+    change, words = BAD_VALUES[case]
+    good = _good(trained)
+    response = _post_text(server, {"as_of": AS_OF, "customers": [good, _broken(trained, change)]})
+    assert response.status_code == 200, response.text
+    rows = {row["customer_id"]: row for row in response.json()["customers"]}
+    assert rows[good["customer_id"]]["not_scored_reason"] == "" and rows[good["customer_id"]]["clv"] > 0
+    assert words in rows["BAD1"]["not_scored_reason"] and rows["BAD1"]["clv"] is None
+    # alone, the customer cannot be scored at all: 422 naming it and the field
+    alone = _post_text(server, {"as_of": AS_OF, "customers": [_broken(trained, change)]})
+    assert alone.status_code == 422, alone.text
+    assert "BAD1" in alone.text and words in alone.text
+
+
+def test_request_level_errors_are_4xx_with_the_field(server, trained):
+    good = _good(trained)
+    cases = [
+        (b'{"as_of": "2025-12-01", "customers": [', 400, "json"),
+        (json.dumps({"as_of": AS_OF, "customers": []}).encode(), 400, "customers"),
+        (json.dumps({"as_of": "not a date", "customers": [good]}).encode(), 400, "as_of"),
+        (json.dumps({"as_of": AS_OF, "customers": [good], "extra": 1}).encode(), 400, "extra"),
+        (json.dumps({"as_of": AS_OF, "customers": [good, good]}).encode(), 400, "more than once"),
+        (json.dumps({"as_of": AS_OF, "customers": [{**good, "customer_id": f"c{i}"}
+                                                    for i in range(MAX_CUSTOMERS + 1)]}).encode(), 400, "customers"),
+        (json.dumps({"as_of": AS_OF}).encode(), 400, "customers"),
+    ]
+    for content, status, word in cases:
+        response = server.client.post("/score", content=content, headers={"content-type": "application/json"})
+        assert response.status_code == status, (content[:80], response.text)
+        assert word in response.text.lower() or word in response.text, (word, response.text)
+
+
+def test_bodies_over_the_limit_get_413_before_parsing(server):
+    big = b'{"customers": [' + b" " * (MAX_BYTES + 10) + b"]}"
+    response = server.client.post("/score", content=big, headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "larger than the limit" in response.text
+
+    def chunks():  # no Content-Length: counted while read
+        for _ in range(30):
+            yield b" " * 100_000
+
+    response = server.client.post("/score", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+# --- reloading -------------------------------------------------------------------------------------------
+
+def _register_second_versions(settings):
+    from mlflow import MlflowClient
+
+    from retain.training.registry import configure_tracking
+
+    configure_tracking(settings)
+    client = MlflowClient()
+    for name in ("retain-clv", "retain-churn-type"):
+        if not client.search_model_versions(f"name='{name}' and version_number=2"):
+            first = client.get_model_version(name, "1")
+            client.create_model_version(name, first.source, first.run_id)
+    return client
+
+
+def test_alias_move_and_reload_under_load_every_response_from_one_pair(server, trained):
+    client = _register_second_versions(server.settings)
+    customers = [customer_body(trained.dataset, c) for c in _with_everything(trained.dataset, 3)]
+    results, errors, stop = [], [], threading.Event()
+
+    def hammer():
+        with httpx.Client(base_url=server.url, timeout=60,
+                          headers={"Authorization": f"Bearer {KEYS[0]}"}) as http:
+            while not stop.is_set():
+                try:
+                    response = http.post("/score", json={"as_of": AS_OF, "customers": customers})
+                    if response.status_code != 200:
+                        errors.append(response.text)
+                        continue
+                    results.append(response.json())
+                except httpx.HTTPError as exc:
+                    errors.append(repr(exc))
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.5)
+        for name in ("retain-clv", "retain-churn-type"):
+            client.set_registered_model_alias(name, "champion", "2")
+        reload = server.post("/admin/reload")
+        assert reload.status_code == 200, reload.text
+        assert reload.json()["current"] == {"clv_model_version": "retain-clv/v2",
+                                            "churn_model_version": "retain-churn-type/v2"}
+        time.sleep(0.5)
+        # and back, found by polling alone (every second here)
+        for name in ("retain-clv", "retain-churn-type"):
+            client.set_registered_model_alias(name, "champion", "1")
+        deadline = time.monotonic() + 30
+        while server.client.get("/models").json()["models"][0]["version"] != "1" or \
+                server.client.get("/models").json()["models"][1]["version"] != "1":
+            assert time.monotonic() < deadline, "the alias move was not picked up by polling"
+            time.sleep(0.2)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert not errors, errors[:3]
+    seen = set()
+    for body in results:
+        versions = (body["clv_model_version"], body["churn_model_version"])
+        seen.add(versions)
+        assert all((row["clv_model_version"], row["churn_model_version"]) == versions for row in body["customers"])
+    assert ("retain-clv/v1", "retain-churn-type/v1") in seen and ("retain-clv/v2", "retain-churn-type/v2") in seen
+    assert len(results) > 10
+
+
+def test_admin_reload_needs_a_key(server):
+    assert httpx.post(server.url + "/admin/reload").status_code == 401
+
+
+# --- fuzzing the OpenAPI spec -------------------------------------------------------------------------
+
+def test_schemathesis_finds_no_server_error(server, tmp_path):
+    """A bounded schemathesis run over the spec the server publishes: no answer is a 5xx."""
+    spec = httpx.get(server.url + "/docs.json").json()
+    assert {"/score", "/lookup", "/models", "/admin/reload"} <= set(spec["paths"])
+    command = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{server.url}/docs.json",
+               "--url", server.url, "--header", f"Authorization: Bearer {KEYS[0]}",
+               "--checks", "not_a_server_error", "--max-examples", "15", "--phases", "examples,fuzzing",
+               "--include-path-regex", "^/(score|lookup|models)$", "--request-timeout", "30",
+               "--max-time", "30", "--seed", "1", "--no-color"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=150, cwd=tmp_path)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]

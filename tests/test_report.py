@@ -1,0 +1,136 @@
+"""``retain report``: one self-contained HTML file, checked as a person would check it:
+opened in headless Chromium, screenshot taken, charts present, no console errors."""
+
+import base64
+import io
+import re
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from retain.cli import main
+
+AS_OF = "2025-12-01"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+IMAGE = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([^"]*)"')
+
+
+@pytest.fixture(scope="module")
+def scored(trained, tmp_path_factory):
+    """One `retain score` run into a score store of its own, then `retain report` with defaults."""
+    root = tmp_path_factory.mktemp("report")
+    mp = pytest.MonkeyPatch()
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mp.setenv("RETAIN_HOME", str(root / "home"))
+    uri = ["--tracking-uri", trained.settings.resolved_tracking_uri]
+    try:
+        assert main(["score", "--data", str(trained.data), "--as-of", AS_OF, "--out", str(root / "scores.parquet"),
+                     *uri]) == 0
+        assert main(["report", "--out", str(root / "report.html"), *uri]) == 0  # --scores from the store's runs
+    finally:
+        mp.undo()
+    return root
+
+
+def _chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _run_chromium(tmp_path, *args):
+    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
+    profile.mkdir()
+    return subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def _console_errors(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
+
+
+def test_report_is_one_self_contained_file_for_both_audiences(scored):
+    page = (scored / "report.html").read_text()
+    scores = pd.read_parquet(scored / "scores.parquet")
+    # nothing fetched from elsewhere: no scripts, no remote or local file references
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+    assert not re.search(r'(src|href)="(?!data:|#)', page)
+    images = IMAGE.findall(page)
+    titles = [alt for alt, _ in images]
+    for expected in ("Customers by RFM segment", "Customers by lifecycle stage", "Value matrix", "CLV distribution",
+                     "At-risk customers by churn type", "Cumulative repeat purchases, actual vs predicted",
+                     "P(alive) matrix", "Frequency/recency matrix", "Calibration curves", "Confusion matrix",
+                     "Feature importances", "Drift (PSI per column)"):
+        assert expected in titles, expected
+    for alt, data in images:
+        picture = Image.open(io.BytesIO(base64.b64decode(data)))
+        assert picture.format == "PNG" and picture.width > 200 and picture.height > 100, alt
+    # the at-risk tables list active customers predicted to churn, and only those
+    listed = set(re.findall(r"<td>(C\d+)</td>", page))
+    active = scores[(scores["not_scored_reason"] == "") & scores["will_churn"].fillna(False).astype(bool)]
+    assert listed and listed <= set(active["customer_id"])
+    top = active.assign(risk=active["p_churn"] * active["clv"]).sort_values("risk").iloc[-1]
+    assert top["customer_id"] in listed and top["recommended_action"] in page
+    # holdout evaluation against the baselines, and the drift of this very run
+    assert "naive baseline" in page and "majority baseline" in page and "logistic rfm baseline" in page
+    assert "population stability index" in page and "scores_2025_12_01" in page
+    assert f"{len(scores):,} customers" in page
+
+
+def test_report_opens_in_headless_chromium_with_charts_and_no_console_errors(scored, tmp_path):
+    if _chromium() is None:
+        pytest.skip("headless Chromium is not installed: `apt-get install chromium` to run the report's browser test")
+    url = (scored / "report.html").as_uri()
+    dom = _run_chromium(tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", url)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    rendered = IMAGE.findall(dom.stdout)
+    assert len(rendered) >= 12 and all(len(data) > 1000 for _, data in rendered)
+    assert _console_errors(dom.stderr) == []
+    shot = tmp_path / "report.png"
+    result = _run_chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,2400", url)
+    assert result.returncode == 0 and shot.exists(), result.stderr[-2000:]
+    picture = Image.open(shot).convert("L")
+    assert picture.size == (1280, 2400)
+    assert len(set(picture.getdata())) > 50  # drawn charts and text, not a blank page
+    shutil.copy(shot, scored / "report.png")  # kept beside the report for people to look at
+
+
+def test_console_error_check_sees_a_broken_page(tmp_path):
+    """The browser test's console check does catch an error (so its silence means something)."""
+    if _chromium() is None:
+        pytest.skip("headless Chromium is not installed: `apt-get install chromium` to run the report's browser test")
+    page = tmp_path / "broken.html"
+    page.write_text("<html><body><script>noSuchFunction()</script></body></html>")
+    result = _run_chromium(tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri())
+    assert any("noSuchFunction" in line for line in _console_errors(result.stderr))
+
+
+def test_report_errors_name_the_problem(trained, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("RETAIN_HOME", str(tmp_path / "empty-home"))
+    uri = ["--tracking-uri", trained.settings.resolved_tracking_uri]
+    assert main(["report", "--out", str(tmp_path / "r.html"), *uri]) == 2
+    assert "no score run is recorded in the score store" in capsys.readouterr().err
+    assert main(["report", "--scores", str(tmp_path / "nope.parquet"), "--out", str(tmp_path / "r.html"), *uri]) == 2
+    assert "nope.parquet does not exist" in capsys.readouterr().err
+    pd.DataFrame({"customer_id": ["a"], "clv": [1.0]}).to_parquet(tmp_path / "other.parquet")
+    assert main(["report", "--scores", str(tmp_path / "other.parquet"), "--out", str(tmp_path / "r.html"), *uri]) == 2
+    err = capsys.readouterr().err
+    assert "lacks the score columns" in err and "not_scored_reason" in err
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_scores_without_a_churn_model_say_so_instead_of_no_risk(trained, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("RETAIN_HOME", str(tmp_path / "home"))
+    uri = ["--tracking-uri", trained.settings.resolved_tracking_uri]
+    scores = tmp_path / "value-only.parquet"
+    assert main(["score", "--data", str(trained.data), "--as-of", AS_OF, "--out", str(scores), "--models", "clv=1",
+                 "--no-store", *uri]) == 0
+    assert main(["report", "--scores", str(scores), "--out", str(tmp_path / "report.html"), *uri]) == 0
+    page = (tmp_path / "report.html").read_text()
+    assert "made without a churn model" in page and "No active customer is predicted to churn" not in page
+    assert "the scores were made without retain-churn-type: this is its current champion" in page
+    assert not re.findall(r"<td>(C\d+)</td>", page)  # no at-risk table
