@@ -55,6 +55,7 @@ from retain.serving.scoring import ModelPair
 LOCAL_MASTER = "local[2]"
 BUCKET = "_bucket"
 TABLE = "_table"
+ROW = "_row"  # position in the file: a shuffle does not keep the rows of a group in order
 # a RetainError raised inside a Spark task travels back to the driver inside a Python
 # worker's traceback; these marks let the driver cut its message out and raise it again
 _ERROR_START, _ERROR_END = "<<retain-error>>", "<</retain-error>>"
@@ -262,7 +263,9 @@ class _Layout:
         """The group's rows split back into the tables, each as the local engine reads it."""
         frames = {}
         for name, columns in self.columns.items():
-            part = rows.loc[rows[TABLE] == name, [_packed(name, c) for c in columns]]
+            # the file's order, as the local engine reads it: sums over a customer's rows then
+            # add up in the same order, bit for bit
+            part = rows.loc[rows[TABLE] == name].sort_values(ROW, kind="stable")[[_packed(name, c) for c in columns]]
             part = part.set_axis(columns, axis=1).reset_index(drop=True)
             for column in self.integer_columns[name]:
                 # the union filled other tables' rows with nulls, which made integers floats
@@ -300,6 +303,7 @@ def read_bucketed(spark, data: Path, mapping: dict, buckets: int):
         integers[name] = [f.name for f in frame.schema.fields
                           if isinstance(f.dataType, (T.ByteType, T.ShortType, T.IntegerType, T.LongType))]
         parts.append(frame.select(F.pmod(F.xxhash64(ids), F.lit(buckets)).alias(BUCKET), F.lit(name).alias(TABLE),
+                                  F.monotonically_increasing_id().alias(ROW),
                                   *[F.col(c).alias(_packed(name, c)) for c in frame.columns]))
     combined = parts[0]
     for part in parts[1:]:

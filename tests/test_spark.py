@@ -232,3 +232,16 @@ def test_a_killed_spark_job_leaves_the_previous_output_and_a_rerun_is_identical(
     run_spark_score_job(job, pair, spark)
     run_score_job(ScoreJob(data=trained.data, as_of=pd.Timestamp(AS_OF), out=tmp_path / "local.parquet"), pair)
     assert_same_rows(pd.read_parquet(tmp_path / "local.parquet"), pd.read_parquet(out))
+
+
+def test_a_group_hands_each_table_over_in_file_order():
+    from retain.serving.spark import BUCKET, ROW, TABLE, _Layout
+
+    layout = _Layout({"transactions": ["customer_id", "amount"], "customers": ["customer_id"]},
+                     {"transactions": [], "customers": []})
+    rows = pd.DataFrame({BUCKET: 0, TABLE: ["transactions", "customers", "transactions", "transactions"],
+                         ROW: [7, 1, 2, 5], "transactions__customer_id": ["a", None, "a", "a"],
+                         "transactions__amount": [3.0, None, 1.0, 2.0], "customers__customer_id": [None, "a", None, None]})
+    frames = layout.frames(rows.sample(frac=1, random_state=3))  # a shuffle mixes the rows up
+    assert frames["transactions"]["amount"].tolist() == [1.0, 2.0, 3.0]
+    assert frames["customers"]["customer_id"].tolist() == ["a"]
