@@ -195,15 +195,17 @@ def cmd_features(args) -> int:
 def _spark_config(args):
     from retain.serving.spark import SparkConfig
 
-    return SparkConfig(master=args.spark_master, java_home=os.environ.get("JAVA_HOME") or None,
+    return SparkConfig(master=args.spark_master, submitted="PYSPARK_GATEWAY_PORT" in os.environ,
+                       java_home=os.environ.get("JAVA_HOME") or None,
                        python=os.environ.get("PYSPARK_PYTHON") or None, verbose=bool(os.environ.get("RETAIN_DEBUG")))
 
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=["local", "spark"], default="local",
                         help="local: this machine with DuckDB; spark: a Spark cluster or local Spark (docs/spark.md)")
-    parser.add_argument("--spark-master", default="local[2]",
-                        help="with --engine spark: local[N], spark://HOST:PORT, yarn, k8s://...")
+    parser.add_argument("--spark-master",
+                        help="with --engine spark: local[N], spark://HOST:PORT, yarn, k8s://... (default: "
+                             "spark-submit's master, or local[2])")
 
 
 def _features_on_spark(args, progress) -> int:

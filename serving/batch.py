@@ -26,8 +26,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from retain.data import validate_tables
-from retain.data.contract import DATETIME, TABLES
+from retain.data import Dataset, validate_tables
+from retain.data.contract import BOOL, DATETIME, FLOAT, ID, TABLES
 from retain.errors import RetainError
 from retain.features.drift import MAJOR_PSI, compare
 from retain.features.eligibility import NO_TRANSACTIONS, distinct_ids
@@ -252,8 +252,7 @@ def score_chunk(frames: dict[str, pd.DataFrame], job: ScoreJob, pair: ModelPair,
             as_of=job.as_of, not_scored_reason=NO_TRANSACTIONS, clv_model_version=pair.clv_version,
             churn_model_version=pair.churn_version), pair.columns)
     tick = time.perf_counter()
-    dataset = validate_tables(frames, mode="lenient" if job.lenient else "strict",
-                              data_cutoff=job.data_cutoff, rejects_dir=rejects_dir)
+    dataset = validate_chunk(frames, lenient=job.lenient, data_cutoff=job.data_cutoff, rejects_dir=rejects_dir)
     outcome.rejected_any |= bool(dataset.report.rows_rejected and any(dataset.report.rows_rejected.values()))
     outcome.timed("validate", tick)
     tick = time.perf_counter()
@@ -267,6 +266,29 @@ def score_chunk(frames: dict[str, pd.DataFrame], job: ScoreJob, pair: ModelPair,
         scores = conform(pd.concat([scores, extra], ignore_index=True), pair.columns)
     outcome.add(ChunkOutcome(batch.missing_features, batch.unknown_categories))
     return scores
+
+
+# the dtypes validate_tables gives each column kind of the contract (TEXT is left as read)
+_VALIDATED_DTYPES = {ID: object, DATETIME: "datetime64[ns]", FLOAT: "float64", BOOL: "boolean"}
+
+
+def validate_chunk(frames: dict[str, pd.DataFrame], *, lenient: bool, data_cutoff, rejects_dir: Path) -> Dataset:
+    """``validate_tables`` on the tables of one chunk of customers. An optional table with
+    no rows for these customers (it has rows for others) is passed on empty, typed as
+    validation types it, rather than refused as a table without rows: its features are
+    then zero counts, as in a run over the whole base."""
+    empty = [name for name, frame in frames.items() if name != "transactions" and frame.empty]
+    dataset = validate_tables({name: frame for name, frame in frames.items() if name not in empty},
+                              mode="lenient" if lenient else "strict", data_cutoff=data_cutoff,
+                              rejects_dir=rejects_dir)
+    for name in empty:
+        spec, frame = TABLES[name], frames[name]
+        typed = frame[list(frame.columns) if spec.open_columns else [c for c in spec.columns if c in frame]].copy()
+        for column, kind in spec.columns.items():
+            if column in typed and kind in _VALIDATED_DTYPES:
+                typed[column] = typed[column].astype(_VALIDATED_DTYPES[kind])
+        setattr(dataset, name, typed)
+    return dataset
 
 
 def finish_score_job(job: ScoreJob, pair: ModelPair, work: Path, fmt: str, outcome: ChunkOutcome, started: float,

@@ -48,12 +48,14 @@ from retain.serving.batch import (
     finish_score_job,
     output_format,
     score_chunk,
+    validate_chunk,
 )
 from retain.serving.scoring import ModelPair
 
 LOCAL_MASTER = "local[2]"
 BUCKET = "_bucket"
 TABLE = "_table"
+ROW = "_row"  # position in the file: a shuffle does not keep the rows of a group in order
 # a RetainError raised inside a Spark task travels back to the driver inside a Python
 # worker's traceback; these marks let the driver cut its message out and raise it again
 _ERROR_START, _ERROR_END = "<<retain-error>>", "<</retain-error>>"
@@ -63,7 +65,8 @@ _ERROR_START, _ERROR_END = "<<retain-error>>", "<</retain-error>>"
 class SparkConfig:
     """How to reach Spark; built at the entry point (``java_home`` from JAVA_HOME)."""
 
-    master: str = LOCAL_MASTER
+    master: str | None = None  # None: spark-submit's master when under it, else local[2]
+    submitted: bool = False  # running under spark-submit (its JVM and settings are already there)
     java_home: str | None = None
     connect_timeout_seconds: float = 10.0
     driver_memory: str = "4g"  # local mode: the driver is the executor
@@ -169,15 +172,19 @@ def spark_session(config: SparkConfig) -> Iterator:
     if active is not None:
         yield active
         return
-    check_java(config.java_home)
-    check_master(config.master, config.connect_timeout_seconds)
-    if config.java_home:
+    master = config.master or (None if config.submitted else LOCAL_MASTER)
+    if not config.submitted:
+        check_java(config.java_home)
+    if master:
+        check_master(master, config.connect_timeout_seconds)
+    if config.java_home and not config.submitted:
         os.environ["JAVA_HOME"] = config.java_home  # the launcher reads it from the environment
-    local = config.master.startswith("local")
+    local = bool(master and master.startswith("local"))
     if local:
         os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # the JVM reads it: listen on loopback only
     settings_dir = Path(tempfile.mkdtemp(prefix="retain-spark-"))
-    builder = (SparkSession.builder.master(config.master).appName("retain")
+    builder = SparkSession.builder if master is None else SparkSession.builder.master(master)
+    builder = (builder.appName("retain")
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.session.timeZone", "UTC")
@@ -193,7 +200,7 @@ def spark_session(config: SparkConfig) -> Iterator:
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # the JVM did not start: say why in one line
-        raise RetainError(f"Spark did not start (master {config.master}): {_first_line(exc)}") from None
+        raise RetainError(f"Spark did not start (master {master or 'from spark-submit'}): {_first_line(exc)}") from None
     try:
         yield spark
     finally:
@@ -256,7 +263,9 @@ class _Layout:
         """The group's rows split back into the tables, each as the local engine reads it."""
         frames = {}
         for name, columns in self.columns.items():
-            part = rows.loc[rows[TABLE] == name, [_packed(name, c) for c in columns]]
+            # the file's order, as the local engine reads it: sums over a customer's rows then
+            # add up in the same order, bit for bit
+            part = rows.loc[rows[TABLE] == name].sort_values(ROW, kind="stable")[[_packed(name, c) for c in columns]]
             part = part.set_axis(columns, axis=1).reset_index(drop=True)
             for column in self.integer_columns[name]:
                 # the union filled other tables' rows with nulls, which made integers floats
@@ -280,7 +289,7 @@ def read_bucketed(spark, data: Path, mapping: dict, buckets: int):
     parts, columns, integers = [], {}, {}
     for name, path in files.items():
         if path.suffix.lower() == ".parquet":
-            frame = spark.read.parquet(str(path))
+            frame = _read_parquet(spark, path)
         else:  # every CSV column as text, as the local engine reads it; quotes doubled, RFC 4180
             frame = spark.read.option("header", True).option("escape", '"').csv(str(path))
         id_column = mapping.get(name, {}).get("columns", {}).get("customer_id", "customer_id")
@@ -294,11 +303,29 @@ def read_bucketed(spark, data: Path, mapping: dict, buckets: int):
         integers[name] = [f.name for f in frame.schema.fields
                           if isinstance(f.dataType, (T.ByteType, T.ShortType, T.IntegerType, T.LongType))]
         parts.append(frame.select(F.pmod(F.xxhash64(ids), F.lit(buckets)).alias(BUCKET), F.lit(name).alias(TABLE),
+                                  F.monotonically_increasing_id().alias(ROW),
                                   *[F.col(c).alias(_packed(name, c)) for c in frame.columns]))
     combined = parts[0]
     for part in parts[1:]:
         combined = combined.unionByName(part, allowMissingColumns=True)
     return combined, _Layout(columns, integers)
+
+
+def _read_parquet(spark, path: Path):
+    """A Parquet file as Spark reads it, with nanosecond timestamps (pandas' default, which
+    Spark refuses) read as integers and turned into microsecond timestamps."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    nanos = [f.name for f in pq.read_schema(path) if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
+    if not nanos:
+        return spark.read.parquet(str(path))
+    spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+    frame = spark.read.parquet(str(path))
+    spark.conf.unset("spark.sql.legacy.parquet.nanosAsLong")
+    return frame.select([F.timestamp_micros(F.floor(F.col(f"`{c}`") / 1000)).cast("timestamp_ntz").alias(c)
+                         if c in nanos else F.col(f"`{c}`") for c in frame.columns])
 
 
 def _count_customers(spark, combined) -> int:
@@ -428,10 +455,7 @@ class FeaturesSummary:
 
 
 def _validated(frames: dict[str, pd.DataFrame], job: FeaturesJob, rejects_dir: Path):
-    from retain.data import validate_tables
-
-    return validate_tables(frames, mode="lenient" if job.lenient else "strict", data_cutoff=job.data_cutoff,
-                           rejects_dir=rejects_dir)
+    return validate_chunk(frames, lenient=job.lenient, data_cutoff=job.data_cutoff, rejects_dir=rejects_dir)
 
 
 def _group_features(job: FeaturesJob, layout: _Layout, work: Path, reference, columns: list[str] | None):

@@ -189,6 +189,19 @@ def test_store_loads_never_break_readers_and_a_locked_store_is_a_clear_error(tra
             run_score_job(job, pair, store=store)
 
 
+def test_a_chunk_without_rows_of_an_optional_table_scores_as_in_the_whole_base(trained, cli, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(trained.data, data)
+    interactions = pd.read_parquet(data / "interactions.parquet")
+    few = interactions["customer_id"].drop_duplicates().iloc[:3]  # most chunks hold no interaction
+    interactions[interactions["customer_id"].isin(few)].to_parquet(data / "interactions.parquet", index=False)
+    whole, chunked = tmp_path / "whole.parquet", tmp_path / "chunked.parquet"
+    assert cli("score", "--data", str(data), "--as-of", AS_OF, "--out", str(whole), "--no-store") == 0
+    assert cli("score", "--data", str(data), "--as-of", AS_OF, "--out", str(chunked), "--no-store",
+               "--chunk-customers", "700") == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(whole), pd.read_parquet(chunked))
+
+
 def test_drift_is_measured_against_training_and_alerts_loudly(trained, tmp_path):
     pair = trained.pair()
     steady = run_score_job(ScoreJob(data=trained.data, as_of=pd.Timestamp("2026-01-01"),

@@ -87,6 +87,11 @@ def test_not_scored_customers_and_rejected_rows_agree_in_lenient_mode(trained, s
     extra = customers.iloc[[0]].assign(customer_id="ONLY-IN-CUSTOMERS")  # no transaction at all
     customers = customers[customers["customer_id"] != victim]  # known only by the rows that will be bad
     pd.concat([customers, extra], ignore_index=True).to_parquet(data / "customers.parquet", index=False)
+    interactions = pd.read_parquet(data / "interactions.parquet")
+    few = interactions["customer_id"].drop_duplicates().iloc[:3]  # most groups of customers have none
+    interactions = interactions[interactions["customer_id"].isin(few)]
+    # nanosecond timestamps, as pandas writes them by default (Spark refuses to read them as dates)
+    interactions.astype({"timestamp": "datetime64[ns]"}).to_parquet(data / "interactions.parquet", index=False)
     tx["amount"] = tx["amount"].astype(object)
     tx.loc[tx["customer_id"] == victim, "amount"] = "n/a"  # every row of one customer is bad
     tx.loc[len(tx) - 1, "amount"] = "twelve"  # and one row of another
@@ -129,10 +134,10 @@ def test_cli_score_and_features_with_the_spark_engine(trained, spark, cli, tmp_p
     assert len(found) == 1
 
     local, remote = tmp_path / "features.parquet", tmp_path / "features-spark.parquet"
-    assert cli("features", "--data", str(trained.data), "--as-of", AS_OF, "--out", str(local),
-               "--data-cutoff", "2026-01-01") == 0
-    assert cli("features", "--engine", "spark", "--data", str(trained.data), "--as-of", AS_OF, "--out", str(remote),
-               "--data-cutoff", "2026-01-01") == 0
+    assert main(["features", "--data", str(trained.data), "--as-of", AS_OF, "--out", str(local),
+                 "--data-cutoff", "2026-01-01"]) == 0
+    assert main(["features", "--engine", "spark", "--data", str(trained.data), "--as-of", AS_OF, "--out", str(remote),
+                 "--data-cutoff", "2026-01-01"]) == 0
     a, b = pd.read_parquet(local), pd.read_parquet(remote)
     assert len(a) > 4000
     assert_same_rows(a, b)
@@ -203,9 +208,7 @@ def test_a_killed_spark_job_leaves_the_previous_output_and_a_rerun_is_identical(
 
     pair = trained.pair()
     out = tmp_path / "scores.parquet"
-    job = ScoreJob(data=trained.data, as_of=pd.Timestamp(AS_OF), out=out, chunk_customers=500)
-    run_spark_score_job(job, pair, spark)
-    previous = out.read_bytes()
+    out.write_bytes(b"yesterday's scores")
     environment = {**os.environ, "RETAIN_HOME": str(tmp_path / "home")}
     environment.pop("MLFLOW_TRACKING_URI", None)
     process = subprocess.Popen(
@@ -224,6 +227,21 @@ def test_a_killed_spark_job_leaves_the_previous_output_and_a_rerun_is_identical(
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    assert out.read_bytes() == previous
+    assert out.read_bytes() == b"yesterday's scores"
+    job = ScoreJob(data=trained.data, as_of=pd.Timestamp(AS_OF), out=out, chunk_customers=500)
     run_spark_score_job(job, pair, spark)
-    assert out.read_bytes() == previous
+    run_score_job(ScoreJob(data=trained.data, as_of=pd.Timestamp(AS_OF), out=tmp_path / "local.parquet"), pair)
+    assert_same_rows(pd.read_parquet(tmp_path / "local.parquet"), pd.read_parquet(out))
+
+
+def test_a_group_hands_each_table_over_in_file_order():
+    from retain.serving.spark import BUCKET, ROW, TABLE, _Layout
+
+    layout = _Layout({"transactions": ["customer_id", "amount"], "customers": ["customer_id"]},
+                     {"transactions": [], "customers": []})
+    rows = pd.DataFrame({BUCKET: 0, TABLE: ["transactions", "customers", "transactions", "transactions"],
+                         ROW: [7, 1, 2, 5], "transactions__customer_id": ["a", None, "a", "a"],
+                         "transactions__amount": [3.0, None, 1.0, 2.0], "customers__customer_id": [None, "a", None, None]})
+    frames = layout.frames(rows.sample(frac=1, random_state=3))  # a shuffle mixes the rows up
+    assert frames["transactions"]["amount"].tolist() == [1.0, 2.0, 3.0]
+    assert frames["customers"]["customer_id"].tolist() == ["a"]
