@@ -46,7 +46,7 @@ def main() -> None:
     dataset = load_dataset(work / "train", data_cutoff="2026-01-01")
     end = pd.Timestamp("2026-01-01")
     started = time.perf_counter()
-    value = train_value_model(dataset, end - pd.Timedelta(days=365), family="bgnbd", settings=settings)
+    value = train_value_model(dataset, end - pd.Timedelta(days=365), family="bgnbd", settings=settings)  # lifetimes has it
     churn = train_churn_model(dataset, end - pd.Timedelta(days=120), snapshots=2, settings=settings)
     print(f"models trained on 60,000 customers in {time.perf_counter() - started:.0f} s "
           f"(retain-clv v{value.model_version}, retain-churn-type v{churn.model_version})")
@@ -100,6 +100,7 @@ def anchor_job(data: Path, as_of: pd.Timestamp, settings, clv_version, churn_ver
     tick = clock()
     purchase = BetaGeoFitter()
     purchase.params_ = pd.Series(pair.value.purchase.params_)
+    purchase.predict = purchase.conditional_expected_number_of_purchases_up_to_time  # fit() would set it
     spend = GammaGammaFitter()
     spend.params_ = pd.Series(pair.value.spend.params_)
     monetary = summary["monetary_value"].where(summary["frequency"] > 0, summary["monetary_value"].mean())

@@ -691,7 +691,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the whole chain on generated data (or CDNOW): train, score, store")
     p.add_argument("--workdir", "--out", dest="workdir", type=Path, default=Path("demo-out"),
                    help="folder the demo writes everything into")
-    p.add_argument("--customers", type=int, default=20_000, help="size of the generated base")
+    p.add_argument("--customers", type=_positive(int), default=20_000, help="size of the generated base")
     p.add_argument("--seed", type=int, default=0, help="random seed of the generated base")
     p.add_argument("--data", choices=["generated", "cdnow"], default="generated",
                    help="generated data with churn events, or the real CDNOW data (value models only)")
