@@ -96,7 +96,7 @@ def run_demo(workdir: Path, *, settings: Settings, source: str = GENERATED, cust
 def highest_risk(scores_path: Path, n: int = 5) -> pd.DataFrame:
     """The active customers the churn model says will leave, most likely first."""
     scores = pd.read_parquet(scores_path)
-    active = scores[(scores["not_scored_reason"] == "") & scores["will_churn"].fillna(False).astype(bool)]
+    active = scores[(scores["not_scored_reason"] == "") & scores["will_churn"].eq(True)]
     columns = ["customer_id", "clv", "value_tier", "p_churn", "churn_type", "top_drivers", "recommended_action"]
     top = active.sort_values("p_churn", ascending=False).head(n)[columns]
     return top.assign(clv=top["clv"].round(2), p_churn=top["p_churn"].round(3))

@@ -69,7 +69,7 @@ def test_report_is_one_self_contained_file_for_both_audiences(scored):
         assert picture.format == "PNG" and picture.width > 200 and picture.height > 100, alt
     # the at-risk tables list active customers predicted to churn, and only those
     listed = set(re.findall(r"<td>(C\d+)</td>", page))
-    active = scores[(scores["not_scored_reason"] == "") & scores["will_churn"].fillna(False).astype(bool)]
+    active = scores[(scores["not_scored_reason"] == "") & scores["will_churn"].eq(True)]
     assert listed and listed <= set(active["customer_id"])
     top = active.assign(risk=active["p_churn"] * active["clv"]).sort_values("risk").iloc[-1]
     assert top["customer_id"] in listed and top["recommended_action"] in page

@@ -49,7 +49,7 @@ def test_customers_who_already_churned_are_not_scored_or_targeted(trained):
     assert (rows["not_scored_reason"].to_numpy() == expected).all()
     assert rows["p_churn"].isna().all() and rows["clv"].isna().all() and rows["will_churn"].isna().all()
     # and nobody who left is among those told to act
-    at_risk = scores[scores["will_churn"].fillna(False).astype(bool)]
+    at_risk = scores[scores["will_churn"].eq(True)]
     assert len(at_risk) and not set(at_risk.index) & set(gone["customer_id"].astype(str))
     # churn after as_of does not hide a customer: they are scored
     later = events[events["churn_date"] >= AS_OF]["customer_id"].astype(str)
