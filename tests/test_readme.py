@@ -4,15 +4,13 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from servers import free_port, stop_process_group, wait_until_ready
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BIN = Path(sys.executable).parent
@@ -43,16 +41,10 @@ def test_the_walk_through_runs_and_writes_scores_and_report(tmp_path):
     assert "retain-clv" in done.stdout and "retain-churn-type" in done.stdout  # retain models listed both
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_the_http_example_answers(trained, tmp_path):
     block = _block_starting("RETAIN_API_KEYS=")
-    port = str(_free_port())
+    port = str(free_port())
     serve_line, curl_command = block.split("\n", 1)
     serve = serve_line.split("#")[0].strip().replace("3000", port)
     env = _env(RETAIN_HOME=str(trained.settings.home), BENTOML_HOME=str(tmp_path / "bentoml"),
@@ -60,35 +52,12 @@ def test_the_http_example_answers(trained, tmp_path):
     server = subprocess.Popen(["bash", "-c", serve], cwd=tmp_path, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert server.poll() is None, "retain serve stopped"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "retain serve was not ready within 180 s"
-            time.sleep(0.5)
+        wait_until_ready(f"http://127.0.0.1:{port}/readyz", server, 180)
         done = subprocess.run(["bash", "-c", curl_command.replace("3000", port)], env=env, capture_output=True,
                               text=True, timeout=60)
         answer = json.loads(done.stdout)
         assert answer["customers"][0]["customer_id"] == "c1" and answer["customers"][0]["clv"] > 0
         assert answer["clv_model_version"] == "retain-clv/v1"
     finally:
-        _stop_group(server)
+        stop_process_group(server)
 
-
-def _stop_group(process: subprocess.Popen) -> None:
-    """Stop the server and everything it started (its own process group)."""
-    for signal_number, wait in ((15, 30), (9, 10)):
-        try:
-            os.killpg(process.pid, signal_number)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue

@@ -4,12 +4,9 @@ trainings racing to the champion alias."""
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -21,23 +18,7 @@ from retain.models import pyfunc
 from retain.settings import Settings
 from retain.training.registry import CHAMPION, LOCK_SUFFIX, VALUE_MODEL_NAME, Registry, configure_tracking
 from retain.training.value import VALUE_GATE
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """The server runs uvicorn in a child process: stop the whole group the server leads."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=20)
+from servers import free_port, stop_process_group, wait_until_ready
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +26,7 @@ def tracking_server(tmp_path_factory):
     """``mlflow server`` on a free loopback port for the whole session; its folder holds the
     database and the artifacts it proxies."""
     root = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("MLFLOW_TRACKING_URI", None)
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # GenAI job workers: retain needs none, they slow start-up
@@ -58,22 +39,10 @@ def tracking_server(tmp_path_factory):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"mlflow server exited with {process.returncode}:\n{(root / 'server.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server not ready after 120 s:\n{(root / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
+        wait_until_ready(f"{url}/health", process, 120, lambda: (root / "server.log").read_text())
         yield {"url": url, "root": root}
     finally:
-        _stop(process)
+        stop_process_group(process)
         log.close()
 
 
