@@ -189,12 +189,14 @@ class ChurnTypeModel:
         for column, known in self.categories_.items():
             if column not in features.columns:
                 continue
-            text = features[column].astype("string")
-            unknown = text.notna() & ~text.isin(known)
+            # each value as text looked up among the training categories (-1: unseen)
+            values = features[column].to_numpy(dtype=object)
+            missing = pd.isna(values)
+            codes = pd.Index(known).get_indexer(values.astype(str).astype(object))
+            unknown = (codes < 0) & ~missing
             if unknown.any():
                 notes.unknown_categories[column] = int(unknown.sum())
-            codes = pd.Categorical(text.where(~unknown), categories=known).codes
-            matrix[:, position[column]] = np.where(codes < 0, np.nan, codes)
+            matrix[:, position[column]] = np.where((codes < 0) | missing, np.nan, codes)
         return matrix, notes
 
     def _column_values(self, matrix: np.ndarray, name: str, rows: np.ndarray) -> np.ndarray:
