@@ -139,10 +139,15 @@ class ChurnTypeModel:
         """Feature names and the training categories of each categorical feature (fit time only)."""
         frame = self._with_value_features(features)
         self.feature_names_ = [c for c in frame.columns if c not in NOT_FEATURES]
-        self.categories_ = {
-            c: sorted(map(str, frame[c].dropna().unique())) for c in self.feature_names_
-            if not pd.api.types.is_numeric_dtype(frame[c]) or isinstance(frame[c].dtype, pd.CategoricalDtype)
-        }
+        self.categories_ = {}
+        for name in self.feature_names_:
+            values = frame[name]
+            if pd.api.types.is_numeric_dtype(values) and not isinstance(values.dtype, pd.CategoricalDtype):
+                continue
+            text = _category_text(values).dropna()
+            if len(text) and pd.to_numeric(text, errors="coerce").notna().all():
+                continue  # numbers written as text (a CSV column with blanks): read as numbers, blanks missing
+            self.categories_[name] = sorted(text.unique())
 
     def prepare(self, features: pd.DataFrame) -> tuple[pd.DataFrame, "InputNotes"]:
         """The model matrix: value features added, columns in training order, categorical
@@ -182,14 +187,14 @@ class ChurnTypeModel:
         if plain:  # one conversion for all numeric columns
             matrix[:, [position[c] for c in plain]] = features[plain].to_numpy(dtype=float, na_value=np.nan)
         for name in other:
-            matrix[:, position[name]] = pd.to_numeric(features[name], errors="coerce").astype(float).to_numpy()
+            matrix[:, position[name]] = pd.to_numeric(_category_text(features[name]), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         for name, values in value_columns.items():
             if name in position:
                 matrix[:, position[name]] = values
         for column, known in self.categories_.items():
             if column not in features.columns:
                 continue
-            text = features[column].astype("string")
+            text = _category_text(features[column])
             unknown = text.notna() & ~text.isin(known)
             if unknown.any():
                 notes.unknown_categories[column] = int(unknown.sum())
@@ -380,6 +385,12 @@ class ChurnTypeModel:
     def importances(self) -> pd.Series:
         gain = self.classifier_.booster_.feature_importance(importance_type="gain")
         return pd.Series(gain, index=self.feature_names_).sort_values(ascending=False)
+
+
+def _category_text(values: pd.Series) -> pd.Series:
+    """A categorical input as stripped text; blank text is missing, as an empty cell is."""
+    text = values.astype("string").str.strip()
+    return text.mask(text == "")
 
 
 def _every_rounds(every: int, progress):

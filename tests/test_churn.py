@@ -374,3 +374,36 @@ def test_a_type_missing_from_the_calibration_customers_still_trains(base):
         bare = ChurnTypeModel(ChurnConfig(value_features=False)).fit(train, y_train, valid, y_valid,
                                                                     calibration, y_calibration)
     assert bare.calibrated_ is None and bare.score(table.head(50))["p_churn"].between(0, 1).all()
+
+
+def test_attributes_read_from_text_are_used_as_numbers_and_dates_with_blanks_missing():
+    """A customers table as a CSV export gives it: the monthly charge (which decides the churn
+    type here) as text with blank cells, a contract start date as ISO text. The model reads
+    the charge as a number (not one category per amount), the date as an age in days, a blank
+    as missing, and names the charge in its drivers."""
+    tables = subscription_base(validate=False)
+    customers = tables["customers"]
+    rng = np.random.default_rng(5)
+    charge = customers["plan"].map({"basic": "10.00", "plus": "20.00", "premium": "40.00"})
+    customers["monthly_charges"] = charge.where(rng.random(len(customers)) > 0.1, " ")
+    customers["contract_start"] = customers["signup_date"].dt.strftime("%Y-%m-%d")
+    customers = customers.drop(columns=["plan", "signup_date"])
+    dataset = validate_tables({**tables, "customers": customers}, data_cutoff="2026-01-01")
+    cutoff = pd.Timestamp("2025-06-01")
+    config = ChurnConfig(horizon_days=60, value_features=False)
+    table, labels, _, _, _ = _snapshot(dataset, cutoff, config, FeatureConfig(), lambda m: None)
+    assert table["attr_contract_start_days"].between(1, 900).all()
+    split = customer_split(table["customer_id"])
+    parts = [(table[split == s], labels[split == s]) for s in ("train", "valid", "calibration")]
+    model = ChurnTypeModel(config).fit(*parts[0], *parts[1], *parts[2])
+    assert "attr_monthly_charges" not in model.categories_  # read as a number
+    matrix, _ = model._model_inputs(table)
+    charges = matrix[:, model.feature_names_.index("attr_monthly_charges")]
+    blank = table["attr_monthly_charges"].str.strip().eq("").to_numpy()
+    assert np.isnan(charges[blank]).all() and set(charges[~blank]) == {10.0, 20.0, 40.0}
+
+    test = split == "test"
+    scores = model.score(table[test])
+    churned = labels[test].to_numpy() != RETAINED
+    assert np.mean(scores["churn_type"].to_numpy()[churned] == labels[test].to_numpy()[churned]) > 0.7
+    assert scores["top_drivers"].str.contains(r"monthly charges: (?:10|20|40)\b").any()
