@@ -86,7 +86,9 @@ def main() -> None:
               f"{result.metrics['type_macro_f1_among_churners']:.3f}")
 
     if dataset.customers is not None and dataset.customers.shape[1] > 1:
-        plain = raw_attribute_baselines(dataset, pd.Timestamp(args.as_of), args.snapshots, result.labels)
+        from retain.training.churn import raw_attribute_baselines
+
+        plain = raw_attribute_baselines(dataset, args.as_of, result.labels, snapshots=args.snapshots)
         print(f"six-class macro-F1 (retained + each churn type), same held-out customers: model "
               f"{result.metrics['macro_f1']:.4f}; plain LightGBM on the raw attributes {plain['plain']:.4f}; "
               f"with balanced class weights {plain['balanced']:.4f}")
@@ -107,57 +109,6 @@ def main() -> None:
         scoring = min(scoring, time.perf_counter() - started)
     print(f"scoring {len(scores):,} customers: features {build:.1f} s, model (value features, probabilities, "
           f"drivers, actions) {scoring:.1f} s")
-
-
-def raw_attribute_baselines(dataset, as_of: pd.Timestamp, snapshots: int, labels: list[str]) -> dict[str, float]:
-    """Macro-F1 of a plain LightGBM on the customers table alone, trained on the customers
-    and cutoffs the churn model trains on (train, valid and calibration sets), tested on its
-    held-out customers at the latest cutoff."""
-    import lightgbm as lgb
-    import numpy as np
-    from sklearn.metrics import f1_score
-
-    from retain.features import FeatureConfig
-    from retain.models.churn import ChurnConfig
-    from retain.training.churn import _snapshot, customer_split
-
-    customers = dataset.customers.drop_duplicates("customer_id")
-    customers = customers.set_axis(customers["customer_id"].astype(str)).drop(columns="customer_id")
-    raw = pd.DataFrame(index=customers.index)
-    for name, values in customers.items():
-        text = values.astype("string").str.strip().replace("", pd.NA)
-        number = pd.to_numeric(text, errors="coerce")
-        if pd.api.types.is_datetime64_any_dtype(values):
-            raw[name] = values
-        elif pd.api.types.is_numeric_dtype(values) or number.notna().sum() == text.notna().sum():
-            raw[name] = number.astype(float)
-        elif text.dropna().str.fullmatch(r"\d{4}-\d{2}-\d{2}.*").all():
-            raw[name] = pd.to_datetime(text, errors="coerce")
-        else:
-            raw[name] = text.astype("category")
-    parts = []
-    for k in range(snapshots):
-        cutoff = as_of - pd.Timedelta(days=90 * k)
-        table, truth, *_ = _snapshot(dataset, cutoff, ChurnConfig(value_features=False), FeatureConfig(),
-                                     lambda message: None)
-        rows = raw.loc[table["customer_id"]].reset_index(drop=True)
-        for name in rows.columns:  # dates as ages at this cutoff, as the features give them
-            if pd.api.types.is_datetime64_any_dtype(rows[name]):
-                rows[name] = (cutoff - rows[name]).dt.days.astype(float)
-        rows["_set"], rows["_latest"], rows["_label"] = customer_split(table["customer_id"]), k == 0, truth.to_numpy()
-        parts.append(rows)
-    frame = pd.concat(parts, ignore_index=True)
-    train = (frame["_set"] != "test").to_numpy()
-    test = ((frame["_set"] == "test") & frame["_latest"]).to_numpy()
-    columns = [c for c in frame.columns if not c.startswith("_")]
-    scores = {}
-    for name, weights in (("plain", None), ("balanced", "balanced")):
-        classifier = lgb.LGBMClassifier(class_weight=weights, n_jobs=1, verbose=-1, random_state=0)
-        classifier.fit(frame.loc[train, columns], frame.loc[train, "_label"].astype(str))
-        predicted = classifier.predict(frame.loc[test, columns])
-        scores[name] = float(f1_score(frame.loc[test, "_label"].astype(str), predicted, labels=labels,
-                                      average="macro", zero_division=0))
-    return scores
 
 
 def explain_gap(dataset, folder: Path, as_of: pd.Timestamp) -> None:

@@ -407,3 +407,36 @@ def test_attributes_read_from_text_are_used_as_numbers_and_dates_with_blanks_mis
     churned = labels[test].to_numpy() != RETAINED
     assert np.mean(scores["churn_type"].to_numpy()[churned] == labels[test].to_numpy()[churned]) > 0.7
     assert scores["top_drivers"].str.contains(r"monthly charges: (?:10|20|40)\b").any()
+
+
+def test_on_attribute_heavy_data_the_six_class_decision_beats_a_plain_lightgbm_on_the_attributes():
+    """An attribute-heavy subscription base (numbers, categories, a number as text with
+    blanks, a date as text, missing values): the churn model's decision (retained or a churn
+    type) beats LightGBM on the raw attributes in macro-F1 by a clear margin on the same
+    held-out customers, and its drivers name attributes in words."""
+    from sklearn.metrics import f1_score
+
+    from retain.data.synthetic_attributes import generate_attribute_base
+    from retain.training.churn import raw_attribute_baselines
+
+    dataset = validate_tables(generate_attribute_base(8000, seed=2), data_cutoff="2026-01-01")
+    cutoffs = [AS_OF - pd.Timedelta(days=90 * k) for k in range(2)]
+    config = ChurnConfig(value_features=False)
+    snapshots = [_snapshot(dataset, cutoff, config, FeatureConfig(), lambda m: None)[:2] for cutoff in cutoffs]
+    sets = {}
+    for k, (table, labels) in enumerate(snapshots):
+        split = customer_split(table["customer_id"])
+        for name in ("train", "valid", "calibration", "test"):
+            if name != "test" or k == 0:
+                chosen = split == name
+                sets.setdefault(name, []).append((table[chosen], labels[chosen]))
+    sets = {name: (pd.concat([t for t, _ in parts], ignore_index=True), pd.concat([y for _, y in parts], ignore_index=True))
+            for name, parts in sets.items()}
+    model = ChurnTypeModel(config).fit(*sets["train"], *sets["valid"], *sets["calibration"])
+    test, truth = sets["test"]
+    decision = model.predict_label(model.predict_proba(test))
+    ours = f1_score(truth.to_numpy(dtype=object), decision, labels=model.labels_, average="macro", zero_division=0)
+    plain = raw_attribute_baselines(dataset, AS_OF, model.labels_, snapshots=2)
+    assert ours > max(plain.values()) + 0.05, (ours, plain)
+    drivers = " ".join(model.score(test)["top_drivers"])
+    assert re.search(r"contract: month-to-month", drivers) and re.search(r"(age|monthly charges): \d", drivers)
