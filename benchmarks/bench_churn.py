@@ -151,7 +151,7 @@ def explain_gap(dataset, folder: Path, as_of: pd.Timestamp) -> None:
     later, _ = build_features(dataset.transactions, as_of + pd.Timedelta(days=90), customers=dataset.customers,
                               interactions=dataset.interactions)
     later = later.set_index("customer_id").loc[table["customer_id"]].reset_index()
-    truth_labels = labels.to_numpy()
+    truth_labels = pd.Categorical(labels.to_numpy()).codes  # LightGBM's eval_y takes codes, not text
     learn, check = train & churned & (split != "valid"), test & churned
     stop = (split == "valid") & churned
     for when, frame in (("at the cutoff", table), ("90 days later", later)):
