@@ -145,8 +145,11 @@ class ChurnTypeModel:
             if pd.api.types.is_numeric_dtype(values) and not isinstance(values.dtype, pd.CategoricalDtype):
                 continue
             text = _category_text(values).dropna()
-            if len(text) and pd.to_numeric(text, errors="coerce").notna().all():
-                continue  # numbers written as text (a CSV column with blanks): read as numbers, blanks missing
+            # numbers written as text (a CSV column with blanks) are read as numbers, blanks
+            # missing; a leading zero ("02139") marks a code, which stays a category
+            if (len(text) and pd.to_numeric(text, errors="coerce").notna().all()
+                    and not text.str.match(r"[+-]?0\d").any()):
+                continue
             self.categories_[name] = sorted(text.unique())
 
     def prepare(self, features: pd.DataFrame) -> tuple[pd.DataFrame, "InputNotes"]:

@@ -387,6 +387,7 @@ def test_attributes_read_from_text_are_used_as_numbers_and_dates_with_blanks_mis
     charge = customers["plan"].map({"basic": "10.00", "plus": "20.00", "premium": "40.00"})
     customers["monthly_charges"] = charge.where(rng.random(len(customers)) > 0.1, " ")
     customers["contract_start"] = customers["signup_date"].dt.strftime("%Y-%m-%d")
+    customers["area_code"] = rng.choice(["02139", "10001", "94105"], len(customers))  # a code, not a number
     customers = customers.drop(columns=["plan", "signup_date"])
     dataset = validate_tables({**tables, "customers": customers}, data_cutoff="2026-01-01")
     cutoff = pd.Timestamp("2025-06-01")
@@ -397,6 +398,7 @@ def test_attributes_read_from_text_are_used_as_numbers_and_dates_with_blanks_mis
     parts = [(table[split == s], labels[split == s]) for s in ("train", "valid", "calibration")]
     model = ChurnTypeModel(config).fit(*parts[0], *parts[1], *parts[2])
     assert "attr_monthly_charges" not in model.categories_  # read as a number
+    assert model.categories_["attr_area_code"] == ["02139", "10001", "94105"]
     matrix, _ = model._model_inputs(table)
     charges = matrix[:, model.feature_names_.index("attr_monthly_charges")]
     blank = table["attr_monthly_charges"].str.strip().eq("").to_numpy()
