@@ -23,7 +23,7 @@ from retain.data import Dataset
 from retain.errors import RetainError
 from retain.settings import Settings
 from retain.features import FeatureConfig, build_features
-from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel, with_value_features
+from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel, _macro_f1_weights, with_value_features
 from retain.models.purchase import FitError
 from retain.models.value import ValueConfig, ValueModel
 from retain.training import plots
@@ -350,8 +350,8 @@ def raw_attribute_baselines(dataset: Dataset, as_of, labels: list[str], *, snaps
                             snapshot_step_days: float = 90.0, horizon_days: float = 90.0,
                             seed: int = 0) -> dict[str, float]:
     """Six-class macro-F1 of a plain LightGBM on the customers table alone (numbers parsed,
-    ISO dates as ages, text as categories; LightGBM's defaults, argmax), and of the same with
-    balanced class weights: trained on the customers and cutoffs the churn model learns from
+    ISO dates as ages, text as categories; LightGBM's defaults, argmax), of the same with
+    balanced class weights, and with the churn model's decision weights: trained on the customers and cutoffs the churn model learns from
     (its train, valid and calibration sets), tested on its held-out customers at the latest
     cutoff. What the churn model must beat on attribute-heavy data (benchmarks/bench_churn.py)."""
     if dataset.customers is None or dataset.customers.shape[1] < 2:
@@ -386,13 +386,26 @@ def raw_attribute_baselines(dataset: Dataset, as_of, labels: list[str], *, snaps
     train = (frame["_set"] != "test").to_numpy()
     test = ((frame["_set"] == "test") & frame["_latest"]).to_numpy()
     columns = [c for c in frame.columns if not c.startswith("_")]
+    truth = frame["_label"].astype(str).to_numpy()
+
+    def macro_f1(predicted) -> float:
+        return float(f1_score(truth[test], predicted, labels=labels, average="macro", zero_division=0))
+
     scores = {}
     for name, weights in (("plain", None), ("balanced", "balanced")):
         classifier = lgb.LGBMClassifier(class_weight=weights, n_jobs=1, verbose=-1, random_state=seed)
-        classifier.fit(frame.loc[train, columns], frame.loc[train, "_label"].astype(str))
-        predicted = classifier.predict(frame.loc[test, columns])
-        scores[name] = float(f1_score(frame.loc[test, "_label"].astype(str), predicted, labels=labels,
-                                      average="macro", zero_division=0))
+        classifier.fit(frame.loc[train, columns], truth[train])
+        scores[name] = macro_f1(classifier.predict(frame.loc[test, columns]))
+    # the churn model's own decision rule on top: per-class weights for macro-F1 chosen on
+    # the calibration customers, the trees grown on the others
+    grow = train & (frame["_set"] != "calibration").to_numpy()
+    tune = (frame["_set"] == "calibration").to_numpy()
+    classifier = lgb.LGBMClassifier(n_jobs=1, verbose=-1, random_state=seed).fit(frame.loc[grow, columns], truth[grow])
+    classes = np.asarray(classifier.classes_, dtype=object)
+    codes = pd.Categorical(truth[tune], categories=classes).codes
+    weights = _macro_f1_weights(classifier.predict_proba(frame.loc[tune, columns]), codes)
+    scores["decision_weights"] = macro_f1(classes[np.argmax(classifier.predict_proba(frame.loc[test, columns]) * weights,
+                                                              axis=1)])
     return scores
 
 
