@@ -272,6 +272,16 @@ def test_drivers_read_as_words():
     assert describe_feature("some_new_feature", 2.5) == "some new feature: 2.5"
 
 
+def test_attribute_names_read_as_words_whatever_their_case():
+    """Telecom exports name columns in CamelCase; the drivers say them in words."""
+    assert describe_feature("attr_MonthlyCharges", 70.35) == "monthly charges: 70"
+    assert describe_feature("attr_PaymentMethod", "Electronic check") == "payment method: Electronic check"
+    assert describe_feature("attr_SeniorCitizen", float("nan")) == "senior citizen unknown"
+    assert describe_feature("attr_CLTVScore", 5000.0) == "CLTV score: 5,000"
+    assert describe_feature("attr_ContractStart_days", 30.0) == "contract start 30 days ago"
+    assert describe_feature("attr_contract_start_days", float("nan")) == "contract start unknown"
+
+
 def test_every_feature_the_churn_model_can_use_reads_as_words_in_any_configuration():
     """Every feature name (with configured windows and order counts, value features and
     attributes) gives a phrase: no "name = value", no "unknown" for a feature retain
