@@ -125,12 +125,15 @@ class LearnedValueModel:
     @classmethod
     def fit(cls, transactions: pd.DataFrame, calibration_end, features: pd.DataFrame, *, window_days: float,
             config: ValueConfig | None = None, learned_config: LearnedConfig | None = None,
-            feature_config: FeatureConfig | None = None, base: ValueModel | None = None) -> "LearnedValueModel":
+            feature_config: FeatureConfig | None = None, base: ValueModel | None = None,
+            inner: pd.DataFrame | None = None) -> "LearnedValueModel":
         """Fit on ``transactions`` strictly before ``calibration_end`` only (rows at or after
         it are dropped here, whatever the caller passes). ``features``: the feature table at
         ``calibration_end`` (the customers the model is then evaluated and tiered on);
         ``window_days``: the horizon to learn, shortened by ``inner_window_days``; ``base``:
-        the probabilistic model already fitted on ``features`` (fitted here otherwise)."""
+        the probabilistic model already fitted on ``features`` (fitted here otherwise);
+        ``inner``: the inner window's ``calibration_holdout`` table if the caller has it
+        (rolling origin builds it anyway), checked to end at ``calibration_end``."""
         config = config or ValueConfig()
         learned_config = learned_config or LearnedConfig()
         feature_config = feature_config or FeatureConfig()
@@ -140,7 +143,11 @@ class LearnedValueModel:
         history = transactions[transactions["timestamp"].to_numpy() < np.datetime64(calibration_end.date(), "D")]
         window = inner_window_days(history, calibration_end, window_days)
         inner_cutoff = calibration_end - pd.Timedelta(days=window)
-        inner, _ = calibration_holdout(history, inner_cutoff, calibration_end, config=feature_config)
+        if inner is None:
+            inner, _ = calibration_holdout(history, inner_cutoff, calibration_end, config=feature_config)
+        elif len(inner) and (pd.Timestamp(inner["as_of"].iloc[0]) != inner_cutoff
+                             or float(inner["holdout_duration"].iloc[0]) * unit != window):
+            raise ValueError(f"the inner table must run from {inner_cutoff.date()} to {calibration_end.date()}")
         if len(inner) < MIN_TRAINING_CUSTOMERS:
             raise FitError(
                 f"only {len(inner):,} customers bought before the inner cutoff {inner_cutoff.date()}; the learned model "

@@ -110,3 +110,39 @@ def test_too_little_history_and_missing_columns_are_named(calibration, learned):
         inner_window_days(transactions, transactions["timestamp"].min() + pd.Timedelta(days=40), 365)
     with pytest.raises(RetainError, match="purchases_90d"):
         learned.score(table.drop(columns=["purchases_90d"]))
+
+
+def test_a_learned_champion_scores_through_the_scoring_core(trained, tmp_path, monkeypatch, capsys):
+    import json
+
+    from retain.cli import main
+    from retain.features.eligibility import scorable_features
+    from retain.serving import load_model_pair, score_customers
+    from retain.settings import Settings
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("RETAIN_HOME", str(tmp_path / "home"))
+    code = main(["train", "clv", "--data", str(trained.data), "--data-cutoff", "2026-01-01",
+                 "--calibration-end", "2025-01-01", "--model", "learned", "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    result = json.loads(out.out)
+    assert result["chosen_model"] == "learned" and result["promoted"], result["reason"]
+    assert set(result["comparison"]) == {"learned"}
+    assert 0.75 <= result["metrics"]["purchases_interval_coverage"] <= 0.85
+    assert result["metrics"]["purchases_mae"] < result["baseline_metrics"]["purchases_mae"]
+
+    loaded = load_model_pair(Settings(home=tmp_path / "home"))
+    assert isinstance(loaded.pair.value, LearnedValueModel) and loaded.pair.churn is None
+    as_of = pd.Timestamp("2025-12-01")
+    scores = score_customers(trained.dataset, as_of, loaded.pair).scores
+    scored = scores[scores["not_scored_reason"] == ""].set_index("customer_id")
+    assert len(scored) > 1000 and scored["clv"].notna().all() and scored["clv_high"].notna().all()
+    assert (scores["clv_model_version"] == "retain-clv/v1").all()
+    features, _ = scorable_features(trained.dataset, as_of, loaded.pair.feature_config, loaded.pair.reference)
+    direct = loaded.pair.value.score(features).set_index("customer_id")
+    np.testing.assert_allclose(scored.loc[direct.index, "clv"], direct["clv"], rtol=1e-12)
+    # a longer CLV horizon is a new pair whose CLV is larger, as for the probabilistic families
+    longer = score_customers(trained.dataset, as_of, loaded.pair.with_value_horizon(730)).scores
+    assert (longer["clv"].fillna(0) >= scores["clv"].fillna(0) - 1e-9).all()
+    assert longer["clv"].sum() > 1.3 * scores["clv"].sum()
