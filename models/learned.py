@@ -34,8 +34,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
-from scipy.special import gammaln, ndtr, ndtri
-from scipy.stats import nbinom
+from scipy.special import betainc, gammaln, ndtr, ndtri
 
 from retain.errors import RetainError
 from retain.features import FeatureConfig, calibration_holdout
@@ -63,7 +62,7 @@ class LearnedConfig:
     ``validation_share`` of them are held out for early stopping and for fitting the
     interval's dispersion."""
 
-    n_estimators: int = 500
+    n_estimators: int = 300
     learning_rate: float = 0.05
     num_leaves: int = 31
     min_child_samples: int = 100
@@ -431,16 +430,31 @@ class _Outcomes:
     def quiet(self) -> np.ndarray:
         return _p_zero(self.count, self.dispersion)
 
-    def _nbinom(self):
-        mean = np.maximum(self.count, 1e-12)
-        return nbinom(self.dispersion, self.dispersion / (self.dispersion + mean))
+    def _success(self) -> np.ndarray:
+        return self.dispersion / (self.dispersion + np.maximum(self.count, 1e-12))
 
     def count_quantile(self, level: float) -> np.ndarray:
-        return np.asarray(self._nbinom().ppf(level), dtype=float)
+        """Smallest n with P(N <= n) >= level, by the recursion pmf(n+1) = pmf(n) (k+n)/(n+1) (1-p)
+        over the customers not yet there (scipy's ppf costs 3 s per million)."""
+        k, success = self.dispersion, self._success()
+        pmf = success ** k
+        cdf = pmf.copy()
+        quantile = np.zeros(len(success))
+        active = np.flatnonzero(cdf < level)
+        n = 0
+        while len(active) and n < 100_000:
+            pmf_active = pmf[active] * (k + n) / (n + 1) * (1 - success[active])
+            pmf[active] = pmf_active
+            cdf[active] += pmf_active
+            n += 1
+            quantile[active] = n
+            active = active[cdf[active] < level - 1e-12]
+        return quantile
 
     def count_cdf(self, n: np.ndarray) -> np.ndarray:
+        """P(N <= n) = I_p(k, n+1); 0 for n < 0."""
         n = np.asarray(n, dtype=float)
-        return np.where(n < 0, 0.0, self._nbinom().cdf(np.maximum(n, 0)))
+        return np.where(n < 0, 0.0, betainc(self.dispersion, np.maximum(n, 0) + 1, self._success()))
 
     def _location(self) -> np.ndarray:
         positive = np.maximum(1.0 - self.quiet, 1e-300)

@@ -146,3 +146,18 @@ def test_a_learned_champion_scores_through_the_scoring_core(trained, tmp_path, m
     longer = score_customers(trained.dataset, as_of, loaded.pair.with_value_horizon(730)).scores
     assert (longer["clv"].fillna(0) >= scores["clv"].fillna(0) - 1e-9).all()
     assert longer["clv"].sum() > 1.3 * scores["clv"].sum()
+
+
+def test_count_quantiles_and_cdf_are_the_negative_binomial():
+    from scipy.stats import nbinom
+
+    from retain.models.learned import _Outcomes
+
+    rng = np.random.default_rng(0)
+    mean = np.concatenate([rng.gamma(0.5, 3.0, 5000), [0.0, 1e-9, 40.0]])
+    outcomes = _Outcomes(mean, mean * 10, 0.6, 0.8)
+    reference = nbinom(0.6, 0.6 / (0.6 + np.maximum(mean, 1e-12)))
+    for level in (0.1, 0.5, 0.9):
+        np.testing.assert_array_equal(outcomes.count_quantile(level), reference.ppf(level))
+    counts = rng.integers(-1, 12, len(mean))
+    np.testing.assert_allclose(outcomes.count_cdf(counts), np.where(counts < 0, 0, reference.cdf(counts)), atol=1e-12)
