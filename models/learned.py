@@ -28,6 +28,7 @@ calibration end (or any later as-of date).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 
 import lightgbm as lgb
@@ -36,7 +37,6 @@ import pandas as pd
 from scipy.optimize import minimize_scalar
 from scipy.special import betainc, gammaln, ndtr, ndtri
 
-from retain.errors import RetainError
 from retain.features import FeatureConfig, calibration_holdout
 from retain.models.purchase import FitError
 from retain.models.spend import SpendModel
@@ -202,7 +202,7 @@ class LearnedValueModel:
 
     def _window_means(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Learned expected purchases and spend over ``window_days``."""
-        _check_inputs(features, [n for n in self.feature_names_ if n not in BASE_FEATURES])
+        features = _with_inputs(features, [n for n in self.feature_names_ if n not in BASE_FEATURES])
         inputs = _inputs(features, self.base, self.window_days, self.feature_names_)
         threads = self.learned_config.n_jobs
         return (_predict(self.purchases_booster_, inputs, "purchases", threads),
@@ -344,12 +344,17 @@ def _inputs(features: pd.DataFrame, base: ValueModel, window_days: float, names:
     return pd.DataFrame(columns)
 
 
-def _check_inputs(features: pd.DataFrame, names: list[str]) -> None:
+def _with_inputs(features: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Feature columns the boosters read but the table lacks (e.g. discount features for
+    transactions without a discount column) become missing values, as in the churn model:
+    LightGBM sends them down each split's default branch. Warns naming them; frequency,
+    recency, T and monetary stay required."""
     missing = [n for n in names if n not in features.columns]
-    if missing:
-        raise RetainError(
-            f"the feature table lacks column(s) {missing[:8]}{' ...' if len(missing) > 8 else ''} that the learned value "
-            "model reads; build it with retain.features.build_features and the model's feature settings")
+    if not missing:
+        return features
+    warnings.warn(f"features missing at scoring time, treated as unknown by the learned value model: {missing}",
+                  stacklevel=3)
+    return features.assign(**{n: np.nan for n in missing})
 
 
 def _offset(inputs: pd.DataFrame, target: str) -> np.ndarray:

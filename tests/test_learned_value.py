@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from retain.data.cdnow import cdnow_transactions
-from retain.errors import RetainError
 from retain.features import FeatureConfig, calibration_holdout
 from retain.models.learned import LearnedValueModel, inner_window_days
 from retain.models.purchase import FitError
@@ -108,8 +107,12 @@ def test_too_little_history_and_missing_columns_are_named(calibration, learned):
     transactions, table = calibration
     with pytest.raises(FitError, match="at least 56"):
         inner_window_days(transactions, transactions["timestamp"].min() + pd.Timedelta(days=40), 365)
-    with pytest.raises(RetainError, match="purchases_90d"):
-        learned.score(table.drop(columns=["purchases_90d"]))
+    # an optional feature missing at scoring time is unknown to the boosters, with a warning
+    with pytest.warns(UserWarning, match="purchases_90d"):
+        partial = learned.score(table.drop(columns=["purchases_90d"]))
+    assert partial["clv"].notna().all() and not np.allclose(partial["clv"], learned.score(table)["clv"])
+    with pytest.raises(ValueError, match="frequency"):
+        learned.score(table.drop(columns=["frequency"]))
 
 
 def test_a_learned_champion_scores_through_the_scoring_core(trained, tmp_path, monkeypatch, capsys):

@@ -16,7 +16,7 @@ from retain.errors import RetainError
 from retain.settings import Settings
 from retain.features import FeatureConfig, calibration_holdout, rfm_summary
 from retain.features.eligibility import scorable_features
-from retain.models.learned import LearnedValueModel, inner_window_days
+from retain.models.learned import LearnedConfig, LearnedValueModel, inner_window_days
 from retain.models.purchase import FAMILIES, FitError
 from retain.models.spend import SpendModel
 from retain.models.value import ValueConfig, ValueModel
@@ -176,7 +176,8 @@ def _fit_learned(table, fitted, config, windows: WindowTables) -> LearnedValueMo
     inner_days = inner_window_days(history, calibration_end, days)
     inner = windows.table(calibration_end - pd.Timedelta(days=inner_days), calibration_end)
     return LearnedValueModel.fit(windows.transactions, calibration_end, table, window_days=days, config=config,
-                                 feature_config=windows.feature_config, base=fitted.get("bgnbd"), inner=inner)
+                                 feature_config=windows.feature_config, base=fitted.get(LearnedConfig().base_family),
+                                 inner=inner)
 
 
 def _fit_families(table, families, spend_model, config, time_unit_days, *, strict: bool, progress,
