@@ -60,15 +60,18 @@ class LearnedConfig:
     stall (docs/stack notes). ``max_training_rows`` caps the inner-window customers the
     boosters see (a seeded random sample), which bounds training time on large bases;
     ``validation_share`` of them are held out for early stopping and for fitting the
-    interval's dispersion."""
+    interval's dispersion. ``learning_rate`` None: 0.05 below ``large_base_rows`` training
+    customers, 0.1 from there (about half the trees: scoring time grows with trees times
+    customers, and a large base needs the small step less)."""
 
     n_estimators: int = 300
-    learning_rate: float = 0.05
+    learning_rate: float | None = None
+    large_base_rows: int = 100_000
     num_leaves: int = 31
     min_child_samples: int = 100
     tweedie_variance_power: float = 1.5
     early_stopping_rounds: int = 30
-    max_training_rows: int = 300_000
+    max_training_rows: int = 200_000
     validation_share: float = 0.2
     base_family: str = "bgnbd"
     n_jobs: int = 1
@@ -79,6 +82,11 @@ class LearnedConfig:
             raise ValueError("tweedie_variance_power must be between 1 and 2 (compound Poisson-Gamma)")
         if not 0 < self.validation_share < 0.5:
             raise ValueError("validation_share must be between 0 and 0.5")
+
+    def step(self, training_rows: int) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 0.05 if training_rows < self.large_base_rows else 0.1
 
 
 def inner_window_days(transactions: pd.DataFrame, calibration_end, horizon_days: float) -> float:
@@ -200,27 +208,31 @@ class LearnedValueModel:
         names = [n for n in self.feature_names_ if n not in BASE_FEATURES]
         return tuple(dict.fromkeys([*self.base.input_columns, *names]))
 
-    def _window_means(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Learned expected purchases and spend over ``window_days``."""
+    def _window_means(self, features: pd.DataFrame, histories=None) -> tuple[np.ndarray, np.ndarray]:
+        """Learned expected purchases and spend over ``window_days``. ``histories``: the
+        distinct (frequency, recency, T) of ``features`` if the caller has them."""
         features = _with_inputs(features, [n for n in self.feature_names_ if n not in BASE_FEATURES])
-        inputs = _inputs(features, self.base, self.window_days, self.feature_names_)
+        inputs = _inputs(features, self.base, self.window_days, self.feature_names_, histories)
         threads = self.learned_config.n_jobs
         return (_predict(self.purchases_booster_, inputs, "purchases", threads),
                 _predict(self.spend_booster_, inputs, "spend", threads))
 
-    def _horizon_ratio(self, days: float, features: pd.DataFrame) -> np.ndarray:
+    def _horizon_ratio(self, days: float, histories) -> np.ndarray:
         """Per customer: the probabilistic model's expected purchases over ``days`` against
         those over the window (days / window where it expects none over the window)."""
+        patterns, inverse = histories
         if days == self.window_days:
-            return np.ones(len(features))
-        over_days = self.base.expected_over(days, features)
-        over_window = self.base.expected_over(self.window_days, features)
-        return np.divide(over_days, over_window, out=np.full(len(features), days / self.window_days),
-                         where=over_window > 1e-12)
+            return np.ones(len(inverse))
+        over_days, over_window = self.base.purchase.expected_purchases(
+            np.array([days, self.window_days]) / self.time_unit_days, *patterns)
+        ratio = np.divide(over_days, over_window, out=np.full(len(over_days), days / self.window_days),
+                          where=over_window > 1e-12)
+        return ratio[inverse]
 
-    def _means_over(self, days: float, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        count, spend = self._window_means(features)
-        ratio = self._horizon_ratio(days, features)
+    def _means_over(self, days: float, features: pd.DataFrame, histories=None) -> tuple[np.ndarray, np.ndarray]:
+        histories = histories or _patterns(features)
+        count, spend = self._window_means(features, histories)
+        ratio = self._horizon_ratio(days, histories)
         return count * ratio, spend * ratio
 
     def expected_over(self, days: float, features: pd.DataFrame) -> np.ndarray:
@@ -237,8 +249,8 @@ class LearnedValueModel:
         _check_columns(features)
         base = replace(self.base, config=self.config)
         horizon = self.config.horizon_days
-        count, spend = self._means_over(horizon, features)
-        patterns, inverse = _patterns(features)
+        patterns, inverse = histories = _patterns(features)
+        count, spend = self._means_over(horizon, features, histories)
         discounted, plain = base._discounted_purchases(patterns)
         discount = np.divide(discounted, plain, out=np.ones_like(plain), where=plain > 0)[inverse]
         alive = base.purchase.p_alive(*patterns)
@@ -320,7 +332,8 @@ class LearnedValueModel:
 # --- inputs ------------------------------------------------------------------------------
 
 
-def _inputs(features: pd.DataFrame, base: ValueModel, window_days: float, names: list[str] | None) -> pd.DataFrame:
+def _inputs(features: pd.DataFrame, base: ValueModel, window_days: float, names: list[str] | None,
+            histories=None) -> pd.DataFrame:
     """The boosters' input frame: numeric feature columns (``names``, or every numeric one
     but outcomes) and the base model's outputs over the window."""
     if names is None:
@@ -328,7 +341,7 @@ def _inputs(features: pd.DataFrame, base: ValueModel, window_days: float, names:
                  if not c.startswith(_NOT_INPUTS_PREFIX) and c not in BASE_FEATURES
                  and pd.api.types.is_numeric_dtype(features[c]) and not pd.api.types.is_bool_dtype(features[c])]
         names = names + list(BASE_FEATURES)
-    patterns, inverse = _patterns(features)
+    patterns, inverse = histories or _patterns(features)
     units = window_days / base.time_unit_days
     alive = base.purchase.p_alive(*patterns)
     expected = base.purchase.expected_purchases(units, *patterns)
@@ -372,7 +385,7 @@ def _predict(booster: lgb.Booster, inputs: pd.DataFrame, target: str, threads: i
 def _train_booster(inputs: pd.DataFrame, target: np.ndarray, offset: np.ndarray, train: np.ndarray,
                    valid: np.ndarray, objective: dict, config: LearnedConfig) -> lgb.Booster:
     params = {
-        **objective, "learning_rate": config.learning_rate, "num_leaves": config.num_leaves,
+        **objective, "learning_rate": config.step(len(train) + len(valid)), "num_leaves": config.num_leaves,
         "min_child_samples": config.min_child_samples, "num_threads": config.n_jobs, "seed": config.seed,
         "deterministic": True, "force_row_wise": True, "verbosity": -1,
         "bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.8,
