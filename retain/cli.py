@@ -604,8 +604,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration-end", type=_date, required=True, help="fit on purchases before this date")
     p.add_argument("--holdout-end", type=_date,
                    help="evaluate on purchases before this date (default: the end of the data)")
-    p.add_argument("--model", default="auto", choices=["auto", "bgnbd", "mbgnbd", "pareto"],
-                   help="purchase model family; auto fits all three and keeps the best on the holdout")
+    p.add_argument("--model", default="auto", choices=["auto", "bgnbd", "mbgnbd", "pareto", "learned"],
+                   help="value model family (learned: LightGBM trained inside the calibration period); auto fits "
+                        "all four and keeps the best by the selection rule (docs/value-models.md)")
     p.add_argument("--time-unit-days", type=_positive(float), default=1.0, help="unit of recency and T (7 = weeks)")
     p.add_argument("--horizon-days", type=_positive(float), default=365.0, help="CLV horizon in days")
     p.add_argument("--margin", type=float, default=1.0, help="profit margin applied to spend")
