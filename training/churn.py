@@ -176,7 +176,7 @@ def _snapshot(dataset: Dataset, cutoff: pd.Timestamp, config: ChurnConfig, featu
     value_model = None
     if config.value_features:
         try:
-            value_model = _value_model(table, config, feature_config, cutoff, notes)
+            value_model = _value_model(table, config, feature_config, cutoff, progress)
         except FitError as exc:
             notes.append(f"value features left out at {cutoff.date()}: {exc}")
     keep = labels.notna().to_numpy()
@@ -185,13 +185,13 @@ def _snapshot(dataset: Dataset, cutoff: pd.Timestamp, config: ChurnConfig, featu
     return table[keep].reset_index(drop=True), labels[keep].reset_index(drop=True), reference, value_model, notes
 
 
-def _value_model(table, config: ChurnConfig, feature_config: FeatureConfig, cutoff, notes: list[str]):
+def _value_model(table, config: ChurnConfig, feature_config: FeatureConfig, cutoff, progress):
     """The value model whose outputs are churn features: the sBG on a subscription base
     (BG/NBD would run to boundary parameters there and the features would be lost), else BG/NBD."""
     value_config = ValueConfig(horizon_days=config.horizon_days)
     choice = detect_business(table)
     if choice.kind == SUBSCRIPTION:
-        notes.append(f"value features at {cutoff.date()} from the subscription model (sBG): {choice.reason}")
+        progress(f"  value features at {cutoff.date()} from the subscription model (sBG): {choice.reason}")
         return SubscriptionValueModel.fit(table, value_config, feature_config.time_unit_days,
                                           period_days=choice.period_days, business_reason=choice.reason)
     return ValueModel.fit(table, "bgnbd", value_config, feature_config.time_unit_days)
