@@ -257,3 +257,26 @@ def test_the_churn_model_keeps_its_value_features_on_a_subscription_base(subscri
     churn = load_model_pair(settings, "clv=1,churn=1").pair.churn
     assert isinstance(churn.value_model_, SubscriptionValueModel)
     assert set(VALUE_FEATURES) <= set(churn.feature_names_)
+
+
+def test_cli_generates_a_subscription_base_and_train_clv_takes_the_business(tmp_path, monkeypatch, capsys):
+    import json
+
+    from retain.cli import main
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("RETAIN_HOME", str(tmp_path / "home"))
+    data = tmp_path / "data"
+    assert main(["generate", "--business", "subscription", "--customers", "400", "--out", str(data)]) == 0
+    assert json.loads((data / "truth.json").read_text())["business"] == "subscription"
+    capsys.readouterr()
+    # the explicit non-contractual model is refused on regular bills, before anything is logged
+    assert main(["train", "clv", "--data", str(data), "--calibration-end", "2025-01-01", "--model", "pareto"]) == 2
+    assert "--model pareto is a non-contractual model, but this is a subscription base" in capsys.readouterr().err
+    assert not (tmp_path / "home" / "mlflow.db").exists()
+    # --business subscription on a base without regular bills is a clear error too
+    other = tmp_path / "other"
+    assert main(["generate", "--customers", "300", "--out", str(other)]) == 0
+    capsys.readouterr()
+    assert main(["train", "clv", "--data", str(other), "--calibration-end", "2025-01-01", "--model", "sbg"]) == 2
+    assert "--model sbg is for subscription bases, and no regular bills" in capsys.readouterr().err

@@ -442,8 +442,6 @@ def _business_for(table: pd.DataFrame, business: str, family: str) -> BusinessCh
     """The kind of business (``detect_business``), checked against an explicit ``--model``:
     BG/NBD and its peers on a subscription base run to boundary parameters, and the sBG
     needs regular bills, so neither is used on the other kind silently."""
-    if family == SUBSCRIPTION_FAMILY and business == "auto":
-        business = SUBSCRIPTION
     choice = detect_business(table, business)
     if choice.kind == SUBSCRIPTION and family in FAMILIES:
         raise RetainError(
