@@ -37,7 +37,7 @@ from retain.errors import RetainError
 from retain.models.actions import PYRAMID_MOVES, QUADRANT_MOVES
 from retain.models.purchase import FitError, collapse, covariance_from
 from retain.models.tiers import TierEdges
-from retain.models.value import PASSTHROUGH_COLUMNS, SCORE_COLUMNS, ValueConfig
+from retain.models.value import PASSTHROUGH_COLUMNS, SCORE_COLUMNS, ValueConfig, _current_value
 
 SUBSCRIPTION = "subscription"
 NON_CONTRACTUAL = "non-contractual"
@@ -448,8 +448,7 @@ class SubscriptionValueModel:
         model = cls(purchase, BillModel().fit(features), config, time_unit_days, period_days, grace,
                     business_reason=business_reason)
         values = model.predict_values(features, with_interval=False)
-        current = features[config.current_value_column].to_numpy(dtype=float)
-        model.tier_edges = TierEdges.fit(values["clv"], current, config.tiers)
+        model.tier_edges = TierEdges.fit(values["clv"], _current_value(features, config), config.tiers)
         return model
 
     @property
@@ -590,7 +589,7 @@ class SubscriptionValueModel:
         for name in SCORE_COLUMNS:
             if name in values:
                 table[name] = values[name]
-        current = features[self.config.current_value_column].to_numpy(dtype=float)
+        current = _current_value(features, self.config)
         tier = self.tier_edges.pyramid_tier(values["clv"])
         quadrant = self.tier_edges.value_quadrant(current, values["clv"])
         table["value_tier"] = tier
