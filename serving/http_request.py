@@ -25,6 +25,8 @@ import math
 from dataclasses import replace
 from typing import Annotated
 
+from typing_extensions import NotRequired, TypedDict
+
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -42,27 +44,31 @@ _UNUSABLE = (INVALID, NO_TRANSACTIONS, "no purchase before", "only returns befor
 _STRICT = ConfigDict(extra="forbid")
 
 
-class Transaction(BaseModel):
-    model_config = _STRICT
-    timestamp: str = Field(description="date or date-time of the order, ISO 8601")
-    amount: float = Field(description="order value; negative for a return")
-    order_id: str | None = None
-    discount: float | None = None
-    category: str | None = None
-    channel: str | None = None
+# The rows inside a customer are TypedDicts, validated into plain dicts: a request of 1,000
+# customers holds tens of thousands of rows, and building a model object per row took about
+# half the time of reading the body. The customer itself stays a model (its errors name it).
+
+class Transaction(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    timestamp: Annotated[str, Field(description="date or date-time of the order, ISO 8601")]
+    amount: Annotated[float, Field(description="order value; negative for a return")]
+    order_id: NotRequired[str | None]
+    discount: NotRequired[float | None]
+    category: NotRequired[str | None]
+    channel: NotRequired[str | None]
 
 
-class Interaction(BaseModel):
-    model_config = _STRICT
+class Interaction(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
     timestamp: str
-    kind: str = Field(description="complaint, ticket, ...")
-    resolved: bool | None = None
-    resolution_hours: float | None = None
-    satisfaction: float | None = Field(None, description="on the 7-level scale -90..90")
+    kind: Annotated[str, Field(description="complaint, ticket, ...")]
+    resolved: NotRequired[bool | None]
+    resolution_hours: NotRequired[float | None]
+    satisfaction: NotRequired[Annotated[float | None, Field(description="on the 7-level scale -90..90")]]
 
 
-class ChurnEvent(BaseModel):
-    model_config = _STRICT
+class ChurnEvent(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
     churn_date: str
     churn_type: str
 
@@ -138,10 +144,10 @@ def parse_as_of(text: str | None) -> pd.Timestamp:
 
 # --- request -> tables ---------------------------------------------------------------------------
 
-def _column_frame(rows: list[BaseModel], owner: list[str], names: tuple[str, ...]) -> pd.DataFrame:
+def _column_frame(rows: list[dict], owner: list[str], names: tuple[str, ...]) -> pd.DataFrame:
     data = {"customer_id": owner}
     for name in names:
-        data[name] = [getattr(row, name) for row in rows]
+        data[name] = [row.get(name) for row in rows]
     return pd.DataFrame(data)
 
 
@@ -299,7 +305,8 @@ def _json_values(values: pd.Series, kind: str) -> list:
         array = values.to_numpy(dtype=float, na_value=np.nan)
         return [None if math.isnan(v) else v for v in array.tolist()]
     if kind == "datetime":
-        return [None if pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m-%d") for v in values]
+        days = np.datetime_as_string(values.to_numpy(dtype="datetime64[ns]"), unit="D")
+        return [None if day == "NaT" else day for day in days.tolist()]
     if kind == "bool":
         return [None if pd.isna(v) else bool(v) for v in values]
     return [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values]
