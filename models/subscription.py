@@ -116,15 +116,29 @@ def detect_business(features: pd.DataFrame, requested: str = "auto",
 
 # --- histories ---------------------------------------------------------------------------
 
+SIGNUP_AGE = "attr_signup_date_days"  # the customers table's signup_date, as an age at the cutoff
+
+
 def billing_histories(features: pd.DataFrame, period_days: float, time_unit_days: float,
-                      grace: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per customer: bills paid n (distinct purchase days), days from the last bill to the
-    cutoff, and whether the subscription lapsed (the next bill is overdue by more than
-    ``grace`` periods). T is the age at the cutoff's eve (lifetimes), hence the + 1."""
+                      grace: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per customer: bills paid n, days from the last bill to the cutoff, whether the
+    subscription lapsed (the next bill is overdue by more than ``grace`` periods), and the
+    renewals made before the data begins.
+
+    n counts the distinct billing days plus those earlier renewals: when the customers
+    table's ``signup_date`` lies whole periods before the first bill in the data (a base
+    whose history starts after many customers joined), the customer renewed
+    round((signup age - first bill age) / period) times unseen. T is the age at the
+    cutoff's eve (lifetimes), hence the + 1."""
     frequency = features["frequency"].to_numpy(dtype=float)
-    since_last = (features["T"].to_numpy(dtype=float) - features["recency"].to_numpy(dtype=float)) * time_unit_days + 1
+    T = features["T"].to_numpy(dtype=float)
+    since_last = (T - features["recency"].to_numpy(dtype=float)) * time_unit_days + 1
     lapsed = since_last > period_days * (1 + grace)
-    return frequency + 1, since_last, lapsed
+    earlier = np.zeros(len(features))
+    if SIGNUP_AGE in features.columns:
+        unseen = (features[SIGNUP_AGE].to_numpy(dtype=float) - (T * time_unit_days + 1)) / period_days
+        earlier = np.where(np.isfinite(unseen), np.maximum(np.rint(unseen), 0.0), 0.0)
+    return frequency + 1 + earlier, since_last, lapsed, earlier
 
 
 # --- covariates --------------------------------------------------------------------------
@@ -235,13 +249,15 @@ def default_covariates(features: pd.DataFrame) -> list[str]:
 
 # --- the sBG likelihood ------------------------------------------------------------------
 
-def sbg_log_likelihood(alpha, beta, t, churned) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sbg_log_likelihood(alpha, beta, t, churned, earlier=0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: log-likelihood and its derivatives in alpha and beta (Fader & Hardie 2007,
     eqs. 3 and 4 with B(.,.) for the products):
       churned at renewal t (t >= 1):  P(T = t) = B(alpha + 1, beta + t - 1) / B(alpha, beta)
-      still a customer after t renewals (t >= 0): S(t) = B(alpha, beta + t) / B(alpha, beta).
+      still a customer after t renewals (t >= 0): S(t) = B(alpha, beta + t) / B(alpha, beta),
+    each divided by S(earlier) for a customer first seen after ``earlier`` renewals (left
+    truncation: only those who survived them can be in the data).
     In log Beta functions throughout, so long tenures neither underflow nor overflow."""
-    alpha, beta, t = (np.asarray(v, dtype=float) for v in (alpha, beta, t))
+    alpha, beta, t, earlier = (np.asarray(v, dtype=float) for v in (alpha, beta, t, earlier))
     churned = np.asarray(churned, dtype=bool)
     base = betaln(alpha, beta)
     psi_ab, psi_a, psi_b = digamma(alpha + beta), digamma(alpha), digamma(beta)
@@ -250,6 +266,11 @@ def sbg_log_likelihood(alpha, beta, t, churned) -> tuple[np.ndarray, np.ndarray,
     log_like = np.where(churned, betaln(alpha + 1, beta + t_churn - 1), betaln(alpha, beta + t)) - base
     d_alpha = np.where(churned, digamma(alpha + 1) - psi_a, 0.0) + psi_ab - psi_abt
     d_beta = np.where(churned, digamma(beta + t_churn - 1), digamma(beta + t)) - psi_abt - psi_b + psi_ab
+    if np.any(earlier > 0):  # minus log S(earlier) = log B(alpha, beta) - log B(alpha, beta + earlier)
+        psi_abe = digamma(alpha + beta + earlier)
+        log_like = log_like - (betaln(alpha, beta + earlier) - base)
+        d_alpha = d_alpha - (psi_ab - psi_abe)
+        d_beta = d_beta - (digamma(beta + earlier) - psi_abe - psi_b + psi_ab)
     return log_like, d_alpha, d_beta
 
 
@@ -289,14 +310,16 @@ class ShiftedBetaGeometric:
     def label(self) -> str:
         return LABEL
 
-    def fit(self, n_bills, lapsed, features: pd.DataFrame | None = None) -> "ShiftedBetaGeometric":
+    def fit(self, n_bills, lapsed, features: pd.DataFrame | None = None, earlier=None) -> "ShiftedBetaGeometric":
         """``n_bills`` >= 1 bills paid; ``lapsed``: the customer stopped (churned at renewal
-        n), else still a customer after n - 1 renewals (right-censored)."""
+        n), else still a customer after n - 1 renewals (right-censored); ``earlier``: of
+        those renewals, how many came before the data begins (left-truncated; default none)."""
         n_bills = np.asarray(n_bills, dtype=float)
         lapsed = np.asarray(lapsed, dtype=bool)
         if len(n_bills) == 0 or (n_bills < 1).any():
             raise FitError("the sBG model needs customers with at least one bill each")
         renewals = np.where(lapsed, n_bills, n_bills - 1)
+        earlier = np.zeros(len(n_bills)) if earlier is None else np.minimum(np.asarray(earlier, dtype=float), n_bills - 1)
         if not lapsed.any():
             raise FitError(f"none of {len(n_bills):,} subscribers has stopped paying in the calibration period, so "
                            "the sBG model cannot learn how they churn: use a later calibration end")
@@ -309,10 +332,11 @@ class ShiftedBetaGeometric:
             raise RetainError(f"the feature table lacks the covariate column(s) {missing}")
         self.design_ = CovariateDesign.fit(features, columns, self.min_level_customers)
         codes = self.design_.codes(features)
-        distinct, counts, _ = collapse({"t": renewals, "churned": lapsed.astype(float),
+        distinct, counts, _ = collapse({"t": renewals, "churned": lapsed.astype(float), "earlier": earlier,
                                         **{k: v.astype(float) for k, v in codes.items()}})
         design = self.design_.matrix({k: distinct[k] for k in codes}, len(counts))
         t, churned, weights = distinct["t"], distinct["churned"] > 0, counts.astype(float)
+        seen_from = distinct["earlier"]
         total = weights.sum()
         penalty = np.full(design.shape[1], self.ridge / total)
         penalty[0] = 0.0
@@ -322,7 +346,7 @@ class ShiftedBetaGeometric:
             mu = expit(design @ gamma)
             kappa = np.exp(log_kappa)
             alpha, beta = mu * kappa, (1 - mu) * kappa
-            log_like, d_alpha, d_beta = sbg_log_likelihood(alpha, beta, t, churned)
+            log_like, d_alpha, d_beta = sbg_log_likelihood(alpha, beta, t, churned, seen_from)
             value = -(weights * log_like).sum() / total + 0.5 * (penalty * gamma * gamma).sum()
             d_eta = weights * (d_alpha - d_beta) * kappa * mu * (1 - mu)
             gradient = np.append(-(design.T @ d_eta) / total + penalty * gamma,
@@ -332,7 +356,7 @@ class ShiftedBetaGeometric:
             return value, gradient
 
         # start: the pooled per-renewal churn rate and a moderate heterogeneity
-        exposure = (weights * t).sum()  # renewals at risk: t for either kind of history
+        exposure = (weights * (t - seen_from)).sum()  # renewals at risk while in the data
         rate = np.clip((weights * churned).sum() / max(exposure, 1.0), 1e-4, 0.9)
         start = np.zeros(design.shape[1] + 1)
         start[0], start[-1] = logit(rate), np.log(2.0)
@@ -443,8 +467,8 @@ class SubscriptionValueModel:
         if not period_days > 0:
             raise RetainError(f"the billing period must be positive, not {period_days}")
         _check_columns(features)
-        n_bills, _, lapsed = billing_histories(features, period_days, time_unit_days, grace)
-        purchase = ShiftedBetaGeometric(covariates=covariates).fit(n_bills, lapsed, features)
+        n_bills, _, lapsed, earlier = billing_histories(features, period_days, time_unit_days, grace)
+        purchase = ShiftedBetaGeometric(covariates=covariates).fit(n_bills, lapsed, features, earlier)
         model = cls(purchase, BillModel().fit(features), config, time_unit_days, period_days, grace,
                     business_reason=business_reason)
         values = model.predict_values(features, with_interval=False)
@@ -462,7 +486,7 @@ class SubscriptionValueModel:
         """The renewals due in the next ``days`` and the chance of making each, once per
         distinct (alpha, beta', days since the last bill) (far fewer than customers)."""
         _check_columns(features)
-        n_bills, since_last, lapsed = billing_histories(features, self.period_days, self.time_unit_days, self.grace)
+        n_bills, since_last, lapsed, _ = billing_histories(features, self.period_days, self.time_unit_days, self.grace)
         alpha, beta = self.purchase.alpha_beta(features)
         # after n - 1 renewals theta | history ~ Beta(alpha, beta + n - 1) (the survivors are the loyal ones)
         since_last = np.where(lapsed, -1.0, since_last)  # lapsed: no renewals, whatever the history
@@ -568,11 +592,12 @@ class SubscriptionValueModel:
         """Renewals 0..K, the share of subscribers still paying after each (Kaplan-Meier over
         the histories, lapsed = churned, the others censored) and the model's
         S(k) = B(alpha_i, beta_i + k) / B(alpha_i, beta_i) averaged over the same customers."""
-        n_bills, _, lapsed = billing_histories(features, self.period_days, self.time_unit_days, self.grace)
+        n_bills, _, lapsed, earlier = billing_histories(features, self.period_days, self.time_unit_days, self.grace)
         t = np.where(lapsed, n_bills, n_bills - 1)
         periods = int(t.max()) if periods is None else periods
         k = np.arange(periods + 1)
-        at_risk = np.array([(t >= j).sum() for j in k[1:]], dtype=float)
+        # at risk of failing renewal j: seen in the data by then (left truncation) and not yet gone
+        at_risk = np.array([((t >= j) & (earlier < j)).sum() for j in k[1:]], dtype=float)
         failed = np.bincount(t[lapsed].astype(np.int64), minlength=periods + 1)[1:periods + 1]
         actual = np.concatenate([[1.0], np.cumprod(1 - np.divide(failed, at_risk, out=np.zeros_like(at_risk),
                                                                   where=at_risk > 0))])

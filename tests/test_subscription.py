@@ -65,6 +65,41 @@ def test_sbg_gradient_is_the_derivative_of_its_likelihood():
     assert survive + lost == pytest.approx(1.0)
 
 
+def test_left_truncated_histories_recover_the_parameters_when_the_data_starts_after_signup():
+    """A base whose data begins after many customers joined: only those still paying then
+    are seen, having renewed unseen. Conditioning on that (S(earlier) in the denominator)
+    recovers alpha and beta; reading every first bill in the data as a sign-up does not."""
+    from retain.models.subscription import billing_histories
+
+    rng = np.random.default_rng(4)
+    n = 60_000
+    theta = rng.beta(0.7, 2.5, n)
+    renewals_before_cancel = rng.geometric(theta) - 1
+    earlier = rng.integers(0, 48, n)  # renewals between sign-up and the start of the data
+    seen = renewals_before_cancel >= earlier
+    window = 24
+    lapsed = renewals_before_cancel < earlier + window
+    bills = np.where(lapsed, renewals_before_cancel + 1, earlier + window + 1)
+    bills, lapsed, earlier = bills[seen], lapsed[seen], earlier[seen]
+    model = ShiftedBetaGeometric().fit(bills, lapsed, earlier=earlier)
+    assert model.params_["alpha"] == pytest.approx(0.7, rel=0.1)
+    assert model.params_["beta"] == pytest.approx(2.5, rel=0.1)
+    naive = ShiftedBetaGeometric().fit(bills - earlier, lapsed)
+    assert abs(naive.params_["beta"] / 2.5 - 1) > 0.3
+    # the gradient with truncation is the derivative of that likelihood too
+    args = (np.array([4.0, 9.0]), np.array([True, False]), np.array([2.0, 5.0]))
+    _, d_alpha, d_beta = sbg_log_likelihood(0.7, 2.5, *args)
+    step = 1e-6
+    assert d_alpha == pytest.approx((sbg_log_likelihood(0.7 + step, 2.5, *args)[0]
+                                     - sbg_log_likelihood(0.7 - step, 2.5, *args)[0]) / (2 * step), rel=1e-6)
+    assert d_beta == pytest.approx((sbg_log_likelihood(0.7, 2.5 + step, *args)[0]
+                                    - sbg_log_likelihood(0.7, 2.5 - step, *args)[0]) / (2 * step), rel=1e-6)
+    # from a feature table: signed up 400 days before the cutoff, first bill in the data 100 days before it
+    row = pd.DataFrame({"frequency": [3.0], "recency": [90.0], "T": [99.0], "attr_signup_date_days": [400.0]})
+    total, since_last, gone, unseen = billing_histories(row, 30.0, 1.0, 0.5)
+    assert unseen[0] == 10 and total[0] == 14 and since_last[0] == 10 and not gone[0]
+
+
 def simulated_subscribers(n=30_000, seed=3):
     """sBG histories with a known logistic effect of a plan and of a numeric score on the
     mean churn, each customer observed for a random number of periods."""
