@@ -158,8 +158,8 @@ class CovariateDesign:
     MISSING = "(missing)"
 
     @classmethod
-    def fit(cls, features: pd.DataFrame, columns, min_level_customers: int = 30, max_levels: int = 20,
-            weights: np.ndarray | None = None) -> "CovariateDesign":
+    def fit(cls, features: pd.DataFrame, columns, min_level_customers: int = 30,
+            max_levels: int = 20) -> "CovariateDesign":
         design = cls()
         for column in columns:
             values = features[column]
@@ -366,9 +366,11 @@ class ShiftedBetaGeometric:
         if not (np.all(np.isfinite(theta)) and np.abs(result.jac).max() < 1e-4):
             raise FitError(f"the sBG fit did not converge on {int(total):,} subscribers ({result.message}); "
                            "check that the bills are regular or use --business non-contractual")
-        if not 1e-6 < np.exp(theta[-1]) < 1e6:
-            raise FitError(f"the sBG fit ran to an extreme heterogeneity (alpha + beta = {np.exp(theta[-1]):.3g}): "
-                           "no usable model; use a longer calibration period")
+        # a large alpha + beta is a churn rate the same for everyone (a plain geometric): usable;
+        # a tiny one means each subscriber either never or always churns, which the data cannot tell apart
+        if not np.exp(theta[-1]) > 1e-6:
+            raise FitError(f"the sBG fit ran to alpha + beta = {np.exp(theta[-1]):.3g} (subscribers who either "
+                           "never or always churn): no usable model; use a longer calibration period")
         names = ["intercept", *self.design_.names]
         self.coef_ = dict(zip(names, map(float, theta[:-1])))
         self.kappa_ = float(np.exp(theta[-1]))

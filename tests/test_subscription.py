@@ -131,6 +131,16 @@ def test_sbg_recovers_known_covariate_effects():
     assert model.log_likelihood_ > pooled.log_likelihood_ + 50
 
 
+def test_sbg_on_a_churn_rate_the_same_for_everyone_is_a_geometric():
+    rng = np.random.default_rng(1)
+    renewals_before_cancel = rng.geometric(0.1, 20_000) - 1
+    observed = rng.integers(1, 36, 20_000)
+    lapsed = renewals_before_cancel < observed
+    model = ShiftedBetaGeometric().fit(np.where(lapsed, renewals_before_cancel + 1, observed + 1), lapsed)
+    assert model.kappa_ > 100  # no heterogeneity: alpha + beta large, not an error
+    assert model.retention_curve(5) == pytest.approx(0.9 ** np.arange(6), abs=0.01)
+
+
 def test_sbg_stops_with_a_message_when_nobody_churned():
     with pytest.raises(FitError, match="none of 3 subscribers has stopped"):
         ShiftedBetaGeometric().fit([2, 3, 4], [False, False, False])
