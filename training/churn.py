@@ -25,6 +25,7 @@ from retain.settings import Settings
 from retain.features import FeatureConfig, build_features
 from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel, _macro_f1_weights, with_value_features
 from retain.models.purchase import FitError
+from retain.models.subscription import SUBSCRIPTION, SubscriptionValueModel, detect_business
 from retain.models.value import ValueConfig, ValueModel
 from retain.training import plots
 from retain.training.publish import Candidate, publish
@@ -176,14 +177,25 @@ def _snapshot(dataset: Dataset, cutoff: pd.Timestamp, config: ChurnConfig, featu
     value_model = None
     if config.value_features:
         try:
-            value_model = ValueModel.fit(table, "bgnbd", ValueConfig(horizon_days=config.horizon_days),
-                                         feature_config.time_unit_days)
+            value_model = _value_model(table, config, feature_config, cutoff, progress)
         except FitError as exc:
             notes.append(f"value features left out at {cutoff.date()}: {exc}")
     keep = labels.notna().to_numpy()
     progress(f"  cutoff {cutoff.date()}: {keep.sum():,} customers ({(~keep).sum():,} already churned, excluded); "
              + ", ".join(f"{k} {v:,}" for k, v in labels[keep].value_counts().items()))
     return table[keep].reset_index(drop=True), labels[keep].reset_index(drop=True), reference, value_model, notes
+
+
+def _value_model(table, config: ChurnConfig, feature_config: FeatureConfig, cutoff, progress):
+    """The value model whose outputs are churn features: the sBG on a subscription base
+    (BG/NBD would run to boundary parameters there and the features would be lost), else BG/NBD."""
+    value_config = ValueConfig(horizon_days=config.horizon_days)
+    choice = detect_business(table)
+    if choice.kind == SUBSCRIPTION:
+        progress(f"  value features at {cutoff.date()} from the subscription model (sBG): {choice.reason}")
+        return SubscriptionValueModel.fit(table, value_config, feature_config.time_unit_days,
+                                          period_days=choice.period_days, business_reason=choice.reason)
+    return ValueModel.fit(table, "bgnbd", value_config, feature_config.time_unit_days)
 
 
 def train_churn_model(
