@@ -8,6 +8,9 @@ vs lifetimes' fitter on the same table (BetaGeoFitter on every customer; Modifie
 and ParetoNBDFitter on the same collapsed histories, the fastest way lifetimes can be run);
 CLV for every customer vs lifetimes' customer_lifetime_value with the same horizon and
 discounting; the CLV interval; and the AUC of 1 - P(alive) against the generator's truth.
+With --learned: the learned value model's training (inner-window features, BG/NBD at both
+cutoffs, two boosters) and scoring times on every customer, next to the BG/NBD value model's
+in the same run. With --auto: `--model auto` (all four families, rolling origin).
 """
 
 from __future__ import annotations
@@ -44,7 +47,9 @@ def auto_selection(transactions: pd.DataFrame, as_of: str) -> None:
     windows (half a year of holdout before ``as_of``, and the two half-years before that)."""
     from retain.features import FeatureConfig, calibration_holdout
     from retain.models.spend import SpendModel
-    from retain.training.value import _earlier_windows, _fit_families, _rolling_origin, select_family
+    from retain.training.value import (
+        VALUE_FAMILIES, WindowTables, _earlier_windows, _fit_families, _rolling_origin, select_family,
+    )
 
     calibration_end = pd.Timestamp(as_of) - pd.Timedelta(days=182)  # three half-year windows fit in the data
     holdout_end = pd.Timestamp(as_of)
@@ -52,9 +57,11 @@ def auto_selection(transactions: pd.DataFrame, as_of: str) -> None:
     table, _ = calibration_holdout(transactions, calibration_end, holdout_end, config=FeatureConfig())
     config = ValueConfig()
     spend = SpendModel().fit(table["frequency"], table["monetary"])
-    fitted, _, comparison = _fit_families(table, list(FAMILIES), spend, config, 1.0, strict=False, progress=lambda m: None)
+    tables = WindowTables(transactions, FeatureConfig())
+    fitted, _, comparison = _fit_families(table, list(VALUE_FAMILIES), spend, config, 1.0, strict=False,
+                                          progress=lambda m: None, windows=tables)
     windows = _earlier_windows(transactions, calibration_end, holdout_end, 3)
-    _rolling_origin(transactions, windows, fitted, comparison, config, FeatureConfig(), lambda m: None)
+    _rolling_origin(transactions, windows, fitted, comparison, config, FeatureConfig(), lambda m: None, tables)
     elapsed = time.perf_counter() - started
     chosen = select_family(comparison)
     print(f"--model auto comparison ({len(table):,} customers, {1 + len(windows)} windows): {elapsed:.1f} s; chose {chosen}")
@@ -66,6 +73,32 @@ def auto_selection(transactions: pd.DataFrame, as_of: str) -> None:
                   f"purchases interval coverage {mean['purchases_interval_coverage']:.3f}")
 
 
+def learned_timing(transactions: pd.DataFrame, as_of: str) -> None:
+    """The learned value model on the base as ``retain train clv`` meets it: calibration end
+    half a year before ``as_of``, a half-year holdout (so the inner window is half a year)."""
+    from retain.features import FeatureConfig, calibration_holdout
+    from retain.models.learned import LearnedValueModel
+
+    calibration_end = pd.Timestamp(as_of) - pd.Timedelta(days=182)
+    features_time, (table, _) = timed(lambda: calibration_holdout(transactions, calibration_end, as_of))
+    print(f"feature table at the calibration end (shared by every family): {features_time:.1f} s")
+    base_time, base = timed(lambda: ValueModel.fit(table, "bgnbd"))
+    print(f"BG/NBD value model fit (the baseline in this run): {base_time:.1f} s")
+    train_time, model = timed(lambda: LearnedValueModel.fit(transactions, calibration_end, table, window_days=182,
+                                                            base=base))
+    print(f"learned value model training (inner-window features at {model.inner_cutoff_}, BG/NBD there, "
+          f"two boosters on {model.training_rows_:,} sampled customers, "
+          f"{model.purchases_booster_.num_trees()}+{model.spend_booster_.num_trees()} trees): {train_time:.1f} s "
+          "(target < 120 s)")
+    score_time, scores = timed(lambda: model.score(table))
+    base_score_time, _ = timed(lambda: base.score(table))
+    print(f"learned value model scoring, all {len(scores):,} customers with intervals and tiers: {score_time:.1f} s "
+          f"(target < 20 s); BG/NBD value model: {base_score_time:.1f} s")
+    coverage = model.interval_coverage(table, 182, table["holdout_purchases"], table["holdout_spend"])
+    print(f"  its 80% interval on the half-year holdout: purchases {coverage['purchases_interval_coverage']:.3f}, "
+          f"spend {coverage['spend_interval_coverage']:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, required=True)
@@ -73,6 +106,8 @@ def main() -> None:
     parser.add_argument("--skip-lifetimes", action="store_true", help="only retain's figures")
     parser.add_argument("--auto", action="store_true",
                         help="also time the --model auto comparison (all families, rolling origin; no MLflow)")
+    parser.add_argument("--learned", action="store_true", help="also time the learned value model")
+    parser.add_argument("--only", action="store_true", help="only the --learned / --auto figures")
     args = parser.parse_args()
 
     transactions = pd.read_parquet(args.data / "transactions.parquet", columns=["customer_id", "timestamp", "amount"])
@@ -81,6 +116,12 @@ def main() -> None:
     table["spend_180d"] = 0.0  # only the value matrix reads it; not timed here
     columns = [table[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T")]
     print(f"{len(table):,} customers as of {args.as_of}")
+    if args.only:
+        if args.learned:
+            learned_timing(transactions, args.as_of)
+        if args.auto:
+            auto_selection(transactions, args.as_of)
+        return
 
     fit_time, purchase = timed(lambda: PurchaseModel("bgnbd").fit(*columns), repeat=3)
     print(f"retain BG/NBD fit (collapsed to {purchase.n_patterns_:,} histories, with covariance): {fit_time:.2f} s")
@@ -114,6 +155,8 @@ def main() -> None:
         print("fitted vs true BG/NBD:", json.dumps({k: round(v, 4) for k, v in purchase.params_.items()}),
               json.loads((args.data / "truth.json").read_text())["bgnbd_per_day"])
 
+    if args.learned:
+        learned_timing(transactions, args.as_of)
     if args.auto:
         auto_selection(transactions, args.as_of)
     if args.skip_lifetimes:

@@ -263,18 +263,7 @@ class ValueModel:
 
     def score(self, features: pd.DataFrame) -> pd.DataFrame:
         """The value model's scores, one row per input row, in input order."""
-        values = self.predict_values(features)
-        table = features[[c for c in PASSTHROUGH_COLUMNS if c in features.columns]].reset_index(drop=True)
-        for name in SCORE_COLUMNS:
-            if name in values:
-                table[name] = values[name]
-        tier = self.tier_edges.pyramid_tier(values["clv"])
-        quadrant = self.tier_edges.value_quadrant(_current_value(features, self.config), values["clv"])
-        table["value_tier"] = tier
-        table["tier_move"] = pd.Series(tier).map(PYRAMID_MOVES).to_numpy()
-        table["value_quadrant"] = quadrant
-        table["value_move"] = pd.Series(quadrant).map(QUADRANT_MOVES).to_numpy()
-        return table
+        return score_table(features, self.predict_values(features), self.tier_edges, self.config)
 
     def describe(self) -> dict:
         return {
@@ -286,6 +275,23 @@ class ValueModel:
             "margin": self.config.margin,
             "annual_discount_rate": self.config.annual_discount_rate,
         }
+
+
+def score_table(features: pd.DataFrame, values: dict[str, np.ndarray], tier_edges: TierEdges,
+                config: ValueConfig) -> pd.DataFrame:
+    """The score table of any value model family from its ``predict_values`` output: the
+    passthrough features, ``SCORE_COLUMNS``, tier and quadrant with their moves."""
+    table = features[[c for c in PASSTHROUGH_COLUMNS if c in features.columns]].reset_index(drop=True)
+    for name in SCORE_COLUMNS:
+        if name in values:
+            table[name] = values[name]
+    tier = tier_edges.pyramid_tier(values["clv"])
+    quadrant = tier_edges.value_quadrant(_current_value(features, config), values["clv"])
+    table["value_tier"] = tier
+    table["tier_move"] = pd.Series(tier).map(PYRAMID_MOVES).to_numpy()
+    table["value_quadrant"] = quadrant
+    table["value_move"] = pd.Series(quadrant).map(QUADRANT_MOVES).to_numpy()
+    return table
 
 
 @dataclass(frozen=True)

@@ -610,9 +610,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration-end", type=_date, required=True, help="fit on purchases before this date")
     p.add_argument("--holdout-end", type=_date,
                    help="evaluate on purchases before this date (default: the end of the data)")
-    p.add_argument("--model", default="auto", choices=["auto", "bgnbd", "mbgnbd", "pareto", "sbg"],
-                   help="purchase model family; auto fits all three non-contractual ones and keeps the best on the "
-                        "holdout, or the sBG on a subscription base")
+    p.add_argument("--model", default="auto", choices=["auto", "bgnbd", "mbgnbd", "pareto", "learned", "sbg"],
+                   help="value model family (learned: LightGBM trained inside the calibration period; sbg: subscription "
+                        "bases); auto compares bgnbd, mbgnbd, pareto and learned by the selection rule, or fits the "
+                        "sBG on a subscription base (docs/value-models.md)")
     p.add_argument("--business", default="auto", choices=["auto", "subscription", "non-contractual"],
                    help="subscription (regular bills: the sBG model) or non-contractual (BG/NBD and peers); "
                         "auto detects regular bills (docs/value-models.md)")

@@ -45,8 +45,8 @@ def test_train_registers_a_champion_then_a_challenger_and_promote_moves_it(value
     assert code == 0, out.err
     first = json.loads(out.out)
     assert first["promoted"] and first["model_version"] == "1"
-    assert first["chosen_model"] in {"bgnbd", "mbgnbd", "pareto"}
-    assert set(first["comparison"]) == {"bgnbd", "mbgnbd", "pareto"}
+    assert first["chosen_model"] in {"bgnbd", "mbgnbd", "pareto", "learned"}
+    assert set(first["comparison"]) == {"bgnbd", "mbgnbd", "pareto", "learned"}
     assert first["metrics"]["purchases_mae"] < first["baseline_metrics"]["purchases_mae"]
     assert first["metrics"]["purchases_spearman"] > first["baseline_metrics"]["purchases_spearman"]
     for key in ("purchases_rmse", "spend_mae", "spend_rmse", "total_purchases_pct_error", "spend_spearman",

@@ -16,6 +16,7 @@ from retain.errors import RetainError
 from retain.settings import Settings
 from retain.features import FeatureConfig, calibration_holdout, rfm_summary
 from retain.features.eligibility import scorable_features
+from retain.models.learned import LearnedConfig, LearnedValueModel, inner_window_days
 from retain.models.purchase import FAMILIES, FitError
 from retain.models.spend import SpendModel
 from retain.models.subscription import (
@@ -29,6 +30,11 @@ from retain.training.publish import Candidate, publish
 from retain.training.registry import VALUE_MODEL_NAME, Decision, Gate, display_uri, fingerprint, strict_json
 
 EXPERIMENT = "retain-clv"
+LEARNED = "learned"
+# Every value family `--model` accepts, simplest first (the order breaks ties in selection).
+VALUE_FAMILIES = (*FAMILIES, LEARNED)
+FAMILY_LABELS = {**{name: spec[0] for name, spec in FAMILIES.items()}, LEARNED: "learned (LightGBM)",
+                 SUBSCRIPTION_FAMILY: SUBSCRIPTION_LABEL}
 # Chosen among purchase models by, and promoted on: per-customer purchase error first,
 # with rank agreement not allowed to get worse.
 VALUE_GATE = Gate(primary="purchases_mae", secondary=("purchases_spearman",))
@@ -179,40 +185,85 @@ SUMMARY_METRICS = ("purchases_mae", "total_purchases_pct_error", "total_purchase
                    "purchases_interval_coverage", "spend_interval_coverage")
 
 
-def _fit_families(table, families, spend_model, config, time_unit_days, *, strict: bool, progress):
-    """Each family fitted on one calibration table and scored on its holdout."""
-    fitted: dict[str, ValueModel] = {}
+class WindowTables:
+    """Feature tables with holdout outcomes (``calibration_holdout``) by window, built once:
+    the learned family trains on the window just before its calibration end, which is the
+    next earlier window of the rolling origin when the windows have the same length."""
+
+    def __init__(self, transactions: pd.DataFrame, feature_config: FeatureConfig):
+        self.transactions = transactions
+        self.feature_config = feature_config
+        self._tables: dict[tuple[pd.Timestamp, pd.Timestamp], pd.DataFrame] = {}
+
+    def table(self, calibration_end, holdout_end) -> pd.DataFrame:
+        key = (pd.Timestamp(calibration_end), pd.Timestamp(holdout_end))
+        if key not in self._tables:
+            self._tables[key] = calibration_holdout(self.transactions, *key, config=self.feature_config)[0]
+        return self._tables[key]
+
+
+def _fit_learned(table, fitted, config, windows: WindowTables) -> LearnedValueModel:
+    """The learned family on one calibration table: its inner window ends at the table's
+    calibration end (as_of) and is as long as the holdout (shortened if history is short)."""
+    calibration_end = pd.Timestamp(table["as_of"].iloc[0])
+    unit = windows.feature_config.time_unit_days
+    days = float(table["holdout_duration"].iloc[0]) * unit
+    history = windows.transactions[windows.transactions["timestamp"] < calibration_end]
+    inner_days = inner_window_days(history, calibration_end, days)
+    inner = windows.table(calibration_end - pd.Timedelta(days=inner_days), calibration_end)
+    return LearnedValueModel.fit(windows.transactions, calibration_end, table, window_days=days, config=config,
+                                 feature_config=windows.feature_config, base=fitted.get(LearnedConfig().base_family),
+                                 inner=inner)
+
+
+def _fit_families(table, families, spend_model, config, time_unit_days, *, strict: bool, progress,
+                  windows: WindowTables | None = None):
+    """Each family fitted on one calibration table and scored on its holdout (the learned
+    family needs ``windows``: the transactions and feature settings)."""
+    fitted: dict[str, ValueModel | LearnedValueModel] = {}
     predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     comparison: dict[str, dict] = {}
     for name in families:
-        progress(f"fitting {FAMILIES[name][0]} on {len(table):,} customers")
+        progress(f"fitting {FAMILY_LABELS[name]} on {len(table):,} customers")
         try:
-            model = ValueModel.fit(table, name, config, time_unit_days, spend=spend_model)
+            if name == LEARNED:
+                model = _fit_learned(table, fitted, config, windows)
+            else:
+                model = ValueModel.fit(table, name, config, time_unit_days, spend=spend_model)
             purchases, spend = _holdout_predictions(model, table)
             if not (np.isfinite(purchases).all() and np.isfinite(spend).all()):
-                raise FitError(f"the {FAMILIES[name][0]} predictions are not finite for some customers")
+                raise FitError(f"the {FAMILY_LABELS[name]} predictions are not finite for some customers")
         except FitError as exc:
             if strict:
                 raise
             comparison[name] = {"error": str(exc)}
-            progress(f"  {FAMILIES[name][0]}: {exc}")
+            progress(f"  {FAMILY_LABELS[name]}: {exc}")
             continue
         metrics = _holdout_metrics(model, table, purchases, spend)
         fitted[name] = model
         predictions[name] = (purchases, spend)
-        comparison[name] = {"params": model.purchase.params_, "metrics": metrics}
-        progress(f"  {FAMILIES[name][0]}: holdout purchases MAE {metrics['purchases_mae']:.4f}, "
+        comparison[name] = {"params": _family_params(model), "metrics": metrics}
+        progress(f"  {FAMILY_LABELS[name]}: holdout purchases MAE {metrics['purchases_mae']:.4f}, "
                  f"Spearman {metrics['purchases_spearman']:.3f}, total error {metrics['total_purchases_pct_error']:+.1f}%, "
                  f"{config.interval:.0%} interval coverage {metrics['purchases_interval_coverage']:.1%}")
     return fitted, predictions, comparison
 
 
-def _holdout_metrics(model: ValueModel, table: pd.DataFrame, purchases, spend) -> dict[str, float]:
+def _family_params(model) -> dict[str, float]:
+    if isinstance(model, LearnedValueModel):
+        return {"window_days": model.window_days, "training_customers": model.training_rows_,
+                "purchases_trees": model.purchases_booster_.num_trees(), "spend_trees": model.spend_booster_.num_trees(),
+                "count_dispersion": model.count_dispersion_, "spend_log_sd": model.spend_log_sd_}
+    return model.purchase.params_
+
+
+def _holdout_metrics(model, table: pd.DataFrame, purchases, spend) -> dict[str, float]:
     actual_purchases, actual_spend = table["holdout_purchases"], table["holdout_spend"]
     metrics = value_metrics(actual_purchases, actual_spend, purchases, spend)
     days = float(table["holdout_duration"].iloc[0]) * model.time_unit_days
     metrics.update(model.interval_coverage(table, days, actual_purchases, actual_spend))
-    metrics["log_likelihood"] = model.purchase.log_likelihood_
+    if not isinstance(model, LearnedValueModel):
+        metrics["log_likelihood"] = model.purchase.log_likelihood_
     return metrics
 
 
@@ -258,21 +309,30 @@ def window_table(transactions: pd.DataFrame, calibration_end, holdout_end, featu
     return table
 
 
-def _rolling_origin(transactions, earlier, fitted, comparison, config, feature_config, progress) -> None:
+def _rolling_origin(transactions, earlier, fitted, comparison, config, feature_config, progress,
+                    windows: WindowTables | None = None) -> None:
     """Refit every family on each earlier window and add ``windows`` (per-window metrics),
-    ``mean``/``std`` over all windows and ``selection_score`` to its comparison entry."""
+    ``mean``/``std`` over all windows and ``selection_score`` to its comparison entry.
+    With the learned family the windows' full feature tables come from ``windows``."""
+    if LEARNED in fitted and windows is None:
+        window_tables = WindowTables(transactions, feature_config)
     per_family = {name: [{**comparison[name]["metrics"], "calibration_end": "given"}] for name in fitted}
     for calibration_end, holdout_end in earlier:
         progress(f"rolling origin: calibration before {calibration_end.date()}, holdout to {holdout_end.date()}")
         try:
-            table = window_table(transactions, calibration_end, holdout_end, feature_config, config.current_value_column)
+            if LEARNED in fitted:
+                table = windows.table(calibration_end, holdout_end)
+            else:
+                table = window_table(transactions, calibration_end, holdout_end, feature_config,
+                                     config.current_value_column)
             spend_model = SpendModel(penalizer=config.penalizer, min_repeat_buyers=config.min_repeat_buyers).fit(
                 table["frequency"], table["monetary"])
         except (FitError, RetainError) as exc:
             progress(f"  window skipped: {exc}")
             continue
         models, predictions, window = _fit_families(
-            table, list(fitted), spend_model, config, feature_config.time_unit_days, strict=False, progress=progress)
+            table, list(fitted), spend_model, config, feature_config.time_unit_days, strict=False, progress=progress,
+            windows=windows)
         if len(models) < len(fitted):  # compare like with like: every family on every window
             progress("  window skipped: not every family could be fitted on it")
             continue
@@ -287,7 +347,7 @@ def _rolling_origin(transactions, earlier, fitted, comparison, config, feature_c
     for name, score in scores.items():
         comparison[name]["selection_score"] = score
         mean, std = comparison[name]["mean"], comparison[name]["std"]
-        progress(f"  {FAMILIES[name][0]} over {len(per_family[name])} window(s): purchases MAE "
+        progress(f"  {FAMILY_LABELS[name]} over {len(per_family[name])} window(s): purchases MAE "
                  f"{mean['purchases_mae']:.4f} ± {std['purchases_mae']:.4f}, total error "
                  f"{mean['total_purchases_pct_error']:+.1f}% ± {std['total_purchases_pct_error']:.1f}, spend Spearman "
                  f"{mean['spend_spearman']:.3f} ± {std['spend_spearman']:.3f}; selection score {score:.3f}")
@@ -313,9 +373,10 @@ def selection_scores(means: dict[str, dict[str, float]]) -> dict[str, float]:
 
 def select_family(comparison: dict[str, dict]) -> str:
     """The family with the lowest selection score; the simpler family (BG/NBD, MBG/NBD,
-    Pareto/NBD order) on a tie."""
-    scored = [name for name in FAMILIES if "selection_score" in comparison.get(name, {})]
-    return min(scored, key=lambda name: (round(comparison[name]["selection_score"], 9), list(FAMILIES).index(name)))
+    Pareto/NBD, learned order) on a tie."""
+    scored = [name for name in VALUE_FAMILIES if "selection_score" in comparison.get(name, {})]
+    return min(scored, key=lambda name: (round(comparison[name]["selection_score"], 9),
+                                         VALUE_FAMILIES.index(name)))
 
 
 def train_value_model(
@@ -337,8 +398,9 @@ def train_value_model(
     subscription (the sBG family) or non-contractual (the BG/NBD families)."""
     config = config or ValueConfig()
     feature_config = feature_config or FeatureConfig()
-    if family != "auto" and family not in FAMILIES and family != SUBSCRIPTION_FAMILY:
-        raise RetainError(f"--model must be auto or one of {sorted([*FAMILIES, SUBSCRIPTION_FAMILY])}, not {family!r}")
+    if family != "auto" and family not in VALUE_FAMILIES and family != SUBSCRIPTION_FAMILY:
+        raise RetainError(f"--model must be auto or one of {sorted([*VALUE_FAMILIES, SUBSCRIPTION_FAMILY])}, "
+                          f"not {family!r}")
     transactions = dataset.transactions
     calibration_end = pd.Timestamp(calibration_end).normalize()
     holdout_end = check_windows(transactions, calibration_end, None if holdout_end is None else pd.Timestamp(holdout_end).normalize())
@@ -351,22 +413,23 @@ def train_value_model(
     choice = _business_for(table, business, family)
     progress(f"business: {choice.kind}: {choice.reason}")
 
+    window_tables = WindowTables(transactions, feature_config)
     if choice.kind == SUBSCRIPTION:
         fitted, predictions, comparison = _fit_subscription(
             table, config, feature_config.time_unit_days, choice, progress)
     else:
-        families = list(FAMILIES) if family == "auto" else [family]
+        families = list(VALUE_FAMILIES) if family == "auto" else [family]
         progress(f"fitting Gamma-Gamma on the repeat buyers among {len(table):,} customers")
         spend_model = SpendModel(penalizer=config.penalizer, min_repeat_buyers=config.min_repeat_buyers).fit(
             table["frequency"], table["monetary"])
         fitted, predictions, comparison = _fit_families(
             table, families, spend_model, config, feature_config.time_unit_days, strict=family != "auto",
-            progress=progress)
+            progress=progress, windows=window_tables)
     if not fitted:
         raise FitError("no purchase model could be fitted: " + "; ".join(v["error"] for v in comparison.values()))
     if family == "auto" and len(fitted) > 1:
         earlier = _earlier_windows(transactions, calibration_end, holdout_end, windows)
-        _rolling_origin(transactions, earlier, fitted, comparison, config, feature_config, progress)
+        _rolling_origin(transactions, earlier, fitted, comparison, config, feature_config, progress, window_tables)
         chosen = select_family(comparison)
     else:
         chosen = next(iter(fitted))
@@ -374,7 +437,7 @@ def train_value_model(
     purchases, spend = predictions[chosen]
     metrics = comparison[chosen]["metrics"]
     if family == "auto" and len(fitted) > 1:
-        progress(f"chose {FAMILIES[chosen][0]}: lowest selection score "
+        progress(f"chose {FAMILY_LABELS[chosen]}: lowest selection score "
                  f"({comparison[chosen]['selection_score']:.3f}; see docs/value-models.md)")
 
     duration = float(table["holdout_duration"].iloc[0])
@@ -443,7 +506,7 @@ def _business_for(table: pd.DataFrame, business: str, family: str) -> BusinessCh
     BG/NBD and its peers on a subscription base run to boundary parameters, and the sBG
     needs regular bills, so neither is used on the other kind silently."""
     choice = detect_business(table, business)
-    if choice.kind == SUBSCRIPTION and family in FAMILIES:
+    if choice.kind == SUBSCRIPTION and family in VALUE_FAMILIES:
         raise RetainError(
             f"--model {family} is a non-contractual model, but this is a subscription base ({choice.reason}); "
             f"use --model auto or {SUBSCRIPTION_FAMILY}, or --business non-contractual to fit {family} anyway")
