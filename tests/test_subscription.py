@@ -173,6 +173,17 @@ def test_detection_tells_a_subscription_base_from_a_non_contractual_one(subscrip
         detect_business(other, "contract")
 
 
+def test_detection_reads_real_non_contractual_data_as_such():
+    """CDNOW (shipped with lifetimes): 3% of the sample's customers with 2+ gaps buy at a
+    regular rhythm, far from the 60% the rule needs."""
+    from retain.data.cdnow import cdnow_transactions
+    from retain.features import build_features
+
+    table, _ = build_features(cdnow_transactions("sample"), "1997-10-01")
+    choice = detect_business(table)
+    assert choice.kind == "non-contractual" and choice.regular_share < 0.1
+
+
 @pytest.fixture(scope="module")
 def subscription_model(subscription_table):
     choice = detect_business(subscription_table)
