@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -84,12 +86,17 @@ def interaction_features(customer_ids: np.ndarray, interactions: pd.DataFrame, a
 
 
 _ISO_DATE = r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+_ISO_DATE_TEXT = re.compile(_ISO_DATE)
 
 
 def _dates_from_text(values: pd.Series) -> pd.Series:
     """Text whose every non-blank value is an ISO date (a date column read from CSV) as
     dates, blanks missing; any other column unchanged."""
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return values
+    # most text columns are categories: the first distinct value that is not a date says so
+    distinct = (str(value).strip() for value in pd.unique(values.dropna()))
+    if not all(_ISO_DATE_TEXT.fullmatch(value) for value in distinct if value):
         return values
     text = values.astype("string").str.strip()
     text = text.mask(text == "")

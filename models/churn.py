@@ -393,9 +393,11 @@ class ChurnTypeModel:
 
 
 def _category_text(values: pd.Series) -> pd.Series:
-    """A categorical input as stripped text; blank text is missing, as an empty cell is."""
-    text = values.astype("string").str.strip()
-    return text.mask(text == "")
+    """A categorical input as stripped text; blank text is missing, as an empty cell is.
+    Each distinct value is converted once (a category column holds few of them)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    text = np.array([str(value).strip() or None for value in uniques] + [None], dtype=object)
+    return pd.Series(text[codes], index=values.index, dtype="string")
 
 
 def _every_rounds(every: int, progress):

@@ -218,8 +218,11 @@ def _conform_attributes(customers: pd.DataFrame | None, churn: ChurnTypeModel | 
                 customers[column] = parsed.dt.tz_localize(None).astype("datetime64[ns]")
         elif source in customers.columns:
             if name in churn.categories_:
-                customers[source] = customers[source].astype(object).where(customers[source].notna(), None)
-                customers[source] = customers[source].map(lambda v: v if v is None else str(v))
+                values = customers[source].to_numpy(dtype=object)
+                missing = pd.isna(values)
+                text = values.astype(str).astype(object)
+                text[missing] = None
+                customers[source] = text
             elif not pd.api.types.is_numeric_dtype(customers[source]):
                 customers[source] = pd.to_numeric(customers[source], errors="coerce")
     return customers
