@@ -104,7 +104,8 @@ def scorable_features(dataset, as_of, config: FeatureConfig, reference: FeatureR
         if frame is None:
             return None
         codes = _codes_in(reasons.index, frame["customer_id"])
-        return frame[(codes >= 0) & np.append(scorable, False)[codes]]
+        kept = (codes >= 0) & np.append(scorable, False)[codes]
+        return frame if kept.all() else frame[kept]  # usually everyone: no copy
 
     features, _ = build_features(only_kept(dataset.transactions), as_of, customers=only_kept(dataset.customers),
                                  interactions=only_kept(dataset.interactions), config=config, reference=reference)

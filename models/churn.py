@@ -181,10 +181,11 @@ class ChurnTypeModel:
         notes = InputNotes(missing_features=[c for c in names if c not in features.columns and c not in value_columns])
         matrix = np.full((len(features), len(names)), np.nan)
         plain, other = [], []
+        dtypes = features.dtypes.to_dict()  # one lookup, not a column object per name
         for name in names:
-            if name in self.categories_ or name not in features.columns or name in value_columns:
+            if name in self.categories_ or name not in dtypes or name in value_columns:
                 continue
-            dtype = features[name].dtype
+            dtype = dtypes[name]
             numeric = pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
             (plain if numeric else other).append(name)
         if plain:  # one conversion for all numeric columns

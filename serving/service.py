@@ -144,22 +144,24 @@ class Retain:
             return _not_ready(self.holder)
         day = parse_as_of(as_of)
         try:
-            served, scores = await self.batcher.submit((customers, day), len(customers))
+            served, reasons, rows = await self.batcher.submit((customers, day), len(customers))
         except Unscorable as exc:
             self._count(exc.reasons.values())
             return _json({"error": str(exc), "customers": [{"customer_id": k, "not_scored_reason": v}
                                                             for k, v in exc.reasons.items()]}, 422)
         except RetainError as exc:
             return _json({"error": str(exc)}, 422)
-        self._count(scores["not_scored_reason"])
-        return _json({"as_of": day.strftime("%Y-%m-%d"), **served.versions,
-                      "customers": score_rows(scores, served.pair.columns)})
+        self._count(reasons)
+        return _json({"as_of": day.strftime("%Y-%m-%d"), **served.versions, "customers": rows})
 
     def _score_batch(self, requests: list) -> list:
         """The requests waiting together, scored by one pair (each response names it)."""
         served = self.holder.served  # this batch's pair, whatever a reload does meanwhile
         results = score_requests(requests, served.pair)
-        return [result if isinstance(result, Exception) else (served, result) for result in results]
+        # the response rows are made here too, off the event loop that reads the next requests
+        return [result if isinstance(result, Exception) else
+                (served, result["not_scored_reason"].tolist(), score_rows(result, served.pair.columns))
+                for result in results]
 
     @staticmethod
     def _count(reasons) -> None:
