@@ -291,7 +291,11 @@ def score_requests(requests: list[tuple[list[Customer], pd.Timestamp]], pair: Mo
     frames = [request_tables(customers) for customers, _ in requests]
     groups: dict[tuple, list[int]] = {}
     for i, ((_, as_of), tables) in enumerate(zip(requests, frames)):
-        shape = tuple(sorted((name, tuple(frame.columns)) for name, frame in tables.items()))
+        # a request without interactions or churn events scores as one whose customers have
+        # no such rows (``with_empty_tables``); the transactions' optional columns and the
+        # attributes sent change how columns are read, so those must agree
+        shape = tuple(sorted((name, tuple(frame.columns)) for name, frame in tables.items()
+                             if name in ("transactions", "customers")))
         groups.setdefault((as_of, shape), []).append(i)
     results: list = [None] * len(requests)
     for (as_of, _), members in groups.items():

@@ -35,7 +35,8 @@ def _requests(trained):
         parse([too_early]),                                   # nobody scorable: 422 for this request only
         parse([bad_discount, bodies[2]], EARLIER),            # one customer breaks the contract...
         parse(bodies[:2], EARLIER),                           # ...so its group is scored request by request
-        parse([no_interactions, bodies[7]]),                  # another table shape
+        parse([no_interactions]),                             # no interactions table: scored with the others
+        parse([{k: v for k, v in bodies[7].items() if k != "attributes"}]),  # no attributes: its own call
     ]
 
 
@@ -61,9 +62,10 @@ def test_requests_scored_together_equal_each_scored_alone(trained):
     assert together[3].loc[1, "not_scored_reason"] == ""
     # the repeated id kept its own history
     assert together[0].loc[0, "frequency"] != together[1].loc[0, "frequency"]
-    # the first three requests did go through one call of the scoring core
-    frames = {i: request_tables(requests[i][0]) for i in range(3)}
-    ids = {i: [c.customer_id for c in requests[i][0]] for i in range(3)}
+    # the requests as of AS_OF with attributes, interactions or not, go through one call of the core
+    together_ids = [0, 1, 2, 5]
+    frames = {i: request_tables(requests[i][0]) for i in together_ids}
+    ids = {i: [c.customer_id for c in requests[i][0]] for i in together_ids}
     assert _score_together(frames, ids, AS_OF, pair) is not None
 
 
