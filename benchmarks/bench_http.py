@@ -230,7 +230,9 @@ def main() -> None:
     parser.add_argument("--paced-seconds", type=float, default=120.0)
     parser.add_argument("--phase-seconds", type=float, default=90.0, help="bound of each closed-loop phase")
     parser.add_argument("--skip-mlflow", action="store_true")
-    parser.add_argument("--workers", type=int, default=1, help="retain serve --workers (one per core)")
+    parser.add_argument("--mlflow-paced-seconds", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server worker processes, for retain serve and mlflow models serve alike (one per core)")
     args = parser.parse_args()
 
     print("building request bodies", file=sys.stderr, flush=True)
@@ -293,7 +295,8 @@ def main() -> None:
             murl = f"http://127.0.0.1:{port}"
             say(f"mlflow models serve {name}")
             server = start([sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{name}@champion",
-                            "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)], env, murl + "/ping")
+                            "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", str(args.workers)],
+                           env, murl + "/ping")
             try:
                 mclient = httpx.Client(base_url=murl, timeout=120)
 
@@ -304,9 +307,14 @@ def main() -> None:
                 closed_loop(msend, single_split, 10, 30)
                 results[f"mlflow models serve {name}, 1 customer"] = closed_loop(
                     msend, single_split, args.single_requests // 2, args.phase_seconds)
-                mbatch = closed_loop(msend, batch_split, args.batch_requests, args.phase_seconds)
+                mbatch = closed_loop(msend, batch_split, args.batch_requests, args.phase_seconds, clients=args.workers)
                 mbatch["customers_per_s"] = round(mbatch.get("requests_per_s", 0) * 1000, 0)
-                results[f"mlflow models serve {name}, 1,000 customers"] = mbatch
+                results[f"mlflow models serve {name}, 1,000 customers ({args.workers} client(s))"] = mbatch
+                mrss = tree_rss_mb(server.pid)
+                mload = paced(msend, single_split, args.rate, args.mlflow_paced_seconds)
+                mload.update(rss_before_mb=round(mrss, 1), rss_after_mb=round(tree_rss_mb(server.pid), 1))
+                results[f"mlflow models serve {name}, 1 customer at {args.rate:g}/s for "
+                        f"{args.mlflow_paced_seconds:g} s"] = mload
             finally:
                 stop(server)
 
