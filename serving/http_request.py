@@ -294,7 +294,7 @@ def score_requests(requests: list[tuple[list[Customer], pd.Timestamp]], pair: Mo
         # a request without interactions or churn events scores as one whose customers have
         # no such rows (``with_empty_tables``); the transactions' optional columns and the
         # attributes sent change how columns are read, so those must agree
-        shape = tuple(sorted((name, tuple(frame.columns)) for name, frame in tables.items()
+        shape = tuple(sorted((name, tuple(sorted(frame.columns))) for name, frame in tables.items()
                              if name in ("transactions", "customers")))
         groups.setdefault((as_of, shape), []).append(i)
     results: list = [None] * len(requests)
