@@ -132,6 +132,7 @@ def test_a_learned_champion_scores_through_the_scoring_core(trained, tmp_path, m
     result = json.loads(out.out)
     assert result["chosen_model"] == "learned" and result["promoted"], result["reason"]
     assert set(result["comparison"]) == {"learned"}
+    assert result["params"]["window_days"] == 365 and result["params"]["purchases_trees"] > 0
     assert 0.75 <= result["metrics"]["purchases_interval_coverage"] <= 0.85
     assert result["metrics"]["purchases_mae"] < result["baseline_metrics"]["purchases_mae"]
 

@@ -87,6 +87,8 @@ def check_windows(transactions: pd.DataFrame, calibration_end: pd.Timestamp,
 
 def _holdout_predictions(model: ValueModel, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     days = float(table["holdout_duration"].iloc[0]) * model.time_unit_days
+    if isinstance(model, LearnedValueModel):
+        return model.means_over(days, table)
     purchases = model.expected_over(days, table)
     return purchases, purchases * model.expected_order_value(table)
 
@@ -225,7 +227,11 @@ def _holdout_metrics(model, table: pd.DataFrame, purchases, spend) -> dict[str, 
     actual_purchases, actual_spend = table["holdout_purchases"], table["holdout_spend"]
     metrics = value_metrics(actual_purchases, actual_spend, purchases, spend)
     days = float(table["holdout_duration"].iloc[0]) * model.time_unit_days
-    metrics.update(model.interval_coverage(table, days, actual_purchases, actual_spend))
+    if isinstance(model, LearnedValueModel):  # the boosters' means are the predictions: not again
+        metrics.update(model.interval_coverage(table, days, actual_purchases, actual_spend,
+                                               means=(np.asarray(purchases), np.asarray(spend))))
+    else:
+        metrics.update(model.interval_coverage(table, days, actual_purchases, actual_spend))
     if not isinstance(model, LearnedValueModel):
         metrics["log_likelihood"] = model.purchase.log_likelihood_
     return metrics
@@ -439,7 +445,7 @@ def train_value_model(
     ), settings=settings, progress=progress)
     return ValueTrainingResult(
         run_id=published.run_id, model_version=published.version, chosen_model=chosen,
-        params={**model.purchase.params_, **model.spend.params_}, metrics=metrics,
+        params={**_family_params(model), **model.spend.params_}, metrics=metrics,
         baseline_metrics=baseline, champion_metrics=published.champion_metrics, comparison=comparison,
         promoted=published.decision.promote, reason=published.decision.reason,
         tracking_uri=display_uri(published.tracking_uri), warnings=warnings,
