@@ -38,7 +38,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import betainc, gammaln, ndtr, ndtri
 
 from retain.features import FeatureConfig, calibration_holdout
-from retain.models.purchase import FitError
+from retain.models.purchase import FitError, PurchaseModel
 from retain.models.spend import SpendModel
 from retain.models.tiers import TierEdges
 from retain.models.value import (
@@ -159,7 +159,13 @@ class LearnedValueModel:
             raise FitError(
                 f"only {len(inner):,} customers bought before the inner cutoff {inner_cutoff.date()}; the learned model "
                 f"needs at least {MIN_TRAINING_CUSTOMERS}: use a later calibration end or more history")
-        inner_base = ValueModel.fit(inner, learned_config.base_family, config, unit)
+        # the inner base model only feeds inputs: no tier edges (a pass over every customer)
+        inner_base = ValueModel(
+            PurchaseModel(learned_config.base_family, penalizer=config.penalizer).fit(
+                inner["frequency"], inner["recency"], inner["T"]),
+            SpendModel(penalizer=config.penalizer, min_repeat_buyers=config.min_repeat_buyers).fit(
+                inner["frequency"], inner["monetary"]),
+            config, unit)
         if base is None:
             base = ValueModel.fit(features, learned_config.base_family, config, unit)
         inputs = _inputs(inner, inner_base, window, None)
