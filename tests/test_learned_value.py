@@ -165,3 +165,20 @@ def test_count_quantiles_and_cdf_are_the_negative_binomial():
         np.testing.assert_array_equal(outcomes.count_quantile(level), reference.ppf(level))
     counts = rng.integers(-1, 12, len(mean))
     np.testing.assert_allclose(outcomes.count_cdf(counts), np.where(counts < 0, 0, reference.cdf(counts)), atol=1e-12)
+
+
+def test_earlier_window_tables_sample_the_same_customers_on_large_bases(calibration):
+    from retain.training.value import WindowTables
+
+    transactions, table = calibration
+    sampled = WindowTables(transactions, FeatureConfig(), max_customers=1000)
+    first = sampled.table("2024-07-01", "2025-01-01")
+    second = sampled.table("2025-01-01", "2026-01-01")
+    assert sampled.table("2024-07-01", "2025-01-01") is first  # built once
+    assert 600 < len(second) < 1400 and set(first["customer_id"]) <= set(second["customer_id"])
+    # the sampled customers' rows are what the full table says about them
+    full = table.set_index("customer_id").loc[second["customer_id"]]
+    for column in ("frequency", "recency", "T", "monetary", "spend_180d", "holdout_purchases", "holdout_spend"):
+        np.testing.assert_allclose(second[column].to_numpy(), full[column].to_numpy(), err_msg=column)
+    everyone = WindowTables(transactions, FeatureConfig(), max_customers=10_000)
+    assert len(everyone.table("2025-01-01", "2026-01-01")) == len(table)
