@@ -173,11 +173,12 @@ class WindowTables:
 
     def sampled_transactions(self) -> pd.DataFrame:
         if self._sample is None:
-            codes, ids = pd.factorize(np.asarray(self.transactions["customer_id"], dtype=object).astype(str))
+            codes, ids = pd.factorize(self.transactions["customer_id"])  # fast on categorical ids
             if len(ids) <= self.max_customers:
                 self._sample = self.transactions
             else:
-                hashed = pd.util.hash_array(np.asarray(ids, dtype=object)) % np.uint64(1_000_000)
+                # hash the id's text, so the same customers are kept whatever the id column's dtype
+                hashed = pd.util.hash_array(np.asarray(ids, dtype=object).astype(str)) % np.uint64(1_000_000)
                 keep = hashed < np.uint64(int(1_000_000 * self.max_customers / len(ids)))
                 self._sample = self.transactions[keep[codes]]
         return self._sample
