@@ -38,7 +38,10 @@ def test_holdout_rows_do_not_change_the_fitted_model(calibration, learned):
     changed.loc[after, "amount"] = changed.loc[after, "amount"] * 7 + 100  # every holdout purchase rewritten
     extra = changed[after].head(500).assign(timestamp=pd.Timestamp("2025-03-01"))  # and more of them
     changed = pd.concat([changed[~after | (changed.index % 2 == 0)], extra], ignore_index=True)
-    refit = LearnedValueModel.fit(changed, CALIBRATION_END, table, window_days=365)
+    # the calibration table built from the changed rows: same features, other holdout outcomes
+    changed_table, _ = calibration_holdout(changed, CALIBRATION_END, "2026-01-01")
+    assert not np.allclose(changed_table["holdout_spend"], table["holdout_spend"])
+    refit = LearnedValueModel.fit(changed, CALIBRATION_END, changed_table, window_days=365)
     assert refit.purchases_booster_.model_to_string() == learned.purchases_booster_.model_to_string()
     assert refit.spend_booster_.model_to_string() == learned.spend_booster_.model_to_string()
     assert (refit.count_dispersion_, refit.spend_log_sd_) == (learned.count_dispersion_, learned.spend_log_sd_)
