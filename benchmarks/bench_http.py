@@ -89,17 +89,30 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def closed_loop(send, bodies, max_requests, max_seconds) -> dict:
-    """One request after the other: latency percentiles, requests/s and errors."""
-    latencies, errors, started = [], 0, time.perf_counter()
-    for i in range(max_requests):
-        if time.perf_counter() - started > max_seconds:
-            break
-        t0 = time.perf_counter()
-        ok = send(bodies[i % len(bodies)])
-        latencies.append(time.perf_counter() - t0)
-        errors += not ok
-    return summarise(latencies, errors, time.perf_counter() - started)
+def closed_loop(send, bodies, max_requests, max_seconds, clients: int = 1) -> dict:
+    """``clients`` senders, each sending one request after the other: latency percentiles,
+    requests/s and errors."""
+    latencies, errors, lock, started = [], [0], threading.Lock(), time.perf_counter()
+    counter = iter(range(max_requests))
+
+    def sender():
+        while time.perf_counter() - started <= max_seconds:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            t0 = time.perf_counter()
+            ok = send(bodies[i % len(bodies)])
+            with lock:
+                latencies.append(time.perf_counter() - t0)
+                errors[0] += not ok
+
+    threads = [threading.Thread(target=sender) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return summarise(latencies, errors[0], time.perf_counter() - started)
 
 
 def paced(send, bodies, rate, seconds, concurrency=16) -> dict:
@@ -217,6 +230,7 @@ def main() -> None:
     parser.add_argument("--paced-seconds", type=float, default=120.0)
     parser.add_argument("--phase-seconds", type=float, default=90.0, help="bound of each closed-loop phase")
     parser.add_argument("--skip-mlflow", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="retain serve --workers (one per core)")
     args = parser.parse_args()
 
     print("building request bodies", file=sys.stderr, flush=True)
@@ -242,8 +256,8 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     say("starting retain serve")
-    server = start([sys.executable, "-m", "retain.cli", "serve", "--port", str(port), "--reload-seconds", "0"], env,
-                   url + "/readyz")
+    server = start([sys.executable, "-m", "retain.cli", "serve", "--port", str(port), "--reload-seconds", "0",
+                    "--workers", str(args.workers)], env, url + "/readyz")
     try:
         client = httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {KEY}"})
         grouped = group_tables(tables)
@@ -258,9 +272,9 @@ def main() -> None:
         say("1-customer and 1,000-customer requests")
         closed_loop(send, single_bodies, 20, 30)  # warm-up
         results["retain serve, 1 customer"] = closed_loop(send, single_bodies, args.single_requests, args.phase_seconds)
-        batch = closed_loop(send, batch_bodies, args.batch_requests, args.phase_seconds)
+        batch = closed_loop(send, batch_bodies, args.batch_requests, args.phase_seconds, clients=args.workers)
         batch["customers_per_s"] = round(batch.get("requests_per_s", 0) * 1000, 0)
-        results["retain serve, 1,000 customers"] = batch
+        results[f"retain serve, 1,000 customers ({args.workers} client(s))"] = batch
         say(f"paced run: {args.rate:g} requests/s for {args.paced_seconds:g} s")
         rss_before = tree_rss_mb(server.pid)
         load = paced(send, single_bodies, args.rate, args.paced_seconds)

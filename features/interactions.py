@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -83,9 +85,31 @@ def interaction_features(customer_ids: np.ndarray, interactions: pd.DataFrame, a
     return pd.DataFrame(out)
 
 
+_ISO_DATE = r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+_ISO_DATE_TEXT = re.compile(_ISO_DATE)
+
+
+def _dates_from_text(values: pd.Series) -> pd.Series:
+    """Text whose every non-blank value is an ISO date (a date column read from CSV) as
+    dates, blanks missing; any other column unchanged."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return values
+    # most text columns are categories: the first distinct value that is not a date says so
+    distinct = (str(value).strip() for value in pd.unique(values.dropna()))
+    if not all(_ISO_DATE_TEXT.fullmatch(value) for value in distinct if value):
+        return values
+    text = values.astype("string").str.strip()
+    text = text.mask(text == "")
+    given = text.dropna()
+    if given.empty or not given.str.fullmatch(_ISO_DATE).all():
+        return values
+    return pd.to_datetime(text, format="ISO8601", errors="coerce", utc=given.str.contains(r"Z|[+-]\d{2}:?\d{2}$").any())
+
+
 def attributes(customer_ids: np.ndarray, customers: pd.DataFrame, as_of) -> pd.DataFrame:
-    """Customer attribute columns as features: numbers stay numbers, dates become ages in
-    days (unknown when the date is not before the cutoff), anything else is a category."""
+    """Customer attribute columns as features: numbers stay numbers, dates (also ISO dates
+    written as text, as CSV gives them) become ages in days (unknown when the date is not
+    before the cutoff), anything else is a category."""
     stamp, _ = cutoff_day(as_of)
     table = customers.drop_duplicates("customer_id")
     table = table.set_axis(np.asarray(table["customer_id"], dtype=object)).reindex(customer_ids)
@@ -95,7 +119,11 @@ def attributes(customer_ids: np.ndarray, customers: pd.DataFrame, as_of) -> pd.D
             continue
         values = table[column]
         name = ATTRIBUTE_PREFIX + column
+        if not pd.api.types.is_datetime64_any_dtype(values):
+            values = _dates_from_text(values)
         if pd.api.types.is_datetime64_any_dtype(values):
+            if values.dt.tz is not None:
+                values = values.dt.tz_localize(None)
             age = (stamp - values).dt.days.astype(float)
             out[name + "_days"] = age.where(age > 0).to_numpy()
         elif pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):

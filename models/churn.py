@@ -139,10 +139,18 @@ class ChurnTypeModel:
         """Feature names and the training categories of each categorical feature (fit time only)."""
         frame = self._with_value_features(features)
         self.feature_names_ = [c for c in frame.columns if c not in NOT_FEATURES]
-        self.categories_ = {
-            c: sorted(map(str, frame[c].dropna().unique())) for c in self.feature_names_
-            if not pd.api.types.is_numeric_dtype(frame[c]) or isinstance(frame[c].dtype, pd.CategoricalDtype)
-        }
+        self.categories_ = {}
+        for name in self.feature_names_:
+            values = frame[name]
+            if pd.api.types.is_numeric_dtype(values) and not isinstance(values.dtype, pd.CategoricalDtype):
+                continue
+            text = _category_text(values).dropna()
+            # numbers written as text (a CSV column with blanks) are read as numbers, blanks
+            # missing; a leading zero ("02139") marks a code, which stays a category
+            if (len(text) and pd.to_numeric(text, errors="coerce").notna().all()
+                    and not text.str.match(r"[+-]?0\d").any()):
+                continue
+            self.categories_[name] = sorted(text.unique())
 
     def prepare(self, features: pd.DataFrame) -> tuple[pd.DataFrame, "InputNotes"]:
         """The model matrix: value features added, columns in training order, categorical
@@ -182,19 +190,21 @@ class ChurnTypeModel:
         if plain:  # one conversion for all numeric columns
             matrix[:, [position[c] for c in plain]] = features[plain].to_numpy(dtype=float, na_value=np.nan)
         for name in other:
-            matrix[:, position[name]] = pd.to_numeric(features[name], errors="coerce").astype(float).to_numpy()
+            matrix[:, position[name]] = pd.to_numeric(_category_text(features[name]), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         for name, values in value_columns.items():
             if name in position:
                 matrix[:, position[name]] = values
         for column, known in self.categories_.items():
             if column not in features.columns:
                 continue
-            text = features[column].astype("string")
-            unknown = text.notna() & ~text.isin(known)
+            # each value as text looked up among the training categories (-1: unseen)
+            text = _category_text(features[column])
+            missing = text.isna().to_numpy()
+            codes = pd.Index(known).get_indexer(text.to_numpy(dtype=object, na_value=None))
+            unknown = (codes < 0) & ~missing
             if unknown.any():
                 notes.unknown_categories[column] = int(unknown.sum())
-            codes = pd.Categorical(text.where(~unknown), categories=known).codes
-            matrix[:, position[column]] = np.where(codes < 0, np.nan, codes)
+            matrix[:, position[column]] = np.where((codes < 0) | missing, np.nan, codes)
         return matrix, notes
 
     def _column_values(self, matrix: np.ndarray, name: str, rows: np.ndarray) -> np.ndarray:
@@ -380,6 +390,14 @@ class ChurnTypeModel:
     def importances(self) -> pd.Series:
         gain = self.classifier_.booster_.feature_importance(importance_type="gain")
         return pd.Series(gain, index=self.feature_names_).sort_values(ascending=False)
+
+
+def _category_text(values: pd.Series) -> pd.Series:
+    """A categorical input as stripped text; blank text is missing, as an empty cell is.
+    Each distinct value is converted once (a category column holds few of them)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    text = np.array([str(value).strip() or None for value in uniques] + [None], dtype=object)
+    return pd.Series(text[codes], index=values.index, dtype="string")
 
 
 def _every_rounds(every: int, progress):

@@ -140,8 +140,7 @@ _PHRASES: list[tuple[str, object, object]] = [
     (r"p_no_purchase_horizon", lambda m, v: f"{v:.0%} chance of no purchase within the horizon", None),
     (r"expected_purchases", lambda m, v: f"{v:.1f} purchases expected within the horizon", None),
     # customer attributes: dates become ages in days
-    (r"attr_(.+)_days", lambda m, v: f"{m[1].replace('_', ' ')} {_days(v)} ago",
-     lambda m: f"{m[1].replace('_', ' ')} unknown"),
+    (r"attr_(.+)_days", lambda m, v: f"{_words(m[1])} {_days(v)} ago", lambda m: f"{_words(m[1])} unknown"),
 ]
 
 # categorical features: "label: value"
@@ -149,8 +148,15 @@ _LABELS = {"rfm_segment": "RFM segment", "abc_class": "revenue class (A: top 80%
            "lifecycle_stage": "lifecycle stage"}
 
 
+def _words(name: str) -> str:
+    """A column name in words: snake_case and CamelCase split ("MonthlyCharges" -> "monthly
+    charges", as telecom exports name them), acronyms kept ("CLTV")."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", name).replace("_", " ")
+    return " ".join(word if word.isupper() and len(word) > 1 else word.lower() for word in spaced.split())
+
+
 def _label(name: str) -> str:
-    return _LABELS.get(name) or (name[5:] if name.startswith("attr_") else name).replace("_", " ")
+    return _LABELS.get(name) or (_words(name[5:]) if name.startswith("attr_") else name.replace("_", " "))
 
 
 def describe_feature(name: str, value) -> str:

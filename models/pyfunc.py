@@ -47,6 +47,17 @@ PROFILED_COLUMNS = ("frequency", "recency", "T", "monetary", "rfm_segment", "lif
                     "expected_purchases", "clv", "value_tier", "p_churn", "churn_type")
 
 
+def use_tracking_store(settings) -> str:
+    """Point MLflow at the settings' tracking store and model registry; returns its URI.
+    Here, below training and serving, because both read the registry through it."""
+    uri = settings.resolved_tracking_uri
+    if settings.uses_local_store:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
 def pip_requirements() -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in RUNTIME_PACKAGES]
 

@@ -74,14 +74,17 @@ def _table_path(text: str) -> Path:
 
 
 def cmd_generate(args) -> int:
-    from retain.data.synthetic import GeneratorConfig, generate, write_dataset
+    from retain.data.synthetic import GeneratorConfig, SubscriptionConfig, generate, generate_subscription, write_dataset
 
     if args.customers < 1:
         raise RetainError("--customers must be at least 1")
     progress = _stage_printer()
-    config = GeneratorConfig(customers=args.customers, seed=args.seed, start=args.start, end=args.end)
+    if args.business == "subscription":
+        config = SubscriptionConfig(customers=args.customers, seed=args.seed, start=args.start, end=args.end)
+    else:
+        config = GeneratorConfig(customers=args.customers, seed=args.seed, start=args.start, end=args.end)
     try:
-        tables = generate(config, progress=progress)
+        tables = (generate_subscription if args.business == "subscription" else generate)(config, progress=progress)
     except ValueError as exc:
         raise RetainError(str(exc)) from None
     progress("writing Parquet")
@@ -245,7 +248,7 @@ def cmd_train_clv(args) -> int:
     progress = _stage_printer()
     dataset = _load(args, args.settings.home / "train")
     result = train_value_model(
-        dataset, args.calibration_end, args.holdout_end, family=args.model,
+        dataset, args.calibration_end, args.holdout_end, family=args.model, business=args.business,
         config=_value_config(args), feature_config=FeatureConfig(time_unit_days=args.time_unit_days),
         settings=args.settings, progress=progress,
     )
@@ -275,6 +278,7 @@ def _print_value_summary(result) -> None:
     if result.champion_metrics:
         columns["champion"] = result.champion_metrics
     table = pd.DataFrame({name: [values[r] for r in rows] for name, values in columns.items()}, index=rows)
+    print(f"business: {result.business} ({result.business_reason})")
     print(f"chosen model: {result.chosen_model}  params: " + ", ".join(f"{k}={v:.4g}" for k, v in result.params.items()))
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
     print(f"run {result.run_id}; retain-clv version {result.model_version} "
@@ -578,6 +582,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", default="2023-01-01", help="first acquisition date")
     p.add_argument("--end", default="2026-01-01", help="data runs up to, not including, this date")
     p.add_argument("--out", type=Path, required=True, help="folder to write the dataset into")
+    p.add_argument("--business", default="non-contractual", choices=["non-contractual", "subscription"],
+                   help="non-contractual purchases (BG/NBD story) or monthly subscription bills (sBG story)")
     p.set_defaults(run=cmd_generate)
 
     p = sub.add_parser("import", help="convert a public data set to the data contract")
@@ -604,9 +610,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration-end", type=_date, required=True, help="fit on purchases before this date")
     p.add_argument("--holdout-end", type=_date,
                    help="evaluate on purchases before this date (default: the end of the data)")
-    p.add_argument("--model", default="auto", choices=["auto", "bgnbd", "mbgnbd", "pareto", "learned"],
-                   help="value model family (learned: LightGBM trained inside the calibration period); auto fits "
-                        "all four and keeps the best by the selection rule (docs/value-models.md)")
+    p.add_argument("--model", default="auto", choices=["auto", "bgnbd", "mbgnbd", "pareto", "learned", "sbg"],
+                   help="value model family (learned: LightGBM trained inside the calibration period; sbg: subscription "
+                        "bases); auto compares bgnbd, mbgnbd, pareto and learned by the selection rule, or fits the "
+                        "sBG on a subscription base (docs/value-models.md)")
+    p.add_argument("--business", default="auto", choices=["auto", "subscription", "non-contractual"],
+                   help="subscription (regular bills: the sBG model) or non-contractual (BG/NBD and peers); "
+                        "auto detects regular bills (docs/value-models.md)")
     p.add_argument("--time-unit-days", type=_positive(float), default=1.0, help="unit of recency and T (7 = weeks)")
     p.add_argument("--horizon-days", type=_positive(float), default=365.0, help="CLV horizon in days")
     p.add_argument("--margin", type=float, default=1.0, help="profit margin applied to spend")

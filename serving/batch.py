@@ -15,6 +15,7 @@ import json
 import math
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -198,7 +199,7 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
              f"{job.chunk_customers:,} customers; models: {pair.clv_version or 'no value model'}, "
              f"{pair.churn_version or 'no churn model'}")
 
-    work = Path(tempfile.mkdtemp(prefix=f".{job.out.name}.", dir=job.out.resolve().parent))
+    work = work_folder(job.out, progress)
     outcome = ChunkOutcome()
     try:
         bar = _progress_bar(chunks)
@@ -218,6 +219,43 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
         return finish_score_job(job, pair, work, fmt, outcome, started, store=store, notes=notes, progress=progress)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+OWNER_FILE = "owner"
+
+
+def work_folder(out: Path, progress) -> Path:
+    """A new hidden folder beside ``out`` for a run's parts (renamed over ``out`` at the
+    end, so a failure leaves the previous output), named with its owner; the folders of
+    earlier runs that were killed are removed first."""
+    _remove_abandoned_work(out, progress)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
+    (work / OWNER_FILE).write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    return work
+
+
+def _remove_abandoned_work(out: Path, progress) -> None:
+    """Work folders beside ``out`` left by score runs that were killed (their process on
+    this machine is gone); a folder another live run is using is left alone."""
+    for folder in out.resolve().parent.glob(f".{out.name}.*"):
+        try:
+            host, pid = (folder / OWNER_FILE).read_text().split()
+        except (OSError, ValueError):
+            continue  # not ours, or its owner has not written its name yet
+        if host != socket.gethostname() or _alive(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        progress(f"removed {folder.name}, the work folder of an earlier run that was stopped")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass

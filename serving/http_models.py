@@ -60,9 +60,9 @@ def champion_versions(settings: Settings) -> dict[str, str | None]:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from retain.training.registry import configure_tracking
+    from retain.models.pyfunc import use_tracking_store
 
-    configure_tracking(settings)
+    use_tracking_store(settings)
     client = MlflowClient()
     versions = {}
     for name in (VALUE_MODEL_NAME, CHURN_MODEL_NAME):

@@ -25,13 +25,15 @@ import math
 from dataclasses import replace
 from typing import Annotated
 
+from typing_extensions import NotRequired, TypedDict
+
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from retain.data import Dataset, validate_tables
-from retain.errors import DataValidationError
+from retain.errors import DataValidationError, RetainError
 from retain.features.eligibility import NO_TRANSACTIONS
 from retain.serving.scoring import ModelPair, score_customers
 
@@ -42,27 +44,31 @@ _UNUSABLE = (INVALID, NO_TRANSACTIONS, "no purchase before", "only returns befor
 _STRICT = ConfigDict(extra="forbid")
 
 
-class Transaction(BaseModel):
-    model_config = _STRICT
-    timestamp: str = Field(description="date or date-time of the order, ISO 8601")
-    amount: float = Field(description="order value; negative for a return")
-    order_id: str | None = None
-    discount: float | None = None
-    category: str | None = None
-    channel: str | None = None
+# The rows inside a customer are TypedDicts, validated into plain dicts: a request of 1,000
+# customers holds tens of thousands of rows, and building a model object per row took about
+# half the time of reading the body. The customer itself stays a model (its errors name it).
+
+class Transaction(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
+    timestamp: Annotated[str, Field(description="date or date-time of the order, ISO 8601")]
+    amount: Annotated[float, Field(description="order value; negative for a return")]
+    order_id: NotRequired[str | None]
+    discount: NotRequired[float | None]
+    category: NotRequired[str | None]
+    channel: NotRequired[str | None]
 
 
-class Interaction(BaseModel):
-    model_config = _STRICT
+class Interaction(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
     timestamp: str
-    kind: str = Field(description="complaint, ticket, ...")
-    resolved: bool | None = None
-    resolution_hours: float | None = None
-    satisfaction: float | None = Field(None, description="on the 7-level scale -90..90")
+    kind: Annotated[str, Field(description="complaint, ticket, ...")]
+    resolved: NotRequired[bool | None]
+    resolution_hours: NotRequired[float | None]
+    satisfaction: NotRequired[Annotated[float | None, Field(description="on the 7-level scale -90..90")]]
 
 
-class ChurnEvent(BaseModel):
-    model_config = _STRICT
+class ChurnEvent(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
     churn_date: str
     churn_type: str
 
@@ -138,11 +144,11 @@ def parse_as_of(text: str | None) -> pd.Timestamp:
 
 # --- request -> tables ---------------------------------------------------------------------------
 
-def _column_frame(rows: list[BaseModel], owner: list[str], names: tuple[str, ...]) -> pd.DataFrame:
-    data = {"customer_id": owner}
-    for name in names:
-        data[name] = [getattr(row, name) for row in rows]
-    return pd.DataFrame(data)
+def _column_frame(rows: list[dict], owner: list[str], names: tuple[str, ...]) -> pd.DataFrame:
+    # pandas reads a list of dicts in one pass (a field a row left out is missing, as null is)
+    frame = pd.DataFrame(rows, columns=list(names))
+    frame.insert(0, "customer_id", owner)
+    return frame
 
 
 _TX = ("timestamp", "amount", "order_id", "discount", "category", "channel")
@@ -268,9 +274,78 @@ class Unscorable(Exception):
 
 def score_request(customers: list[Customer], as_of: pd.Timestamp, pair: ModelPair) -> pd.DataFrame:
     """One score row per request customer, in request order, from the scoring core."""
-    ids = [c.customer_id for c in customers]
-    frames = request_tables(customers)
+    result = score_requests([(customers, as_of)], pair)[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def score_requests(requests: list[tuple[list[Customer], pd.Timestamp]], pair: ModelPair) -> list:
+    """Several requests scored together, each result what ``score_request`` gives for it
+    alone: its score rows, or the ``Unscorable``/``RetainError`` it would raise.
+
+    Requests with the same as_of and the same tables and columns are scored in one call of
+    the scoring core (the fixed cost of a call is paid once); their customer ids are made
+    distinct by a request prefix, and every step before the models is per customer, so a
+    customer's row does not depend on who shares the call. Anything else goes alone."""
+    frames = [request_tables(customers) for customers, _ in requests]
+    groups: dict[tuple, list[int]] = {}
+    for i, ((_, as_of), tables) in enumerate(zip(requests, frames)):
+        shape = tuple(sorted((name, tuple(frame.columns)) for name, frame in tables.items()))
+        groups.setdefault((as_of, shape), []).append(i)
+    results: list = [None] * len(requests)
+    for (as_of, _), members in groups.items():
+        ids = {i: [c.customer_id for c in requests[i][0]] for i in members}
+        together = _score_together({i: frames[i] for i in members}, ids, as_of, pair) if len(members) > 1 else None
+        for i in members:
+            scores = together[i] if together is not None else _error_of(
+                lambda: _score_tables(frames[i], ids[i], as_of, pair))
+            results[i] = scores if isinstance(scores, Exception) else _scorable_or_error(scores)
+    return results
+
+
+def _error_of(score):
+    try:
+        return score()
+    except RetainError as exc:
+        return exc
+
+
+def _score_together(frames: dict[int, dict[str, pd.DataFrame]], ids: dict[int, list[str]], as_of, pair
+                    ) -> dict[int, pd.DataFrame] | None:
+    """The requests' rows in one call, customer and order ids prefixed by their request (two
+    requests may name the same customer or order). None when their rows break the contract
+    or the call fails: then each request goes alone, and its errors name its own rows."""
+    prefixes = {i: f"{i}:" for i in frames}
+    combined: dict[str, list[pd.DataFrame]] = {}
+    for i, tables in frames.items():
+        for name, frame in tables.items():
+            frame = frame.copy(deep=False)
+            for column in ("customer_id", "order_id"):
+                if column in frame:
+                    frame[column] = (prefixes[i] + frame[column].astype(str)).where(frame[column].notna(), None)
+            combined.setdefault(name, []).append(frame)
+    every_id = [prefixes[i] + cid for i in frames for cid in ids[i]]
+    try:
+        dataset = _validate({name: pd.concat(parts, ignore_index=True) for name, parts in combined.items()})
+        scores = _scores_of(dataset, {}, every_id, as_of, pair)
+    except RetainError:
+        return None
+    parts, start = {}, 0
+    for i in frames:
+        part = scores.iloc[start:start + len(ids[i])].reset_index(drop=True)
+        part["customer_id"] = np.asarray(ids[i], dtype=object)
+        parts[i], start = part, start + len(ids[i])
+    return parts
+
+
+def _score_tables(frames: dict[str, pd.DataFrame], ids: list[str], as_of, pair: ModelPair) -> pd.DataFrame:
+    """One score row per id, in the order of ``ids``, from one request's tables."""
     dataset, bad = validated(frames, ids)
+    return _scores_of(dataset, bad, ids, as_of, pair)
+
+
+def _scores_of(dataset: Dataset | None, bad: dict[str, str], ids: list[str], as_of, pair: ModelPair) -> pd.DataFrame:
     columns = pair.columns
     if dataset is not None:
         scores = score_customers(with_empty_tables(dataset, pair), as_of, pair).scores
@@ -285,10 +360,13 @@ def score_request(customers: list[Customer], as_of: pd.Timestamp, pair: ModelPai
         scores.loc[lost, "not_scored_reason"] = reasons
         scores.loc[lost, "clv_model_version"] = pair.clv_version
         scores.loc[lost, "churn_model_version"] = pair.churn_version
-    scores = scores.reset_index(drop=True)
+    return scores.reset_index(drop=True)
+
+
+def _scorable_or_error(scores: pd.DataFrame):
     reasons = scores["not_scored_reason"].astype(str)
     if reasons.str.startswith(_UNUSABLE).all():
-        raise Unscorable(dict(zip(scores["customer_id"], reasons)))
+        return Unscorable(dict(zip(scores["customer_id"], reasons)))
     return scores
 
 
@@ -299,7 +377,8 @@ def _json_values(values: pd.Series, kind: str) -> list:
         array = values.to_numpy(dtype=float, na_value=np.nan)
         return [None if math.isnan(v) else v for v in array.tolist()]
     if kind == "datetime":
-        return [None if pd.isna(v) else pd.Timestamp(v).strftime("%Y-%m-%d") for v in values]
+        days = np.datetime_as_string(values.to_numpy(dtype="datetime64[ns]"), unit="D")
+        return [None if day == "NaT" else day for day in days.tolist()]
     if kind == "bool":
         return [None if pd.isna(v) else bool(v) for v in values]
     return [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values]

@@ -39,9 +39,9 @@ def load_model_pair(settings: Settings, selection: str = CHAMPION) -> LoadedPair
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from retain.training.registry import configure_tracking
+    from retain.models.pyfunc import use_tracking_store
 
-    configure_tracking(settings)
+    use_tracking_store(settings)
     client = MlflowClient()
     chosen = parse_selection(selection)
     wrappers, versions, notes = {}, {}, []

@@ -117,12 +117,13 @@ def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
         replace(tables, customers=customers), as_of, pair.feature_config, pair.reference
     )
     columns = pair.columns
-    out = pd.DataFrame({"customer_id": reasons.index.astype(str)})
-    out = out.sort_values("customer_id", kind="stable").reset_index(drop=True)
-    position = pd.Index(out["customer_id"])
-    batch = ScoredBatch(out)
+    ids = np.asarray(reasons.index, dtype=object).astype(str)
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    position = pd.Index(ids)
+    batch = ScoredBatch(pd.DataFrame())
 
-    parts = {"as_of": np.full(len(out), as_of.to_datetime64())}
+    parts = {"customer_id": ids, "as_of": np.full(len(ids), as_of.to_datetime64())}
     if len(features):
         rows = position.get_indexer(features["customer_id"].astype(str))
         scored = {name: features[name].to_numpy() for name in FEATURE_COLUMNS if name in features}
@@ -138,13 +139,11 @@ def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
         for name, values in scored.items():
             if name in ("customer_id", "as_of"):
                 continue
-            parts[name] = _spread(values, rows, len(out), columns[name])
-    parts["clv_model_version"] = np.full(len(out), pair.clv_version, dtype=object)
-    parts["churn_model_version"] = np.full(len(out), pair.churn_version, dtype=object)
-    parts["not_scored_reason"] = reasons.reindex(position).to_numpy(dtype=object)
-    for name, values in parts.items():
-        out[name] = values
-    batch.scores = conform(out, columns)
+            parts[name] = _spread(values, rows, len(ids), columns[name])
+    parts["clv_model_version"] = np.full(len(ids), pair.clv_version, dtype=object)
+    parts["churn_model_version"] = np.full(len(ids), pair.churn_version, dtype=object)
+    parts["not_scored_reason"] = reasons.to_numpy(dtype=object)[order]
+    batch.scores = conform(parts, columns)
     return batch
 
 
@@ -158,22 +157,47 @@ def _spread(values: np.ndarray, rows: np.ndarray, n: int, kind: str) -> np.ndarr
     return full
 
 
-def conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+def conform(frame, columns: dict[str, str]) -> pd.DataFrame:
     """Every score column, in order, with one dtype whatever the batch held: text as object
     (None when empty), numbers float64, dates datetime64[ns], will_churn nullable boolean.
-    The same columns and types from every path and chunk."""
+    The same columns and types from every path and chunk. ``frame`` is a DataFrame or a
+    dict of equal-length arrays (what the scoring core assembles: no frame built twice)."""
+    if isinstance(frame, pd.DataFrame):
+        index, n = frame.index, len(frame)
+        present = {name: frame[name] for name in columns if name in frame.columns}
+    else:
+        index, n = None, len(next(iter(frame.values()))) if frame else 0
+        present = {name: frame[name] for name in columns if name in frame}
     out = {}
     for name, kind in columns.items():
-        values = frame[name] if name in frame.columns else pd.Series(None, index=frame.index, dtype=object)
-        if kind == FLOAT:
-            out[name] = pd.to_numeric(values, errors="coerce").astype("float64")
+        values = present.get(name)
+        if values is None:
+            out[name] = np.full(n, np.nan) if kind == FLOAT else (
+                pd.array([pd.NA] * n, dtype="boolean") if kind == BOOL else np.full(n, None, dtype=object))
+        elif kind == FLOAT:
+            out[name] = _as(values, np.float64, lambda v: pd.to_numeric(v, errors="coerce").to_numpy(
+                dtype="float64", na_value=np.nan))
         elif kind == DATETIME:
-            out[name] = pd.to_datetime(values).astype("datetime64[ns]")
+            out[name] = _as(values, np.dtype("datetime64[ns]"),
+                            lambda v: pd.to_datetime(v).astype("datetime64[ns]").to_numpy())
         elif kind == BOOL:
-            out[name] = values.astype("boolean")
+            out[name] = pd.array(np.asarray(values, dtype=object), dtype="boolean")
         else:
-            out[name] = values.astype(object).where(values.notna(), None)
-    return pd.DataFrame(out, index=frame.index)
+            array = np.array(values, dtype=object)  # a copy: the input is not changed
+            missing = pd.isna(array)
+            if missing.any():
+                array[missing] = None
+            out[name] = array
+    return pd.DataFrame(out, index=index, copy=False)
+
+
+def _as(values, dtype: np.dtype, convert) -> np.ndarray:
+    """The values as an array of ``dtype``: as they are when they already are (the common
+    case, no pass over them), else through ``convert`` of a Series."""
+    array = np.asarray(values) if not isinstance(values, pd.Series) or values.dtype == dtype else None
+    if array is not None and array.dtype == dtype:
+        return array
+    return convert(values if isinstance(values, pd.Series) else pd.Series(array))
 
 
 def _conform_attributes(customers: pd.DataFrame | None, churn: ChurnTypeModel | None) -> pd.DataFrame | None:
@@ -194,8 +218,11 @@ def _conform_attributes(customers: pd.DataFrame | None, churn: ChurnTypeModel | 
                 customers[column] = parsed.dt.tz_localize(None).astype("datetime64[ns]")
         elif source in customers.columns:
             if name in churn.categories_:
-                customers[source] = customers[source].astype(object).where(customers[source].notna(), None)
-                customers[source] = customers[source].map(lambda v: v if v is None else str(v))
+                values = customers[source].to_numpy(dtype=object)
+                missing = pd.isna(values)
+                text = values.astype(str).astype(object)
+                text[missing] = None
+                customers[source] = text
             elif not pd.api.types.is_numeric_dtype(customers[source]):
                 customers[source] = pd.to_numeric(customers[source], errors="coerce")
     return customers

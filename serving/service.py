@@ -12,10 +12,10 @@ Configuration is read once, at import, from the environment ``retain serve`` set
 
 from __future__ import annotations
 
-import json
 import logging
 
 import bentoml
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
@@ -24,7 +24,8 @@ from retain.serving.batch import reason_group
 from retain.serving.http_config import options_from_environment
 from retain.serving.http_guard import Guard
 from retain.serving.http_models import ModelHolder, ServedPair, champion_versions, load_champions
-from retain.serving.http_request import Customer, Unscorable, parse_as_of, request_model, score_request, score_rows
+from retain.serving.http_batching import RequestBatcher
+from retain.serving.http_request import Customer, Unscorable, parse_as_of, request_model, score_requests, score_rows
 from retain.serving.store import ScoreStore
 
 log = logging.getLogger("retain.serving")
@@ -38,6 +39,15 @@ CUSTOMERS_COUNTER = bentoml.metrics.Counter(
     documentation="Customers in /score requests: outcome scored or not_scored, with the reason's kind",
     labelnames=["outcome", "reason"],
 )
+BATCH_REQUESTS = bentoml.metrics.Histogram(
+    name="retain_score_batch_requests",
+    documentation="/score requests scored together in one call (requests that arrived while the server was busy)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+
+
+def _observe_batch(requests: int, customers: int) -> None:
+    BATCH_REQUESTS.observe(requests)
 
 
 # --- bodies ---------------------------------------------------------------------------------------
@@ -72,8 +82,8 @@ class ReloadResponse(BaseModel):
 
 
 def _json(body: dict, status: int = 200) -> Response:
-    return Response(json.dumps(body, allow_nan=False, separators=(",", ":")).encode(), status_code=status,
-                    media_type="application/json")
+    # score_rows has already made NaN null; orjson writes the shortest exact float, as json does
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
 def _not_ready(holder: ModelHolder) -> Response:
@@ -119,6 +129,8 @@ class Retain:
             self.holder = ModelHolder(lambda: load_champions(settings), lambda: champion_versions(settings),
                                       poll_seconds=OPTIONS.reload_seconds)
         self.store = ScoreStore(OPTIONS.settings.score_store_path)
+        self.batcher = RequestBatcher(self._score_batch, OPTIONS.settings.max_request_customers,
+                                      on_batch=_observe_batch)
         _STATE["holder"] = self.holder
         self.holder.start()
 
@@ -126,15 +138,13 @@ class Retain:
         return self.holder.ready
 
     @bentoml.api(route="/score", input_spec=ScoreRequest)
-    def score(self, customers: list[Customer], as_of: str | None = None) -> ScoreResponse:
+    async def score(self, customers: list[Customer], as_of: str | None = None) -> ScoreResponse:
         """Score customers from their history (the data contract as JSON); one row per customer."""
-        served = self.holder.served  # this request's pair, whatever a reload does meanwhile
-        if served is None:
+        if self.holder.served is None:
             return _not_ready(self.holder)
         day = parse_as_of(as_of)
-        pair = served.pair
         try:
-            scores = score_request(customers, day, pair)
+            served, scores = await self.batcher.submit((customers, day), len(customers))
         except Unscorable as exc:
             self._count(exc.reasons.values())
             return _json({"error": str(exc), "customers": [{"customer_id": k, "not_scored_reason": v}
@@ -143,7 +153,13 @@ class Retain:
             return _json({"error": str(exc)}, 422)
         self._count(scores["not_scored_reason"])
         return _json({"as_of": day.strftime("%Y-%m-%d"), **served.versions,
-                      "customers": score_rows(scores, pair.columns)})
+                      "customers": score_rows(scores, served.pair.columns)})
+
+    def _score_batch(self, requests: list) -> list:
+        """The requests waiting together, scored by one pair (each response names it)."""
+        served = self.holder.served  # this batch's pair, whatever a reload does meanwhile
+        results = score_requests(requests, served.pair)
+        return [result if isinstance(result, Exception) else (served, result) for result in results]
 
     @staticmethod
     def _count(reasons) -> None:

@@ -49,6 +49,7 @@ from retain.serving.batch import (
     output_format,
     score_chunk,
     validate_chunk,
+    work_folder,
 )
 from retain.serving.scoring import ModelPair
 
@@ -404,7 +405,7 @@ def run_spark_score_job(job: ScoreJob, pair: ModelPair, spark, *, store=None, no
     progress(f"scoring {total:,} customers as of {job.as_of.date()} with Spark ({spark.sparkContext.master}) in "
              f"{buckets} groups; models: {pair.clv_version or 'no value model'}, "
              f"{pair.churn_version or 'no churn model'}")
-    work = Path(tempfile.mkdtemp(prefix=f".{job.out.name}.", dir=job.out.resolve().parent))
+    work = work_folder(job.out, progress)
     try:
         context = spark.sparkContext
         broadcast = context.broadcast(pickle.dumps(pair, protocol=pickle.HIGHEST_PROTOCOL))
@@ -518,7 +519,7 @@ def run_spark_features_job(job: FeaturesJob, spark, *, progress: Callable[[str],
     _check_writable(job.out)
     job = replace(job, config=job.config or FeatureConfig(), mapping=job.mapping or {},
                   data_cutoff=job.data_cutoff if job.data_cutoff is not None else pd.Timestamp.now())
-    work = Path(tempfile.mkdtemp(prefix=f".{job.out.name}.", dir=job.out.resolve().parent))
+    work = work_folder(job.out, progress)
     try:
         with _spark_errors_as_retain_errors(f"reading {job.data}"):
             combined, _ = read_bucketed(spark, job.data, job.mapping, 1)

@@ -272,6 +272,16 @@ def test_drivers_read_as_words():
     assert describe_feature("some_new_feature", 2.5) == "some new feature: 2.5"
 
 
+def test_attribute_names_read_as_words_whatever_their_case():
+    """Telecom exports name columns in CamelCase; the drivers say them in words."""
+    assert describe_feature("attr_MonthlyCharges", 70.35) == "monthly charges: 70"
+    assert describe_feature("attr_PaymentMethod", "Electronic check") == "payment method: Electronic check"
+    assert describe_feature("attr_SeniorCitizen", float("nan")) == "senior citizen unknown"
+    assert describe_feature("attr_CLTVScore", 5000.0) == "CLTV score: 5,000"
+    assert describe_feature("attr_ContractStart_days", 30.0) == "contract start 30 days ago"
+    assert describe_feature("attr_contract_start_days", float("nan")) == "contract start unknown"
+
+
 def test_every_feature_the_churn_model_can_use_reads_as_words_in_any_configuration():
     """Every feature name (with configured windows and order counts, value features and
     attributes) gives a phrase: no "name = value", no "unknown" for a feature retain
@@ -374,3 +384,71 @@ def test_a_type_missing_from_the_calibration_customers_still_trains(base):
         bare = ChurnTypeModel(ChurnConfig(value_features=False)).fit(train, y_train, valid, y_valid,
                                                                     calibration, y_calibration)
     assert bare.calibrated_ is None and bare.score(table.head(50))["p_churn"].between(0, 1).all()
+
+
+def test_attributes_read_from_text_are_used_as_numbers_and_dates_with_blanks_missing():
+    """A customers table as a CSV export gives it: the monthly charge (which decides the churn
+    type here) as text with blank cells, a contract start date as ISO text. The model reads
+    the charge as a number (not one category per amount), the date as an age in days, a blank
+    as missing, and names the charge in its drivers."""
+    tables = subscription_base(validate=False)
+    customers = tables["customers"]
+    rng = np.random.default_rng(5)
+    charge = customers["plan"].map({"basic": "10.00", "plus": "20.00", "premium": "40.00"})
+    customers["monthly_charges"] = charge.where(rng.random(len(customers)) > 0.1, " ")
+    customers["contract_start"] = customers["signup_date"].dt.strftime("%Y-%m-%d")
+    customers["area_code"] = rng.choice(["02139", "10001", "94105"], len(customers))  # a code, not a number
+    customers = customers.drop(columns=["plan", "signup_date"])
+    dataset = validate_tables({**tables, "customers": customers}, data_cutoff="2026-01-01")
+    cutoff = pd.Timestamp("2025-06-01")
+    config = ChurnConfig(horizon_days=60, value_features=False)
+    table, labels, _, _, _ = _snapshot(dataset, cutoff, config, FeatureConfig(), lambda m: None)
+    assert table["attr_contract_start_days"].between(1, 900).all()
+    split = customer_split(table["customer_id"])
+    parts = [(table[split == s], labels[split == s]) for s in ("train", "valid", "calibration")]
+    model = ChurnTypeModel(config).fit(*parts[0], *parts[1], *parts[2])
+    assert "attr_monthly_charges" not in model.categories_  # read as a number
+    assert model.categories_["attr_area_code"] == ["02139", "10001", "94105"]
+    matrix, _ = model._model_inputs(table)
+    charges = matrix[:, model.feature_names_.index("attr_monthly_charges")]
+    blank = table["attr_monthly_charges"].str.strip().eq("").to_numpy()
+    assert np.isnan(charges[blank]).all() and set(charges[~blank]) == {10.0, 20.0, 40.0}
+
+    test = split == "test"
+    scores = model.score(table[test])
+    churned = labels[test].to_numpy() != RETAINED
+    assert np.mean(scores["churn_type"].to_numpy()[churned] == labels[test].to_numpy()[churned]) > 0.7
+    assert scores["top_drivers"].str.contains(r"monthly charges: (?:10|20|40)\b").any()
+
+
+def test_on_attribute_heavy_data_the_six_class_decision_beats_a_plain_lightgbm_on_the_attributes():
+    """An attribute-heavy subscription base (numbers, categories, a number as text with
+    blanks, a date as text, missing values): the churn model's decision (retained or a churn
+    type) beats LightGBM on the raw attributes in macro-F1 by a clear margin on the same
+    held-out customers, and its drivers name attributes in words."""
+    from sklearn.metrics import f1_score
+
+    from retain.data.synthetic_attributes import generate_attribute_base
+    from retain.training.churn import raw_attribute_baselines
+
+    dataset = validate_tables(generate_attribute_base(8000, seed=2), data_cutoff="2026-01-01")
+    cutoffs = [AS_OF - pd.Timedelta(days=90 * k) for k in range(2)]
+    config = ChurnConfig(value_features=False)
+    snapshots = [_snapshot(dataset, cutoff, config, FeatureConfig(), lambda m: None)[:2] for cutoff in cutoffs]
+    sets = {}
+    for k, (table, labels) in enumerate(snapshots):
+        split = customer_split(table["customer_id"])
+        for name in ("train", "valid", "calibration", "test"):
+            if name != "test" or k == 0:
+                chosen = split == name
+                sets.setdefault(name, []).append((table[chosen], labels[chosen]))
+    sets = {name: (pd.concat([t for t, _ in parts], ignore_index=True), pd.concat([y for _, y in parts], ignore_index=True))
+            for name, parts in sets.items()}
+    model = ChurnTypeModel(config).fit(*sets["train"], *sets["valid"], *sets["calibration"])
+    test, truth = sets["test"]
+    decision = model.predict_label(model.predict_proba(test))
+    ours = f1_score(truth.to_numpy(dtype=object), decision, labels=model.labels_, average="macro", zero_division=0)
+    plain = raw_attribute_baselines(dataset, AS_OF, model.labels_, snapshots=2)
+    assert ours > max(plain.values()) + 0.05, (ours, plain)
+    drivers = " ".join(model.score(test)["top_drivers"])
+    assert re.search(r"contract: month-to-month", drivers) and re.search(r"(age|monthly charges): \d", drivers)

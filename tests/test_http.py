@@ -258,6 +258,42 @@ def test_metrics_count_customers_scored_and_not_scored(server, trained):
     assert 'retain_customers_total{outcome="not_scored",reason="churned"}' in text
 
 
+def test_concurrent_requests_are_scored_together_each_answered_as_alone(server, trained):
+    ids = _with_everything(trained.dataset, 12)
+    alone = {cid: server.score([customer_body(trained.dataset, cid)]).json() for cid in ids}
+
+    def batches() -> tuple[float, float]:
+        text = httpx.get(server.url + "/metrics").text
+        values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+                  if line.startswith("retain_score_batch_requests_")}
+        return values["retain_score_batch_requests_count"], values["retain_score_batch_requests_sum"]
+
+    count_before, sum_before = batches()
+    answers, barrier = {}, threading.Barrier(len(ids))
+
+    def send(cid):
+        with httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {KEYS[0]}"}) as http:
+            barrier.wait()
+            answers[cid] = http.post("/score", json={"as_of": AS_OF, "customers": [customer_body(trained.dataset, cid)]})
+
+    threads = [threading.Thread(target=send, args=(cid,)) for cid in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(answers[cid].status_code == 200 for cid in ids), [a.text for a in answers.values()][:2]
+    for cid in ids:  # equal; the interval bounds to rounding (their sums run over the batch's histories)
+        got, want = answers[cid].json(), alone[cid]
+        assert {k: v for k, v in got.items() if k != "customers"} == {k: v for k, v in want.items() if k != "customers"}
+        row, expected = got["customers"][0], want["customers"][0]
+        assert row.keys() == expected.keys()
+        assert all(math.isclose(row[k], v, rel_tol=1e-12) if isinstance(v, float) else row[k] == v
+                   for k, v in expected.items()), cid
+    count, total = batches()
+    # 12 requests at once: fewer scoring calls than requests
+    assert total - sum_before == len(ids) and count - count_before < len(ids)
+
+
 def test_refuses_to_start_without_a_key(trained, tmp_path):
     env = {**os.environ, "BENTOML_HOME": str(tmp_path), "RETAIN_HOME": str(tmp_path)}
     env.pop("RETAIN_API_KEYS", None)

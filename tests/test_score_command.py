@@ -152,6 +152,11 @@ def test_a_killed_job_leaves_no_partial_file(trained, tmp_path):
         if job.poll() is None:
             job.kill()
     assert not out.exists()
+    # the next run clears the killed run's work folder (its owner is gone) and leaves nothing hidden
+    leftover = list(tmp_path.glob(".scores.parquet.*"))
+    assert leftover
+    run_score_job(ScoreJob(data=trained.data, as_of=pd.Timestamp(AS_OF), out=out), trained.pair())
+    assert out.exists() and not list(tmp_path.glob(".scores.parquet.*"))
 
 
 def test_store_loads_never_break_readers_and_a_locked_store_is_a_clear_error(trained, tmp_path):

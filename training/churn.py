@@ -8,6 +8,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+import lightgbm as lgb
 import mlflow
 import numpy as np
 import pandas as pd
@@ -22,8 +23,9 @@ from retain.data import Dataset
 from retain.errors import RetainError
 from retain.settings import Settings
 from retain.features import FeatureConfig, build_features
-from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel, with_value_features
+from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel, _macro_f1_weights, with_value_features
 from retain.models.purchase import FitError
+from retain.models.subscription import SUBSCRIPTION, SubscriptionValueModel, detect_business
 from retain.models.value import ValueConfig, ValueModel
 from retain.training import plots
 from retain.training.publish import Candidate, publish
@@ -175,14 +177,25 @@ def _snapshot(dataset: Dataset, cutoff: pd.Timestamp, config: ChurnConfig, featu
     value_model = None
     if config.value_features:
         try:
-            value_model = ValueModel.fit(table, "bgnbd", ValueConfig(horizon_days=config.horizon_days),
-                                         feature_config.time_unit_days)
+            value_model = _value_model(table, config, feature_config, cutoff, progress)
         except FitError as exc:
             notes.append(f"value features left out at {cutoff.date()}: {exc}")
     keep = labels.notna().to_numpy()
     progress(f"  cutoff {cutoff.date()}: {keep.sum():,} customers ({(~keep).sum():,} already churned, excluded); "
              + ", ".join(f"{k} {v:,}" for k, v in labels[keep].value_counts().items()))
     return table[keep].reset_index(drop=True), labels[keep].reset_index(drop=True), reference, value_model, notes
+
+
+def _value_model(table, config: ChurnConfig, feature_config: FeatureConfig, cutoff, progress):
+    """The value model whose outputs are churn features: the sBG on a subscription base
+    (BG/NBD would run to boundary parameters there and the features would be lost), else BG/NBD."""
+    value_config = ValueConfig(horizon_days=config.horizon_days)
+    choice = detect_business(table)
+    if choice.kind == SUBSCRIPTION:
+        progress(f"  value features at {cutoff.date()} from the subscription model (sBG): {choice.reason}")
+        return SubscriptionValueModel.fit(table, value_config, feature_config.time_unit_days,
+                                          period_days=choice.period_days, business_reason=choice.reason)
+    return ValueModel.fit(table, "bgnbd", value_config, feature_config.time_unit_days)
 
 
 def train_churn_model(
@@ -343,6 +356,69 @@ def _baselines(train, train_labels, test, truth, labels) -> dict[str, dict]:
                            [labels[c] for c in regression.classes_], labels)
     predicted = np.asarray(labels, dtype=object)[np.argmax(probabilities, axis=1)]
     return {"majority": majority, "logistic_rfm": churn_metrics(truth, probabilities, labels, predicted)}
+
+
+def raw_attribute_baselines(dataset: Dataset, as_of, labels: list[str], *, snapshots: int = 1,
+                            snapshot_step_days: float = 90.0, horizon_days: float = 90.0,
+                            seed: int = 0) -> dict[str, float]:
+    """Six-class macro-F1 of a plain LightGBM on the customers table alone (numbers parsed,
+    ISO dates as ages, text as categories; LightGBM's defaults, argmax), of the same with
+    balanced class weights, and with the churn model's decision weights: trained on the customers and cutoffs the churn model learns from
+    (its train, valid and calibration sets), tested on its held-out customers at the latest
+    cutoff. What the churn model must beat on attribute-heavy data (benchmarks/bench_churn.py)."""
+    if dataset.customers is None or dataset.customers.shape[1] < 2:
+        raise RetainError("a baseline on the raw attributes needs a customers table with attribute columns")
+    as_of = pd.Timestamp(as_of).normalize()
+    customers = dataset.customers.drop_duplicates("customer_id")
+    customers = customers.set_axis(customers["customer_id"].astype(str)).drop(columns="customer_id")
+    raw = pd.DataFrame(index=customers.index)
+    for name, values in customers.items():
+        text = values.astype("string").str.strip().replace("", pd.NA)
+        number = pd.to_numeric(text, errors="coerce")
+        if pd.api.types.is_datetime64_any_dtype(values):
+            raw[name] = values
+        elif pd.api.types.is_numeric_dtype(values) or number.notna().sum() == text.notna().sum():
+            raw[name] = number.astype(float)
+        elif text.dropna().str.fullmatch(r"\d{4}-\d{2}-\d{2}.*").all():
+            raw[name] = pd.to_datetime(text, errors="coerce", format="ISO8601")
+        else:
+            raw[name] = text.astype("category")
+    parts = []
+    config = ChurnConfig(horizon_days=horizon_days, value_features=False, seed=seed)
+    for k in range(snapshots):
+        cutoff = as_of - pd.Timedelta(days=snapshot_step_days * k)
+        table, truth, *_ = _snapshot(dataset, cutoff, config, FeatureConfig(), lambda message: None)
+        rows = raw.reindex(table["customer_id"]).reset_index(drop=True)
+        for name in rows.columns:  # dates as ages at this cutoff, as the features give them
+            if pd.api.types.is_datetime64_any_dtype(rows[name]):
+                rows[name] = (cutoff - rows[name]).dt.days.astype(float)
+        rows["_set"], rows["_latest"], rows["_label"] = customer_split(table["customer_id"], seed), k == 0, truth.to_numpy()
+        parts.append(rows)
+    frame = pd.concat(parts, ignore_index=True)
+    train = (frame["_set"] != "test").to_numpy()
+    test = ((frame["_set"] == "test") & frame["_latest"]).to_numpy()
+    columns = [c for c in frame.columns if not c.startswith("_")]
+    truth = frame["_label"].astype(str).to_numpy()
+
+    def macro_f1(predicted) -> float:
+        return float(f1_score(truth[test], predicted, labels=labels, average="macro", zero_division=0))
+
+    scores = {}
+    for name, weights in (("plain", None), ("balanced", "balanced")):
+        classifier = lgb.LGBMClassifier(class_weight=weights, n_jobs=1, verbose=-1, random_state=seed)
+        classifier.fit(frame.loc[train, columns], truth[train])
+        scores[name] = macro_f1(classifier.predict(frame.loc[test, columns]))
+    # the churn model's own decision rule on top: per-class weights for macro-F1 chosen on
+    # the calibration customers, the trees grown on the others
+    grow = train & (frame["_set"] != "calibration").to_numpy()
+    tune = (frame["_set"] == "calibration").to_numpy()
+    classifier = lgb.LGBMClassifier(n_jobs=1, verbose=-1, random_state=seed).fit(frame.loc[grow, columns], truth[grow])
+    classes = np.asarray(classifier.classes_, dtype=object)
+    codes = pd.Categorical(truth[tune], categories=classes).codes
+    weights = _macro_f1_weights(classifier.predict_proba(frame.loc[tune, columns]), codes)
+    scores["decision_weights"] = macro_f1(classes[np.argmax(classifier.predict_proba(frame.loc[test, columns]) * weights,
+                                                              axis=1)])
+    return scores
 
 
 def _log_plots(model: ChurnTypeModel, truth, calibrated, raw, importances) -> None:

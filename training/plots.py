@@ -53,6 +53,20 @@ def cumulative_tracking(days, actual, expected, calibration_end):
     return fig
 
 
+def retention_curve(renewals, actual, fitted, period_days: float):
+    """Share of subscribers still paying after each renewal: actual (Kaplan-Meier) vs the sBG."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(renewals, actual, "k-", label="actual (Kaplan-Meier)")
+    ax.plot(renewals, fitted, "C0--", label="sBG")
+    ax.set_xlabel(f"renewals (billing period {period_days:.1f} days)")
+    ax.set_ylabel("share still subscribed")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Retention by tenure")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
 def matrix(values: np.ndarray, frequencies, recencies, title: str, colorbar: str, unit: str):
     """A heat map over (frequency, recency), as lifetimes' P(alive) matrix."""
     fig, ax = plt.subplots(figsize=(7, 5.5))

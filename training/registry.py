@@ -29,6 +29,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from retain.errors import RetainError
+from retain.models.pyfunc import use_tracking_store
 from retain.settings import Settings
 from retain.models.pyfunc import CHALLENGER, CHAMPION, CHURN_MODEL_NAME, VALUE_MODEL_NAME  # noqa: F401  (re-exported)
 
@@ -38,11 +39,7 @@ LOCK_TAG = "retain.lock"
 
 def configure_tracking(settings: Settings, experiment: str | None = None) -> str:
     """Point MLflow at the store (and experiment, if named); returns the tracking URI."""
-    uri = settings.resolved_tracking_uri
-    if settings.uses_local_store:
-        settings.home.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    uri = use_tracking_store(settings)
     if experiment is None:
         return uri
     store = Registry(settings)

@@ -19,6 +19,10 @@ from retain.features.eligibility import scorable_features
 from retain.models.learned import LearnedConfig, LearnedValueModel, inner_window_days
 from retain.models.purchase import FAMILIES, FitError
 from retain.models.spend import SpendModel
+from retain.models.subscription import (
+    FAMILY as SUBSCRIPTION_FAMILY, LABEL as SUBSCRIPTION_LABEL, SUBSCRIPTION, BusinessChoice, SubscriptionValueModel,
+    detect_business, metric_name,
+)
 from retain.models.value import ValueConfig, ValueModel
 from retain.training import plots
 from retain.training.evaluate import naive_value_forecast, value_metrics
@@ -29,7 +33,8 @@ EXPERIMENT = "retain-clv"
 LEARNED = "learned"
 # Every value family `--model` accepts, simplest first (the order breaks ties in selection).
 VALUE_FAMILIES = (*FAMILIES, LEARNED)
-FAMILY_LABELS = {**{name: spec[0] for name, spec in FAMILIES.items()}, LEARNED: "learned (LightGBM)"}
+FAMILY_LABELS = {**{name: spec[0] for name, spec in FAMILIES.items()}, LEARNED: "learned (LightGBM)",
+                 SUBSCRIPTION_FAMILY: SUBSCRIPTION_LABEL}
 # Chosen among purchase models by, and promoted on: per-customer purchase error first,
 # with rank agreement not allowed to get worse.
 VALUE_GATE = Gate(primary="purchases_mae", secondary=("purchases_spearman",))
@@ -49,6 +54,8 @@ class ValueTrainingResult:
     reason: str
     warnings: list[str] = field(default_factory=list)
     tracking_uri: str = ""  # the MLflow store the run and version went to (no password)
+    business: str = ""  # subscription or non-contractual: which kind of model family was used
+    business_reason: str = ""  # why (detected, or --business given)
 
     def to_json(self) -> str:
         return strict_json(asdict(self))
@@ -117,6 +124,8 @@ def _tracking_series(transactions, table, model: ValueModel, calibration_end, ho
 
 
 def _log_plots(transactions, table, model, purchases, baseline_purchases, calibration_end, holdout_end):
+    if isinstance(model, SubscriptionValueModel):
+        return _log_subscription_plots(table, model, purchases, baseline_purchases)
     figures = {
         "holdout_by_frequency.png": plots.holdout_by_frequency(
             table["frequency"], purchases, table["holdout_purchases"], baseline_purchases),
@@ -141,6 +150,33 @@ def _log_plots(transactions, table, model, purchases, baseline_purchases, calibr
     for name, figure in figures.items():
         mlflow.log_figure(figure, f"plots/{name}")
         plots.close(figure)
+
+
+def _log_subscription_plots(table, model: SubscriptionValueModel, purchases, baseline_purchases):
+    figures = {
+        "holdout_by_frequency.png": plots.holdout_by_frequency(
+            table["frequency"], purchases, table["holdout_purchases"], baseline_purchases),
+        "retention_curve.png": plots.retention_curve(*model.retention_curves(table), model.period_days),
+    }
+    for name, figure in figures.items():
+        mlflow.log_figure(figure, f"plots/{name}")
+        plots.close(figure)
+
+
+def _fit_subscription(table, config, time_unit_days, choice: BusinessChoice, progress):
+    """The subscription family (sBG with the customers' attributes as covariates), fitted
+    on the calibration table and scored on its holdout like the other families."""
+    progress(f"fitting {SUBSCRIPTION_LABEL} on {len(table):,} subscribers (billing period {choice.period_days:.1f} days)")
+    model = SubscriptionValueModel.fit(table, config, time_unit_days, period_days=choice.period_days,
+                                       business_reason=choice.reason)
+    purchases, spend = _holdout_predictions(model, table)
+    metrics = _holdout_metrics(model, table, purchases, spend)
+    progress(f"  {SUBSCRIPTION_LABEL}: holdout bills MAE {metrics['purchases_mae']:.4f}, Spearman "
+             f"{metrics['purchases_spearman']:.3f}, total error {metrics['total_purchases_pct_error']:+.1f}%, "
+             f"{config.interval:.0%} interval coverage {metrics['purchases_interval_coverage']:.1%}")
+    entry = {"params": {**model.purchase.params_, "kappa": model.purchase.kappa_},
+             "coefficients": model.purchase.coef_, "period_days": model.period_days, "metrics": metrics}
+    return {SUBSCRIPTION_FAMILY: model}, {SUBSCRIPTION_FAMILY: (purchases, spend)}, {SUBSCRIPTION_FAMILY: entry}
 
 
 # --- comparing the families ----------------------------------------------------------
@@ -377,6 +413,7 @@ def train_value_model(
     holdout_end=None,
     *,
     family: str = "auto",
+    business: str = "auto",
     config: ValueConfig | None = None,
     feature_config: FeatureConfig | None = None,
     settings: Settings,
@@ -384,27 +421,38 @@ def train_value_model(
     progress: Callable[[str], None] = lambda message: None,
 ) -> ValueTrainingResult:
     """``windows``: with ``family="auto"``, how many holdout windows (the given one and
-    earlier ones of the same length, rolling origin) the families are compared on."""
+    earlier ones of the same length, rolling origin) the families are compared on.
+    ``business``: auto (detect regular bills: ``retain.models.subscription.detect_business``),
+    subscription (the sBG family) or non-contractual (the BG/NBD families)."""
     config = config or ValueConfig()
     feature_config = feature_config or FeatureConfig()
-    if family != "auto" and family not in VALUE_FAMILIES:
-        raise RetainError(f"--model must be auto or one of {sorted(VALUE_FAMILIES)}, not {family!r}")
+    if family != "auto" and family not in VALUE_FAMILIES and family != SUBSCRIPTION_FAMILY:
+        raise RetainError(f"--model must be auto or one of {sorted([*VALUE_FAMILIES, SUBSCRIPTION_FAMILY])}, "
+                          f"not {family!r}")
     transactions = dataset.transactions
     calibration_end = pd.Timestamp(calibration_end).normalize()
     holdout_end = check_windows(transactions, calibration_end, None if holdout_end is None else pd.Timestamp(holdout_end).normalize())
 
     progress(f"features: calibration before {calibration_end.date()}, holdout to {holdout_end.date()}")
-    table, reference = calibration_holdout(transactions, calibration_end, holdout_end, config=feature_config)
+    # the customers' attributes: covariates of the subscription model
+    table, reference = calibration_holdout(transactions, calibration_end, holdout_end, customers=dataset.customers,
+                                           config=feature_config)
     actual_purchases, actual_spend = table["holdout_purchases"], table["holdout_spend"]
+    choice = _business_for(table, business, family)
+    progress(f"business: {choice.kind}: {choice.reason}")
 
-    families = list(VALUE_FAMILIES) if family == "auto" else [family]
     window_tables = WindowTables(transactions, feature_config)
-    progress(f"fitting Gamma-Gamma on the repeat buyers among {len(table):,} customers")
-    spend_model = SpendModel(penalizer=config.penalizer, min_repeat_buyers=config.min_repeat_buyers).fit(
-        table["frequency"], table["monetary"])
-    fitted, predictions, comparison = _fit_families(
-        table, families, spend_model, config, feature_config.time_unit_days, strict=family != "auto", progress=progress,
-        windows=window_tables)
+    if choice.kind == SUBSCRIPTION:
+        fitted, predictions, comparison = _fit_subscription(
+            table, config, feature_config.time_unit_days, choice, progress)
+    else:
+        families = list(VALUE_FAMILIES) if family == "auto" else [family]
+        progress(f"fitting Gamma-Gamma on the repeat buyers among {len(table):,} customers")
+        spend_model = SpendModel(penalizer=config.penalizer, min_repeat_buyers=config.min_repeat_buyers).fit(
+            table["frequency"], table["monetary"])
+        fitted, predictions, comparison = _fit_families(
+            table, families, spend_model, config, feature_config.time_unit_days, strict=family != "auto",
+            progress=progress, windows=window_tables)
     if not fitted:
         raise FitError("no purchase model could be fitted: " + "; ".join(v["error"] for v in comparison.values()))
     if family == "auto" and len(fitted) > 1:
@@ -440,7 +488,9 @@ def train_value_model(
             "time_unit_days": feature_config.time_unit_days, "horizon_days": config.horizon_days,
             "margin": config.margin, "annual_discount_rate": config.annual_discount_rate,
             "penalizer": config.penalizer, "interval": config.interval, "customers": len(table),
+            "business": choice.kind,
         })
+        mlflow.set_tag("business_reason", choice.reason)
         mlflow.set_tags(fingerprint({"transactions": transactions[["customer_id", "timestamp", "amount"]]},
                                     {"transactions": "timestamp"}))
         mlflow.log_metrics(metrics)
@@ -451,8 +501,12 @@ def train_value_model(
             if "metrics" in entry:
                 mlflow.log_metrics({f"{name}_{k}": v for k, v in entry["metrics"].items()})
         mlflow.log_metrics({f"param_{k}": v for k, v in {**model.purchase.params_, **model.spend.params_}.items()})
-        mlflow.log_metric("frequency_monetary_correlation", model.spend.frequency_monetary_correlation_)
-        mlflow.log_dict({"chosen": chosen, "comparison": comparison, "baseline": baseline,
+        if isinstance(model, SubscriptionValueModel):
+            mlflow.log_metrics({f"coef_{metric_name(k)}": v for k, v in model.purchase.coef_.items()})
+            mlflow.log_metric("billing_period_days", model.period_days)
+        else:
+            mlflow.log_metric("frequency_monetary_correlation", model.spend.frequency_monetary_correlation_)
+        mlflow.log_dict({"chosen": chosen, "business": choice.kind, "business_reason": choice.reason, "comparison": comparison, "baseline": baseline,
                          "champion": champion_metrics, "decision": decision.reason,
                          "standard_errors": model.purchase.standard_errors(), "warnings": warnings},
                         "evaluation.json")
@@ -471,4 +525,20 @@ def train_value_model(
         baseline_metrics=baseline, champion_metrics=published.champion_metrics, comparison=comparison,
         promoted=published.decision.promote, reason=published.decision.reason,
         tracking_uri=display_uri(published.tracking_uri), warnings=warnings,
+        business=choice.kind, business_reason=choice.reason,
     )
+
+
+def _business_for(table: pd.DataFrame, business: str, family: str) -> BusinessChoice:
+    """The kind of business (``detect_business``), checked against an explicit ``--model``:
+    BG/NBD and its peers on a subscription base run to boundary parameters, and the sBG
+    needs regular bills, so neither is used on the other kind silently."""
+    choice = detect_business(table, business)
+    if choice.kind == SUBSCRIPTION and family in VALUE_FAMILIES:
+        raise RetainError(
+            f"--model {family} is a non-contractual model, but this is a subscription base ({choice.reason}); "
+            f"use --model auto or {SUBSCRIPTION_FAMILY}, or --business non-contractual to fit {family} anyway")
+    if choice.kind != SUBSCRIPTION and family == SUBSCRIPTION_FAMILY:
+        raise RetainError(f"--model {SUBSCRIPTION_FAMILY} is for subscription bases, and {choice.reason}; "
+                          "use --business subscription to fit it anyway")
+    return choice

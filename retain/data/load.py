@@ -484,14 +484,14 @@ def _parse_bool(check: _TableCheck, column: str) -> None:
     if pd.api.types.is_bool_dtype(raw):
         check.frame[column] = raw.astype("boolean")
         return
-    text = raw.astype("string").str.strip().str.lower()
-    parsed = pd.Series(pd.NA, index=raw.index, dtype="boolean")
-    parsed[text.isin(_TRUE)] = True
-    parsed[text.isin(_FALSE)] = False
-    check.flag(
-        (parsed.isna() & text.notna()).to_numpy(), column, "is not true/false", raw
-    )
-    check.frame[column] = parsed
+    # a flag column holds a handful of distinct values: read each once
+    codes, uniques = _codes(raw)
+    words = [str(value).strip().lower() for value in uniques]
+    meaning = np.array([1 if w in _TRUE else 0 if w in _FALSE else -1 for w in words] + [-2], dtype=np.int8)[codes]
+    check.flag(meaning == -1, column, "is not true/false", raw)
+    parsed = pd.array(meaning == 1, dtype="boolean")
+    parsed[meaning < 0] = pd.NA
+    check.frame[column] = pd.Series(parsed, index=raw.index)
 
 
 def _check_columns(spec: TableSpec, frame: pd.DataFrame) -> None:
@@ -564,18 +564,22 @@ def _check_duplicates(check: _TableCheck) -> None:
         # only rows sharing an order_id with another row can be either defect
         shared = np.flatnonzero(_shared_values(order) & has_order & ~check.bad)
         exact = np.zeros(len(frame), dtype=bool)
-        exact[shared] = frame.iloc[shared].duplicated(subset=columns).to_numpy()
+        if shared.size:  # most inputs share no order_id at all
+            exact[shared] = frame.iloc[shared].duplicated(subset=columns).to_numpy()
         check.flag(exact, "order_id", "duplicate an earlier row exactly, order_id included (the same order twice)",
                    order)
         # a return may carry the order_id of the purchase it refunds; two purchases may not share one
         purchases = shared[(frame["amount"].to_numpy()[shared] >= 0) & ~check.bad[shared]]
         repeated = np.zeros(len(frame), dtype=bool)
-        repeated[purchases] = order.iloc[purchases].duplicated().to_numpy()
+        if purchases.size:
+            repeated[purchases] = order.iloc[purchases].duplicated().to_numpy()
         check.flag(repeated, "order_id", "repeat the order_id of an earlier purchase (one row per order: "
                    "sum the lines of an order first)", order)
         without_order = np.flatnonzero(~has_order)
     if len(without_order) == len(frame):
         duplicate = _duplicates(frame, columns)
+    elif len(without_order) == 0:
+        duplicate = np.zeros(len(frame), dtype=bool)
     else:
         duplicate = np.zeros(len(frame), dtype=bool)
         duplicate[without_order] = _duplicates(frame.iloc[without_order], columns)

@@ -399,3 +399,135 @@ def write_dataset(tables: dict, out: str | Path) -> Path:
     tables["truth_customers"].to_parquet(out / "truth_customers.parquet", index=False)
     (out / "truth.json").write_text(json.dumps(tables["truth"], indent=2, default=str))
     return out
+
+
+# --- a subscription base -------------------------------------------------------------------
+
+# Logit effects of attributes on the mean monthly churn probability (retain.models.subscription).
+SUBSCRIPTION_EFFECTS = {
+    ("plan", "plus"): -0.4,
+    ("plan", "premium"): -0.8,
+    ("signup_source", "promo"): 0.7,
+    ("channel", "app"): -0.3,
+}
+PLAN_BILLS = {"basic": 20.0, "plus": 35.0, "premium": 60.0}
+
+
+@dataclass
+class SubscriptionConfig:
+    """A contractual base: every customer pays a bill each ``period_days`` (plus or minus
+    ``jitter_days``, as calendar months do) until they cancel. At each renewal a customer
+    cancels with probability theta ~ Beta(mu kappa, (1 - mu) kappa), mu = expit(logit(
+    ``mean_churn``) + the attribute effects in SUBSCRIPTION_EFFECTS): the shifted-beta-geometric
+    story with covariates (Fader & Hardie 2007). The bill is the plan's price."""
+
+    customers: int = 10_000
+    seed: int = 0
+    start: str = "2023-01-01"
+    acquisition_days: int = 730
+    end: str = "2026-01-01"
+    period_days: float = 30.0
+    jitter_days: int = 1
+    mean_churn: float = 0.06
+    kappa: float = 2.0
+    churn_type_shares: dict = field(default_factory=lambda: dict(GeneratorConfig().churn_type_shares))
+    trace_probability: float = 0.75
+    background_probability: float = 0.08
+    complaint_rate_per_year: float = 0.4
+    survey_rate_per_year: float = 0.8
+
+
+def subscription_churn_mean(config: SubscriptionConfig, attributes: dict[str, np.ndarray]) -> np.ndarray:
+    """Each customer's mean churn probability per renewal (the truth the sBG should recover)."""
+    from scipy.special import expit, logit
+
+    eta = np.full(len(next(iter(attributes.values()))), logit(config.mean_churn))
+    for (name, value), effect in SUBSCRIPTION_EFFECTS.items():
+        eta = eta + effect * (attributes[name] == value)
+    return expit(eta)
+
+
+def generate_subscription(config: SubscriptionConfig, progress=None) -> dict[str, pd.DataFrame | dict]:
+    """The four tables plus the truth for a subscription base (``SubscriptionConfig``)."""
+    say = progress or (lambda msg: None)
+    rng = np.random.default_rng(config.seed)
+    n = config.customers
+    if n < 1:
+        raise RetainError(f"a generated base needs at least 1 customer, not {n} (--customers)")
+    start, end = np.datetime64(config.start, "s"), np.datetime64(config.end, "s")
+    span_days = (end - start) / np.timedelta64(1, "D")
+    if config.acquisition_days >= span_days:
+        raise ValueError("acquisition_days must end before the data end date")
+    say("subscribers and their churn probabilities")
+    ids = np.char.add("S", np.char.zfill(np.arange(1, n + 1).astype(str), 7))
+    acquired = np.floor(rng.uniform(0, config.acquisition_days, n))
+    horizon = span_days - acquired
+    attributes = {name: rng.choice(values, n) for name, values in ATTRIBUTES.items()}
+    mean = subscription_churn_mean(config, attributes)
+    theta = rng.beta(mean * config.kappa, (1 - mean) * config.kappa)
+    # renewals made before cancelling: geometric (the first bill is at sign-up)
+    renewals = rng.geometric(np.clip(theta, 1e-9, 1.0)) - 1
+
+    say("bills")
+    bills = renewals + 1
+    last_possible = np.floor(horizon / config.period_days).astype(np.int64) + 1  # bills that fit before the end
+    paid = np.minimum(bills, last_possible)
+    cust = np.repeat(np.arange(n), paid)
+    k = np.arange(len(cust)) - np.repeat(np.cumsum(paid) - paid, paid)
+    jitter = rng.integers(-config.jitter_days, config.jitter_days + 1, len(cust)) * (k > 0)
+    day = acquired[cust] + k * config.period_days + jitter
+    inside = day < span_days
+    cust, k, day = cust[inside], k[inside], day[inside]
+    plan = attributes["plan"]
+    amount = np.array([PLAN_BILLS[p] for p in plan])[cust]
+    # cancelled: the renewal after the last bill falls inside the data
+    cancel_day = acquired + bills * config.period_days
+    dead = (renewals < last_possible - 1) & (cancel_day < span_days)
+
+    say("churn types")
+    types = list(config.churn_type_shares)
+    weight = np.tile(np.array([config.churn_type_shares[x] for x in types], float), (n, 1))
+    for (attr, value), tilts in ATTRIBUTE_TILTS.items():
+        hit = attributes[attr] == value
+        for type_name, factor in tilts.items():
+            if type_name in types:
+                weight[hit, types.index(type_name)] *= factor
+    weight /= weight.sum(axis=1, keepdims=True)
+    draw = (weight.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1)
+    churn_type = np.where(dead, np.array(types, dtype=object)[np.minimum(draw, len(types) - 1)], None)
+    trace = {kind: rng.random(n) < np.where(dead & (churn_type == kind), config.trace_probability,
+                                            config.background_probability) for kind in TRACE_KINDS}
+    died_at = np.where(dead, cancel_day - acquired, np.nan)
+    anchor = np.where(dead, died_at, rng.uniform(0, 1, n) * horizon)
+
+    second = np.timedelta64(1, "D") / np.timedelta64(1, "s")
+    tx = pd.DataFrame({
+        "customer_id": pd.Categorical.from_codes(cust, categories=ids),
+        "timestamp": (start + (day * second).astype("timedelta64[s]")).astype("datetime64[ms]"),
+        "amount": amount,
+        "order_id": np.arange(1, len(cust) + 1),
+    }).sort_values("timestamp", kind="stable").reset_index(drop=True)
+    interactions = _interactions(rng, config, n, acquired, horizon, dead, churn_type, anchor, trace, start, end)
+    interactions["customer_id"] = pd.Categorical.from_codes(interactions.pop("cust"), categories=ids)
+    churn_events = pd.DataFrame({
+        "customer_id": ids[dead],
+        "churn_date": (start + (cancel_day[dead] * second).astype("timedelta64[s]")).astype("datetime64[ms]"),
+        "churn_type": churn_type[dead].astype(str),
+    })
+    customers = pd.DataFrame({"customer_id": ids,
+                              "signup_date": (start + (acquired * second).astype("timedelta64[s]")).astype("datetime64[ms]"),
+                              **attributes})
+    truth_customers = pd.DataFrame({"customer_id": ids, "churn_probability": theta, "churn_mean": mean,
+                                    "renewals_before_cancelling": renewals, "alive_at_end": ~dead,
+                                    "churn_type": churn_type})
+    truth = {
+        "config": asdict(config),
+        "business": "subscription",
+        "sbg": {"mean_churn": config.mean_churn, "kappa": config.kappa,
+                "effects": {f"attr_{name}={value}": effect for (name, value), effect in SUBSCRIPTION_EFFECTS.items()}},
+        "counts": {"customers": n, "transactions": len(tx), "purchases": len(tx), "returns": 0,
+                   "interactions": len(interactions), "dropped_out": int(dead.sum()), "churn_events": int(dead.sum())},
+        "churn_type_counts": pd.Series(churn_type[dead]).value_counts().to_dict(),
+    }
+    return {"transactions": tx, "customers": customers, "interactions": interactions, "churn_events": churn_events,
+            "truth_customers": truth_customers, "truth": truth}

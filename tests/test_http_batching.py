@@ -1,0 +1,106 @@
+"""Requests that arrive while the server is busy are scored together, each answered as if
+it had been scored alone (serving/http_batching.py, serving/http_request.score_requests)."""
+
+import asyncio
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from retain.errors import RetainError
+from retain.serving.http_batching import RequestBatcher
+from retain.serving.http_request import (Unscorable, _score_together, request_model, request_tables, score_request,
+                                         score_requests)
+
+AS_OF = pd.Timestamp("2025-12-01")
+EARLIER = AS_OF - pd.Timedelta(days=90)
+
+
+def _requests(trained):
+    from test_http import _with_everything, customer_body
+
+    dataset = trained.dataset
+    ids = _with_everything(dataset, 8)  # not churned, with attributes and interactions
+    bodies = [customer_body(dataset, cid) for cid in ids]
+    shorter = dict(bodies[0], transactions=bodies[0]["transactions"][:2])  # same id, other history
+    bad_discount = dict(bodies[3], transactions=[dict(t, discount=-5.0) for t in bodies[3]["transactions"]])
+    too_early = dict(bodies[5], transactions=[dict(t, timestamp="2026-06-01") for t in bodies[5]["transactions"]])
+    no_interactions = {k: v for k, v in bodies[6].items() if k != "interactions"}
+    model = request_model(100)
+    parse = lambda customers, as_of=AS_OF: (model.model_validate({"customers": customers}).customers, as_of)
+    return [
+        parse(bodies[:3]),
+        parse([shorter, bodies[4]]),                          # customer 0 again, with two purchases only
+        parse([too_early]),                                   # nobody scorable: 422 for this request only
+        parse([bad_discount, bodies[2]], EARLIER),            # one customer breaks the contract...
+        parse(bodies[:2], EARLIER),                           # ...so its group is scored request by request
+        parse([no_interactions, bodies[7]]),                  # another table shape
+    ]
+
+
+def _same(result, alone):
+    if isinstance(alone, Exception):
+        assert type(result) is type(alone) and str(result) == str(alone)
+    else:
+        pd.testing.assert_frame_equal(result, alone)
+
+
+def test_requests_scored_together_equal_each_scored_alone(trained):
+    pair = trained.pair()
+    requests = _requests(trained)
+    together = score_requests(requests, pair)
+    for (customers, as_of), result in zip(requests, together):
+        try:
+            alone = score_request(customers, as_of, pair)
+        except (Unscorable, RetainError) as exc:
+            alone = exc
+        _same(result, alone)
+    assert isinstance(together[2], Unscorable)
+    assert together[3].loc[0, "not_scored_reason"].startswith("invalid input: transactions.discount")
+    assert together[3].loc[1, "not_scored_reason"] == ""
+    # the repeated id kept its own history
+    assert together[0].loc[0, "frequency"] != together[1].loc[0, "frequency"]
+    # the first three requests did go through one call of the scoring core
+    frames = {i: request_tables(requests[i][0]) for i in range(3)}
+    ids = {i: [c.customer_id for c in requests[i][0]] for i in range(3)}
+    assert _score_together(frames, ids, AS_OF, pair) is not None
+
+
+def test_the_batcher_waits_for_nothing_when_idle_and_groups_what_queues_behind_a_batch():
+    calls = []
+
+    def score_batch(items):
+        calls.append(list(items))
+        time.sleep(0.2)
+        return [ValueError(f"bad {item}") if item == "bad" else item.upper() for item in items]
+
+    async def scenario():
+        batcher = RequestBatcher(score_batch, max_customers=5)
+        first = asyncio.ensure_future(batcher.submit("a", 1))
+        await asyncio.sleep(0.05)  # "a" is being scored; these queue behind it
+        rest = [asyncio.ensure_future(batcher.submit(item, 2)) for item in ("b", "bad", "c", "d")]
+        results = await asyncio.gather(first, *rest, return_exceptions=True)
+        return results
+
+    started = time.monotonic()
+    results = asyncio.run(scenario())
+    assert results[0] == "A" and results[1] == "B" and results[3] == "C" and results[4] == "D"
+    assert isinstance(results[2], ValueError) and str(results[2]) == "bad bad"
+    # "a" alone at once; then as many as fit in 5 customers, then the rest
+    assert calls == [["a"], ["b", "bad"], ["c", "d"]]
+    assert time.monotonic() - started < 0.2 * 3 + 0.5
+
+
+def test_a_failing_batch_fails_only_its_own_requests():
+    def score_batch(items):
+        if "boom" in items:
+            raise RuntimeError("scoring failed")
+        return items
+
+    async def scenario():
+        batcher = RequestBatcher(score_batch, max_customers=1)
+        return await asyncio.gather(batcher.submit("boom", 1), batcher.submit("fine", 1), return_exceptions=True)
+
+    failed, fine = asyncio.run(scenario())
+    assert isinstance(failed, RuntimeError) and fine == "fine"
