@@ -41,7 +41,7 @@ def timed(function, repeat: int = 1):
     return best, result
 
 
-def auto_selection(transactions: pd.DataFrame, as_of: str) -> None:
+def auto_selection(transactions: pd.DataFrame, as_of: str, verbose: bool = False) -> None:
     """What ``retain train clv --model auto`` does before logging: features for the given
     window, every family fitted and scored with coverage, and the earlier rolling-origin
     windows (half a year of holdout before ``as_of``, and the two half-years before that)."""
@@ -54,14 +54,19 @@ def auto_selection(transactions: pd.DataFrame, as_of: str) -> None:
     calibration_end = pd.Timestamp(as_of) - pd.Timedelta(days=182)  # three half-year windows fit in the data
     holdout_end = pd.Timestamp(as_of)
     started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        if verbose:
+            print(f"  [{time.perf_counter() - started:6.1f} s] {message}", flush=True)
+
     table, _ = calibration_holdout(transactions, calibration_end, holdout_end, config=FeatureConfig())
     config = ValueConfig()
     spend = SpendModel().fit(table["frequency"], table["monetary"])
     tables = WindowTables(transactions, FeatureConfig())
     fitted, _, comparison = _fit_families(table, list(VALUE_FAMILIES), spend, config, 1.0, strict=False,
-                                          progress=lambda m: None, windows=tables)
+                                          progress=progress, windows=tables)
     windows = _earlier_windows(transactions, calibration_end, holdout_end, 3)
-    _rolling_origin(transactions, windows, fitted, comparison, config, FeatureConfig(), lambda m: None, tables)
+    _rolling_origin(transactions, windows, fitted, comparison, config, FeatureConfig(), progress, tables)
     elapsed = time.perf_counter() - started
     chosen = select_family(comparison)
     print(f"--model auto comparison ({len(table):,} customers, {1 + len(windows)} windows): {elapsed:.1f} s; chose {chosen}")
@@ -108,6 +113,7 @@ def main() -> None:
                         help="also time the --model auto comparison (all families, rolling origin; no MLflow)")
     parser.add_argument("--learned", action="store_true", help="also time the learned value model")
     parser.add_argument("--only", action="store_true", help="only the --learned / --auto figures")
+    parser.add_argument("--verbose", action="store_true", help="with --auto: each step with the time it began")
     args = parser.parse_args()
 
     transactions = pd.read_parquet(args.data / "transactions.parquet", columns=["customer_id", "timestamp", "amount"])
@@ -120,7 +126,7 @@ def main() -> None:
         if args.learned:
             learned_timing(transactions, args.as_of)
         if args.auto:
-            auto_selection(transactions, args.as_of)
+            auto_selection(transactions, args.as_of, args.verbose)
         return
 
     fit_time, purchase = timed(lambda: PurchaseModel("bgnbd").fit(*columns), repeat=3)
@@ -158,7 +164,7 @@ def main() -> None:
     if args.learned:
         learned_timing(transactions, args.as_of)
     if args.auto:
-        auto_selection(transactions, args.as_of)
+        auto_selection(transactions, args.as_of, args.verbose)
     if args.skip_lifetimes:
         return
     lifetimes_fit_time, fitter = timed(lambda: BetaGeoFitter().fit(*columns))

@@ -38,7 +38,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import betainc, gammaln, ndtr, ndtri
 
 from retain.features import FeatureConfig, calibration_holdout
-from retain.models.purchase import FitError
+from retain.models.purchase import FitError, PurchaseModel
 from retain.models.spend import SpendModel
 from retain.models.tiers import TierEdges
 from retain.models.value import (
@@ -159,7 +159,13 @@ class LearnedValueModel:
             raise FitError(
                 f"only {len(inner):,} customers bought before the inner cutoff {inner_cutoff.date()}; the learned model "
                 f"needs at least {MIN_TRAINING_CUSTOMERS}: use a later calibration end or more history")
-        inner_base = ValueModel.fit(inner, learned_config.base_family, config, unit)
+        # the inner base model only feeds inputs: no tier edges (a pass over every customer)
+        inner_base = ValueModel(
+            PurchaseModel(learned_config.base_family, penalizer=config.penalizer).fit(
+                inner["frequency"], inner["recency"], inner["T"]),
+            SpendModel(penalizer=config.penalizer, min_repeat_buyers=config.min_repeat_buyers).fit(
+                inner["frequency"], inner["monetary"]),
+            config, unit)
         if base is None:
             base = ValueModel.fit(features, learned_config.base_family, config, unit)
         inputs = _inputs(inner, inner_base, window, None)
@@ -229,7 +235,9 @@ class LearnedValueModel:
                           where=over_window > 1e-12)
         return ratio[inverse]
 
-    def _means_over(self, days: float, features: pd.DataFrame, histories=None) -> tuple[np.ndarray, np.ndarray]:
+    def means_over(self, days: float, features: pd.DataFrame, histories=None) -> tuple[np.ndarray, np.ndarray]:
+        """Expected repeat purchases and spend (undiscounted) in the next ``days``: one pass
+        of the boosters for both (``expected_over`` times ``expected_order_value`` is two)."""
         histories = histories or _patterns(features)
         count, spend = self._window_means(features, histories)
         ratio = self._horizon_ratio(days, histories)
@@ -237,7 +245,7 @@ class LearnedValueModel:
 
     def expected_over(self, days: float, features: pd.DataFrame) -> np.ndarray:
         """Expected repeat purchases in the next ``days`` per customer."""
-        return self._means_over(days, features)[0]
+        return self.means_over(days, features)[0]
 
     def expected_order_value(self, features: pd.DataFrame) -> np.ndarray:
         """Learned spend over learned purchases in the window (the probabilistic model's
@@ -250,7 +258,7 @@ class LearnedValueModel:
         base = replace(self.base, config=self.config)
         horizon = self.config.horizon_days
         patterns, inverse = histories = _patterns(features)
-        count, spend = self._means_over(horizon, features, histories)
+        count, spend = self.means_over(horizon, features, histories)
         discounted, plain = base._discounted_purchases(patterns)
         discount = np.divide(discounted, plain, out=np.ones_like(plain), where=plain > 0)[inverse]
         alive = base.purchase.p_alive(*patterns)
@@ -279,17 +287,19 @@ class LearnedValueModel:
         """Per customer: the equal-tailed ``level`` interval of repeat purchases and of
         (undiscounted) spend in the next ``days``."""
         level = self.config.interval if level is None else level
-        outcomes = _Outcomes(*self._means_over(days, features), self.count_dispersion_, self.spend_log_sd_)
+        outcomes = _Outcomes(*self.means_over(days, features), self.count_dispersion_, self.spend_log_sd_)
         low, high = (1 - level) / 2, (1 + level) / 2
         return (outcomes.count_quantile(low), outcomes.count_quantile(high),
                 outcomes.spend_quantile(low), outcomes.spend_quantile(high))
 
     def interval_coverage(self, features: pd.DataFrame, days: float, actual_purchases, actual_spend,
-                          level: float | None = None) -> dict[str, float]:
+                          level: float | None = None, means: tuple[np.ndarray, np.ndarray] | None = None
+                          ) -> dict[str, float]:
         """The same measures as ``ValueModel.interval_coverage`` (randomized PIT coverage and
-        plain share inside), for this model's predictive distribution."""
+        plain share inside), for this model's predictive distribution; ``means``: what
+        ``means_over(days, features)`` returned, if the caller has it."""
         level = self.config.interval if level is None else level
-        outcomes = _Outcomes(*self._means_over(days, features), self.count_dispersion_, self.spend_log_sd_)
+        outcomes = _Outcomes(*(means or self.means_over(days, features)), self.count_dispersion_, self.spend_log_sd_)
         low_q, high_q = (1 - level) / 2, (1 + level) / 2
         purchases = np.asarray(actual_purchases, dtype=float)
         spend = np.asarray(actual_spend, dtype=float)

@@ -38,7 +38,10 @@ def test_holdout_rows_do_not_change_the_fitted_model(calibration, learned):
     changed.loc[after, "amount"] = changed.loc[after, "amount"] * 7 + 100  # every holdout purchase rewritten
     extra = changed[after].head(500).assign(timestamp=pd.Timestamp("2025-03-01"))  # and more of them
     changed = pd.concat([changed[~after | (changed.index % 2 == 0)], extra], ignore_index=True)
-    refit = LearnedValueModel.fit(changed, CALIBRATION_END, table, window_days=365)
+    # the calibration table built from the changed rows: same features, other holdout outcomes
+    changed_table, _ = calibration_holdout(changed, CALIBRATION_END, "2026-01-01")
+    assert not np.allclose(changed_table["holdout_spend"], table["holdout_spend"])
+    refit = LearnedValueModel.fit(changed, CALIBRATION_END, changed_table, window_days=365)
     assert refit.purchases_booster_.model_to_string() == learned.purchases_booster_.model_to_string()
     assert refit.spend_booster_.model_to_string() == learned.spend_booster_.model_to_string()
     assert (refit.count_dispersion_, refit.spend_log_sd_) == (learned.count_dispersion_, learned.spend_log_sd_)
@@ -132,6 +135,7 @@ def test_a_learned_champion_scores_through_the_scoring_core(trained, tmp_path, m
     result = json.loads(out.out)
     assert result["chosen_model"] == "learned" and result["promoted"], result["reason"]
     assert set(result["comparison"]) == {"learned"}
+    assert result["params"]["window_days"] == 365 and result["params"]["purchases_trees"] > 0
     assert 0.75 <= result["metrics"]["purchases_interval_coverage"] <= 0.85
     assert result["metrics"]["purchases_mae"] < result["baseline_metrics"]["purchases_mae"]
 
@@ -164,3 +168,20 @@ def test_count_quantiles_and_cdf_are_the_negative_binomial():
         np.testing.assert_array_equal(outcomes.count_quantile(level), reference.ppf(level))
     counts = rng.integers(-1, 12, len(mean))
     np.testing.assert_allclose(outcomes.count_cdf(counts), np.where(counts < 0, 0, reference.cdf(counts)), atol=1e-12)
+
+
+def test_earlier_window_tables_sample_the_same_customers_on_large_bases(calibration):
+    from retain.training.value import WindowTables
+
+    transactions, table = calibration
+    sampled = WindowTables(transactions, FeatureConfig(), max_customers=1000)
+    first = sampled.table("2024-07-01", "2025-01-01")
+    second = sampled.table("2025-01-01", "2026-01-01")
+    assert sampled.table("2024-07-01", "2025-01-01") is first  # built once
+    assert 600 < len(second) < 1400 and set(first["customer_id"]) <= set(second["customer_id"])
+    # the sampled customers' rows are what the full table says about them
+    full = table.set_index("customer_id").loc[second["customer_id"]]
+    for column in ("frequency", "recency", "T", "monetary", "spend_180d", "holdout_purchases", "holdout_spend"):
+        np.testing.assert_allclose(second[column].to_numpy(), full[column].to_numpy(), err_msg=column)
+    everyone = WindowTables(transactions, FeatureConfig(), max_customers=10_000)
+    assert len(everyone.table("2025-01-01", "2026-01-01")) == len(table)
