@@ -150,6 +150,7 @@ def category_counts(counts: pd.Series, title: str, category_label: str, values: 
         ax2.set_xlim(0, values.max() * 1.3 if len(values) and values.max() > 0 else 1)
         ax2.set_xlabel(value_label)
         ax2.xaxis.set_major_formatter(_thousands())
+        ax2.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=5))  # amounts in the millions would overlap
         ax2.tick_params(axis="y", left=False)
     fig.suptitle(title)
     fig.tight_layout()
