@@ -42,7 +42,7 @@ from retain.models.purchase import FitError, PurchaseModel
 from retain.models.spend import SpendModel
 from retain.models.tiers import TierEdges
 from retain.models.value import (
-    ValueConfig, ValueModel, _band_share, _check_columns, _current_value, _patterns, score_table,
+    ValueConfig, ValueModel, _check_columns, _current_value, _patterns, coverage, score_table,
 )
 
 # Outputs of the probabilistic model used as inputs, computed over the learned window.
@@ -300,22 +300,7 @@ class LearnedValueModel:
         ``means_over(days, features)`` returned, if the caller has it."""
         level = self.config.interval if level is None else level
         outcomes = _Outcomes(*(means or self.means_over(days, features)), self.count_dispersion_, self.spend_log_sd_)
-        low_q, high_q = (1 - level) / 2, (1 + level) / 2
-        purchases = np.asarray(actual_purchases, dtype=float)
-        spend = np.asarray(actual_spend, dtype=float)
-        count_covered = _band_share(outcomes.count_cdf(purchases - 1), outcomes.count_cdf(purchases), low_q, high_q)
-        spend_below = np.where(spend > 0, outcomes.spend_cdf(spend), 0.0)
-        spend_upto = np.where(spend > 0, spend_below, outcomes.quiet)
-        spend_covered = _band_share(spend_below, spend_upto, low_q, high_q)
-        count_low, count_high = outcomes.count_quantile(low_q), outcomes.count_quantile(high_q)
-        spend_low, spend_high = outcomes.spend_quantile(low_q), outcomes.spend_quantile(high_q)
-        return {
-            "purchases_interval_coverage": float(count_covered.mean()),
-            "spend_interval_coverage": float(spend_covered.mean()),
-            "purchases_interval_share_inside": float(((purchases >= count_low) & (purchases <= count_high)).mean()),
-            "spend_interval_share_inside": float(((spend >= spend_low - 1e-9) & (spend <= spend_high + 1e-9)).mean()),
-            "purchases_interval_mean_width": float((count_high - count_low).mean()),
-        }
+        return coverage(outcomes, actual_purchases, actual_spend, level)
 
     def score(self, features: pd.DataFrame) -> pd.DataFrame:
         """The value scores, one row per input row, in input order: ``ValueModel``'s columns."""

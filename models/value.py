@@ -201,24 +201,7 @@ class ValueModel:
         outcome lies within [low, high], which is at least ``level`` for whole-number counts
         (a customer whose most likely outcome is 0 with 90% gets the interval [0, 0])."""
         level = self.config.interval if level is None else level
-        outcomes = self._outcome_distribution(features, days)
-        low_q, high_q = (1 - level) / 2, (1 + level) / 2
-        purchases = np.asarray(actual_purchases, dtype=float)
-        spend = np.asarray(actual_spend, dtype=float)
-        below, upto = outcomes.count_cdf(purchases - 1), outcomes.count_cdf(purchases)
-        count_covered = _band_share(below, upto, low_q, high_q)
-        spend_below = np.where(spend > 0, outcomes.spend_cdf(spend), 0.0)
-        spend_upto = np.where(spend > 0, spend_below, outcomes.quiet)
-        spend_covered = _band_share(spend_below, spend_upto, low_q, high_q)
-        count_low, count_high = outcomes.count_quantile(low_q), outcomes.count_quantile(high_q)
-        spend_low, spend_high = outcomes.spend_quantile(low_q), outcomes.spend_quantile(high_q)
-        return {
-            "purchases_interval_coverage": float(count_covered.mean()),
-            "spend_interval_coverage": float(spend_covered.mean()),
-            "purchases_interval_share_inside": float(((purchases >= count_low) & (purchases <= count_high)).mean()),
-            "spend_interval_share_inside": float(((spend >= spend_low - 1e-9) & (spend <= spend_high + 1e-9)).mean()),
-            "purchases_interval_mean_width": float((count_high - count_low).mean()),
-        }
+        return coverage(self._outcome_distribution(features, days), actual_purchases, actual_spend, level)
 
     def parameter_interval(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
         """The uncertainty of the fitted parameters alone, as ``*_param_low``/``*_param_high``
@@ -341,6 +324,28 @@ class _Outcomes:
         with np.errstate(divide="ignore"):
             inside = ndtr((np.log(np.maximum(spend, 0.0)) - location) / spread)
         return self.quiet + (1.0 - self.quiet) * inside
+
+
+def coverage(outcomes, actual_purchases, actual_spend, level: float) -> dict[str, float]:
+    """``interval_coverage``'s figures for any outcome distribution with ``count_cdf``,
+    ``count_quantile``, ``spend_cdf``, ``spend_quantile`` and ``quiet`` (the chance of no
+    purchase): the probabilistic families' and the learned model's alike."""
+    low_q, high_q = (1 - level) / 2, (1 + level) / 2
+    purchases = np.asarray(actual_purchases, dtype=float)
+    spend = np.asarray(actual_spend, dtype=float)
+    count_covered = _band_share(outcomes.count_cdf(purchases - 1), outcomes.count_cdf(purchases), low_q, high_q)
+    spend_below = np.where(spend > 0, outcomes.spend_cdf(spend), 0.0)
+    spend_upto = np.where(spend > 0, spend_below, outcomes.quiet)
+    spend_covered = _band_share(spend_below, spend_upto, low_q, high_q)
+    count_low, count_high = outcomes.count_quantile(low_q), outcomes.count_quantile(high_q)
+    spend_low, spend_high = outcomes.spend_quantile(low_q), outcomes.spend_quantile(high_q)
+    return {
+        "purchases_interval_coverage": float(count_covered.mean()),
+        "spend_interval_coverage": float(spend_covered.mean()),
+        "purchases_interval_share_inside": float(((purchases >= count_low) & (purchases <= count_high)).mean()),
+        "spend_interval_share_inside": float(((spend >= spend_low - 1e-9) & (spend <= spend_high + 1e-9)).mean()),
+        "purchases_interval_mean_width": float((count_high - count_low).mean()),
+    }
 
 
 def _band_share(below: np.ndarray, upto: np.ndarray, low: float, high: float) -> np.ndarray:
