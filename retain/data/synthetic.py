@@ -144,6 +144,22 @@ def _simulate_purchases(rng, lam, dropout, horizon):
     return who_all[order], when_all[order], died_at
 
 
+def _draw_churn_types(shares: dict, attributes: dict, dead: np.ndarray, rng) -> np.ndarray:
+    """Each leaving customer's churn type, drawn from ``shares`` tilted by their attributes
+    (``ATTRIBUTE_TILTS``); None for those who stay."""
+    types = list(shares)
+    n = len(dead)
+    weight = np.tile(np.array([shares[x] for x in types], float), (n, 1))
+    for (attr, value), tilts in ATTRIBUTE_TILTS.items():
+        hit = attributes[attr] == value
+        for type_name, factor in tilts.items():
+            if type_name in types:
+                weight[hit, types.index(type_name)] *= factor
+    weight /= weight.sum(axis=1, keepdims=True)
+    draw = (weight.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1)
+    return np.where(dead, np.array(types, dtype=object)[np.minimum(draw, len(types) - 1)], None)
+
+
 def generate(config: GeneratorConfig, progress=None) -> dict[str, pd.DataFrame | dict]:
     """All four tables plus the truth, in memory. ``progress(msg)`` hears each stage."""
     say = progress or (lambda msg: None)
@@ -181,16 +197,7 @@ def generate(config: GeneratorConfig, progress=None) -> dict[str, pd.DataFrame |
 
     say("churn types")
     dead = ~np.isnan(died_at)
-    types = list(config.churn_type_shares)
-    weight = np.tile(np.array([config.churn_type_shares[x] for x in types], float), (n, 1))
-    for (attr, value), tilts in ATTRIBUTE_TILTS.items():
-        hit = attributes[attr] == value
-        for type_name, factor in tilts.items():
-            if type_name in types:
-                weight[hit, types.index(type_name)] *= factor
-    weight /= weight.sum(axis=1, keepdims=True)
-    draw = (weight.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1)
-    churn_type = np.where(dead, np.array(types, dtype=object)[np.minimum(draw, len(types) - 1)], None)
+    churn_type = _draw_churn_types(config.churn_type_shares, attributes, dead, rng)
     churn_day = died_at + rng.gamma(2.0, config.churn_lag_days / 2.0, n)
     # trace flags: the type's own trace with trace_probability, look-alikes in background
     trace = {}
@@ -485,16 +492,7 @@ def generate_subscription(config: SubscriptionConfig, progress=None) -> dict[str
     dead = (renewals < last_possible - 1) & (cancel_day < span_days)
 
     say("churn types")
-    types = list(config.churn_type_shares)
-    weight = np.tile(np.array([config.churn_type_shares[x] for x in types], float), (n, 1))
-    for (attr, value), tilts in ATTRIBUTE_TILTS.items():
-        hit = attributes[attr] == value
-        for type_name, factor in tilts.items():
-            if type_name in types:
-                weight[hit, types.index(type_name)] *= factor
-    weight /= weight.sum(axis=1, keepdims=True)
-    draw = (weight.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1)
-    churn_type = np.where(dead, np.array(types, dtype=object)[np.minimum(draw, len(types) - 1)], None)
+    churn_type = _draw_churn_types(config.churn_type_shares, attributes, dead, rng)
     trace = {kind: rng.random(n) < np.where(dead & (churn_type == kind), config.trace_probability,
                                             config.background_probability) for kind in TRACE_KINDS}
     died_at = np.where(dead, cancel_day - acquired, np.nan)
