@@ -10,8 +10,6 @@ import json
 import math
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,17 +22,12 @@ import pandas as pd
 import pytest
 
 from retain.serving import score_customers
+from servers import free_port, stop_process_group, wait_until_ready
 
 AS_OF = "2025-12-01"
 KEYS = ("first-test-key", "second-test-key")
 MAX_CUSTOMERS = 50
 MAX_BYTES = 2_000_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _iso(value):
@@ -116,24 +109,10 @@ def server(trained, tmp_path_factory):
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, (root / "server.log").read_text()[-3000:]
-            try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (root / "server.log").read_text()[-3000:]
-            time.sleep(0.25)
+        wait_until_ready(url + "/readyz", process, 120, log=lambda: (root / "server.log").read_text())
         yield Server(url, process, settings, root / "server.log")
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # its own session: the server and its workers
-            process.wait()
+        stop_process_group(process)
         log.close()
 
 

@@ -1,14 +1,13 @@
 """``retain build``: a Bento that serves the champions without the tracking store."""
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import httpx
 
-from test_http import AS_OF, _with_everything, customer_body, free_port
+from servers import free_port, stop_process_group, wait_until_ready
+from test_http import AS_OF, _with_everything, customer_body
 
 
 def test_the_built_bento_serves_without_the_tracking_store(trained, tmp_path):
@@ -29,16 +28,7 @@ def test_the_built_bento_serves_without_the_tracking_store(trained, tmp_path):
                                start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, "bentoml serve of the built Bento exited"
-            try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the Bento did not become ready"
-            time.sleep(0.25)
+        wait_until_ready(url + "/readyz", process, 120)
         headers = {"Authorization": "Bearer bento-key"}
         body = {"as_of": AS_OF, "customers": [customer_body(trained.dataset, _with_everything(trained.dataset, 1)[0])]}
         response = httpx.post(url + "/score", json=body, headers=headers, timeout=60)
@@ -50,9 +40,4 @@ def test_the_built_bento_serves_without_the_tracking_store(trained, tmp_path):
                                                                                          "retain-churn-type"}
         assert httpx.post(url + "/score", json=body).status_code == 401
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process)
