@@ -26,14 +26,7 @@ from retain.models.subscription import SubscriptionValueModel, detect_business
 from retain.models.value import ValueModel
 from retain.training.evaluate import naive_value_forecast, value_metrics
 
-
-def timed(function, repeat: int = 1):
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = function()
-        best = min(best, time.perf_counter() - started)
-    return best, result
+from bench_value import timed  # the benchmarks' one timer (run from this folder)
 
 
 def main() -> None:
