@@ -306,7 +306,14 @@ class _TableCheck:
 
     def __init__(self, spec: TableSpec, frame: pd.DataFrame):
         self.spec = spec
-        self.frame = frame
+        keep = list(frame.columns) if spec.open_columns else [c for c in spec.columns if c in frame]
+        # a shallow copy: every parsed column is assigned anew, the caller's frame is untouched
+        # (selecting all columns by a list would copy them all)
+        self.frame = (frame if keep == list(frame.columns) else frame[keep]).copy(deep=False)
+        # columns put in as arrays by ``replace``: read back without making a Series of them
+        self.arrays: dict[str, np.ndarray] = {}
+        # each column's Series, read from the frame once (a frame forgets them at every assignment)
+        self._columns: dict[str, pd.Series] = {}
         self.problems: list[Problem] = []
         self.facts: list[Fact] = []
         self._bad = np.zeros(len(frame), dtype=bool)
@@ -316,6 +323,8 @@ class _TableCheck:
         self._equal_codes: dict[str, np.ndarray] = {}
 
     def flag(self, mask: np.ndarray, column: str | None, reason: str, values=None) -> None:
+        """``values``: the Series to take examples from, or a function giving it (called only
+        when a row is flagged)."""
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():  # the usual case: nothing to flag
             return
@@ -326,6 +335,7 @@ class _TableCheck:
         rows = np.flatnonzero(mask)
         examples = []
         if values is not None:
+            values = values() if callable(values) else values
             examples = [values.iloc[i] for i in rows[:3]]
         self.problems.append(Problem(self.spec.name, column, reason, rows, examples))
         label = f"{column}: {reason}" if column else reason
@@ -350,15 +360,29 @@ class _TableCheck:
     def codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """``_codes`` of the column as it now stands in the frame, computed once."""
         if column not in self._codes:
-            self._codes[column] = _codes(self.frame[column])
+            self._codes[column] = _codes(self.column(column))
         return self._codes[column]
+
+    def column(self, column: str) -> pd.Series:
+        """The column as it now stands in the frame (parsed, once parsed)."""
+        if column not in self._columns:
+            self._columns[column] = self.frame[column]
+        return self._columns[column]
+
+    def array(self, column: str) -> np.ndarray:
+        """The column's values as an array."""
+        return self.arrays[column] if column in self.arrays else self.column(column).to_numpy()
 
     def replace(self, column: str, values, equal_codes: np.ndarray | None = None) -> None:
         """Put a column's parsed values in place of the ones read (what was known of the old
         values is forgotten)."""
         self.frame[column] = values
+        self._columns.pop(column, None)
         self._codes.pop(column, None)
         self._equal_codes.pop(column, None)
+        self.arrays.pop(column, None)
+        if isinstance(values, np.ndarray):
+            self.arrays[column] = values
         if equal_codes is not None:
             self._equal_codes[column] = equal_codes
 
@@ -409,7 +433,7 @@ def _blank_codes(codes: np.ndarray, uniques: np.ndarray) -> np.ndarray:
 
 
 def _parse_id(check: _TableCheck, column: str) -> None:
-    raw = check.frame[column]
+    raw = check.column(column)
     # strip the distinct values, not every row: a million ids repeat across many rows
     codes, uniques = check.codes(column)
     text, empty = _stripped(uniques)
@@ -471,16 +495,18 @@ def _parse_iso(text: np.ndarray) -> tuple[np.ndarray, int]:
     return parsed.to_numpy(), int(zoned.sum())
 
 
-def _iso_dates(frames: dict[str, pd.DataFrame]) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+def _iso_dates(checks: list[_TableCheck]) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
     """Every date column held as text, of every table: per (table, column), its stripped text,
     which rows have a value, the values read as ISO 8601 (NaT where not) and how many rows
     carried a time zone. When none does, one call of pandas' parser reads all the columns:
     for the few rows of an HTTP request its fixed cost per call is most of the time."""
     texts = {}
-    for name, frame in frames.items():
-        for column, kind in TABLES[name].columns.items():
-            if kind == DATETIME and column in frame and not pd.api.types.is_datetime64_any_dtype(frame[column]):
-                texts[(name, column)] = _stripped_text(frame[column])
+    for check in checks:
+        for column, kind in check.spec.columns.items():
+            if kind == DATETIME and column in check.frame:
+                raw = check.column(column)
+                if not pd.api.types.is_datetime64_any_dtype(raw):
+                    texts[(check.spec.name, column)] = _stripped_text(raw)
     if len(texts) > 1:
         values = _parse_naive_iso(np.concatenate([text for text, _ in texts.values()]))
         if values is not None:
@@ -516,7 +542,7 @@ def _day_month_order(check: _TableCheck, column: str, text: pd.Series) -> tuple[
 def _parse_datetime(check: _TableCheck, column: str, required: bool, date_format: str | None,
                     iso: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None) -> None:
     """``iso``: the column's text read by ``_iso_dates`` (None when it holds dates already)."""
-    raw = check.frame[column]
+    raw = check.column(column)
     if iso is None:
         parsed = raw
         if getattr(parsed.dt, "tz", None) is not None:
@@ -562,7 +588,7 @@ def _parse_other_dates(check: _TableCheck, column: str, text: np.ndarray, values
 
 
 def _parse_float(check: _TableCheck, column: str, required: bool) -> None:
-    raw = check.frame[column]
+    raw = check.column(column)
     if raw.dtype == np.float64:
         values = raw.to_numpy()  # already numbers: nothing to convert, the column is kept
     else:
@@ -579,7 +605,7 @@ def _parse_float(check: _TableCheck, column: str, required: bool) -> None:
 
 
 def _parse_bool(check: _TableCheck, column: str) -> None:
-    raw = check.frame[column]
+    raw = check.column(column)
     if pd.api.types.is_bool_dtype(raw):
         if not isinstance(raw.dtype, pd.BooleanDtype):
             check.replace(column, raw.astype("boolean"))
@@ -613,18 +639,25 @@ def _key_part(check: _TableCheck, column: str) -> np.ndarray | None:
     part = check.equal_codes(column)
     if part is not None:
         return part
-    values = check.frame[column]
-    # numpy's dtype kinds answer for numpy columns (pandas' dtype checks cost more than the part)
-    kind = values.dtype.kind if isinstance(values.dtype, np.dtype) else None
-    if kind == "O":
+    values = check.arrays.get(column)
+    if values is None:
+        values = check.column(column)
+    if isinstance(values.dtype, np.dtype):  # its kind answers (pandas' dtype checks cost more than the part)
+        kind, array = values.dtype.kind, values if isinstance(values, np.ndarray) else values.to_numpy()
+        if kind == "M":
+            return array.view(np.int64)
+        if kind == "f":
+            return (array.astype(float) + 0.0).view(np.int64)  # + 0.0 makes -0.0 equal 0.0
+        if kind in ("i", "u"):
+            return array.astype(np.int64)
         return None
     if isinstance(values.dtype, pd.CategoricalDtype):
         return values.cat.codes.to_numpy()
-    if kind == "M" or kind is None and pd.api.types.is_datetime64_any_dtype(values):
+    if pd.api.types.is_datetime64_any_dtype(values):
         return values.to_numpy().view(np.int64)
-    if kind == "f" or kind is None and pd.api.types.is_float_dtype(values):
-        return (values.to_numpy(dtype=float) + 0.0).view(np.int64)  # + 0.0 makes -0.0 equal 0.0
-    if kind in ("i", "u") or kind is None and pd.api.types.is_integer_dtype(values) and not values.hasnans:
+    if pd.api.types.is_float_dtype(values):
+        return (values.to_numpy(dtype=float) + 0.0).view(np.int64)
+    if pd.api.types.is_integer_dtype(values) and not values.hasnans:
         return values.to_numpy(dtype=np.int64)
     return None
 
@@ -659,7 +692,7 @@ def _duplicates(check: _TableCheck, columns: list[str], rows: np.ndarray | None 
         where = candidates if rows is None else rows[candidates]
         narrowed = key[candidates]
         for column in hashed:
-            narrowed = _with_part(narrowed, pd.factorize(check.frame[column].iloc[where], use_na_sentinel=True)[0])
+            narrowed = _with_part(narrowed, pd.factorize(check.column(column).iloc[where], use_na_sentinel=True)[0])
         candidates = candidates[_shared_keys(narrowed)]
     duplicate = np.zeros(len(key), dtype=bool)
     if candidates.size:
@@ -687,7 +720,7 @@ def _check_duplicates(check: _TableCheck) -> None:
     columns = [c for c in check.spec.columns if c in frame]
     without_order = None  # every row
     if "order_id" in frame:
-        order = frame["order_id"]
+        order = check.column("order_id")
         codes = None  # of the order_ids, when text
         if pd.api.types.is_numeric_dtype(order):
             has_order = order.notna().to_numpy()
@@ -705,7 +738,7 @@ def _check_duplicates(check: _TableCheck) -> None:
         check.flag(exact, "order_id", "duplicate an earlier row exactly, order_id included (the same order twice)",
                    order)
         # a return may carry the order_id of the purchase it refunds; two purchases may not share one
-        purchases = shared[(frame["amount"].to_numpy()[shared] >= 0) & ~check.bad[shared]]
+        purchases = shared[(check.array("amount")[shared] >= 0) & ~check.bad[shared]]
         repeated = np.zeros(len(frame), dtype=bool)
         if purchases.size:
             repeated[purchases] = (order.iloc[purchases].duplicated().to_numpy() if codes is None
@@ -725,14 +758,11 @@ def _check_duplicates(check: _TableCheck) -> None:
                "to tell them apart: kept, counted as separate events")
 
 
-def _check_table(spec: TableSpec, frame: pd.DataFrame, cutoff: pd.Timestamp,
-                 date_format: str | None, iso_dates: dict) -> _TableCheck:
-    """``iso_dates``: the table's date columns held as text, read by ``_iso_dates``."""
+def _check_table(check: _TableCheck, frame: pd.DataFrame, cutoff: pd.Timestamp, date_format: str | None,
+                 iso_dates: dict) -> None:
+    """The checks of one table (``frame`` as given); ``iso_dates``: ``_iso_dates`` of all."""
+    spec = check.spec
     _check_columns(spec, frame)
-    keep = list(frame.columns) if spec.open_columns else [c for c in spec.columns if c in frame]
-    # a shallow copy: every parsed column is assigned anew, the caller's frame is untouched
-    # (selecting all columns by a list would copy them all)
-    check = _TableCheck(spec, (frame if keep == list(frame.columns) else frame[keep]).copy(deep=False))
     for column, kind in spec.columns.items():
         if column not in check.frame:
             continue
@@ -740,7 +770,7 @@ def _check_table(spec: TableSpec, frame: pd.DataFrame, cutoff: pd.Timestamp,
         if kind == ID:
             _parse_id(check, column)
         elif kind == DATETIME:
-            _parse_datetime(check, column, required, date_format, iso_dates.get(column))
+            _parse_datetime(check, column, required, date_format, iso_dates.get((spec.name, column)))
         elif kind == FLOAT:
             _parse_float(check, column, required)
         elif kind == BOOL:
@@ -748,28 +778,26 @@ def _check_table(spec: TableSpec, frame: pd.DataFrame, cutoff: pd.Timestamp,
         elif kind == TEXT and required:
             check.flag(_blank_codes(*check.codes(column)), column, "has no value")
     if spec.time_column:
-        when = check.frame[spec.time_column]
         check.flag(
-            (when.to_numpy() > np.datetime64(cutoff)),
+            check.array(spec.time_column) > np.datetime64(cutoff),
             spec.time_column,
             f"are dated after the data cutoff {cutoff.date()} (events in the future)",
-            when,
+            lambda: check.column(spec.time_column),
         )
         _check_duplicates(check)
-    return check
 
 
 def _check_transactions(check: _TableCheck) -> None:
     frame = check.frame
     if "discount" in frame:
-        discount = frame["discount"]  # numbers by now: compared as an array
+        discount = check.column("discount")  # numbers by now: compared as an array
         check.flag(discount.to_numpy() < 0, "discount", "is negative", discount)
     if check.bad.any():
         good = frame.loc[~check.bad, ["customer_id", "timestamp", "amount"]]
         only_returns = np.asarray(customers_with_only_returns(good), dtype=object)
     else:  # every row counts: the id codes made while checking the ids serve
         codes, ids = check.codes("customer_id")
-        only_returns = _only_returns(codes, ids, frame["amount"].to_numpy(), codes >= 0)
+        only_returns = _only_returns(codes, ids, check.array("amount"), codes >= 0)
     check.note(len(only_returns), "customer_id", "have only returns (negative amounts) and no purchase: kept, "
                "not scored (reason 'only returns before as_of')", unit="customer(s)", examples=only_returns[:3])
 
@@ -777,10 +805,10 @@ def _check_transactions(check: _TableCheck) -> None:
 def _check_interactions(check: _TableCheck) -> None:
     frame = check.frame
     if "resolution_hours" in frame:
-        hours = frame["resolution_hours"]  # numbers by now: compared as an array
+        hours = check.column("resolution_hours")  # numbers by now: compared as an array
         check.flag(hours.to_numpy() < 0, "resolution_hours", "is negative", hours)
     if "satisfaction" in frame:
-        score = frame["satisfaction"]
+        score = check.column("satisfaction")
         values = score.to_numpy(dtype=float)
         on_scale = np.isnan(values)
         for level in SATISFACTION_LEVELS:  # seven comparisons beat a generic isin on millions of rows
@@ -801,8 +829,8 @@ def _known_customers(check: _TableCheck) -> tuple[_TableCheck, np.ndarray]:
 
 def _flag_unknown_customers(check: _TableCheck, known: tuple[_TableCheck, np.ndarray]) -> None:
     transactions, has_row = known
-    known_ids = transactions.frame["customer_id"]
-    ids = check.frame["customer_id"]
+    known_ids = transactions.column("customer_id")
+    ids = check.column("customer_id")
     codes, uniques = check.codes("customer_id")  # look up each distinct id once
     if (isinstance(ids.dtype, pd.CategoricalDtype) and isinstance(known_ids.dtype, pd.CategoricalDtype)
             and ids.cat.categories.equals(known_ids.cat.categories)):
@@ -831,12 +859,10 @@ def validate_tables(
     if "transactions" not in frames:
         raise RetainError("the transactions table is required")
     cutoff = pd.Timestamp(data_cutoff) if data_cutoff is not None else pd.Timestamp.now()
-    checks: dict[str, _TableCheck] = {}
-    tables = {name: frames[name] for name in TABLES if name in frames}
-    iso_dates = _iso_dates(tables)
-    for name, frame in tables.items():
-        checks[name] = _check_table(TABLES[name], frame, cutoff, date_format,
-                                    {column: read for (table, column), read in iso_dates.items() if table == name})
+    checks = {name: _TableCheck(TABLES[name], frames[name]) for name in TABLES if name in frames}
+    iso_dates = _iso_dates(list(checks.values()))
+    for name, check in checks.items():
+        _check_table(check, frames[name], cutoff, date_format, iso_dates)
     _check_transactions(checks["transactions"])
     tx = checks["transactions"]
     known = _known_customers(tx)
