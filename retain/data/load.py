@@ -319,6 +319,7 @@ class _TableCheck:
         self._bad = np.zeros(len(frame), dtype=bool)
         self._reason: np.ndarray | None = None  # made at the first problem: most tables have none
         self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.stripped_ids: tuple | None = None  # ``_stripped_ids`` of ids coded with other tables' ids
         # per column, integers equal exactly where the parsed values are (row keys of duplicates)
         self._equal_codes: dict[str, np.ndarray] = {}
 
@@ -373,6 +374,10 @@ class _TableCheck:
         """The column's values as an array."""
         return self.arrays[column] if column in self.arrays else self.column(column).to_numpy()
 
+    def share_codes(self, column: str, codes: np.ndarray, uniques: np.ndarray) -> None:
+        """Codes of the column into distinct values that other tables' columns share."""
+        self._codes[column] = (codes, uniques)
+
     def replace(self, column: str, values, equal_codes: np.ndarray | None = None) -> None:
         """Put a column's parsed values in place of the ones read (what was known of the old
         values is forgotten)."""
@@ -380,6 +385,8 @@ class _TableCheck:
         self._columns.pop(column, None)
         self._codes.pop(column, None)
         self._equal_codes.pop(column, None)
+        if column == "customer_id":
+            self.stripped_ids = None
         self.arrays.pop(column, None)
         if isinstance(values, np.ndarray):
             self.arrays[column] = values
@@ -436,18 +443,46 @@ def _parse_id(check: _TableCheck, column: str) -> None:
     raw = check.column(column)
     # strip the distinct values, not every row: a million ids repeat across many rows
     codes, uniques = check.codes(column)
-    text, empty = _stripped(uniques)
+    text, empty, changed = check.stripped_ids if check.stripped_ids is not None else _stripped_ids(uniques)
     check.flag((codes < 0) | np.append(empty, False)[codes], column, "have no value (ids must be non-empty)")
-    unchanged = text is uniques  # _stripped hands back the same array when nothing changed
     if isinstance(raw.dtype, pd.CategoricalDtype):
-        if not unchanged:
+        if changed is not None:
             stripped = pd.Index(text)
             # " a" and "a" are one customer: categories must stay distinct
             check.replace(column, raw.cat.rename_categories(stripped) if stripped.is_unique
                           else pd.Series(np.append(text, None)[codes], index=raw.index, dtype=object))
         return
-    if not unchanged or raw.dtype != object:
+    # the distinct values may be shared with other tables (``_code_text_ids``): look at this one's
+    if changed is not None and changed[codes[codes >= 0]].any() or raw.dtype != object:
         check.replace(column, pd.Series(np.append(text, None)[codes], index=raw.index, dtype=object))
+
+
+def _stripped_ids(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``_stripped`` of distinct ids, and which of them it changed (None when none)."""
+    text, empty = _stripped(uniques)
+    return text, empty, None if text is uniques else text != uniques
+
+
+def _code_text_ids(checks: list[_TableCheck]) -> None:
+    """The id columns held as strings, of all tables, coded together by one hash pass: the
+    distinct ids are then stripped once for all tables, and an id of the interactions or
+    churn events is found among the transactions' by its code. (Categorical ids have codes
+    of their own.) The transactions come first, so their distinct ids keep their order."""
+    text_ids = []
+    for check in checks:
+        if "customer_id" in check.frame:
+            ids = check.column("customer_id")
+            if ids.dtype == object and pd.api.types.infer_dtype(ids.to_numpy(), skipna=True) == "string":
+                text_ids.append((check, ids.to_numpy()))
+    if len(text_ids) < 2:
+        return  # a table alone is coded by its own checks
+    codes, uniques = pd.factorize(np.concatenate([ids for _, ids in text_ids]), use_na_sentinel=True)
+    stripped = _stripped_ids(uniques)
+    end = 0
+    for check, ids in text_ids:
+        check.share_codes("customer_id", codes[end:end + len(ids)], uniques)
+        check.stripped_ids = stripped
+        end += len(ids)
 
 
 _ZONE = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
@@ -839,6 +874,8 @@ def _flag_unknown_customers(check: _TableCheck, known: tuple[_TableCheck, np.nda
         # the categories' hash table is already built (Categorical checked them): look up in it
         position = known_ids.cat.categories.get_indexer(uniques)
         found = (position >= 0) & np.append(has_row, False)[position]
+    elif uniques is transactions.codes("customer_id")[1]:
+        found = has_row  # coded together with the transactions' ids (``_code_text_ids``)
     else:
         found = pd.Index(uniques).isin(transactions.codes("customer_id")[1][has_row])
     unknown = ~np.append(found, False)[codes] & ~check.bad
@@ -861,6 +898,7 @@ def validate_tables(
     cutoff = pd.Timestamp(data_cutoff) if data_cutoff is not None else pd.Timestamp.now()
     checks = {name: _TableCheck(TABLES[name], frames[name]) for name in TABLES if name in frames}
     iso_dates = _iso_dates(list(checks.values()))
+    _code_text_ids(list(checks.values()))
     for name, check in checks.items():
         _check_table(check, frames[name], cutoff, date_format, iso_dates)
     _check_transactions(checks["transactions"])
