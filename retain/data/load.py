@@ -381,7 +381,11 @@ class _TableCheck:
     def replace(self, column: str, values, equal_codes: np.ndarray | None = None) -> None:
         """Put a column's parsed values in place of the ones read (what was known of the old
         values is forgotten)."""
-        self.frame[column] = values
+        position = self.frame.columns.get_loc(column)
+        if isinstance(position, int):  # assigned by position: pandas does less bookkeeping
+            self.frame.isetitem(position, values)
+        else:
+            self.frame[column] = values
         self._columns.pop(column, None)
         self._codes.pop(column, None)
         self._equal_codes.pop(column, None)
@@ -427,9 +431,7 @@ def _stripped(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _repeated_codes(codes: np.ndarray) -> np.ndarray:
     """Rows whose code (-1 = missing) occurred in an earlier row."""
-    repeat = np.ones(len(codes), dtype=bool)
-    repeat[np.unique(codes, return_index=True)[1]] = False
-    return repeat & (codes >= 0) | ((codes < 0) & (np.cumsum(codes < 0) > 1))
+    return pd.arrays.NumpyExtensionArray(codes).duplicated()
 
 
 def _blank_codes(codes: np.ndarray, uniques: np.ndarray) -> np.ndarray:
