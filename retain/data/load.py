@@ -700,9 +700,9 @@ def _key_part(check: _TableCheck, column: str) -> np.ndarray | None:
 
 
 def _with_part(key: np.ndarray, part: np.ndarray) -> np.ndarray:
-    """Row keys extended by one more column's integers (different rows may collide)."""
-    with np.errstate(over="ignore"):
-        return key * np.uint64(1_000_003) + part.astype(np.uint64)
+    """Row keys extended by one more column's integers (different rows may collide; numpy
+    wraps an array's integer overflow silently)."""
+    return key * np.uint64(1_000_003) + part.astype(np.uint64)
 
 
 def _shared_keys(key: np.ndarray) -> np.ndarray:
