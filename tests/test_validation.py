@@ -251,3 +251,93 @@ def test_parquet_categoricals_over_many_row_groups_read_as_pandas_reads_them(tmp
                           "amount": [1.0, 2, 3, 4, 5, 6], "resolved": pd.array([True, None, False, True, True, False])})
     frame.to_parquet(tmp_path / "t.parquet", index=False, row_group_size=2)  # three row groups, one dictionary
     pd.testing.assert_frame_equal(_read_parquet(tmp_path / "t.parquet"), pd.read_parquet(tmp_path / "t.parquet"))
+
+
+
+# --- tables read together, columns already of their type kept (the per-call cost of small inputs) ---
+
+
+def test_ids_of_all_tables_are_checked_and_matched_together():
+    """The ids of every table are coded and stripped together: a table with white space
+    around its ids gets them stripped, and an id of another table is matched by its code."""
+    frames = {
+        "transactions": pd.DataFrame({"customer_id": ["a", "b", "a"], "timestamp": ["2023-01-05"] * 3,
+                                      "amount": [1.0, -2.0, 3.0]}),
+        "customers": pd.DataFrame({"customer_id": [" a", "b", "b"], "region": ["x", "y", "z"]}),
+        "interactions": pd.DataFrame({"customer_id": ["b", "ghost", "a"], "timestamp": ["2023-01-06"] * 3,
+                                      "kind": ["complaint", "survey", " "]}),
+    }
+    with pytest.raises(DataValidationError) as caught:
+        validate_tables(frames, data_cutoff=CUTOFF)
+    text = str(caught.value)
+    assert "customers.customer_id: 1 row(s) repeat a customer already listed (rows 3)" in text
+    assert "interactions.customer_id: 1 row(s) name customers with no transaction (rows 2; e.g. 'ghost')" in text
+    assert "interactions.kind: 1 row(s) has no value (rows 3)" in text
+    frames["customers"] = frames["customers"].iloc[:2]
+    frames["interactions"] = frames["interactions"].iloc[:1]
+    ds = validate_tables(frames, data_cutoff=CUTOFF)
+    assert ds.customers["customer_id"].tolist() == ["a", "b"]  # " a" is customer a
+    assert ds.transactions["customer_id"].tolist() == ["a", "b", "a"]
+    assert ds.report.fact("transactions", "only returns").examples == ["b"]
+
+
+def test_dates_of_all_tables_read_together_and_time_zones_per_table():
+    """Date columns written as text are read by one parse when none carries a time zone, and
+    table by table when one does: only that table's zoned rows are counted and converted."""
+    tx = pd.DataFrame({"customer_id": ["a", "a"], "timestamp": ["2023-01-05T10:00:00+02:00", " 2023-01-06 12:00 "],
+                       "amount": [1.0, 2.0]})
+    customers = pd.DataFrame({"customer_id": ["a"], "signup_date": ["2022-12-01T08:00:00"]})
+    interactions = pd.DataFrame({"customer_id": ["a", "a"], "timestamp": ["2023-01-07", "not a date"],
+                                 "kind": ["complaint", "survey"]})
+    with pytest.raises(DataValidationError, match=r"interactions.timestamp: 1 row\(s\) is not a parseable date "
+                                                  r"\(rows 2; e.g. 'not a date'\)"):
+        validate_tables({"transactions": tx, "customers": customers, "interactions": interactions},
+                        data_cutoff=CUTOFF)
+    ds = validate_tables({"transactions": tx, "customers": customers, "interactions": interactions.iloc[:1]},
+                         data_cutoff=CUTOFF)
+    assert ds.transactions["timestamp"].tolist() == [pd.Timestamp("2023-01-05 08:00"), pd.Timestamp("2023-01-06 12:00")]
+    assert ds.customers["signup_date"].tolist() == [pd.Timestamp("2022-12-01 08:00")]
+    assert ds.interactions["timestamp"].tolist() == [pd.Timestamp("2023-01-07")]
+    assert ds.report.fact("transactions", "time zone").count == 1
+    assert ds.report.fact("customers", "time zone") is None and ds.report.fact("interactions", "time zone") is None
+    naive = validate_tables({"transactions": tx.assign(timestamp=["2023-01-05 10:00", "2023-01-06 12:00"]),
+                             "customers": customers}, data_cutoff=CUTOFF)
+    assert naive.transactions["timestamp"].tolist() == [pd.Timestamp("2023-01-05 10:00"), pd.Timestamp("2023-01-06 12:00")]
+    assert "zone" not in naive.report.facts_text()
+
+
+def test_columns_already_of_their_type_are_kept_and_the_input_is_untouched():
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "timestamp": pd.to_datetime(["2023-01-05", "2023-01-06"]),
+                          "amount": [1.0, float("nan")], "discount": [0.0, 0.5]})
+    given = frame.copy()
+    with pytest.raises(DataValidationError, match=r"transactions.amount: 1 row\(s\) has no value \(a number is "
+                                                  r"required\) \(rows 2"):
+        validate_tables({"transactions": frame}, data_cutoff=CUTOFF)
+    frame.loc[1, "amount"] = 2.0
+    given.loc[1, "amount"] = 2.0
+    ds = validate_tables({"transactions": frame}, data_cutoff=CUTOFF)
+    pd.testing.assert_frame_equal(ds.transactions, given)
+    ds.transactions["amount"] = 0.0  # the dataset's columns are its own: the caller's frame is untouched
+    pd.testing.assert_frame_equal(frame, given)
+    coarse = frame.assign(timestamp=frame["timestamp"].astype("datetime64[ms]"), amount=frame["amount"].astype("float32"))
+    ds = validate_tables({"transactions": coarse}, data_cutoff=CUTOFF)
+    assert ds.transactions["timestamp"].dtype == "datetime64[ns]" and ds.transactions["amount"].dtype == float
+    pd.testing.assert_frame_equal(ds.transactions, given)
+
+
+def test_exact_duplicates_are_told_apart_by_every_column():
+    """Rows equal in their ids, dates and amounts but not in a text column are not
+    duplicates; with an order_id, a repeated order counts once per extra row."""
+    tx = pd.DataFrame({"customer_id": ["a", "a", "a", "b"], "timestamp": ["2023-01-05"] * 4,
+                       "amount": [5.0, 5.0, 5.0, 5.0], "category": ["books", "music", "books", "books"]})
+    ds = validate_tables({"transactions": tx}, data_cutoff=CUTOFF)
+    assert ds.report.fact("transactions", "duplicate an earlier row exactly").count == 1  # row 3 repeats row 1
+    with_orders = tx.assign(order_id=["o1", "o2", "o1", "o3"])
+    with pytest.raises(DataValidationError, match=r"transactions.order_id: 1 row\(s\) duplicate an earlier row "
+                                                  r"exactly, order_id included \(the same order twice\) \(rows 3;"):
+        validate_tables({"transactions": with_orders}, data_cutoff=CUTOFF)
+    interactions = pd.DataFrame({"customer_id": ["a", "a", "a"], "timestamp": ["2023-01-06"] * 3,
+                                 "kind": ["complaint"] * 3, "resolved": ["yes", "true", None]})
+    ds = validate_tables({"transactions": tx, "interactions": interactions}, data_cutoff=CUTOFF)
+    assert ds.interactions["resolved"].tolist() == [True, True, pd.NA]
+    assert ds.report.fact("interactions", "duplicate an earlier row exactly").count == 1  # "yes" and "true" alike
