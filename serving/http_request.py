@@ -364,6 +364,13 @@ def _scores_of(dataset: Dataset | None, bad: dict[str, str], ids: list[str], as_
     columns = pair.columns
     if dataset is not None:
         scores = score_customers(with_empty_tables(dataset, pair), as_of, pair).scores
+        scored_ids = scores["customer_id"].to_numpy()
+        wanted = np.asarray(ids, dtype=object)
+        if len(scored_ids) == len(wanted) and (scored_ids == wanted).all():
+            return scores  # every customer, already in request order (always so for one)
+        position = pd.Index(scored_ids).get_indexer(wanted)
+        if (position >= 0).all():
+            return scores.take(position).reset_index(drop=True)
         scores = scores.set_index("customer_id", drop=False).reindex(ids)
     else:
         scores = pd.DataFrame(index=pd.Index(ids), columns=list(columns))
@@ -379,9 +386,9 @@ def _scores_of(dataset: Dataset | None, bad: dict[str, str], ids: list[str], as_
 
 
 def _scorable_or_error(scores: pd.DataFrame):
-    reasons = scores["not_scored_reason"].astype(str)
-    if reasons.str.startswith(_UNUSABLE).all():
-        return Unscorable(dict(zip(scores["customer_id"], reasons)))
+    reasons = scores["not_scored_reason"].tolist()
+    if all(str(reason).startswith(_UNUSABLE) for reason in reasons):
+        return Unscorable(dict(zip(scores["customer_id"], map(str, reasons))))
     return scores
 
 
@@ -395,7 +402,7 @@ def _json_values(values: pd.Series, kind: str) -> list:
         days = np.datetime_as_string(values.to_numpy(dtype="datetime64[ns]"), unit="D")
         return [None if day == "NaT" else day for day in days.tolist()]
     if kind == "bool":
-        return [None if pd.isna(v) else bool(v) for v in values]
+        return pd.array(values, dtype="boolean").to_numpy(dtype=object, na_value=None).tolist()
     return [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values]
 
 

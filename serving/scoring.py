@@ -123,7 +123,7 @@ def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
     position = pd.Index(ids)
     batch = ScoredBatch(pd.DataFrame())
 
-    parts = {"customer_id": ids, "as_of": np.full(len(ids), as_of.to_datetime64())}
+    parts = {"customer_id": ids, "as_of": np.full(len(ids), as_of.to_datetime64(), dtype="datetime64[ns]")}
     if len(features):
         rows = position.get_indexer(features["customer_id"].astype(str))
         scored = {name: features[name].to_numpy() for name in FEATURE_COLUMNS if name in features}
@@ -181,7 +181,8 @@ def conform(frame, columns: dict[str, str]) -> pd.DataFrame:
             out[name] = _as(values, np.dtype("datetime64[ns]"),
                             lambda v: pd.to_datetime(v).astype("datetime64[ns]").to_numpy())
         elif kind == BOOL:
-            out[name] = pd.array(np.asarray(values, dtype=object), dtype="boolean")
+            out[name] = values.array if isinstance(values, pd.Series) and values.dtype == "boolean" else pd.array(
+                np.asarray(values, dtype=object), dtype="boolean")
         else:
             array = np.array(values, dtype=object)  # a copy: the input is not changed
             missing = pd.isna(array)
