@@ -65,7 +65,7 @@ def test_requests_scored_together_equal_each_scored_alone(trained):
     # the requests as of AS_OF with attributes, interactions or not, go through one call of the core
     together_ids = [0, 1, 2, 5]
     frames = {i: request_tables(requests[i][0]) for i in together_ids}
-    ids = {i: [c.customer_id for c in requests[i][0]] for i in together_ids}
+    ids = {i: [c["customer_id"] for c in requests[i][0]] for i in together_ids}
     assert _score_together(frames, ids, AS_OF, pair) is not None
 
 
