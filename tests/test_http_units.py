@@ -93,3 +93,29 @@ def test_body_errors_name_each_customer_by_id_and_keep_the_others():
                                           "unable to parse string as a number; colour: Extra inputs are not permitted")
     assert messages[("customers", 2)] == "customer (no customer_id): customer_id: Field required"
     assert "not a date" in messages[("as_of",)] and ("customers", 0) not in messages
+
+
+def test_the_served_pair_is_kept_out_of_full_garbage_collections():
+    import gc
+    from types import SimpleNamespace
+
+    pairs = []
+
+    def load():  # a pair of many objects in reference cycles, as real models are
+        nodes = [{"i": i} for i in range(20_000)]
+        for node in nodes:
+            node["self"] = node
+        pairs.append(nodes)
+        return SimpleNamespace(pair=SimpleNamespace(clv_version="v", churn_version="v"), nodes=nodes)
+
+    gc.collect()
+    gc.freeze()
+    before = gc.get_freeze_count()
+    holder = ModelHolder(load)
+    holder.reload()
+    assert gc.get_freeze_count() >= before + 20_000  # not scanned again by full passes
+    pairs.clear()
+    holder.reload()
+    holder.reload()  # the first pair, replaced two reloads ago, is released
+    assert gc.get_freeze_count() < before + 2.5 * 20_000  # the second and third pairs, not the first
+    gc.unfreeze()
