@@ -100,9 +100,11 @@ def purchase_log(transactions: pd.DataFrame, as_of, codes: np.ndarray | None = N
     if rows.size == 0:
         raise RetainError(f"no customer has a purchase before {cutoff}: pick a later as-of date")
     cust = renumber[codes[rows]]
-    # one sort by (customer, time): customer in the high bits, seconds before cutoff below
+    # one sort by (customer, time): customer in the high bits, seconds before cutoff below;
+    # stable, so that lines of one order (same second) keep their input order whatever
+    # other customers the table holds
     key = (cust.astype(np.int64) << 36) + (seconds[rows] + _SECONDS_OFFSET)
-    order = np.argsort(key)
+    order = np.argsort(key, kind="stable")
     rows, cust = rows[order], cust[order]
     row_day = day[rows]
     new_day = np.r_[True, (cust[1:] != cust[:-1]) | (row_day[1:] != row_day[:-1])]
