@@ -36,7 +36,7 @@ from pydantic_core import PydanticCustomError
 from retain.data import Dataset, validate_tables
 from retain.errors import DataValidationError, RetainError
 from retain.features.eligibility import NO_TRANSACTIONS
-from retain.serving.scoring import ModelPair, score_customers
+from retain.serving.scoring import ModelPair, ScoredBatch, conform_arrays, missing_values, score_customers
 
 # not_scored_reason prefixes that mean the input was unusable (not that the customer left)
 INVALID = "invalid input: "
@@ -318,12 +318,13 @@ def score_request(customers: list[Customer], as_of: pd.Timestamp, pair: ModelPai
     result = score_requests([(customers, as_of)], pair)[0]
     if isinstance(result, Exception):
         raise result
-    return result
+    return result.scores
 
 
 def score_requests(requests: list[tuple[list[Customer], pd.Timestamp]], pair: ModelPair) -> list:
     """Several requests scored together, each result what ``score_request`` gives for it
-    alone: its score rows, or the ``Unscorable``/``RetainError`` it would raise.
+    alone: its score rows (a ``ScoredBatch`` in request order), or the
+    ``Unscorable``/``RetainError`` it would raise.
 
     Requests with the same as_of and the same tables and columns are scored in one call of
     the scoring core (the fixed cost of a call is paid once); their customer ids are made
@@ -357,7 +358,7 @@ def _error_of(score):
 
 
 def _score_together(frames: dict[int, dict[str, pd.DataFrame]], ids: dict[int, list[str]], as_of, pair
-                    ) -> dict[int, pd.DataFrame] | None:
+                    ) -> dict[int, ScoredBatch] | None:
     """The requests' rows in one call, customer and order ids prefixed by their request (two
     requests may name the same customer or order). None when their rows break the contract
     or the call fails: then each request goes alone, and its errors name its own rows."""
@@ -378,67 +379,77 @@ def _score_together(frames: dict[int, dict[str, pd.DataFrame]], ids: dict[int, l
         return None
     parts, start = {}, 0
     for i in frames:
-        part = scores.iloc[start:start + len(ids[i])].reset_index(drop=True)
-        part["customer_id"] = np.asarray(ids[i], dtype=object)
-        parts[i], start = part, start + len(ids[i])
+        rows = slice(start, start + len(ids[i]))
+        columns = {name: values[rows] for name, values in scores.columns.items()}
+        columns["customer_id"] = np.asarray(ids[i], dtype=object)
+        parts[i], start = ScoredBatch(columns), start + len(ids[i])
     return parts
 
 
-def _score_tables(frames: dict[str, pd.DataFrame], ids: list[str], as_of, pair: ModelPair) -> pd.DataFrame:
+def _score_tables(frames: dict[str, pd.DataFrame], ids: list[str], as_of, pair: ModelPair) -> ScoredBatch:
     """One score row per id, in the order of ``ids``, from one request's tables."""
     dataset, bad = validated(frames, ids)
     return _scores_of(dataset, bad, ids, as_of, pair)
 
 
-def _scores_of(dataset: Dataset | None, bad: dict[str, str], ids: list[str], as_of, pair: ModelPair) -> pd.DataFrame:
-    columns = pair.columns
+def _scores_of(dataset: Dataset | None, bad: dict[str, str], ids: list[str], as_of, pair: ModelPair) -> ScoredBatch:
+    wanted = np.asarray(ids, dtype=object)
     if dataset is not None:
-        scores = score_customers(with_empty_tables(dataset, pair), as_of, pair).scores
-        scored_ids = scores["customer_id"].to_numpy()
-        wanted = np.asarray(ids, dtype=object)
-        if len(scored_ids) == len(wanted) and (scored_ids == wanted).all():
-            return scores  # every customer, already in request order (always so for one)
-        position = pd.Index(scored_ids).get_indexer(wanted)
-        if (position >= 0).all():
-            return scores.take(position).reset_index(drop=True)
-        scores = scores.set_index("customer_id", drop=False).reindex(ids)
+        scored = score_customers(with_empty_tables(dataset, pair), as_of, pair).columns
+        got = scored["customer_id"]
+        if len(got) == len(wanted) and (got == wanted).all():
+            return ScoredBatch(scored)  # every customer, already in request order (always so for one)
+        position = pd.Index(got).get_indexer(wanted)
     else:
-        scores = pd.DataFrame(index=pd.Index(ids), columns=list(columns))
-    lost = scores["customer_id"].isna().to_numpy()
-    if lost.any():  # rejected by validation, or no rows in any table
-        reasons = [bad.get(cid, NO_TRANSACTIONS) for cid in np.asarray(ids, dtype=object)[lost]]
-        scores.loc[lost, "customer_id"] = np.asarray(ids, dtype=object)[lost]
-        scores.loc[lost, "as_of"] = as_of
-        scores.loc[lost, "not_scored_reason"] = reasons
-        scores.loc[lost, "clv_model_version"] = pair.clv_version
-        scores.loc[lost, "churn_model_version"] = pair.churn_version
-    return scores.reset_index(drop=True)
+        scored, position = conform_arrays({}, pair.columns), np.full(len(wanted), -1)
+    lost = position < 0
+    if not lost.any():
+        return ScoredBatch({name: values[position] for name, values in scored.items()})
+    # rejected by validation, or no rows in any table: an empty row that says why
+    blank = len(scored["customer_id"])
+    position = np.where(lost, blank, position)
+    columns = {name: _with_blank(values, pair.columns[name])[position] for name, values in scored.items()}
+    columns["customer_id"] = wanted
+    columns["as_of"][lost] = pd.Timestamp(as_of).to_datetime64()
+    columns["not_scored_reason"][lost] = [bad.get(cid, NO_TRANSACTIONS) for cid in wanted[lost]]
+    columns["clv_model_version"][lost] = pair.clv_version
+    columns["churn_model_version"][lost] = pair.churn_version
+    return ScoredBatch(columns)
 
 
-def _scorable_or_error(scores: pd.DataFrame):
-    reasons = scores["not_scored_reason"].tolist()
+def _with_blank(values, kind: str):
+    """The values and one empty value of their kind after them."""
+    blank = missing_values(kind, 1)
+    if isinstance(values, np.ndarray):
+        return np.concatenate([values, blank.astype(values.dtype)])
+    return type(values)._concat_same_type([values, blank])
+
+
+def _scorable_or_error(scores: ScoredBatch):
+    reasons = scores.columns["not_scored_reason"].tolist()
     if all(str(reason).startswith(_UNUSABLE) for reason in reasons):
-        return Unscorable(dict(zip(scores["customer_id"], map(str, reasons))))
+        return Unscorable(dict(zip(scores.columns["customer_id"].tolist(), map(str, reasons))))
     return scores
 
 
 # --- scores -> response ---------------------------------------------------------------------------
 
-def _json_values(values: pd.Series, kind: str) -> list:
+def _json_values(values, kind: str) -> list:
     if kind == "float":
-        array = values.to_numpy(dtype=float, na_value=np.nan)
+        array = np.asarray(values, dtype=float)
         return [None if math.isnan(v) else v for v in array.tolist()]
     if kind == "datetime":
-        days = np.datetime_as_string(values.to_numpy(dtype="datetime64[ns]"), unit="D")
+        days = np.datetime_as_string(np.asarray(values, dtype="datetime64[ns]"), unit="D")
         return [None if day == "NaT" else day for day in days.tolist()]
     if kind == "bool":
         return pd.array(values, dtype="boolean").to_numpy(dtype=object, na_value=None).tolist()
     return [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values]
 
 
-def score_rows(scores: pd.DataFrame, columns: dict[str, str]) -> list[dict]:
-    """The score rows as JSON-ready dicts, the score column names as keys (NaN -> null)."""
+def score_rows(scores, columns: dict[str, str]) -> list[dict]:
+    """The score rows as JSON-ready dicts, the score column names as keys (NaN -> null).
+    ``scores`` is a frame or a dict of arrays."""
+    n = len(scores) if isinstance(scores, pd.DataFrame) else len(next(iter(scores.values())))
     names = list(columns)
-    lists = [_json_values(scores[name] if name in scores else pd.Series([None] * len(scores)), columns[name])
-             for name in names]
+    lists = [_json_values(scores[name] if name in scores else [None] * n, columns[name]) for name in names]
     return [dict(zip(names, row)) for row in zip(*lists)]

@@ -9,6 +9,7 @@ changes nothing, so one pair can serve many threads at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -100,11 +101,19 @@ def _check_compatible(value, churn, value_version, churn_version) -> None:
 @dataclass
 class ScoredBatch:
     """The scores, one row per input customer sorted by customer_id, and what the input
-    lacked (churn model features missing, categories unseen in training)."""
+    lacked (churn model features missing, categories unseen in training).
 
-    scores: pd.DataFrame
+    ``columns`` holds the score columns as conformed arrays, in order; ``scores`` is them as
+    a frame, made when first asked for (the HTTP service answers from the arrays: a frame of
+    40 columns costs more to build than scoring one customer's value)."""
+
+    columns: dict = field(default_factory=dict)
     missing_features: list[str] = field(default_factory=list)
     unknown_categories: dict[str, int] = field(default_factory=dict)
+
+    @cached_property
+    def scores(self) -> pd.DataFrame:
+        return pd.DataFrame(self.columns, copy=False)
 
 
 def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
@@ -121,7 +130,7 @@ def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
     order = np.argsort(ids, kind="stable")
     ids = ids[order]
     position = pd.Index(ids)
-    batch = ScoredBatch(pd.DataFrame())
+    batch = ScoredBatch()
 
     parts = {"customer_id": ids, "as_of": np.full(len(ids), as_of.to_datetime64(), dtype="datetime64[ns]")}
     if len(features):
@@ -143,7 +152,7 @@ def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
     parts["clv_model_version"] = np.full(len(ids), pair.clv_version, dtype=object)
     parts["churn_model_version"] = np.full(len(ids), pair.churn_version, dtype=object)
     parts["not_scored_reason"] = reasons.to_numpy(dtype=object)[order]
-    batch.scores = conform(parts, columns)
+    batch.columns = conform_arrays(parts, columns)
     return batch
 
 
@@ -161,19 +170,25 @@ def conform(frame, columns: dict[str, str]) -> pd.DataFrame:
     """Every score column, in order, with one dtype whatever the batch held: text as object
     (None when empty), numbers float64, dates datetime64[ns], will_churn nullable boolean.
     The same columns and types from every path and chunk. ``frame`` is a DataFrame or a
-    dict of equal-length arrays (what the scoring core assembles: no frame built twice)."""
+    dict of equal-length arrays."""
+    index = frame.index if isinstance(frame, pd.DataFrame) else None
+    return pd.DataFrame(conform_arrays(frame, columns), index=index, copy=False)
+
+
+def conform_arrays(frame, columns: dict[str, str]) -> dict:
+    """``conform``'s columns as a dict of arrays (what the scoring core assembles: no frame
+    built twice)."""
     if isinstance(frame, pd.DataFrame):
-        index, n = frame.index, len(frame)
+        n = len(frame)
         present = {name: frame[name] for name in columns if name in frame.columns}
     else:
-        index, n = None, len(next(iter(frame.values()))) if frame else 0
+        n = len(next(iter(frame.values()))) if frame else 0
         present = {name: frame[name] for name in columns if name in frame}
     out = {}
     for name, kind in columns.items():
         values = present.get(name)
         if values is None:
-            out[name] = np.full(n, np.nan) if kind == FLOAT else (
-                pd.array([pd.NA] * n, dtype="boolean") if kind == BOOL else np.full(n, None, dtype=object))
+            out[name] = missing_values(kind, n)
         elif kind == FLOAT:
             out[name] = _as(values, np.float64, lambda v: pd.to_numeric(v, errors="coerce").to_numpy(
                 dtype="float64", na_value=np.nan))
@@ -181,7 +196,8 @@ def conform(frame, columns: dict[str, str]) -> pd.DataFrame:
             out[name] = _as(values, np.dtype("datetime64[ns]"),
                             lambda v: pd.to_datetime(v).astype("datetime64[ns]").to_numpy())
         elif kind == BOOL:
-            out[name] = values.array if isinstance(values, pd.Series) and values.dtype == "boolean" else pd.array(
+            array = values.array if isinstance(values, pd.Series) else values
+            out[name] = array if isinstance(array, pd.arrays.BooleanArray) else pd.array(
                 np.asarray(values, dtype=object), dtype="boolean")
         else:
             array = np.array(values, dtype=object)  # a copy: the input is not changed
@@ -189,7 +205,18 @@ def conform(frame, columns: dict[str, str]) -> pd.DataFrame:
             if missing.any():
                 array[missing] = None
             out[name] = array
-    return pd.DataFrame(out, index=index, copy=False)
+    return out
+
+
+def missing_values(kind: str, n: int):
+    """n empty values of a score column's kind (NaN, NaT, NA or None)."""
+    if kind == FLOAT:
+        return np.full(n, np.nan)
+    if kind == DATETIME:
+        return np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    if kind == BOOL:
+        return pd.array([pd.NA] * n, dtype="boolean")
+    return np.full(n, None, dtype=object)
 
 
 def _as(values, dtype: np.dtype, convert) -> np.ndarray:
@@ -229,4 +256,4 @@ def _conform_attributes(customers: pd.DataFrame | None, churn: ChurnTypeModel | 
     return customers
 
 
-__all__ = ["FEATURE_COLUMNS", "ModelPair", "ScoredBatch", "conform", "score_customers"]
+__all__ = ["FEATURE_COLUMNS", "ModelPair", "ScoredBatch", "conform", "conform_arrays", "score_customers"]
