@@ -231,10 +231,11 @@ def _as(values, dtype: np.dtype, convert) -> np.ndarray:
 def _conform_attributes(customers: pd.DataFrame | None, churn: ChurnTypeModel | None) -> pd.DataFrame | None:
     """Customer attributes read the way the churn model saw them in training: an attribute
     that was a date (``attr_X_days``) is parsed as a date, a number as a number, a category
-    as text. JSON and CSV inputs carry everything as text."""
+    as text. JSON and CSV inputs carry everything as text. Columns already of their kind are
+    left as they are (no copy when none changes)."""
     if customers is None or churn is None:
         return customers
-    customers = customers.copy()
+    changed = {}
     for name in churn.feature_names_:
         if not name.startswith("attr_"):
             continue
@@ -243,16 +244,24 @@ def _conform_attributes(customers: pd.DataFrame | None, churn: ChurnTypeModel | 
             column = source[:-len("_days")]
             if not pd.api.types.is_datetime64_any_dtype(customers[column]):
                 parsed = pd.to_datetime(customers[column], errors="coerce", utc=True)
-                customers[column] = parsed.dt.tz_localize(None).astype("datetime64[ns]")
+                changed[column] = parsed.dt.tz_localize(None).astype("datetime64[ns]")
         elif source in customers.columns:
             if name in churn.categories_:
                 values = customers[source].to_numpy(dtype=object)
                 missing = pd.isna(values)
+                if pd.api.types.infer_dtype(values, skipna=True) == "string" and not (
+                        missing & (values != None)).any():  # noqa: E711 - text, and None for missing
+                    continue
                 text = values.astype(str).astype(object)
                 text[missing] = None
-                customers[source] = text
+                changed[source] = text
             elif not pd.api.types.is_numeric_dtype(customers[source]):
-                customers[source] = pd.to_numeric(customers[source], errors="coerce")
+                changed[source] = pd.to_numeric(customers[source], errors="coerce")
+    if not changed:
+        return customers
+    customers = customers.copy()
+    for column, values in changed.items():
+        customers[column] = values
     return customers
 
 
