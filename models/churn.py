@@ -344,6 +344,8 @@ class ChurnTypeModel:
     # --- predicting ---------------------------------------------------------------------
 
     def _leaves(self, matrix: pd.DataFrame) -> np.ndarray:
+        if not len(matrix):  # LightGBM's predict divides by the row count
+            return np.zeros((0, self.best_rounds_ * len(self.labels_)), dtype=np.int32)
         # the configured threads: a loaded booster's predict would otherwise start one per core,
         # which stalls when the other core is busy (1,000 customers: 1 ms became 16 ms here)
         return self.classifier_.booster_.predict(matrix, pred_leaf=True, num_iteration=self.best_rounds_,

@@ -697,5 +697,5 @@ def count_tail(model: "PurchaseModel", t: float, x: np.ndarray, T: np.ndarray, c
     # the tail decreases in n; a running minimum per pair removes rounding wiggles
     values = 1 - (np.maximum.accumulate(pair * 2.0 + (1 - values)) - pair * 2.0)
     length = np.bincount(pair, minlength=len(x))
-    start = np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)
+    start = (np.cumsum(length) - length).astype(np.int64)  # where each pair's stretch begins (none: empty)
     return CountTail(tail=values, start=start, length=length, cutoff=cutoff)
