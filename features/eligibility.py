@@ -14,7 +14,7 @@ from retain.features.config import FeatureConfig
 from retain.features.history import cutoff_day
 from retain.features.pipeline import feature_columns, scored_frame
 from retain.features.segments import FeatureReference
-from retain.features.tables import codes_in, remap, text_ids
+from retain.features.tables import codes_in, remap, text_ids, text_order
 
 NO_TRANSACTIONS = "no transactions"
 
@@ -83,8 +83,10 @@ def input_customers(dataset) -> pd.Index:
 def distinct_ids(values: pd.Series) -> np.ndarray:
     """The distinct ids of a column as text; a categorical column's used categories."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        used = np.unique(values.cat.codes.to_numpy())
-        return np.asarray(values.cat.categories.astype(str), dtype=object)[used[used >= 0]]
+        codes = values.cat.codes.to_numpy()
+        # the categories that occur, in category order (a count per category: no sort, no hash)
+        used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)))
+        return np.asarray(values.cat.categories.astype(str), dtype=object)[used]
     return np.asarray(pd.unique(text_ids(values)), dtype=object)
 
 
@@ -102,7 +104,7 @@ def scorable_features(dataset, as_of, config: FeatureConfig, reference: FeatureR
         return pd.DataFrame(columns=["customer_id", "as_of"]), reasons
 
     # the scorable customers numbered in id order (the table's order); the others' rows get -1
-    scorable = scorable[np.argsort(ids.to_numpy()[scorable], kind="stable")]
+    scorable = scorable[text_order(ids.to_numpy()[scorable])]
     feature_code = np.full(len(ids), -1)
     feature_code[scorable] = np.arange(len(scorable))
 

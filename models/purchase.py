@@ -668,7 +668,9 @@ def count_tail(model: "PurchaseModel", t: float, x: np.ndarray, T: np.ndarray, c
         pmf = np.exp(shape[:, None] * np.log1p(-miss))  # P(K = 0)
     survival = np.ones_like(pmf)  # P(K >= 0)
     active = np.arange(len(x))
-    active_shape, active_b_prime = shape, b_prime  # per active pair, filtered with it
+    # per active pair, filtered with it; a + b' summed once (the same sum the step would make)
+    active_shape, active_b_prime = shape, b_prime
+    active_a_b_prime = None if b_prime is None else p["a"] + b_prime
     pieces_pair, pieces_value = [], []
     n = 1
     while len(active) and n <= max_count:
@@ -678,7 +680,7 @@ def count_tail(model: "PurchaseModel", t: float, x: np.ndarray, T: np.ndarray, c
         pieces_value.append(value)
         keep = value >= cutoff
         if b_prime is not None:
-            survival_step = survival_step * (active_b_prime + n - 1) / (p["a"] + active_b_prime + n - 1)
+            survival_step = survival_step * (active_b_prime + n - 1) / (active_a_b_prime + n - 1)
         pmf = pmf * ((active_shape + n - 1) / n)[:, None] * miss
         if not keep.all():  # the loop runs once per count n: filter only when a pair drops out
             active, survival, pmf, miss, survival_step, active_shape = (
@@ -686,7 +688,7 @@ def count_tail(model: "PurchaseModel", t: float, x: np.ndarray, T: np.ndarray, c
             if node_weight is not None:
                 node_weight = node_weight[keep]
             if b_prime is not None:
-                active_b_prime = active_b_prime[keep]
+                active_b_prime, active_a_b_prime = active_b_prime[keep], active_a_b_prime[keep]
         n += 1
     pair = np.concatenate(pieces_pair) if pieces_pair else np.zeros(0, dtype=np.int64)
     values = np.concatenate(pieces_value) if pieces_value else np.zeros(0)
@@ -695,5 +697,5 @@ def count_tail(model: "PurchaseModel", t: float, x: np.ndarray, T: np.ndarray, c
     # the tail decreases in n; a running minimum per pair removes rounding wiggles
     values = 1 - (np.maximum.accumulate(pair * 2.0 + (1 - values)) - pair * 2.0)
     length = np.bincount(pair, minlength=len(x))
-    start = np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)
+    start = (np.cumsum(length) - length).astype(np.int64)  # where each pair's stretch begins (none: empty)
     return CountTail(tail=values, start=start, length=length, cutoff=cutoff)

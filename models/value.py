@@ -284,7 +284,7 @@ def score_table(features: pd.DataFrame, values: dict[str, np.ndarray], tier_edge
     # the columns gathered as arrays and made into one frame: inserting them one by one into
     # a frame costs more than the arithmetic behind them for a single customer
     present = set(features.columns)
-    columns = {name: features[name].array for name in PASSTHROUGH_COLUMNS if name in present}
+    columns = {name: _values(features[name]) for name in PASSTHROUGH_COLUMNS if name in present}
     columns.update((name, values[name]) for name in SCORE_COLUMNS if name in values)
     tier = tier_edges.pyramid_index(values["clv"])
     quadrant = tier_edges.quadrant_index(_current_value(features, config), values["clv"])
@@ -293,6 +293,12 @@ def score_table(features: pd.DataFrame, values: dict[str, np.ndarray], tier_edge
     columns["value_quadrant"] = _QUADRANT_NAMES[quadrant]
     columns["value_move"] = _QUADRANT_MOVES[quadrant]
     return pd.DataFrame(columns)
+
+
+def _values(column: pd.Series):
+    """A column's values in its own dtype: the numpy array for numpy dtypes (a frame takes it
+    as it is), the pandas array otherwise (strings, categories, dates with a time zone)."""
+    return column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
 
 
 # tier and quadrant names and moves by their index (TierEdges.pyramid_index, quadrant_index)

@@ -15,9 +15,9 @@ from retain.features import (
     customer_features,
     rfm_summary,
 )
-from retain.features.eligibility import input_customers, not_scored_reasons, scorable_features
+from retain.features.eligibility import distinct_ids, input_customers, not_scored_reasons, scorable_features
 from retain.features.segments import lifecycle_stage
-from retain.features.tables import frame_of
+from retain.features.tables import frame_of, text_order
 
 from conftest import string_ids
 
@@ -318,3 +318,15 @@ def test_feature_frame_is_the_pandas_frame_of_its_columns():
             "monetary": np.ones(n),
         }
         pd.testing.assert_frame_equal(frame_of(columns), pd.DataFrame(columns), check_exact=True)
+
+
+@pytest.mark.parametrize("longest", [8, 200])  # numpy text sort, and Python's for very long ids
+def test_customer_ids_are_sorted_as_text(longest):
+    ids = np.array(["b", "a10", "a9", "é", "A", "x" * longest, "a"], dtype=object)
+    assert list(ids[text_order(ids)]) == sorted(ids)
+
+
+def test_distinct_ids_of_a_categorical_column_are_the_used_categories():
+    values = pd.Series(pd.Categorical(["c", "a", None, "c"], categories=["a", "b", "c"]))
+    assert list(distinct_ids(values)) == ["a", "c"]
+    assert list(distinct_ids(values.astype(object))) == ["c", "a", "nan"]  # text, as astype(str) reads it

@@ -316,8 +316,11 @@ class _TableCheck:
         self._equal_codes: dict[str, np.ndarray] = {}
 
     def flag(self, mask: np.ndarray, column: str | None, reason: str, values=None) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():  # the usual case: nothing to flag
+            return
         # a row already rejected keeps its first reason and is not counted twice
-        mask = np.asarray(mask, dtype=bool) & ~self._bad
+        mask = mask & ~self._bad
         if not mask.any():
             return
         rows = np.flatnonzero(mask)
@@ -385,10 +388,10 @@ def _stripped(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         uniques = uniques.astype(str)  # ids written as numbers are still ids: 42 -> "42"
     text = pa.array(uniques, type=pa.string())
     trimmed = pc.utf8_trim_whitespace(text)
-    empty = pc.equal(pc.utf8_length(trimmed), 0).to_numpy(zero_copy_only=False)
+    empty = pc.utf8_length(trimmed).to_numpy(zero_copy_only=False) == 0
     if trimmed.equals(text):  # trimming only removes characters: equal means nothing was trimmed
-        return uniques, np.asarray(empty, dtype=bool)
-    return np.asarray(trimmed.to_numpy(zero_copy_only=False), dtype=object), np.asarray(empty, dtype=bool)
+        return uniques, empty
+    return np.asarray(trimmed.to_numpy(zero_copy_only=False), dtype=object), empty
 
 
 def _repeated_codes(codes: np.ndarray) -> np.ndarray:
@@ -443,14 +446,20 @@ def _stripped_text(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return text.to_numpy(dtype=object, na_value=None), text.notna().to_numpy()
 
 
+def _parse_naive_iso(text: np.ndarray) -> np.ndarray | None:
+    """ISO 8601 dates and datetimes (NaT where not ISO), or None when some carry a time zone."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas warns about mixed offsets; _parse_iso settles them
+        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    return parsed.to_numpy() if isinstance(parsed, pd.DatetimeIndex) and parsed.tz is None else None
+
+
 def _parse_iso(text: np.ndarray) -> tuple[np.ndarray, int]:
     """ISO 8601 dates and datetimes, with or without a time zone; aware ones in UTC.
     Returns the naive-UTC values (NaT where not ISO) and how many rows carried a time zone."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pandas warns about mixed offsets; utc=True below settles them
-        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
-    if isinstance(parsed, pd.DatetimeIndex) and parsed.tz is None:
-        return parsed.to_numpy(), 0
+    values = _parse_naive_iso(text)
+    if values is not None:
+        return values, 0
     # some values carry an offset: those are read in UTC, each on its own (pandas would
     # carry one row's offset over to a following value without one)
     series = pd.Series(text, dtype="string")
@@ -460,6 +469,25 @@ def _parse_iso(text: np.ndarray) -> tuple[np.ndarray, int]:
     if not zoned.all():
         parsed[~zoned] = pd.to_datetime(series[~zoned], errors="coerce", format="ISO8601")
     return parsed.to_numpy(), int(zoned.sum())
+
+
+def _iso_dates(frames: dict[str, pd.DataFrame]) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """Every date column held as text, of every table: per (table, column), its stripped text,
+    which rows have a value, the values read as ISO 8601 (NaT where not) and how many rows
+    carried a time zone. When none does, one call of pandas' parser reads all the columns:
+    for the few rows of an HTTP request its fixed cost per call is most of the time."""
+    texts = {}
+    for name, frame in frames.items():
+        for column, kind in TABLES[name].columns.items():
+            if kind == DATETIME and column in frame and not pd.api.types.is_datetime64_any_dtype(frame[column]):
+                texts[(name, column)] = _stripped_text(frame[column])
+    if len(texts) > 1:
+        values = _parse_naive_iso(np.concatenate([text for text, _ in texts.values()]))
+        if values is not None:
+            ends = np.cumsum([len(text) for text, _ in texts.values()])
+            return {key: (text, present, values[end - len(text):end], 0)
+                    for (key, (text, present)), end in zip(texts.items(), ends)}
+    return {key: (text, present, *_parse_iso(text)) for key, (text, present) in texts.items()}
 
 
 def _day_month_order(check: _TableCheck, column: str, text: pd.Series) -> tuple[str | None, list]:
@@ -485,24 +513,26 @@ def _day_month_order(check: _TableCheck, column: str, text: pd.Series) -> tuple[
     return ("%d" if day_first else "%m"), [example]
 
 
-def _parse_datetime(check: _TableCheck, column: str, required: bool, date_format: str | None) -> None:
+def _parse_datetime(check: _TableCheck, column: str, required: bool, date_format: str | None,
+                    iso: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None) -> None:
+    """``iso``: the column's text read by ``_iso_dates`` (None when it holds dates already)."""
     raw = check.frame[column]
-    if pd.api.types.is_datetime64_any_dtype(raw):
+    if iso is None:
         parsed = raw
         if getattr(parsed.dt, "tz", None) is not None:
             check.note(int(parsed.notna().sum()), column, "carried a time zone and were converted to UTC")
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
         values = parsed.to_numpy()
+        present = ~np.isnat(values)
     else:
-        text, present = _stripped_text(raw)
-        values, zoned = _parse_iso(text)
+        text, present, values, zoned = iso
         check.note(zoned, column, "carried a time zone and were converted to UTC")
         unparsed = np.isnat(values) & present
         if unparsed.any():
             values, unparsed = _parse_other_dates(check, column, text, values, unparsed, date_format)
         check.flag(unparsed, column, "is not a parseable date", raw)
     if required:
-        check.flag(raw.isna().to_numpy(), column, "has no value (a date is required)")
+        check.flag(~present, column, "has no value (a date is required)")
     if values.dtype == raw.dtype == "datetime64[ns]":
         return  # read as naive nanosecond dates: the column is kept as it is
     # numpy's unit change is a multiplication; pandas' astype also range-checks every value
@@ -576,39 +606,61 @@ def _check_columns(spec: TableSpec, frame: pd.DataFrame) -> None:
         raise DataValidationError(f"{spec.name}: the table has a header but no rows")
 
 
-def _row_keys(check: _TableCheck, columns: list[str], rows: np.ndarray | None = None) -> np.ndarray:
-    """One 64-bit number per row (of ``rows``, default all), equal for equal rows (different
-    rows may collide). Columns whose codes the checks already made reuse them."""
-    frame = check.frame
-    key = np.zeros(len(frame) if rows is None else len(rows), dtype=np.uint64)
-    for column in columns:
-        values = frame[column]
-        part = check.equal_codes(column)
-        if part is not None:
-            pass
-        elif isinstance(values.dtype, pd.CategoricalDtype):
-            part = values.cat.codes.to_numpy()
-        elif pd.api.types.is_datetime64_any_dtype(values):
-            part = values.to_numpy().view(np.int64)
-        elif pd.api.types.is_float_dtype(values):
-            part = (values.to_numpy(dtype=float) + 0.0).view(np.int64)  # + 0.0 makes -0.0 equal 0.0
-        elif pd.api.types.is_integer_dtype(values) and not values.hasnans:
-            part = values.to_numpy(dtype=np.int64)
-        else:
-            part = pd.factorize(values, use_na_sentinel=True)[0]
-        if rows is not None:
-            part = part[rows]
-        with np.errstate(over="ignore"):
-            key = key * np.uint64(1_000_003) + part.astype(np.uint64)
-    return key
+def _key_part(check: _TableCheck, column: str) -> np.ndarray | None:
+    """Integers equal where the column's values are equal (missing equal to missing), when
+    they come without a hash pass: codes the checks already made, categories, dates and
+    numbers. None for a column that would need one."""
+    part = check.equal_codes(column)
+    if part is not None:
+        return part
+    values = check.frame[column]
+    # numpy's dtype kinds answer for numpy columns (pandas' dtype checks cost more than the part)
+    kind = values.dtype.kind if isinstance(values.dtype, np.dtype) else None
+    if kind == "O":
+        return None
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy()
+    if kind == "M" or kind is None and pd.api.types.is_datetime64_any_dtype(values):
+        return values.to_numpy().view(np.int64)
+    if kind == "f" or kind is None and pd.api.types.is_float_dtype(values):
+        return (values.to_numpy(dtype=float) + 0.0).view(np.int64)  # + 0.0 makes -0.0 equal 0.0
+    if kind in ("i", "u") or kind is None and pd.api.types.is_integer_dtype(values) and not values.hasnans:
+        return values.to_numpy(dtype=np.int64)
+    return None
+
+
+def _with_part(key: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """Row keys extended by one more column's integers (different rows may collide)."""
+    with np.errstate(over="ignore"):
+        return key * np.uint64(1_000_003) + part.astype(np.uint64)
+
+
+def _shared_keys(key: np.ndarray) -> np.ndarray:
+    """Positions whose key occurs more than once."""
+    # the array's own duplicated: a Series' hashes the same, with the cost of two Series
+    return np.flatnonzero(pd.arrays.NumpyExtensionArray(key).duplicated(keep=False))
 
 
 def _duplicates(check: _TableCheck, columns: list[str], rows: np.ndarray | None = None) -> np.ndarray:
     """Of ``rows`` (default all), those equal in ``columns`` to an earlier one (pandas'
-    ``duplicated``), compared exactly only among the few whose 64-bit keys repeat."""
-    key = _row_keys(check, columns, rows)
-    codes, uniques = pd.factorize(key)  # a key held by more than one row is a candidate
-    candidates = np.flatnonzero(np.bincount(codes, minlength=len(uniques))[codes] > 1)
+    ``duplicated``). Rows are compared exactly only among the few whose 64-bit keys repeat;
+    the keys are made from the columns whose integers come cheap, then, for those few rows
+    only, from the columns that need a hash pass (text that no check has coded)."""
+    key = np.zeros(len(check.frame) if rows is None else len(rows), dtype=np.uint64)
+    hashed = []
+    for column in columns:
+        part = _key_part(check, column)
+        if part is None:
+            hashed.append(column)
+        else:
+            key = _with_part(key, part if rows is None else part[rows])
+    candidates = _shared_keys(key)
+    if candidates.size and hashed:
+        where = candidates if rows is None else rows[candidates]
+        narrowed = key[candidates]
+        for column in hashed:
+            narrowed = _with_part(narrowed, pd.factorize(check.frame[column].iloc[where], use_na_sentinel=True)[0])
+        candidates = candidates[_shared_keys(narrowed)]
     duplicate = np.zeros(len(key), dtype=bool)
     if candidates.size:
         where = candidates if rows is None else rows[candidates]
@@ -636,6 +688,7 @@ def _check_duplicates(check: _TableCheck) -> None:
     without_order = None  # every row
     if "order_id" in frame:
         order = frame["order_id"]
+        codes = None  # of the order_ids, when text
         if pd.api.types.is_numeric_dtype(order):
             has_order = order.notna().to_numpy()
             shared = _shared_values(order)
@@ -648,14 +701,15 @@ def _check_duplicates(check: _TableCheck) -> None:
         shared = np.flatnonzero(shared & has_order & ~check.bad)
         exact = np.zeros(len(frame), dtype=bool)
         if shared.size:  # most inputs share no order_id at all
-            exact[shared] = frame.iloc[shared].duplicated(subset=columns).to_numpy()
+            exact[shared] = _duplicates(check, columns, shared)
         check.flag(exact, "order_id", "duplicate an earlier row exactly, order_id included (the same order twice)",
                    order)
         # a return may carry the order_id of the purchase it refunds; two purchases may not share one
         purchases = shared[(frame["amount"].to_numpy()[shared] >= 0) & ~check.bad[shared]]
         repeated = np.zeros(len(frame), dtype=bool)
         if purchases.size:
-            repeated[purchases] = order.iloc[purchases].duplicated().to_numpy()
+            repeated[purchases] = (order.iloc[purchases].duplicated().to_numpy() if codes is None
+                                   else _repeated_codes(codes[purchases]))
         check.flag(repeated, "order_id", "repeat the order_id of an earlier purchase (one row per order: "
                    "sum the lines of an order first)", order)
         without_order = np.flatnonzero(~has_order)
@@ -672,7 +726,8 @@ def _check_duplicates(check: _TableCheck) -> None:
 
 
 def _check_table(spec: TableSpec, frame: pd.DataFrame, cutoff: pd.Timestamp,
-                 date_format: str | None = None) -> _TableCheck:
+                 date_format: str | None, iso_dates: dict) -> _TableCheck:
+    """``iso_dates``: the table's date columns held as text, read by ``_iso_dates``."""
     _check_columns(spec, frame)
     keep = list(frame.columns) if spec.open_columns else [c for c in spec.columns if c in frame]
     # a shallow copy: every parsed column is assigned anew, the caller's frame is untouched
@@ -685,7 +740,7 @@ def _check_table(spec: TableSpec, frame: pd.DataFrame, cutoff: pd.Timestamp,
         if kind == ID:
             _parse_id(check, column)
         elif kind == DATETIME:
-            _parse_datetime(check, column, required, date_format)
+            _parse_datetime(check, column, required, date_format, iso_dates.get(column))
         elif kind == FLOAT:
             _parse_float(check, column, required)
         elif kind == BOOL:
@@ -777,9 +832,11 @@ def validate_tables(
         raise RetainError("the transactions table is required")
     cutoff = pd.Timestamp(data_cutoff) if data_cutoff is not None else pd.Timestamp.now()
     checks: dict[str, _TableCheck] = {}
-    for name in TABLES:
-        if name in frames:
-            checks[name] = _check_table(TABLES[name], frames[name], cutoff, date_format)
+    tables = {name: frames[name] for name in TABLES if name in frames}
+    iso_dates = _iso_dates(tables)
+    for name, frame in tables.items():
+        checks[name] = _check_table(TABLES[name], frame, cutoff, date_format,
+                                    {column: read for (table, column), read in iso_dates.items() if table == name})
     _check_transactions(checks["transactions"])
     tx = checks["transactions"]
     known = _known_customers(tx)
