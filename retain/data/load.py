@@ -301,8 +301,9 @@ def load_dataset(
 
 class _TableCheck:
     """Collects the problems of one table, the rows they make bad, and its facts. It also
-    keeps the integer codes of a column once computed (``codes``): each check that groups
-    by the id column reuses one hash pass instead of making its own."""
+    keeps what is known of each column once read (its Series, its integer codes, its parsed
+    array): a check does not redo a pass another check has made (a hash pass over the ids, a
+    Series made anew after every assignment to the frame)."""
 
     def __init__(self, spec: TableSpec, frame: pd.DataFrame):
         self.spec = spec
@@ -491,6 +492,9 @@ _ZONE = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 _DAY_MONTH = r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{2}|\d{4})\b"
 
 
+_strip = np.frompyfunc(str.strip, 1, 1)  # str.strip of each string of an object array, in numpy's loop
+
+
 def _stripped_text(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """``raw.astype("string").str.strip()`` as an object array (None where missing), and
     which rows have a value. A column of strings (dates as text, the usual case) is stripped
@@ -499,9 +503,9 @@ def _stripped_text(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     if raw.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
         present = ~pd.isna(values)
         if present.all():
-            return np.array([value.strip() for value in values], dtype=object), present
+            return _strip(values), present
         text = np.full(len(values), None, dtype=object)
-        text[present] = np.array([value.strip() for value in values[present]], dtype=object)
+        text[present] = _strip(values[present])
         return text, present
     text = raw.astype("string").str.strip()  # numbers, dates, mixed objects: pandas makes them text
     return text.to_numpy(dtype=object, na_value=None), text.notna().to_numpy()
@@ -684,7 +688,7 @@ def _key_part(check: _TableCheck, column: str) -> np.ndarray | None:
         if kind == "M":
             return array.view(np.int64)
         if kind == "f":
-            return (array.astype(float) + 0.0).view(np.int64)  # + 0.0 makes -0.0 equal 0.0
+            return (np.asarray(array, dtype=float) + 0.0).view(np.int64)  # + 0.0 makes -0.0 equal 0.0
         if kind in ("i", "u"):
             return array.astype(np.int64)
         return None
