@@ -129,12 +129,13 @@ def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
     ids = np.asarray(reasons.index, dtype=object).astype(str)
     order = np.argsort(ids, kind="stable")
     ids = ids[order]
-    position = pd.Index(ids)
     batch = ScoredBatch()
 
     parts = {"customer_id": ids, "as_of": np.full(len(ids), as_of.to_datetime64(), dtype="datetime64[ns]")}
     if len(features):
-        rows = position.get_indexer(features["customer_id"].astype(str))
+        feature_ids = features["customer_id"].to_numpy().astype(str)
+        same = len(feature_ids) == len(ids) and (feature_ids == ids).all()  # every customer scored
+        rows = np.arange(len(ids)) if same else pd.Index(ids).get_indexer(feature_ids)
         scored = {name: features[name].to_numpy() for name in FEATURE_COLUMNS if name in features}
         if pair.value is not None:
             values = pair.value.score(features)
