@@ -57,7 +57,7 @@ class TreeTables:
     def raw_scores(self, leaves: np.ndarray, n_classes: int) -> np.ndarray:
         per_tree = self.leaf_value[np.arange(leaves.shape[1]), leaves]
         # trees come iteration by iteration, one per class within each iteration
-        return per_tree.reshape(len(leaves), -1, n_classes).sum(axis=1)
+        return per_tree.reshape(len(leaves), leaves.shape[1] // n_classes, n_classes).sum(axis=1)
 
     def contributions(self, leaves: np.ndarray, toward: np.ndarray, against: int, n_features: int) -> np.ndarray:
         """Per row, the feature contributions to (class ``toward[row]`` score - class

@@ -368,16 +368,24 @@ def _gradient_jacobian(gradient, at: np.ndarray, step: float = 1e-5, central: bo
     return (hessian + hessian.T) / 2
 
 
-def _on_distinct(function, x: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """``function(x, T)`` evaluated once per distinct (x, T) pair: the hypergeometric terms
-    depend on nothing else, and there are far fewer pairs than customers."""
+def distinct_pairs(x: np.ndarray, T: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The distinct (x, T) pairs and each row's position among them: a caller that makes
+    several predictions for the same histories collapses them once and passes ``pairs=``."""
     distinct, _, inverse = collapse({"x": x, "T": T})
+    return distinct, inverse
+
+
+def _on_distinct(function, x: np.ndarray, T: np.ndarray, pairs=None) -> np.ndarray:
+    """``function(x, T)`` evaluated once per distinct (x, T) pair: the hypergeometric terms
+    depend on nothing else, and there are far fewer pairs than customers. ``pairs``:
+    ``distinct_pairs(x, T)`` if the caller has it."""
+    distinct, inverse = pairs or distinct_pairs(x, T)
     values = function(distinct["x"], distinct["T"])
     return values[..., inverse]
 
 
 def _beta_geometric_expected_purchases(horizons: np.ndarray, x: np.ndarray, T: np.ndarray, params,
-                                       modified: bool) -> np.ndarray:
+                                       modified: bool, pairs=None) -> np.ndarray:
     """The numerator of FHL (2005) eq. 10 (BG/NBD) or of Batislam et al. (2007) eq. 6
     (MBG/NBD: p ~ Beta(a, b+x+1) a posteriori), one row per horizon; times P(alive) it is
     the conditional expectation (the denominator is 1 / P(alive))."""
@@ -396,7 +404,7 @@ def _beta_geometric_expected_purchases(horizons: np.ndarray, x: np.ndarray, T: n
         log_hyp = np.where(np.isfinite(log_hyp), log_hyp, log_alt)
         return (c / (a - 1)) * (1 - np.exp(log_hyp + (r + x) * np.log((alpha + T) / (alpha + t + T))))
 
-    return _on_distinct(numerator, x, T)
+    return _on_distinct(numerator, x, T, pairs)
 
 
 @dataclass
@@ -491,16 +499,19 @@ class PurchaseModel:
                     value = np.where(x > 0, value, 1.0)
         return np.clip(np.asarray(value, dtype=float), 0.0, 1.0)
 
-    def expected_purchases(self, t, frequency, recency, T, params=None) -> np.ndarray:
+    def expected_purchases(self, t, frequency, recency, T, params=None, *, alive: np.ndarray | None = None,
+                           pairs=None) -> np.ndarray:
         """Expected repeat purchases in (T, T + t] given the history: FHL 2005 eq. 10
         (BG/NBD), Batislam et al. 2007 (MBG/NBD), note 009 eq. 41 (Pareto/NBD:
         P(alive) (r+x)(beta+T)/((alpha+T)(s-1)) [1 - ((beta+T)/(beta+T+t))^(s-1)]).
-        ``t`` may be a 1-D array of horizons: the result then has one row per horizon."""
+        ``t`` may be a 1-D array of horizons: the result then has one row per horizon.
+        ``alive`` (P(alive) under ``params``) and ``pairs`` (``distinct_pairs``): what the
+        caller already computed for these histories."""
         self._require_fitted()
         frequency, recency, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
         horizons = np.atleast_1d(np.asarray(t, dtype=float))
         p = params or self.params_
-        alive = self.p_alive(frequency, recency, T, params)
+        alive = self.p_alive(frequency, recency, T, params) if alive is None else alive
         if self.family == "pareto":
             log_ratio = np.log((p["beta"] + T) / (p["beta"] + T + horizons[:, None]))
             s_minus_1 = p["s"] - 1
@@ -508,12 +519,13 @@ class PurchaseModel:
             shape = -np.expm1(s_minus_1 * log_ratio) / s_minus_1 if abs(s_minus_1) > 1e-9 else -log_ratio
             result = alive * (p["r"] + frequency) * (p["beta"] + T) / (p["alpha"] + T) * shape
         else:
-            result = _beta_geometric_expected_purchases(horizons, frequency, T, p, modified=self.family == "mbgnbd")
+            result = _beta_geometric_expected_purchases(horizons, frequency, T, p, modified=self.family == "mbgnbd",
+                                                        pairs=pairs)
             result = result * alive
         result = np.maximum(np.where(horizons[:, None] > 0, result, 0.0), 0.0)
         return result if np.ndim(t) else result[0]
 
-    def p_alive_at(self, t: float, frequency, recency, T, alive: np.ndarray | None = None) -> np.ndarray:
+    def p_alive_at(self, t: float, frequency, recency, T, alive: np.ndarray | None = None, pairs=None) -> np.ndarray:
         """P(still alive at T + t | history).
 
         BG/NBD: given alive at T, lambda ~ Gamma(r+x, alpha+T) and p ~ Beta(a, b+x); each of
@@ -532,7 +544,7 @@ class PurchaseModel:
             extra = 1.0 if self.family == "mbgnbd" else 0.0
             survive = _on_distinct(
                 lambda x, age: hyp2f1(p["r"] + x, p["a"], p["a"] + p["b"] + x + extra, -t / (p["alpha"] + age)),
-                frequency, T)
+                frequency, T, pairs)
         return np.clip(alive * survive, 0.0, 1.0)
 
     def p_no_purchase(self, t: float, frequency, recency, T, alive: np.ndarray | None = None) -> np.ndarray:
@@ -648,7 +660,7 @@ def count_tail(model: "PurchaseModel", t: float, x: np.ndarray, T: np.ndarray, c
         b_prime = None
     else:
         times = np.full((len(x), 1), float(t))
-        node_weight = np.ones((len(x), 1))
+        node_weight = None  # one time node of weight 1: P(K >= n) itself
         b_prime = p["b"] + x + (1.0 if model.family == "mbgnbd" else 0.0)
         survival_step = np.ones(len(x))  # B(a, b'+n-1) / B(a, b'), 1 at n = 1
     miss = times / (p["alpha"] + T[:, None] + times)  # 1 - p of the negative binomial
@@ -656,20 +668,27 @@ def count_tail(model: "PurchaseModel", t: float, x: np.ndarray, T: np.ndarray, c
         pmf = np.exp(shape[:, None] * np.log1p(-miss))  # P(K = 0)
     survival = np.ones_like(pmf)  # P(K >= 0)
     active = np.arange(len(x))
+    # per active pair, filtered with it; a + b' summed once (the same sum the step would make)
+    active_shape, active_b_prime = shape, b_prime
+    active_a_b_prime = None if b_prime is None else p["a"] + b_prime
     pieces_pair, pieces_value = [], []
     n = 1
     while len(active) and n <= max_count:
         survival = np.maximum(survival - pmf, 0.0)  # P(K >= n)
-        value = (survival * node_weight).sum(axis=1) * survival_step
+        value = (survival[:, 0] if node_weight is None else (survival * node_weight).sum(axis=1)) * survival_step
         pieces_pair.append(active)
         pieces_value.append(value)
         keep = value >= cutoff
         if b_prime is not None:
-            survival_step = survival_step * (b_prime[active] + n - 1) / (p["a"] + b_prime[active] + n - 1)
-        pmf = pmf * ((shape[active] + n - 1) / n)[:, None] * miss
-        active, survival, pmf, node_weight, miss = (
-            active[keep], survival[keep], pmf[keep], node_weight[keep], miss[keep])
-        survival_step = survival_step[keep]
+            survival_step = survival_step * (active_b_prime + n - 1) / (active_a_b_prime + n - 1)
+        pmf = pmf * ((active_shape + n - 1) / n)[:, None] * miss
+        if not keep.all():  # the loop runs once per count n: filter only when a pair drops out
+            active, survival, pmf, miss, survival_step, active_shape = (
+                active[keep], survival[keep], pmf[keep], miss[keep], survival_step[keep], active_shape[keep])
+            if node_weight is not None:
+                node_weight = node_weight[keep]
+            if b_prime is not None:
+                active_b_prime, active_a_b_prime = active_b_prime[keep], active_a_b_prime[keep]
         n += 1
     pair = np.concatenate(pieces_pair) if pieces_pair else np.zeros(0, dtype=np.int64)
     values = np.concatenate(pieces_value) if pieces_value else np.zeros(0)
@@ -678,5 +697,5 @@ def count_tail(model: "PurchaseModel", t: float, x: np.ndarray, T: np.ndarray, c
     # the tail decreases in n; a running minimum per pair removes rounding wiggles
     values = 1 - (np.maximum.accumulate(pair * 2.0 + (1 - values)) - pair * 2.0)
     length = np.bincount(pair, minlength=len(x))
-    start = np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)
+    start = (np.cumsum(length) - length).astype(np.int64)  # where each pair's stretch begins (none: empty)
     return CountTail(tail=values, start=start, length=length, cutoff=cutoff)

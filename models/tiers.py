@@ -22,6 +22,8 @@ QUADRANTS = {
     (True, False): "high now / low later",
     (True, True): "high now / high later",
 }
+# The quadrants in the order of ``TierEdges.quadrant_index``: (high now, high later) as two bits.
+QUADRANT_ORDER = tuple(QUADRANTS[(bool(i & 2), bool(i & 1))] for i in range(4))
 # The names the value matrix gives the quadrants in docs/domain.md, for reading docs side by side.
 QUADRANT_MATRIX_NAMES = {
     "low now / low later": "lead", "low now / high later": "iron",
@@ -64,15 +66,20 @@ class TierEdges:
             high_future=float(np.quantile(clv, config.high_value_quantile)),
         )
 
-    def pyramid_tier(self, clv: np.ndarray) -> np.ndarray:
+    def pyramid_index(self, clv: np.ndarray) -> np.ndarray:
+        """Each customer's tier as its position in ``PYRAMID`` (3, lead, where CLV is missing)."""
         platinum, gold, iron = self.pyramid
-        return np.select([clv >= platinum, clv >= gold, clv >= iron], list(PYRAMID[:3]), default="lead").astype(object)
+        clv = np.asarray(clv)
+        return np.select([clv >= platinum, clv >= gold, clv >= iron], [0, 1, 2], default=3)
 
-    def value_quadrant(self, current_value: np.ndarray, clv: np.ndarray) -> np.ndarray:
+    def pyramid_tier(self, clv: np.ndarray) -> np.ndarray:
+        return np.array(PYRAMID, dtype=object)[self.pyramid_index(clv)]
+
+    def quadrant_index(self, current_value: np.ndarray, clv: np.ndarray) -> np.ndarray:
+        """Each customer's quadrant as its position in ``QUADRANT_ORDER``."""
         high_now = np.asarray(current_value) > self.high_current
         high_later = np.asarray(clv) > self.high_future
-        return np.select(
-            [high_now & high_later, high_now & ~high_later, ~high_now & high_later],
-            [QUADRANTS[(True, True)], QUADRANTS[(True, False)], QUADRANTS[(False, True)]],
-            default=QUADRANTS[(False, False)],
-        ).astype(object)
+        return high_now.astype(np.intp) * 2 + high_later
+
+    def value_quadrant(self, current_value: np.ndarray, clv: np.ndarray) -> np.ndarray:
+        return np.array(QUADRANT_ORDER, dtype=object)[self.quadrant_index(current_value, clv)]

@@ -11,10 +11,10 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 from scipy.stats import norm
 
-from retain.models.purchase import PurchaseModel, collapse, count_tail
+from retain.models.purchase import PurchaseModel, collapse, count_tail, distinct_pairs
 from retain.models.spend import SpendModel
 from retain.models.actions import PYRAMID_MOVES, QUADRANT_MOVES
-from retain.models.tiers import TierConfig, TierEdges
+from retain.models.tiers import PYRAMID, QUADRANT_ORDER, TierConfig, TierEdges
 
 REQUIRED_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary")
 PASSTHROUGH_COLUMNS = ("customer_id", "as_of", "frequency", "recency", "T", "monetary",
@@ -59,10 +59,20 @@ class ValueConfig:
 
 
 def discount_schedule(config: ValueConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Step ends in days (the last one is the horizon) and the discount factor at each."""
-    ends = np.arange(config.discount_step_days, config.horizon_days, config.discount_step_days)
-    ends = np.append(ends, config.horizon_days)
-    return ends, (1.0 + config.annual_discount_rate) ** (-ends / 365.0)
+    """Step ends in days (the last one is the horizon) and the discount factor at each
+    (read-only arrays, computed once per setting: every scoring call reads them)."""
+    key = (config.horizon_days, config.discount_step_days, config.annual_discount_rate)
+    if key not in _SCHEDULES:
+        ends = np.arange(config.discount_step_days, config.horizon_days, config.discount_step_days)
+        ends = np.append(ends, config.horizon_days)
+        factors = (1.0 + config.annual_discount_rate) ** (-ends / 365.0)
+        for array in (ends, factors):
+            array.setflags(write=False)
+        _SCHEDULES[key] = ends, factors
+    return _SCHEDULES[key]
+
+
+_SCHEDULES: dict[tuple[float, float, float], tuple[np.ndarray, np.ndarray]] = {}
 
 
 @dataclass
@@ -109,41 +119,49 @@ class ValueModel:
     def expected_order_value(self, features: pd.DataFrame) -> np.ndarray:
         return self.spend.expected_order_value(features["frequency"], features["monetary"])
 
-    def _discounted_purchases(self, patterns, params=None) -> tuple[np.ndarray, np.ndarray]:
-        """Per pattern: discounted expected purchases over the horizon and the plain total."""
+    def _discounted_purchases(self, patterns, params=None, *, alive=None, pairs=None) -> tuple[np.ndarray, np.ndarray]:
+        """Per pattern: discounted expected purchases over the horizon and the plain total.
+        ``alive``, ``pairs``: P(alive) and ``distinct_pairs`` of the patterns, if known."""
         ends, factors = discount_schedule(self.config)
-        cumulative = self.purchase.expected_purchases(ends / self.time_unit_days, *patterns, params=params)
+        cumulative = self.purchase.expected_purchases(ends / self.time_unit_days, *patterns, params=params,
+                                                      alive=alive, pairs=pairs)
         per_step = np.diff(cumulative, axis=0, prepend=0.0)
         return factors @ per_step, cumulative[-1]
 
     def predict_values(self, features: pd.DataFrame, with_interval: bool = True) -> dict[str, np.ndarray]:
         """All numeric outputs for every row of ``features``, evaluated once per distinct
-        (frequency, recency, T) history."""
+        (frequency, recency, T) history. P(alive), the distinct (frequency, T) pairs and the
+        discounted purchases are computed once and shared by every output."""
         _check_columns(features)
         patterns, inverse = _patterns(features)
+        pairs = distinct_pairs(patterns[0], patterns[2])
         horizon = self.config.horizon_days / self.time_unit_days
-        discounted, purchases = self._discounted_purchases(patterns)
-        order_value = self.expected_order_value(features)
         alive = self.purchase.p_alive(*patterns)
+        discounted, purchases = self._discounted_purchases(patterns, alive=alive, pairs=pairs)
+        order_value = self.expected_order_value(features)
         values = {
             "p_alive": alive[inverse],
-            "p_alive_horizon": self.purchase.p_alive_at(horizon, *patterns, alive=alive)[inverse],
+            "p_alive_horizon": self.purchase.p_alive_at(horizon, *patterns, alive=alive, pairs=pairs)[inverse],
             "p_no_purchase_horizon": self.purchase.p_no_purchase(horizon, *patterns, alive=alive)[inverse],
             "expected_purchases": purchases[inverse],
             "expected_order_value": order_value,
             "clv": self.config.margin * discounted[inverse] * order_value,
         }
         if with_interval:
-            values.update(self._interval(features, patterns, inverse, purchases, values))
+            values.update(self._interval(features, patterns, inverse, purchases, values,
+                                         discounted=discounted, alive=alive, pairs=pairs))
         return values
 
-    def _interval(self, features, patterns, inverse, purchases, values) -> dict[str, np.ndarray]:
+    def _interval(self, features, patterns, inverse, purchases, values, *, discounted=None, alive=None,
+                  pairs=None) -> dict[str, np.ndarray]:
         """Predictive interval at ``config.interval`` over the horizon; CLV's bounds carry the
-        same margin and discounting as ``clv`` (the ratio of discounted to plain purchases)."""
+        same margin and discounting as ``clv`` (the ratio of discounted to plain purchases).
+        ``discounted``, ``alive``, ``pairs``: what ``predict_values`` already has."""
         horizon_days = self.config.horizon_days
-        purchases_low, purchases_high, spend_low, spend_high = self.predictive_interval(
-            features, horizon_days, self.config.interval, _patterns_of=(patterns, inverse))
-        discounted, _ = self._discounted_purchases(patterns)
+        outcomes = self._outcome_distribution(features, horizon_days, (patterns, inverse), alive=alive, pairs=pairs)
+        purchases_low, purchases_high, spend_low, spend_high = outcomes.interval(self.config.interval)
+        if discounted is None:
+            discounted, _ = self._discounted_purchases(patterns, alive=alive, pairs=pairs)
         ratio = np.divide(discounted, purchases, out=np.ones_like(purchases), where=purchases > 0)[inverse]
         return {
             "expected_purchases_low": purchases_low,
@@ -154,7 +172,8 @@ class ValueModel:
 
     # --- the predictive distribution ---------------------------------------------------
 
-    def _outcome_distribution(self, features: pd.DataFrame, days: float, _patterns_of=None) -> "_Outcomes":
+    def _outcome_distribution(self, features: pd.DataFrame, days: float, _patterns_of=None, *,
+                              alive=None, pairs=None) -> "_Outcomes":
         """What each customer buys in the next ``days``: the purchase count's distribution
         (``count_tail`` per (frequency, T) pair, times P(alive)) and Gamma-Gamma spend.
 
@@ -164,9 +183,9 @@ class ValueModel:
         exactly when N > 0, and S given N > 0 is taken as the lognormal with those two moments."""
         patterns, inverse = _patterns_of or _patterns(features)
         x, _, T = patterns
-        pairs, _, pair_of = collapse({"x": x, "T": T})
+        pairs, pair_of = pairs or distinct_pairs(x, T)
         tail = count_tail(self.purchase, days / self.time_unit_days, pairs["x"], pairs["T"])
-        alive = self.purchase.p_alive(*patterns)
+        alive = self.purchase.p_alive(*patterns) if alive is None else alive
         first, second = tail.moments()
         mean_count = (alive * first[pair_of])[inverse]
         second_count = (alive * second[pair_of])[inverse]
@@ -185,9 +204,7 @@ class ValueModel:
         """Per customer: the equal-tailed ``level`` interval of repeat purchases (whole
         numbers) and of spend (undiscounted) in the next ``days``."""
         level = self.config.interval if level is None else level
-        outcomes = self._outcome_distribution(features, days, _patterns_of)
-        low, high = (1 - level) / 2, (1 + level) / 2
-        return (*(outcomes.count_quantile(q) for q in (low, high)), *(outcomes.spend_quantile(q) for q in (low, high)))
+        return self._outcome_distribution(features, days, _patterns_of).interval(level)
 
     def interval_coverage(self, features: pd.DataFrame, days: float, actual_purchases, actual_spend,
                           level: float | None = None) -> dict[str, float]:
@@ -264,17 +281,31 @@ def score_table(features: pd.DataFrame, values: dict[str, np.ndarray], tier_edge
                 config: ValueConfig) -> pd.DataFrame:
     """The score table of any value model family from its ``predict_values`` output: the
     passthrough features, ``SCORE_COLUMNS``, tier and quadrant with their moves."""
-    table = features[[c for c in PASSTHROUGH_COLUMNS if c in features.columns]].reset_index(drop=True)
-    for name in SCORE_COLUMNS:
-        if name in values:
-            table[name] = values[name]
-    tier = tier_edges.pyramid_tier(values["clv"])
-    quadrant = tier_edges.value_quadrant(_current_value(features, config), values["clv"])
-    table["value_tier"] = tier
-    table["tier_move"] = pd.Series(tier).map(PYRAMID_MOVES).to_numpy()
-    table["value_quadrant"] = quadrant
-    table["value_move"] = pd.Series(quadrant).map(QUADRANT_MOVES).to_numpy()
-    return table
+    # the columns gathered as arrays and made into one frame: inserting them one by one into
+    # a frame costs more than the arithmetic behind them for a single customer
+    present = set(features.columns)
+    columns = {name: _values(features[name]) for name in PASSTHROUGH_COLUMNS if name in present}
+    columns.update((name, values[name]) for name in SCORE_COLUMNS if name in values)
+    tier = tier_edges.pyramid_index(values["clv"])
+    quadrant = tier_edges.quadrant_index(_current_value(features, config), values["clv"])
+    columns["value_tier"] = _PYRAMID_NAMES[tier]
+    columns["tier_move"] = _PYRAMID_MOVES[tier]
+    columns["value_quadrant"] = _QUADRANT_NAMES[quadrant]
+    columns["value_move"] = _QUADRANT_MOVES[quadrant]
+    return pd.DataFrame(columns)
+
+
+def _values(column: pd.Series):
+    """A column's values in its own dtype: the numpy array for numpy dtypes (a frame takes it
+    as it is), the pandas array otherwise (strings, categories, dates with a time zone)."""
+    return column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
+
+
+# tier and quadrant names and moves by their index (TierEdges.pyramid_index, quadrant_index)
+_PYRAMID_NAMES = np.array(PYRAMID, dtype=object)
+_PYRAMID_MOVES = np.array([PYRAMID_MOVES[tier] for tier in PYRAMID], dtype=object)
+_QUADRANT_NAMES = np.array(QUADRANT_ORDER, dtype=object)
+_QUADRANT_MOVES = np.array([QUADRANT_MOVES[quadrant] for quadrant in QUADRANT_ORDER], dtype=object)
 
 
 @dataclass(frozen=True)
@@ -290,6 +321,11 @@ class _Outcomes:
     quiet: np.ndarray  # P(N = 0) = P(S = 0)
     mean_spend: np.ndarray
     second_spend: np.ndarray
+
+    def interval(self, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The equal-tailed ``level`` interval of the count and of spend, per customer."""
+        low, high = (1 - level) / 2, (1 + level) / 2
+        return (*(self.count_quantile(q) for q in (low, high)), *(self.spend_quantile(q) for q in (low, high)))
 
     def count_quantile(self, level: float) -> np.ndarray:
         """Smallest n with P(N <= n) >= level: the number of n >= 1 with P(N >= n) > 1 - level."""
