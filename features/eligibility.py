@@ -12,8 +12,9 @@ import pandas as pd
 
 from retain.features.config import FeatureConfig
 from retain.features.history import cutoff_day
-from retain.features.pipeline import build_features
+from retain.features.pipeline import feature_columns, scored_frame
 from retain.features.segments import FeatureReference
+from retain.features.tables import codes_in, remap, text_ids, text_order
 
 NO_TRANSACTIONS = "no transactions"
 
@@ -27,11 +28,16 @@ def not_scored_reasons(
     """Per customer id (text), an empty string when scorable, else the reason: "churned on
     DATE (TYPE)", "only returns before DATE", "no purchase before DATE (first purchase DATE)"
     or "no transactions"."""
+    ids = pd.Index(customer_ids, dtype=object).astype(str).unique()
+    reasons = _reasons(ids, codes_in(ids, transactions["customer_id"]), transactions, as_of, churn_events)
+    return pd.Series(reasons, index=pd.Index(ids, name="customer_id"), dtype=object)
+
+
+def _reasons(ids: pd.Index, tx_codes: np.ndarray, transactions: pd.DataFrame, as_of,
+             churn_events: pd.DataFrame | None) -> np.ndarray:
+    """``not_scored_reasons``' values, given each transaction's position in ``ids``."""
     stamp, cutoff = cutoff_day(as_of)
     day = stamp.date()
-    ids = pd.Index(customer_ids, dtype=object).astype(str).unique()
-    # one integer code per customer; the rows of each table mapped to those codes once
-    tx_codes = _codes_in(ids, transactions["customer_id"])
     when = transactions["timestamp"].to_numpy()
     before = when < cutoff
     purchase = transactions["amount"].to_numpy(dtype=float) >= 0
@@ -53,7 +59,7 @@ def not_scored_reasons(
     reasons[~bought_before & ~returned_before & ~has_purchase] = NO_TRANSACTIONS
 
     if churn_events is not None and len(churn_events):
-        event_codes = _codes_in(ids, churn_events["customer_id"])
+        event_codes = codes_in(ids, churn_events["customer_id"])
         dates = churn_events["churn_date"].to_numpy()
         rows = np.flatnonzero((event_codes >= 0) & (dates < cutoff))
         if len(rows):
@@ -63,16 +69,7 @@ def not_scored_reasons(
             types = churn_events["churn_type"].to_numpy(dtype=object)[first_rows]
             reasons[event_codes[first_rows]] = [
                 f"churned on {pd.Timestamp(d).date()} ({t})" for d, t in zip(dates[first_rows], types)]
-    return pd.Series(reasons, index=pd.Index(ids, name="customer_id"), dtype=object)
-
-
-def _codes_in(ids: pd.Index, values: pd.Series) -> np.ndarray:
-    """Position of each row's customer in ``ids`` (-1 when absent), hashing each distinct id once."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        positions = ids.get_indexer(values.cat.categories.astype(str))
-        codes = values.cat.codes.to_numpy()
-        return np.where(codes >= 0, np.append(positions, -1)[codes], -1)
-    return ids.get_indexer(values.astype(str))
+    return reasons
 
 
 def input_customers(dataset) -> pd.Index:
@@ -86,27 +83,38 @@ def input_customers(dataset) -> pd.Index:
 def distinct_ids(values: pd.Series) -> np.ndarray:
     """The distinct ids of a column as text; a categorical column's used categories."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        used = np.unique(values.cat.codes.to_numpy())
-        return np.asarray(values.cat.categories.astype(str), dtype=object)[used[used >= 0]]
-    return np.asarray(pd.unique(values.astype(str)), dtype=object)
+        codes = values.cat.codes.to_numpy()
+        # the categories that occur, in category order (a count per category: no sort, no hash)
+        used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)))
+        return np.asarray(values.cat.categories.astype(str), dtype=object)[used]
+    return np.asarray(pd.unique(text_ids(values)), dtype=object)
 
 
 def scorable_features(dataset, as_of, config: FeatureConfig, reference: FeatureReference,
                       ) -> tuple[pd.DataFrame, pd.Series]:
     """The feature table of the scorable customers of a ``retain.data.Dataset`` as of a
     date, and the not-scored reason of every input customer ("" when scored)."""
-    reasons = not_scored_reasons(input_customers(dataset), dataset.transactions, as_of, dataset.churn_events)
-    scorable = reasons.to_numpy() == ""
-    if not scorable.any():
+    ids = input_customers(dataset)
+    # each table's rows coded once against the input's ids, for the reasons and the features
+    tx_codes = codes_in(ids, dataset.transactions["customer_id"])
+    reasons = pd.Series(_reasons(ids, tx_codes, dataset.transactions, as_of, dataset.churn_events),
+                        index=pd.Index(ids, name="customer_id"), dtype=object)
+    scorable = np.flatnonzero(reasons.to_numpy() == "")
+    if not len(scorable):
         return pd.DataFrame(columns=["customer_id", "as_of"]), reasons
 
-    def only_kept(frame):
-        if frame is None:
-            return None
-        codes = _codes_in(reasons.index, frame["customer_id"])
-        kept = (codes >= 0) & np.append(scorable, False)[codes]
-        return frame if kept.all() else frame[kept]  # usually everyone: no copy
+    # the scorable customers numbered in id order (the table's order); the others' rows get -1
+    scorable = scorable[text_order(ids.to_numpy()[scorable])]
+    feature_code = np.full(len(ids), -1)
+    feature_code[scorable] = np.arange(len(scorable))
 
-    features, _ = build_features(only_kept(dataset.transactions), as_of, customers=only_kept(dataset.customers),
-                                 interactions=only_kept(dataset.interactions), config=config, reference=reference)
+    def coded(frame):
+        return None if frame is None else remap(codes_in(ids, frame["customer_id"]), feature_code)
+
+    columns = feature_columns(
+        as_of, config, dataset.transactions, remap(tx_codes, feature_code), ids.to_numpy()[scorable],
+        customers=dataset.customers, customer_codes=coded(dataset.customers),
+        interactions=dataset.interactions, interaction_codes=coded(dataset.interactions),
+    )
+    features, _ = scored_frame(columns, config, reference)
     return features, reasons

@@ -47,6 +47,7 @@ class PurchaseLog:
     frame: pd.DataFrame  # the transactions as given, rows after the cutoff included
     filtered_positions: np.ndarray  # rows of ``frame`` before the cutoff
     filtered_amount: np.ndarray
+    customer_of_code: np.ndarray  # input customer code -> customer (-1: no purchase before the cutoff)
 
     # RFM alone needs only the day-level arrays; these row-level gathers are made on demand
     @cached_property
@@ -66,32 +67,44 @@ class PurchaseLog:
         return np.bincount(customer, weights=weights, minlength=self.n).astype(float)
 
 
-def purchase_log(transactions: pd.DataFrame, as_of) -> PurchaseLog:
-    """Index the transactions strictly before ``as_of`` by customer and time."""
+def purchase_log(transactions: pd.DataFrame, as_of, codes: np.ndarray | None = None,
+                 ids: np.ndarray | None = None) -> PurchaseLog:
+    """Index the transactions strictly before ``as_of`` by customer and time.
+
+    ``codes`` (one per row, -1 to leave the row out) and ``ids`` number the customers as
+    the caller already did; customers keep the order of ``ids``. Without them the ids are
+    numbered in order of first appearance among the rows before the cutoff.
+    """
     _, cutoff = cutoff_day(as_of)
     stamp = transactions["timestamp"].to_numpy().astype("datetime64[s]").astype(np.int64)
     seconds = stamp - cutoff.astype("datetime64[s]").astype(np.int64)  # < 0 before the cutoff
-    positions = np.flatnonzero(seconds < 0)
+    if codes is None:
+        positions = np.flatnonzero(seconds < 0)
+        # take single columns, not a copy of the whole frame: the optional columns are read
+        # later, for purchase rows only, through row_frame_index
+        codes, uniques = pd.factorize(transactions["customer_id"].iloc[positions], sort=False)
+    else:
+        positions = np.flatnonzero((seconds < 0) & (codes >= 0))
+        codes, uniques = codes[positions], ids
     seconds = seconds[positions]
-    # take single columns, not a copy of the whole frame: the optional columns are read
-    # later, for purchase rows only, through row_frame_index
-    codes, uniques = pd.factorize(transactions["customer_id"].iloc[positions], sort=False)
     day = seconds // _SECONDS_PER_DAY  # -1 = the last day before the cutoff
     amount = transactions["amount"].to_numpy(dtype=float)[positions]
     is_purchase = amount >= 0
 
     # customers are those with at least one purchase; renumber them 0..n-1
     has_purchase = np.bincount(codes[is_purchase], minlength=len(uniques)) > 0
-    renumber = np.cumsum(has_purchase) - 1
+    renumber = np.where(has_purchase, np.cumsum(has_purchase) - 1, -1)
     customer_ids = np.asarray(uniques, dtype=object)[has_purchase]
 
     rows = np.flatnonzero(is_purchase)
     if rows.size == 0:
         raise RetainError(f"no customer has a purchase before {cutoff}: pick a later as-of date")
     cust = renumber[codes[rows]]
-    # one sort by (customer, time): customer in the high bits, seconds before cutoff below
+    # one sort by (customer, time): customer in the high bits, seconds before cutoff below;
+    # stable, so that lines of one order (same second) keep their input order whatever
+    # other customers the table holds
     key = (cust.astype(np.int64) << 36) + (seconds[rows] + _SECONDS_OFFSET)
-    order = np.argsort(key)
+    order = np.argsort(key, kind="stable")
     rows, cust = rows[order], cust[order]
     row_day = day[rows]
     new_day = np.r_[True, (cust[1:] != cust[:-1]) | (row_day[1:] != row_day[:-1])]
@@ -112,6 +125,7 @@ def purchase_log(transactions: pd.DataFrame, as_of) -> PurchaseLog:
         frame=transactions,
         filtered_positions=positions,
         filtered_amount=amount,
+        customer_of_code=renumber,
     )
 
 
@@ -122,7 +136,7 @@ def _group_bounds(customer: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]
     return last - counts + 1, last
 
 
-def rfm(log: PurchaseLog, config: FeatureConfig) -> pd.DataFrame:
+def rfm(log: PurchaseLog, config: FeatureConfig) -> dict[str, np.ndarray]:
     """frequency, recency, T, monetary in lifetimes' conventions.
 
     frequency = distinct purchase days after the first; recency = age at the last purchase
@@ -137,16 +151,12 @@ def rfm(log: PurchaseLog, config: FeatureConfig) -> pd.DataFrame:
     repeat_spend = log.count(log.day_customer, log.day_spend) - log.day_spend[first]
     frequency = (n_days - 1).astype(float)
     unit = config.time_unit_days
-    return pd.DataFrame(
-        {
-            "frequency": frequency,
-            "recency": (log.day_day[last] - first_day) / unit,
-            "T": (-1 - first_day) / unit,
-            "monetary": np.divide(
-                repeat_spend, frequency, out=np.zeros(log.n), where=frequency > 0
-            ),
-        }
-    )
+    return {
+        "frequency": frequency,
+        "recency": (log.day_day[last] - first_day) / unit,
+        "T": (-1 - first_day) / unit,
+        "monetary": np.divide(repeat_spend, frequency, out=np.zeros(log.n), where=frequency > 0),
+    }
 
 
 def _trend(recent: np.ndarray, before: np.ndarray) -> np.ndarray:
@@ -164,7 +174,7 @@ def _safe_ratio(numerator, denominator):
     )
 
 
-def behaviour(log: PurchaseLog, config: FeatureConfig) -> pd.DataFrame:
+def behaviour(log: PurchaseLog, config: FeatureConfig) -> dict[str, np.ndarray]:
     """Rhythm, windowed counts and spend with trends, order value, returns, discounts, mix."""
     n = log.n
     first, last = _group_bounds(log.day_customer, n)
@@ -253,7 +263,7 @@ def behaviour(log: PurchaseLog, config: FeatureConfig) -> pd.DataFrame:
             )
     if "category" in frame:
         out.update(_category_mix(log, config))
-    return pd.DataFrame(out)
+    return out
 
 
 def _direction(customer: np.ndarray, value: np.ndarray, n: int, last: int) -> np.ndarray:
@@ -267,22 +277,28 @@ def _direction(customer: np.ndarray, value: np.ndarray, n: int, last: int) -> np
     return _safe_ratio(np.bincount(who, weights=sign, minlength=n), np.bincount(who, minlength=n).astype(float))
 
 
-def _distinct_per_customer(customer: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
-    pairs = np.unique(np.stack([customer, value]), axis=1)
-    return np.bincount(pairs[0], minlength=n).astype(float)
+def _distinct_per_customer(customer: np.ndarray, value: np.ndarray, n: int, n_values: int) -> np.ndarray:
+    """Distinct values (codes 0..n_values-1) per customer."""
+    # one int64 key per (customer, value) pair, sorted and counted where it changes: rows
+    # come sorted by customer, so a stable (merge) sort is near linear, unlike unique(axis=1)
+    # or np.unique's hashing
+    pairs = np.sort(customer.astype(np.int64) * n_values + value, kind="stable")
+    first = np.r_[True, pairs[1:] != pairs[:-1]] if len(pairs) else np.zeros(0, dtype=bool)
+    return np.bincount(pairs[first] // n_values, minlength=n).astype(float)
 
 
 def _category_mix(log: PurchaseLog, config: FeatureConfig) -> dict[str, np.ndarray]:
     """Distinct categories in the last N orders against the orders before them."""
-    codes, _ = pd.factorize(log.frame["category"].to_numpy()[log.row_frame_index])
+    codes, categories = pd.factorize(log.frame["category"].to_numpy()[log.row_frame_index])
+    n_categories = max(len(categories), 1)
     _, last = _group_bounds(log.row_customer, log.n)
     from_end = last[log.row_customer] - np.arange(len(log.row_customer))
     k = config.recent_orders
     recent = from_end < k
     valid = codes >= 0
-    before = _distinct_per_customer(log.row_customer[~recent & valid], codes[~recent & valid], log.n)
-    latest = _distinct_per_customer(log.row_customer[recent & valid], codes[recent & valid], log.n)
-    total = _distinct_per_customer(log.row_customer[valid], codes[valid], log.n)
+    before = _distinct_per_customer(log.row_customer[~recent & valid], codes[~recent & valid], log.n, n_categories)
+    latest = _distinct_per_customer(log.row_customer[recent & valid], codes[recent & valid], log.n, n_categories)
+    total = _distinct_per_customer(log.row_customer[valid], codes[valid], log.n, n_categories)
     # how many of the last orders in a row stay in the latest order's category
     row = np.arange(len(codes))
     differs = codes != codes[last[log.row_customer]]

@@ -9,6 +9,7 @@ from retain.features.config import FeatureConfig
 from retain.features.history import behaviour, cutoff_day, purchase_log, rfm
 from retain.features.segments import FeatureReference, lifecycle_stage
 from retain.features.interactions import attributes, interaction_features
+from retain.features.tables import codes_in, frame_of, remap, sorted_codes
 
 # The leading columns of every feature table, in this order.
 KEY_COLUMNS = ["customer_id", "as_of"]
@@ -20,7 +21,7 @@ def rfm_summary(transactions: pd.DataFrame, as_of, config: FeatureConfig | None 
     """frequency, recency, T, monetary per customer (index customer_id), lifetimes' way."""
     config = config or FeatureConfig()
     log = purchase_log(transactions, as_of)
-    table = rfm(log, config)
+    table = pd.DataFrame(rfm(log, config))
     table.index = pd.Index(log.customer_ids, name="customer_id")
     return table
 
@@ -39,23 +40,55 @@ def customer_features(
     customer_id. Each row depends only on that customer's own rows.
     """
     config = config or FeatureConfig()
+    return frame_of(_coded_feature_columns(transactions, as_of, customers, interactions, config))
+
+
+def _coded_feature_columns(transactions, as_of, customers, interactions, config) -> dict[str, np.ndarray]:
+    """``feature_columns`` with each table's rows coded against the transactions' ids."""
+    codes, ids = sorted_codes(transactions["customer_id"])
+    index = pd.Index(ids)
+    return feature_columns(
+        as_of, config, transactions, codes, ids,
+        customers=customers, customer_codes=None if customers is None else codes_in(index, customers["customer_id"]),
+        interactions=interactions,
+        interaction_codes=None if interactions is None else codes_in(index, interactions["customer_id"]),
+    )
+
+
+def feature_columns(
+    as_of,
+    config: FeatureConfig,
+    transactions: pd.DataFrame,
+    transaction_codes: np.ndarray,
+    ids: np.ndarray,
+    *,
+    customers: pd.DataFrame | None = None,
+    customer_codes: np.ndarray | None = None,
+    interactions: pd.DataFrame | None = None,
+    interaction_codes: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """``customer_features``' columns, in its order, for tables whose rows are already
+    coded (position in ``ids``, text sorted ascending; -1 leaves a row out): one row per
+    customer of ``ids`` with a purchase before the cutoff, in the order of ``ids``."""
     stamp, _ = cutoff_day(as_of)
-    log = purchase_log(transactions, stamp)
-    parts = [rfm(log, config), behaviour(log, config)]
+    log = purchase_log(transactions, stamp, transaction_codes, ids)
+    columns = {
+        "customer_id": log.customer_ids,
+        "as_of": np.full(log.n, stamp.to_datetime64().astype("datetime64[ns]")),
+    }
+    columns.update(rfm(log, config))
+    columns.update(behaviour(log, config))
     if interactions is not None:
-        last_purchase_day = -parts[1]["days_since_last"].to_numpy()
-        parts.append(interaction_features(log.customer_ids, interactions, stamp, config, last_purchase_day))
+        columns.update(interaction_features(log.customer_ids, interactions, stamp, config, -columns["days_since_last"],
+                                            codes=remap(interaction_codes, log.customer_of_code)))
     if customers is not None:
-        parts.append(attributes(log.customer_ids, customers, stamp))
-    table = pd.concat(parts, axis=1)
+        columns.update(attributes(log.customer_ids, customers, stamp, codes=remap(customer_codes, log.customer_of_code)))
     for kind in config.service_kinds:
         # > 0: the last complaint (ticket) came after the last purchase, as when service drives a customer away
-        if f"days_since_last_{kind}" in table:
-            table[f"last_{kind}_after_last_purchase_days"] = table["days_since_last"] - table[f"days_since_last_{kind}"]
-    table.insert(0, "customer_id", log.customer_ids.astype(str))
-    table.insert(1, "as_of", pd.Series(stamp, index=table.index, dtype="datetime64[ns]"))
-    table["lifecycle_stage"] = lifecycle_stage(table, config.lifecycle)
-    return table.sort_values("customer_id", kind="stable").reset_index(drop=True)
+        if f"days_since_last_{kind}" in columns:
+            columns[f"last_{kind}_after_last_purchase_days"] = columns["days_since_last"] - columns[f"days_since_last_{kind}"]
+    columns["lifecycle_stage"] = lifecycle_stage(columns, config.lifecycle)
+    return columns
 
 
 def build_features(
@@ -73,15 +106,21 @@ def build_features(
     reference when scoring a subset so that its rows equal the whole-base run.
     """
     config = config or FeatureConfig()
-    table = customer_features(
-        transactions, as_of, customers=customers, interactions=interactions, config=config
-    )
+    columns = _coded_feature_columns(transactions, as_of, customers, interactions, config)
+    return scored_frame(columns, config, reference)
+
+
+def scored_frame(columns: dict[str, np.ndarray], config: FeatureConfig, reference: FeatureReference | None,
+                 ) -> tuple[pd.DataFrame, FeatureReference]:
+    """``build_features``' table from ``feature_columns``' columns: the population scores
+    added and the leading columns first."""
     if reference is None:
-        reference = FeatureReference.fit(table, config)
-    scores = reference.apply(table)
-    table = pd.concat([table, scores], axis=1)
+        reference = FeatureReference.fit(columns, config)
+    columns.update(reference.scores(columns))
     leading = KEY_COLUMNS + RFM_COLUMNS + SEGMENT_COLUMNS
-    return table[leading + [c for c in table.columns if c not in leading]], reference
+    ordered = {name: columns[name] for name in leading}
+    ordered.update((name, values) for name, values in columns.items() if name not in ordered)
+    return frame_of(ordered), reference
 
 
 def calibration_holdout(

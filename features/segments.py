@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ SEGMENT_GRID = {
     1: ("lost", "hibernating", "at_risk", "at_risk", "cant_lose"),
 }
 LIFECYCLE_STAGES = ("acquisition", "growth", "maturity", "decline", "termination")
+_SEGMENTS = np.array([SEGMENT_GRID[row] for row in (1, 2, 3, 4, 5)], dtype=object)
 
 
 @dataclass
@@ -40,22 +42,23 @@ class FeatureReference:
     fitted_on_customers: int
 
     @classmethod
-    def fit(cls, features: pd.DataFrame, config: FeatureConfig) -> "FeatureReference":
-        if features.empty:
+    def fit(cls, features, config: FeatureConfig) -> "FeatureReference":
+        """Cut points of ``features`` (a feature table, or a mapping of its columns)."""
+        spend = np.sort(np.asarray(features["total_spend"]))[::-1]
+        if len(spend) == 0:
             raise ValueError("cannot fit RFM cut points on an empty feature table")
         quantiles = np.arange(1, config.rfm_bins) / config.rfm_bins
-        spend = np.sort(features["total_spend"].to_numpy())[::-1]
         share = np.cumsum(spend) / max(spend.sum(), 1e-12)
         a_share, b_share = config.abc_shares
         a_last = min(int(np.searchsorted(share, a_share)), len(spend) - 1)
         b_last = min(int(np.searchsorted(share, b_share)), len(spend) - 1)
         return cls(
-            recency_edges=np.quantile(features["days_since_last"], quantiles).tolist(),
-            frequency_edges=np.quantile(features["purchase_days"], quantiles).tolist(),
-            monetary_edges=np.quantile(features["total_spend"], quantiles).tolist(),
+            recency_edges=np.quantile(np.asarray(features["days_since_last"]), quantiles).tolist(),
+            frequency_edges=np.quantile(np.asarray(features["purchase_days"]), quantiles).tolist(),
+            monetary_edges=np.quantile(np.asarray(features["total_spend"]), quantiles).tolist(),
             abc_a_min_spend=float(spend[a_last]),
             abc_b_min_spend=float(spend[b_last]),
-            fitted_on_customers=len(features),
+            fitted_on_customers=len(spend),
         )
 
     def save(self, path: str | Path) -> None:
@@ -65,41 +68,46 @@ class FeatureReference:
     def load(cls, path: str | Path) -> "FeatureReference":
         return cls(**json.loads(Path(path).read_text()))
 
+    # derived once per reference, not per call; not dataclass fields, so models pickled
+    # before they existed load and compute them on first use
+    @cached_property
+    def _edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return np.asarray(self.recency_edges), np.asarray(self.frequency_edges), np.asarray(self.monetary_edges)
+
+    @cached_property
+    def _rfm_codes(self) -> np.ndarray:
+        """Every "RFM" code text, indexed [r - 1, f - 1, m - 1]."""
+        r_scores, f_scores, m_scores = (range(1, len(edges) + 2) for edges in self._edges)
+        return np.array([[[f"{r}{f}{m}" for m in m_scores] for f in f_scores] for r in r_scores], dtype=object)
+
     def apply(self, features: pd.DataFrame) -> pd.DataFrame:
         """rfm_r, rfm_f, rfm_m (1..bins, higher is better), rfm_code, rfm_segment, abc_class."""
+        return pd.DataFrame(self.scores(features), index=features.index)
+
+    def scores(self, features) -> dict[str, np.ndarray]:
+        """``apply``'s columns as arrays, from a feature table or a mapping of its columns."""
         bins = len(self.frequency_edges) + 1
-
-        def better_when_higher(values, edges):
-            return 1 + np.searchsorted(np.asarray(edges), values.to_numpy(), side="left")
-
-        r = bins - np.searchsorted(
-            np.asarray(self.recency_edges), features["days_since_last"].to_numpy(), side="left"
-        )
-        f = better_when_higher(features["purchase_days"], self.frequency_edges)
-        m = better_when_higher(features["total_spend"], self.monetary_edges)
+        recency_edges, frequency_edges, monetary_edges = self._edges
+        spend = np.asarray(features["total_spend"])
+        r = bins - np.searchsorted(recency_edges, np.asarray(features["days_since_last"]), side="left")
+        f = 1 + np.searchsorted(frequency_edges, np.asarray(features["purchase_days"]), side="left")
+        m = 1 + np.searchsorted(monetary_edges, spend, side="left")
         # the segment grid is defined on quintiles; other bin counts are mapped onto it
         r5 = np.ceil(r * 5 / bins).astype(int)
         f5 = np.ceil(f * 5 / bins).astype(int)
-        grid = np.array([SEGMENT_GRID[row] for row in (1, 2, 3, 4, 5)], dtype=object)
-        spend = features["total_spend"].to_numpy()
-        return pd.DataFrame(
-            {
-                "rfm_r": r,
-                "rfm_f": f,
-                "rfm_m": m,
-                "rfm_code": [f"{a}{b}{c}" for a, b, c in zip(r, f, m)],
-                "rfm_segment": grid[r5 - 1, f5 - 1],
-                "abc_class": np.where(
-                    spend >= self.abc_a_min_spend,
-                    "A",
-                    np.where(spend >= self.abc_b_min_spend, "B", "C"),
-                ),
-            },
-            index=features.index,
-        )
+        return {
+            "rfm_r": r,
+            "rfm_f": f,
+            "rfm_m": m,
+            "rfm_code": self._rfm_codes[r - 1, f - 1, m - 1],
+            "rfm_segment": _SEGMENTS[r5 - 1, f5 - 1],
+            "abc_class": np.where(
+                spend >= self.abc_a_min_spend, "A", np.where(spend >= self.abc_b_min_spend, "B", "C")
+            ).astype(object),
+        }
 
 
-def lifecycle_stage(features: pd.DataFrame, rules: LifecycleRules) -> np.ndarray:
+def lifecycle_stage(features, rules: LifecycleRules) -> np.ndarray:
     """The lifecycle stage of docs/features.md; the first rule that matches wins:
 
     1. termination: no purchase for longer than max(termination_min_days,
@@ -111,21 +119,23 @@ def lifecycle_stage(features: pd.DataFrame, rules: LifecycleRules) -> np.ndarray
        purchase or spend trend over the trend window at or below decline_trend.
     4. growth: purchase or spend trend at or above growth_trend.
     5. maturity: everyone else.
+
+    ``features``: a feature table or a mapping of its columns.
     """
     w = rules.trend_window_days
-    since = features["days_since_last"].to_numpy()
-    gap = features["mean_gap_days"].to_numpy()
+    since = np.asarray(features["days_since_last"])
+    gap = np.asarray(features["mean_gap_days"])
     has_gap = ~np.isnan(gap)
     gap0 = np.nan_to_num(gap)
-    purchase_trend = features[f"purchase_trend_{w}d"].to_numpy()
-    spend_trend = features[f"spend_trend_{w}d"].to_numpy()
+    purchase_trend = np.asarray(features[f"purchase_trend_{w}d"])
+    spend_trend = np.asarray(features[f"spend_trend_{w}d"])
     terminated = np.where(
         has_gap,
         since > np.maximum(rules.termination_min_days, rules.termination_rhythm_multiple * gap0),
         since > rules.termination_single_purchase_days,
     )
-    acquiring = (features["tenure_days"].to_numpy() <= rules.acquisition_max_tenure_days) | (
-        features["purchase_days"].to_numpy() <= rules.acquisition_max_purchase_days
+    acquiring = (np.asarray(features["tenure_days"]) <= rules.acquisition_max_tenure_days) | (
+        np.asarray(features["purchase_days"]) <= rules.acquisition_max_purchase_days
     )
     declining = (
         (has_gap & (since > rules.decline_rhythm_multiple * gap0))

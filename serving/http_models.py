@@ -8,6 +8,7 @@ already running finish on the old pair, the next ones get the new pair, none a m
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -86,6 +87,17 @@ def load_champions(settings: Settings) -> ServedPair:
     return ServedPair(loaded.pair, infos, source=settings.resolved_tracking_uri)
 
 
+def _freeze_what_stays() -> None:
+    """Keep what stays loaded (the libraries, the served pair: ~700,000 objects) out of the
+    garbage collector's full passes. Otherwise every ~1,000 requests one full pass scans them
+    all and stalls a request for hundreds of ms (measured in docs/benchmarks.md). Unfreezing
+    first lets the pass release a replaced pair's reference cycles (those of the pair replaced
+    just now are released at the next reload, as requests may still be using it)."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 class ModelHolder:
     """Loads the pair in the background (the server answers /readyz 503 meanwhile, saying
     why), polls the champion aliases, and swaps in a new pair once it is fully loaded."""
@@ -118,6 +130,7 @@ class ModelHolder:
             self.served = served  # the one step requests see
             self.problem = ""
             log.info("serving %s and %s", served.pair.clv_version, served.pair.churn_version)
+            _freeze_what_stays()
             return previous, served
 
     def _loaded_versions(self) -> dict[str, str | None]:

@@ -28,6 +28,7 @@ from typing import Annotated
 from typing_extensions import NotRequired, TypedDict
 
 import numpy as np
+import orjson
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -35,7 +36,7 @@ from pydantic_core import PydanticCustomError
 from retain.data import Dataset, validate_tables
 from retain.errors import DataValidationError, RetainError
 from retain.features.eligibility import NO_TRANSACTIONS
-from retain.serving.scoring import ModelPair, score_customers
+from retain.serving.scoring import ModelPair, ScoredBatch, conform_arrays, missing_values, score_customers
 
 # not_scored_reason prefixes that mean the input was unusable (not that the customer left)
 INVALID = "invalid input: "
@@ -44,9 +45,11 @@ _UNUSABLE = (INVALID, NO_TRANSACTIONS, "no purchase before", "only returns befor
 _STRICT = ConfigDict(extra="forbid")
 
 
-# The rows inside a customer are TypedDicts, validated into plain dicts: a request of 1,000
-# customers holds tens of thousands of rows, and building a model object per row took about
-# half the time of reading the body. The customer itself stays a model (its errors name it).
+# The customers and their rows are TypedDicts, validated into plain dicts straight from the
+# JSON: a request of 1,000 customers holds tens of thousands of rows, and a model object per
+# row, or a Python validator per customer, took more than half the time of reading the body.
+# An error inside a customer is named after the customer when the request fails
+# (``_naming_customers``), off the path of a valid body.
 
 class Transaction(TypedDict):
     __pydantic_config__ = _STRICT  # type: ignore[misc]
@@ -76,26 +79,46 @@ class ChurnEvent(TypedDict):
 AttributeValue = str | float | bool | None
 
 
-class Customer(BaseModel):
-    model_config = _STRICT
+class Customer(TypedDict):
+    __pydantic_config__ = _STRICT  # type: ignore[misc]
     customer_id: Annotated[str, Field(min_length=1, max_length=200)]
     transactions: list[Transaction]
-    attributes: dict[str, AttributeValue] | None = None
-    interactions: list[Interaction] | None = Field(None, description="omitted or [] both mean none recorded")
-    churn_events: list[ChurnEvent] | None = None
+    attributes: NotRequired[dict[str, AttributeValue] | None]
+    interactions: NotRequired[Annotated[list[Interaction] | None,
+                                        Field(description="omitted or [] both mean none recorded")]]
+    churn_events: NotRequired[list[ChurnEvent] | None]
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _name_the_customer(cls, data, handler):
-        """Errors inside a customer name that customer's id, not only its list position."""
-        try:
-            return handler(data)
-        except ValidationError as exc:
+
+def _naming_customers(exc: ValidationError, body) -> ValidationError:
+    """The same errors, those inside a customer gathered into one per customer that names
+    it by its id, not only by its position in the list."""
+    try:
+        customers = orjson.loads(body).get("customers")
+    except (orjson.JSONDecodeError, AttributeError):
+        return exc  # not JSON or not an object: pydantic's own message says so
+    by_customer: dict[int, list[str]] = {}
+    errors = []
+    for error in exc.errors():
+        loc = error["loc"]
+        if len(loc) >= 2 and loc[0] == "customers" and isinstance(loc[1], int) and isinstance(customers, list):
+            if loc[1] not in by_customer:
+                by_customer[loc[1]] = []
+                errors.append(loc[1])
+            by_customer[loc[1]].append(f"{'.'.join(map(str, loc[2:])) or 'customer'}: {error['msg']}")
+        else:
+            errors.append(error)
+    details = []
+    for error in errors:
+        if isinstance(error, int):
+            data = customers[error] if error < len(customers) else None
             who = data.get("customer_id") if isinstance(data, dict) else None
-            details = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'customer'}: {e['msg']}" for e in exc.errors())
-            raise PydanticCustomError("customer", "customer {who}: {details}",
-                                      {"who": json.dumps(who) if who is not None else "(no customer_id)",
-                                       "details": details}) from None
+            details.append({"type": PydanticCustomError("customer", "customer {who}: {details}", {
+                "who": json.dumps(who) if who is not None else "(no customer_id)",
+                "details": "; ".join(by_customer[error])}), "loc": ("customers", error), "input": data})
+        else:
+            details.append({"type": PydanticCustomError(error["type"], "{msg}", {"msg": error["msg"]}),
+                            "loc": error["loc"], "input": error.get("input")})
+    return ValidationError.from_exception_data(exc.title, details)
 
 
 def request_model(max_customers: int):
@@ -105,6 +128,13 @@ def request_model(max_customers: int):
         model_config = _STRICT
         as_of: str | None = Field(None, description="score as of this date (YYYY-MM-DD); default: today in UTC")
         customers: list[Customer] = Field(min_length=1, max_length=max_customers)
+
+        @classmethod
+        def model_validate_json(cls, json_data, **kwargs):
+            try:
+                return super().model_validate_json(json_data, **kwargs)
+            except ValidationError as exc:
+                raise _naming_customers(exc, json_data) from None
 
         @field_validator("as_of")
         @classmethod
@@ -117,9 +147,9 @@ def request_model(max_customers: int):
         def _ids_once(self):
             seen, repeated = set(), []
             for customer in self.customers:
-                if customer.customer_id in seen:
-                    repeated.append(customer.customer_id)
-                seen.add(customer.customer_id)
+                if customer["customer_id"] in seen:
+                    repeated.append(customer["customer_id"])
+                seen.add(customer["customer_id"])
             if repeated:
                 raise PydanticCustomError("repeated", "customers.customer_id: {ids} appear more than once",
                                           {"ids": ", ".join(sorted(set(repeated))[:5])})
@@ -144,46 +174,57 @@ def parse_as_of(text: str | None) -> pd.Timestamp:
 
 # --- request -> tables ---------------------------------------------------------------------------
 
-def _column_frame(rows: list[dict], owner: list[str], names: tuple[str, ...]) -> pd.DataFrame:
-    # pandas reads a list of dicts in one pass (a field a row left out is missing, as null is)
-    frame = pd.DataFrame(rows, columns=list(names))
-    frame.insert(0, "customer_id", owner)
-    return frame
+# Each table is built column by column from the rows, with the dtype the contract's field
+# has: a frame made from a list of dicts infers every column and costs ~1 ms even for one row.
+_TX = {"timestamp": object, "amount": float, "order_id": object, "discount": float, "category": object,
+       "channel": object}
+_INTERACTION = {"timestamp": object, "kind": object, "resolved": object, "resolution_hours": float,
+                "satisfaction": float}
+_EVENT = {"churn_date": object, "churn_type": object}
+_TX_OPTIONAL = ("order_id", "discount", "category", "channel")
 
 
-_TX = ("timestamp", "amount", "order_id", "discount", "category", "channel")
-_INTERACTION = ("timestamp", "kind", "resolved", "resolution_hours", "satisfaction")
-_EVENT = ("churn_date", "churn_type")
+def _column_frame(rows: list[dict], owner: list[str], fields: dict[str, type],
+                  optional: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The rows as a table; a field a row left out is missing, as null is. An ``optional``
+    field that no row sent is left out, as a file without that column would be."""
+    columns = {"customer_id": np.array(owner, dtype=object)}
+    for name, dtype in fields.items():
+        values = [row.get(name) for row in rows]
+        if name in optional and all(value is None for value in values):
+            continue
+        columns[name] = np.array(values, dtype=dtype)  # None reads as NaN in a float column
+    return pd.DataFrame(columns, copy=False)
 
 
 def request_tables(customers: list[Customer]) -> dict[str, pd.DataFrame]:
-    """The customers' rows as data-contract tables (raw, not yet validated). Optional
-    transaction columns no customer sent are left out, as a file without them would be."""
+    """The customers' rows as data-contract tables (raw, not yet validated)."""
     tx, tx_owner, inter, inter_owner, events, event_owner = [], [], [], [], [], []
     attributes, any_attributes = [], False
     for customer in customers:
-        cid = customer.customer_id
-        tx.extend(customer.transactions)
-        tx_owner.extend([cid] * len(customer.transactions))
-        if customer.interactions:
-            inter.extend(customer.interactions)
-            inter_owner.extend([cid] * len(customer.interactions))
-        if customer.churn_events:
-            events.extend(customer.churn_events)
-            event_owner.extend([cid] * len(customer.churn_events))
-        if customer.attributes is not None:
+        cid, rows = customer["customer_id"], customer["transactions"]
+        tx.extend(rows)
+        tx_owner.extend([cid] * len(rows))
+        if rows := customer.get("interactions"):
+            inter.extend(rows)
+            inter_owner.extend([cid] * len(rows))
+        if rows := customer.get("churn_events"):
+            events.extend(rows)
+            event_owner.extend([cid] * len(rows))
+        if (row := customer.get("attributes")) is not None:
             any_attributes = True
-        attributes.append({"customer_id": cid, **(customer.attributes or {})})
+        attributes.append(row or {})
     frames = {}
     if tx:
-        table = _column_frame(tx, tx_owner, _TX)
-        frames["transactions"] = table.drop(columns=[c for c in _TX[2:] if table[c].isna().all()])
+        frames["transactions"] = _column_frame(tx, tx_owner, _TX, optional=_TX_OPTIONAL)
     if inter:
         frames["interactions"] = _column_frame(inter, inter_owner, _INTERACTION)
     if events:
         frames["churn_events"] = _column_frame(events, event_owner, _EVENT)
     if any_attributes:
-        frames["customers"] = pd.DataFrame(attributes)
+        names = dict.fromkeys(name for row in attributes for name in row)
+        frames["customers"] = pd.DataFrame({"customer_id": [c["customer_id"] for c in customers],
+                                            **{name: [row.get(name) for row in attributes] for name in names}})
     return frames
 
 
@@ -277,12 +318,13 @@ def score_request(customers: list[Customer], as_of: pd.Timestamp, pair: ModelPai
     result = score_requests([(customers, as_of)], pair)[0]
     if isinstance(result, Exception):
         raise result
-    return result
+    return result.scores
 
 
 def score_requests(requests: list[tuple[list[Customer], pd.Timestamp]], pair: ModelPair) -> list:
     """Several requests scored together, each result what ``score_request`` gives for it
-    alone: its score rows, or the ``Unscorable``/``RetainError`` it would raise.
+    alone: its score rows (a ``ScoredBatch`` in request order), or the
+    ``Unscorable``/``RetainError`` it would raise.
 
     Requests with the same as_of and the same tables and columns are scored in one call of
     the scoring core (the fixed cost of a call is paid once); their customer ids are made
@@ -299,7 +341,7 @@ def score_requests(requests: list[tuple[list[Customer], pd.Timestamp]], pair: Mo
         groups.setdefault((as_of, shape), []).append(i)
     results: list = [None] * len(requests)
     for (as_of, _), members in groups.items():
-        ids = {i: [c.customer_id for c in requests[i][0]] for i in members}
+        ids = {i: [c["customer_id"] for c in requests[i][0]] for i in members}
         together = _score_together({i: frames[i] for i in members}, ids, as_of, pair) if len(members) > 1 else None
         for i in members:
             scores = together[i] if together is not None else _error_of(
@@ -316,7 +358,7 @@ def _error_of(score):
 
 
 def _score_together(frames: dict[int, dict[str, pd.DataFrame]], ids: dict[int, list[str]], as_of, pair
-                    ) -> dict[int, pd.DataFrame] | None:
+                    ) -> dict[int, ScoredBatch] | None:
     """The requests' rows in one call, customer and order ids prefixed by their request (two
     requests may name the same customer or order). None when their rows break the contract
     or the call fails: then each request goes alone, and its errors name its own rows."""
@@ -337,60 +379,77 @@ def _score_together(frames: dict[int, dict[str, pd.DataFrame]], ids: dict[int, l
         return None
     parts, start = {}, 0
     for i in frames:
-        part = scores.iloc[start:start + len(ids[i])].reset_index(drop=True)
-        part["customer_id"] = np.asarray(ids[i], dtype=object)
-        parts[i], start = part, start + len(ids[i])
+        rows = slice(start, start + len(ids[i]))
+        columns = {name: values[rows] for name, values in scores.columns.items()}
+        columns["customer_id"] = np.asarray(ids[i], dtype=object)
+        parts[i], start = ScoredBatch(columns), start + len(ids[i])
     return parts
 
 
-def _score_tables(frames: dict[str, pd.DataFrame], ids: list[str], as_of, pair: ModelPair) -> pd.DataFrame:
+def _score_tables(frames: dict[str, pd.DataFrame], ids: list[str], as_of, pair: ModelPair) -> ScoredBatch:
     """One score row per id, in the order of ``ids``, from one request's tables."""
     dataset, bad = validated(frames, ids)
     return _scores_of(dataset, bad, ids, as_of, pair)
 
 
-def _scores_of(dataset: Dataset | None, bad: dict[str, str], ids: list[str], as_of, pair: ModelPair) -> pd.DataFrame:
-    columns = pair.columns
+def _scores_of(dataset: Dataset | None, bad: dict[str, str], ids: list[str], as_of, pair: ModelPair) -> ScoredBatch:
+    wanted = np.asarray(ids, dtype=object)
     if dataset is not None:
-        scores = score_customers(with_empty_tables(dataset, pair), as_of, pair).scores
-        scores = scores.set_index("customer_id", drop=False).reindex(ids)
+        scored = score_customers(with_empty_tables(dataset, pair), as_of, pair).columns
+        got = scored["customer_id"]
+        if len(got) == len(wanted) and (got == wanted).all():
+            return ScoredBatch(scored)  # every customer, already in request order (always so for one)
+        position = pd.Index(got).get_indexer(wanted)
     else:
-        scores = pd.DataFrame(index=pd.Index(ids), columns=list(columns))
-    lost = scores["customer_id"].isna().to_numpy()
-    if lost.any():  # rejected by validation, or no rows in any table
-        reasons = [bad.get(cid, NO_TRANSACTIONS) for cid in np.asarray(ids, dtype=object)[lost]]
-        scores.loc[lost, "customer_id"] = np.asarray(ids, dtype=object)[lost]
-        scores.loc[lost, "as_of"] = as_of
-        scores.loc[lost, "not_scored_reason"] = reasons
-        scores.loc[lost, "clv_model_version"] = pair.clv_version
-        scores.loc[lost, "churn_model_version"] = pair.churn_version
-    return scores.reset_index(drop=True)
+        scored, position = conform_arrays({}, pair.columns), np.full(len(wanted), -1)
+    lost = position < 0
+    if not lost.any():
+        return ScoredBatch({name: values[position] for name, values in scored.items()})
+    # rejected by validation, or no rows in any table: an empty row that says why
+    blank = len(scored["customer_id"])
+    position = np.where(lost, blank, position)
+    columns = {name: _with_blank(values, pair.columns[name])[position] for name, values in scored.items()}
+    columns["customer_id"] = wanted
+    columns["as_of"][lost] = pd.Timestamp(as_of).to_datetime64()
+    columns["not_scored_reason"][lost] = [bad.get(cid, NO_TRANSACTIONS) for cid in wanted[lost]]
+    columns["clv_model_version"][lost] = pair.clv_version
+    columns["churn_model_version"][lost] = pair.churn_version
+    return ScoredBatch(columns)
 
 
-def _scorable_or_error(scores: pd.DataFrame):
-    reasons = scores["not_scored_reason"].astype(str)
-    if reasons.str.startswith(_UNUSABLE).all():
-        return Unscorable(dict(zip(scores["customer_id"], reasons)))
+def _with_blank(values, kind: str):
+    """The values and one empty value of their kind after them."""
+    blank = missing_values(kind, 1)
+    if isinstance(values, np.ndarray):
+        return np.concatenate([values, blank.astype(values.dtype)])
+    return type(values)._concat_same_type([values, blank])
+
+
+def _scorable_or_error(scores: ScoredBatch):
+    reasons = scores.columns["not_scored_reason"].tolist()
+    if all(str(reason).startswith(_UNUSABLE) for reason in reasons):
+        return Unscorable(dict(zip(scores.columns["customer_id"].tolist(), map(str, reasons))))
     return scores
 
 
 # --- scores -> response ---------------------------------------------------------------------------
 
-def _json_values(values: pd.Series, kind: str) -> list:
+def _json_values(values, kind: str) -> list:
     if kind == "float":
-        array = values.to_numpy(dtype=float, na_value=np.nan)
+        array = np.asarray(values, dtype=float)
         return [None if math.isnan(v) else v for v in array.tolist()]
     if kind == "datetime":
-        days = np.datetime_as_string(values.to_numpy(dtype="datetime64[ns]"), unit="D")
+        days = np.datetime_as_string(np.asarray(values, dtype="datetime64[ns]"), unit="D")
         return [None if day == "NaT" else day for day in days.tolist()]
     if kind == "bool":
-        return [None if pd.isna(v) else bool(v) for v in values]
+        return pd.array(values, dtype="boolean").to_numpy(dtype=object, na_value=None).tolist()
     return [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values]
 
 
-def score_rows(scores: pd.DataFrame, columns: dict[str, str]) -> list[dict]:
-    """The score rows as JSON-ready dicts, the score column names as keys (NaN -> null)."""
+def score_rows(scores, columns: dict[str, str]) -> list[dict]:
+    """The score rows as JSON-ready dicts, the score column names as keys (NaN -> null).
+    ``scores`` is a frame or a dict of arrays."""
+    n = len(scores) if isinstance(scores, pd.DataFrame) else len(next(iter(scores.values())))
     names = list(columns)
-    lists = [_json_values(scores[name] if name in scores else pd.Series([None] * len(scores)), columns[name])
-             for name in names]
+    lists = [_json_values(scores[name] if name in scores else [None] * n, columns[name]) for name in names]
     return [dict(zip(names, row)) for row in zip(*lists)]

@@ -9,6 +9,7 @@ changes nothing, so one pair can serve many threads at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -100,11 +101,19 @@ def _check_compatible(value, churn, value_version, churn_version) -> None:
 @dataclass
 class ScoredBatch:
     """The scores, one row per input customer sorted by customer_id, and what the input
-    lacked (churn model features missing, categories unseen in training)."""
+    lacked (churn model features missing, categories unseen in training).
 
-    scores: pd.DataFrame
+    ``columns`` holds the score columns as conformed arrays, in order; ``scores`` is them as
+    a frame, made when first asked for (the HTTP service answers from the arrays: a frame of
+    40 columns costs more to build than scoring one customer's value)."""
+
+    columns: dict = field(default_factory=dict)
     missing_features: list[str] = field(default_factory=list)
     unknown_categories: dict[str, int] = field(default_factory=dict)
+
+    @cached_property
+    def scores(self) -> pd.DataFrame:
+        return pd.DataFrame(self.columns, copy=False)
 
 
 def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
@@ -120,12 +129,13 @@ def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
     ids = np.asarray(reasons.index, dtype=object).astype(str)
     order = np.argsort(ids, kind="stable")
     ids = ids[order]
-    position = pd.Index(ids)
-    batch = ScoredBatch(pd.DataFrame())
+    batch = ScoredBatch()
 
-    parts = {"customer_id": ids, "as_of": np.full(len(ids), as_of.to_datetime64())}
+    parts = {"customer_id": ids, "as_of": np.full(len(ids), as_of.to_datetime64(), dtype="datetime64[ns]")}
     if len(features):
-        rows = position.get_indexer(features["customer_id"].astype(str))
+        feature_ids = features["customer_id"].to_numpy().astype(str)
+        same = len(feature_ids) == len(ids) and (feature_ids == ids).all()  # every customer scored
+        rows = np.arange(len(ids)) if same else pd.Index(ids).get_indexer(feature_ids)
         scored = {name: features[name].to_numpy() for name in FEATURE_COLUMNS if name in features}
         if pair.value is not None:
             values = pair.value.score(features)
@@ -143,7 +153,7 @@ def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
     parts["clv_model_version"] = np.full(len(ids), pair.clv_version, dtype=object)
     parts["churn_model_version"] = np.full(len(ids), pair.churn_version, dtype=object)
     parts["not_scored_reason"] = reasons.to_numpy(dtype=object)[order]
-    batch.scores = conform(parts, columns)
+    batch.columns = conform_arrays(parts, columns)
     return batch
 
 
@@ -161,19 +171,25 @@ def conform(frame, columns: dict[str, str]) -> pd.DataFrame:
     """Every score column, in order, with one dtype whatever the batch held: text as object
     (None when empty), numbers float64, dates datetime64[ns], will_churn nullable boolean.
     The same columns and types from every path and chunk. ``frame`` is a DataFrame or a
-    dict of equal-length arrays (what the scoring core assembles: no frame built twice)."""
+    dict of equal-length arrays."""
+    index = frame.index if isinstance(frame, pd.DataFrame) else None
+    return pd.DataFrame(conform_arrays(frame, columns), index=index, copy=False)
+
+
+def conform_arrays(frame, columns: dict[str, str]) -> dict:
+    """``conform``'s columns as a dict of arrays (what the scoring core assembles: no frame
+    built twice)."""
     if isinstance(frame, pd.DataFrame):
-        index, n = frame.index, len(frame)
+        n = len(frame)
         present = {name: frame[name] for name in columns if name in frame.columns}
     else:
-        index, n = None, len(next(iter(frame.values()))) if frame else 0
+        n = len(next(iter(frame.values()))) if frame else 0
         present = {name: frame[name] for name in columns if name in frame}
     out = {}
     for name, kind in columns.items():
         values = present.get(name)
         if values is None:
-            out[name] = np.full(n, np.nan) if kind == FLOAT else (
-                pd.array([pd.NA] * n, dtype="boolean") if kind == BOOL else np.full(n, None, dtype=object))
+            out[name] = missing_values(kind, n)
         elif kind == FLOAT:
             out[name] = _as(values, np.float64, lambda v: pd.to_numeric(v, errors="coerce").to_numpy(
                 dtype="float64", na_value=np.nan))
@@ -181,14 +197,27 @@ def conform(frame, columns: dict[str, str]) -> pd.DataFrame:
             out[name] = _as(values, np.dtype("datetime64[ns]"),
                             lambda v: pd.to_datetime(v).astype("datetime64[ns]").to_numpy())
         elif kind == BOOL:
-            out[name] = pd.array(np.asarray(values, dtype=object), dtype="boolean")
+            array = values.array if isinstance(values, pd.Series) else values
+            out[name] = array if isinstance(array, pd.arrays.BooleanArray) else pd.array(
+                np.asarray(values, dtype=object), dtype="boolean")
         else:
             array = np.array(values, dtype=object)  # a copy: the input is not changed
             missing = pd.isna(array)
             if missing.any():
                 array[missing] = None
             out[name] = array
-    return pd.DataFrame(out, index=index, copy=False)
+    return out
+
+
+def missing_values(kind: str, n: int):
+    """n empty values of a score column's kind (NaN, NaT, NA or None)."""
+    if kind == FLOAT:
+        return np.full(n, np.nan)
+    if kind == DATETIME:
+        return np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    if kind == BOOL:
+        return pd.array([pd.NA] * n, dtype="boolean")
+    return np.full(n, None, dtype=object)
 
 
 def _as(values, dtype: np.dtype, convert) -> np.ndarray:
@@ -203,10 +232,11 @@ def _as(values, dtype: np.dtype, convert) -> np.ndarray:
 def _conform_attributes(customers: pd.DataFrame | None, churn: ChurnTypeModel | None) -> pd.DataFrame | None:
     """Customer attributes read the way the churn model saw them in training: an attribute
     that was a date (``attr_X_days``) is parsed as a date, a number as a number, a category
-    as text. JSON and CSV inputs carry everything as text."""
+    as text. JSON and CSV inputs carry everything as text. Columns already of their kind are
+    left as they are (no copy when none changes)."""
     if customers is None or churn is None:
         return customers
-    customers = customers.copy()
+    changed = {}
     for name in churn.feature_names_:
         if not name.startswith("attr_"):
             continue
@@ -215,17 +245,25 @@ def _conform_attributes(customers: pd.DataFrame | None, churn: ChurnTypeModel | 
             column = source[:-len("_days")]
             if not pd.api.types.is_datetime64_any_dtype(customers[column]):
                 parsed = pd.to_datetime(customers[column], errors="coerce", utc=True)
-                customers[column] = parsed.dt.tz_localize(None).astype("datetime64[ns]")
+                changed[column] = parsed.dt.tz_localize(None).astype("datetime64[ns]")
         elif source in customers.columns:
             if name in churn.categories_:
                 values = customers[source].to_numpy(dtype=object)
                 missing = pd.isna(values)
+                if pd.api.types.infer_dtype(values, skipna=True) == "string" and not (
+                        missing & (values != None)).any():  # noqa: E711 - text, and None for missing
+                    continue
                 text = values.astype(str).astype(object)
                 text[missing] = None
-                customers[source] = text
+                changed[source] = text
             elif not pd.api.types.is_numeric_dtype(customers[source]):
-                customers[source] = pd.to_numeric(customers[source], errors="coerce")
+                changed[source] = pd.to_numeric(customers[source], errors="coerce")
+    if not changed:
+        return customers
+    customers = customers.copy()
+    for column, values in changed.items():
+        customers[column] = values
     return customers
 
 
-__all__ = ["FEATURE_COLUMNS", "ModelPair", "ScoredBatch", "conform", "score_customers"]
+__all__ = ["FEATURE_COLUMNS", "ModelPair", "ScoredBatch", "conform", "conform_arrays", "score_customers"]

@@ -160,7 +160,7 @@ class Retain:
         results = score_requests(requests, served.pair)
         # the response rows are made here too, off the event loop that reads the next requests
         return [result if isinstance(result, Exception) else
-                (served, result["not_scored_reason"].tolist(), score_rows(result, served.pair.columns))
+                (served, result.columns["not_scored_reason"].tolist(), score_rows(result.columns, served.pair.columns))
                 for result in results]
 
     @staticmethod

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from lifetimes.utils import calibration_and_holdout_data, summary_data_from_transaction_data
 
-from retain.data import validate_tables
+from retain.data import Dataset, validate_tables
 from retain.data.cdnow import cdnow_transactions
 from retain.features import (
     FeatureConfig,
@@ -15,7 +15,9 @@ from retain.features import (
     customer_features,
     rfm_summary,
 )
+from retain.features.eligibility import distinct_ids, input_customers, not_scored_reasons, scorable_features
 from retain.features.segments import lifecycle_stage
+from retain.features.tables import frame_of, text_order
 
 from conftest import string_ids
 
@@ -214,3 +216,117 @@ def test_cdnow_sample_summary_reproduces_the_published_bgnbd_fit():
     published = {"r": 0.2426, "alpha": 4.4136, "a": 0.7929, "b": 2.4259}
     for name, value in published.items():
         assert fitted.params_[name] == pytest.approx(value, rel=1e-3), name
+
+
+def test_lines_of_one_order_give_the_same_row_alone_as_in_the_base(generated_tables):
+    """Order lines share a timestamp; their order within the customer (category streak,
+    last-N-orders shares) must not depend on which other customers the table holds."""
+    tx = generated_tables["transactions"]
+    lines = tx[tx["timestamp"] < AS_OF].groupby("customer_id", observed=True).head(3).head(600).copy()
+    lines["category"] = np.where(np.arange(len(lines)) % 2 == 0, "books", "music")
+    lines["discount"] = np.where(np.arange(len(lines)) % 3 == 0, 5.0, 0.0)
+    tx = pd.concat([tx, lines], ignore_index=True)
+    whole, reference = build_features(tx, AS_OF)
+    chosen = lines["customer_id"].astype(str).unique()[:100]
+    part, _ = build_features(tx[tx["customer_id"].astype(str).isin(chosen)], AS_OF, reference=reference)
+    pd.testing.assert_frame_equal(whole[whole["customer_id"].isin(chosen)].reset_index(drop=True), part)
+
+
+def request_dataset(tables, chosen):
+    """The rows of some customers, ids as plain text, as an HTTP request delivers them."""
+    def only(frame):
+        return string_ids(frame[frame["customer_id"].astype(str).isin(chosen)])
+    return Dataset(only(tables["transactions"]), only(tables["customers"]), only(tables["interactions"]),
+                   only(tables["churn_events"]))
+
+
+def test_one_customer_scored_alone_gets_its_row_of_the_base(generated_tables):
+    whole, reference = full_features(generated_tables)
+    reasons = not_scored_reasons(input_customers(Dataset(generated_tables["transactions"])),
+                                 generated_tables["transactions"], AS_OF, generated_tables["churn_events"])
+    interactions = generated_tables["interactions"]
+    # one with service interactions, one without any (counts 0, not unknown)
+    quiet = whole["customer_id"][~whole["customer_id"].isin(interactions["customer_id"].astype(str))]
+    for who in (str(interactions["customer_id"].iloc[0]), quiet.iloc[0]):
+        if reasons[who] != "":
+            continue
+        features, got_reasons = scorable_features(request_dataset(generated_tables, [who]), AS_OF, FeatureConfig(),
+                                                  reference)
+        assert list(got_reasons.index) == [who] and got_reasons[who] == ""
+        pd.testing.assert_frame_equal(features, whole[whole["customer_id"] == who].reset_index(drop=True))
+
+
+def test_tables_without_rows_for_a_customer():
+    """A customer missing from the customers table gets unknown attributes; one without
+    interactions gets zero counts; an empty interactions table gives the same columns."""
+    tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "amount": [10.0, 20.0, 5.0],
+                       "timestamp": pd.to_datetime(["2024-01-05", "2024-03-01", "2024-02-01"])})
+    customers = pd.DataFrame({"customer_id": ["a", "a", "z"], "plan": ["gold", "silver", "x"],
+                              "seats": [3, 4, 5], "trial": [True, False, True]})
+    interactions = pd.DataFrame({"customer_id": ["a"], "timestamp": pd.to_datetime(["2024-02-01"]),
+                                 "kind": ["complaint"]})
+    table = customer_features(tx, "2024-06-01", customers=customers, interactions=interactions)
+    assert list(table["customer_id"]) == ["a", "b"]
+    assert table["attr_plan"].tolist() == ["gold", None]  # a customer's first row counts
+    assert table["attr_seats"].tolist()[0] == 3.0 and np.isnan(table["attr_seats"].iloc[1])
+    # as a reindexed column: booleans with a gap are objects, read as a category
+    assert table["attr_trial"].tolist() == [True, None]
+    assert table["complaints_365d"].tolist() == [1.0, 0.0]
+    empty = customer_features(tx, "2024-06-01", customers=customers, interactions=interactions.iloc[:0])
+    assert list(empty.columns) == list(table.columns)
+    assert empty["complaints_365d"].tolist() == [0.0, 0.0]
+
+
+def test_service_kinds_and_resolution_are_read_leniently():
+    tx = pd.DataFrame({"customer_id": ["a"], "amount": [10.0], "timestamp": pd.to_datetime(["2024-01-05"])})
+    interactions = pd.DataFrame({
+        "customer_id": ["a"] * 4,
+        "timestamp": pd.to_datetime(["2024-02-01", "2024-02-02", "2024-02-03", "2024-09-01"]),
+        "kind": [" Complaint ", "COMPLAINT", "complaint", "complaint"],  # the last one is after the cutoff
+        "resolved": pd.array([False, None, True, False], dtype="boolean"),
+    })
+    table = customer_features(tx, "2024-06-01", interactions=interactions)
+    assert table["complaints_365d"].tolist() == [3.0]
+    assert table["unresolved_complaints_365d"].tolist() == [1.0]  # unknown is not unresolved
+    as_text = customer_features(tx, "2024-06-01", interactions=interactions.astype({"resolved": object}))
+    assert as_text["unresolved_complaints_365d"].tolist() == [1.0]
+
+
+def test_attribute_dates_become_ages_in_days():
+    tx = pd.DataFrame({"customer_id": ["a", "b", "c"], "amount": [1.0, 1.0, 1.0],
+                       "timestamp": pd.to_datetime(["2024-01-05"] * 3)})
+    customers = pd.DataFrame({
+        "customer_id": ["a", "b", "c"],
+        "signup": pd.to_datetime(["2024-05-30 23:00", "2024-05-31 23:00", None]),
+        "signup_text": ["2024-05-01", "", "2024-06-01"],
+        "first_call": pd.to_datetime(["2024-05-30 01:30"] * 3).tz_localize("Europe/Paris"),
+    })
+    table = customer_features(tx, "2024-06-01", customers=customers)
+    np.testing.assert_array_equal(table["attr_signup_days"], [1.0, np.nan, np.nan])  # under a day: unknown
+    np.testing.assert_array_equal(table["attr_signup_text_days"], [31.0, np.nan, np.nan])
+    np.testing.assert_array_equal(table["attr_first_call_days"], [1.0] * 3)  # local time, as written (UTC: 2)
+
+
+def test_feature_frame_is_the_pandas_frame_of_its_columns():
+    for n in (0, 1, 3):
+        columns = {
+            "customer_id": np.array(["a", "b", "c"][:n], dtype=object),
+            "as_of": np.full(n, np.datetime64("2025-01-01", "ns")),
+            "frequency": np.arange(n, dtype=float),
+            "rfm_r": np.arange(n),
+            "abc_class": np.array(["A", "B", "C"][:n]),  # numpy text becomes object, as in pandas
+            "monetary": np.ones(n),
+        }
+        pd.testing.assert_frame_equal(frame_of(columns), pd.DataFrame(columns), check_exact=True)
+
+
+@pytest.mark.parametrize("longest", [8, 200])  # numpy text sort, and Python's for very long ids
+def test_customer_ids_are_sorted_as_text(longest):
+    ids = np.array(["b", "a10", "a9", "é", "A", "x" * longest, "a"], dtype=object)
+    assert list(ids[text_order(ids)]) == sorted(ids)
+
+
+def test_distinct_ids_of_a_categorical_column_are_the_used_categories():
+    values = pd.Series(pd.Categorical(["c", "a", None, "c"], categories=["a", "b", "c"]))
+    assert list(distinct_ids(values)) == ["a", "c"]
+    assert list(distinct_ids(values.astype(object))) == ["c", "a", "nan"]  # text, as astype(str) reads it

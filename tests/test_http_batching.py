@@ -44,7 +44,7 @@ def _same(result, alone):
     if isinstance(alone, Exception):
         assert type(result) is type(alone) and str(result) == str(alone)
     else:
-        pd.testing.assert_frame_equal(result, alone)
+        pd.testing.assert_frame_equal(result.scores, alone)
 
 
 def test_requests_scored_together_equal_each_scored_alone(trained):
@@ -58,14 +58,14 @@ def test_requests_scored_together_equal_each_scored_alone(trained):
             alone = exc
         _same(result, alone)
     assert isinstance(together[2], Unscorable)
-    assert together[3].loc[0, "not_scored_reason"].startswith("invalid input: transactions.discount")
-    assert together[3].loc[1, "not_scored_reason"] == ""
+    assert together[3].scores.loc[0, "not_scored_reason"].startswith("invalid input: transactions.discount")
+    assert together[3].scores.loc[1, "not_scored_reason"] == ""
     # the repeated id kept its own history
-    assert together[0].loc[0, "frequency"] != together[1].loc[0, "frequency"]
+    assert together[0].scores.loc[0, "frequency"] != together[1].scores.loc[0, "frequency"]
     # the requests as of AS_OF with attributes, interactions or not, go through one call of the core
     together_ids = [0, 1, 2, 5]
     frames = {i: request_tables(requests[i][0]) for i in together_ids}
-    ids = {i: [c.customer_id for c in requests[i][0]] for i in together_ids}
+    ids = {i: [c["customer_id"] for c in requests[i][0]] for i in together_ids}
     assert _score_together(frames, ids, AS_OF, pair) is not None
 
 

@@ -128,14 +128,19 @@ def customers_with_only_returns(transactions: pd.DataFrame, before=None) -> pd.I
     """Ids of customers whose rows (those dated strictly before ``before``, when given) are
     all returns (negative amounts): they are kept in the data but have no purchase to
     score."""
-    rows = transactions["amount"].to_numpy() >= 0
     codes, ids = _codes(transactions["customer_id"])
     present = codes >= 0
     if before is not None:
         present &= transactions["timestamp"].to_numpy() < np.datetime64(pd.Timestamp(before))
+    return pd.Index(_only_returns(codes, ids, transactions["amount"].to_numpy(), present), dtype=object,
+                    name="customer_id")
+
+
+def _only_returns(codes: np.ndarray, ids: np.ndarray, amount: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """The ids (``codes`` index ``ids``) whose ``present`` rows are all returns."""
     seen = np.bincount(codes[present], minlength=len(ids)) > 0
-    bought = np.bincount(codes[present & rows], minlength=len(ids)) > 0
-    return pd.Index(ids[seen & ~bought], dtype=object, name="customer_id")
+    bought = np.bincount(codes[present & (amount >= 0)], minlength=len(ids)) > 0
+    return ids[seen & ~bought]
 
 
 # --- reading -----------------------------------------------------------------------
@@ -295,19 +300,27 @@ def load_dataset(
 
 
 class _TableCheck:
-    """Collects the problems of one table, the rows they make bad, and its facts."""
+    """Collects the problems of one table, the rows they make bad, and its facts. It also
+    keeps the integer codes of a column once computed (``codes``): each check that groups
+    by the id column reuses one hash pass instead of making its own."""
 
     def __init__(self, spec: TableSpec, frame: pd.DataFrame):
         self.spec = spec
         self.frame = frame
         self.problems: list[Problem] = []
         self.facts: list[Fact] = []
-        self.reason = np.full(len(frame), None, dtype=object)
         self._bad = np.zeros(len(frame), dtype=bool)
+        self._reason: np.ndarray | None = None  # made at the first problem: most tables have none
+        self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        # per column, integers equal exactly where the parsed values are (row keys of duplicates)
+        self._equal_codes: dict[str, np.ndarray] = {}
 
     def flag(self, mask: np.ndarray, column: str | None, reason: str, values=None) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():  # the usual case: nothing to flag
+            return
         # a row already rejected keeps its first reason and is not counted twice
-        mask = np.asarray(mask, dtype=bool) & ~self._bad
+        mask = mask & ~self._bad
         if not mask.any():
             return
         rows = np.flatnonzero(mask)
@@ -316,7 +329,9 @@ class _TableCheck:
             examples = [values.iloc[i] for i in rows[:3]]
         self.problems.append(Problem(self.spec.name, column, reason, rows, examples))
         label = f"{column}: {reason}" if column else reason
-        self.reason[rows] = label
+        if self._reason is None:
+            self._reason = np.full(len(self.frame), None, dtype=object)
+        self._reason[rows] = label
         self._bad[rows] = True
 
     def note(self, count: int, column: str | None, what: str, unit: str = "row(s)", examples=()) -> None:
@@ -327,13 +342,42 @@ class _TableCheck:
     def bad(self) -> np.ndarray:
         return self._bad
 
+    @property
+    def reason(self) -> np.ndarray:
+        """Per row, the first problem found in it (None for good rows)."""
+        return self._reason if self._reason is not None else np.full(len(self.frame), None, dtype=object)
+
+    def codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """``_codes`` of the column as it now stands in the frame, computed once."""
+        if column not in self._codes:
+            self._codes[column] = _codes(self.frame[column])
+        return self._codes[column]
+
+    def replace(self, column: str, values, equal_codes: np.ndarray | None = None) -> None:
+        """Put a column's parsed values in place of the ones read (what was known of the old
+        values is forgotten)."""
+        self.frame[column] = values
+        self._codes.pop(column, None)
+        self._equal_codes.pop(column, None)
+        if equal_codes is not None:
+            self._equal_codes[column] = equal_codes
+
+    def equal_codes(self, column: str) -> np.ndarray | None:
+        """Integers equal exactly where the column's values are (missing values equal each
+        other), when already known; None otherwise."""
+        if column in self._codes:
+            return self._codes[column][0]
+        return self._equal_codes.get(column)
+
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes (-1 = missing) and the distinct values: a categorical column's own
     codes, else one hash pass. Checks then run on the distinct values only."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         return values.cat.codes.to_numpy(), np.asarray(values.cat.categories, dtype=object)
-    codes, uniques = pd.factorize(values, sort=False, use_na_sentinel=True)
+    # a plain object column is hashed as its array: the same codes, without the Series' overhead
+    codes, uniques = pd.factorize(values.to_numpy() if values.dtype == object else values, sort=False,
+                                  use_na_sentinel=True)
     return codes, np.asarray(uniques)
 
 
@@ -344,24 +388,22 @@ def _stripped(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         uniques = uniques.astype(str)  # ids written as numbers are still ids: 42 -> "42"
     text = pa.array(uniques, type=pa.string())
     trimmed = pc.utf8_trim_whitespace(text)
-    length = pc.utf8_length(trimmed)
-    empty = pc.equal(length, 0).to_numpy(zero_copy_only=False)
-    if not pc.any(pc.not_equal(length, pc.utf8_length(text))).as_py():
-        return uniques, np.asarray(empty, dtype=bool)
-    return np.asarray(trimmed.to_numpy(zero_copy_only=False), dtype=object), np.asarray(empty, dtype=bool)
+    empty = pc.utf8_length(trimmed).to_numpy(zero_copy_only=False) == 0
+    if trimmed.equals(text):  # trimming only removes characters: equal means nothing was trimmed
+        return uniques, empty
+    return np.asarray(trimmed.to_numpy(zero_copy_only=False), dtype=object), empty
 
 
-def _repeats(values: pd.Series) -> np.ndarray:
-    """Rows whose value occurred in an earlier row (``duplicated()``), from the codes."""
-    codes, _ = _codes(values)
+def _repeated_codes(codes: np.ndarray) -> np.ndarray:
+    """Rows whose code (-1 = missing) occurred in an earlier row."""
     repeat = np.ones(len(codes), dtype=bool)
     repeat[np.unique(codes, return_index=True)[1]] = False
     return repeat & (codes >= 0) | ((codes < 0) & (np.cumsum(codes < 0) > 1))
 
 
-def _blank(values: pd.Series) -> np.ndarray:
-    """Missing, or empty after stripping white space."""
-    codes, uniques = _codes(values)
+def _blank_codes(codes: np.ndarray, uniques: np.ndarray) -> np.ndarray:
+    """Rows missing, or empty after stripping white space, of the column with these codes
+    (-1 = missing) and distinct values."""
     _, empty = _stripped(uniques)
     return (codes < 0) | np.append(empty, False)[codes]
 
@@ -369,7 +411,7 @@ def _blank(values: pd.Series) -> np.ndarray:
 def _parse_id(check: _TableCheck, column: str) -> None:
     raw = check.frame[column]
     # strip the distinct values, not every row: a million ids repeat across many rows
-    codes, uniques = _codes(raw)
+    codes, uniques = check.codes(column)
     text, empty = _stripped(uniques)
     check.flag((codes < 0) | np.append(empty, False)[codes], column, "have no value (ids must be non-empty)")
     unchanged = text is uniques  # _stripped hands back the same array when nothing changed
@@ -377,33 +419,75 @@ def _parse_id(check: _TableCheck, column: str) -> None:
         if not unchanged:
             stripped = pd.Index(text)
             # " a" and "a" are one customer: categories must stay distinct
-            check.frame[column] = (raw.cat.rename_categories(stripped) if stripped.is_unique
-                                   else pd.Series(np.append(text, None)[codes], index=raw.index, dtype=object))
+            check.replace(column, raw.cat.rename_categories(stripped) if stripped.is_unique
+                          else pd.Series(np.append(text, None)[codes], index=raw.index, dtype=object))
         return
     if not unchanged or raw.dtype != object:
-        check.frame[column] = pd.Series(np.append(text, None)[codes], index=raw.index, dtype=object)
+        check.replace(column, pd.Series(np.append(text, None)[codes], index=raw.index, dtype=object))
 
 
 _ZONE = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 _DAY_MONTH = r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{2}|\d{4})\b"
 
 
-def _parse_iso(text: pd.Series) -> tuple[pd.Series, int]:
-    """ISO 8601 dates and datetimes, with or without a time zone; aware ones in UTC.
-    Returns the naive-UTC values and how many rows carried a time zone."""
+def _stripped_text(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``raw.astype("string").str.strip()`` as an object array (None where missing), and
+    which rows have a value. A column of strings (dates as text, the usual case) is stripped
+    in one pass, without building a string Series first (a fixed cost per call)."""
+    values = raw.to_numpy()
+    if raw.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        present = ~pd.isna(values)
+        if present.all():
+            return np.array([value.strip() for value in values], dtype=object), present
+        text = np.full(len(values), None, dtype=object)
+        text[present] = np.array([value.strip() for value in values[present]], dtype=object)
+        return text, present
+    text = raw.astype("string").str.strip()  # numbers, dates, mixed objects: pandas makes them text
+    return text.to_numpy(dtype=object, na_value=None), text.notna().to_numpy()
+
+
+def _parse_naive_iso(text: np.ndarray) -> np.ndarray | None:
+    """ISO 8601 dates and datetimes (NaT where not ISO), or None when some carry a time zone."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pandas warns about mixed offsets; utc=True below settles them
+        warnings.simplefilter("ignore")  # pandas warns about mixed offsets; _parse_iso settles them
         parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
-    if pd.api.types.is_datetime64_any_dtype(parsed) and getattr(parsed.dt, "tz", None) is None:
-        return parsed, 0
+    return parsed.to_numpy() if isinstance(parsed, pd.DatetimeIndex) and parsed.tz is None else None
+
+
+def _parse_iso(text: np.ndarray) -> tuple[np.ndarray, int]:
+    """ISO 8601 dates and datetimes, with or without a time zone; aware ones in UTC.
+    Returns the naive-UTC values (NaT where not ISO) and how many rows carried a time zone."""
+    values = _parse_naive_iso(text)
+    if values is not None:
+        return values, 0
     # some values carry an offset: those are read in UTC, each on its own (pandas would
     # carry one row's offset over to a following value without one)
-    zoned = text.str.contains(_ZONE, regex=True, na=False).to_numpy()
-    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
-    parsed[zoned] = pd.to_datetime(text[zoned], errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
+    series = pd.Series(text, dtype="string")
+    zoned = series.str.contains(_ZONE, regex=True, na=False).to_numpy()
+    parsed = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]")
+    parsed[zoned] = pd.to_datetime(series[zoned], errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
     if not zoned.all():
-        parsed[~zoned] = pd.to_datetime(text[~zoned], errors="coerce", format="ISO8601")
-    return parsed, int(zoned.sum())
+        parsed[~zoned] = pd.to_datetime(series[~zoned], errors="coerce", format="ISO8601")
+    return parsed.to_numpy(), int(zoned.sum())
+
+
+def _iso_dates(frames: dict[str, pd.DataFrame]) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """Every date column held as text, of every table: per (table, column), its stripped text,
+    which rows have a value, the values read as ISO 8601 (NaT where not) and how many rows
+    carried a time zone. When none does, one call of pandas' parser reads all the columns:
+    for the few rows of an HTTP request its fixed cost per call is most of the time."""
+    texts = {}
+    for name, frame in frames.items():
+        for column, kind in TABLES[name].columns.items():
+            if kind == DATETIME and column in frame and not pd.api.types.is_datetime64_any_dtype(frame[column]):
+                texts[(name, column)] = _stripped_text(frame[column])
+    if len(texts) > 1:
+        values = _parse_naive_iso(np.concatenate([text for text, _ in texts.values()]))
+        if values is not None:
+            ends = np.cumsum([len(text) for text, _ in texts.values()])
+            return {key: (text, present, values[end - len(text):end], 0)
+                    for (key, (text, present)), end in zip(texts.items(), ends)}
+    return {key: (text, present, *_parse_iso(text)) for key, (text, present) in texts.items()}
 
 
 def _day_month_order(check: _TableCheck, column: str, text: pd.Series) -> tuple[str | None, list]:
@@ -429,69 +513,85 @@ def _day_month_order(check: _TableCheck, column: str, text: pd.Series) -> tuple[
     return ("%d" if day_first else "%m"), [example]
 
 
-def _parse_datetime(check: _TableCheck, column: str, required: bool, date_format: str | None) -> None:
+def _parse_datetime(check: _TableCheck, column: str, required: bool, date_format: str | None,
+                    iso: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None) -> None:
+    """``iso``: the column's text read by ``_iso_dates`` (None when it holds dates already)."""
     raw = check.frame[column]
-    if pd.api.types.is_datetime64_any_dtype(raw):
+    if iso is None:
         parsed = raw
         if getattr(parsed.dt, "tz", None) is not None:
             check.note(int(parsed.notna().sum()), column, "carried a time zone and were converted to UTC")
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        values = parsed.to_numpy()
+        present = ~np.isnat(values)
     else:
-        text = raw.astype("string").str.strip()
-        parsed, zoned = _parse_iso(text)
+        text, present, values, zoned = iso
         check.note(zoned, column, "carried a time zone and were converted to UTC")
-        unparsed = parsed.isna() & text.notna()
+        unparsed = np.isnat(values) & present
         if unparsed.any():
-            rest = text[unparsed]
-            if date_format:
-                parsed[unparsed] = pd.to_datetime(rest, errors="coerce", format=date_format)
-            else:
-                order, examples = _day_month_order(check, column, rest)
-                if order:
-                    check.note(int(unparsed.sum()), column,
-                               f"read {'day' if order == '%d' else 'month'} first, as a value over 12 shows",
-                               examples=examples)
-                # not ISO: pandas' inference, told the day/month order when the data showed it
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    parsed[unparsed] = pd.to_datetime(rest, errors="coerce", format="mixed",
-                                                      dayfirst=order == "%d")
-        check.flag((parsed.isna() & text.notna()).to_numpy(), column, "is not a parseable date", raw)
+            values, unparsed = _parse_other_dates(check, column, text, values, unparsed, date_format)
+        check.flag(unparsed, column, "is not a parseable date", raw)
     if required:
-        check.flag(raw.isna().to_numpy(), column, "has no value (a date is required)")
+        check.flag(~present, column, "has no value (a date is required)")
+    if values.dtype == raw.dtype == "datetime64[ns]":
+        return  # read as naive nanosecond dates: the column is kept as it is
     # numpy's unit change is a multiplication; pandas' astype also range-checks every value
-    values = parsed.to_numpy()
-    check.frame[column] = pd.Series(values if values.dtype == "datetime64[ns]" else values.astype("datetime64[ns]"),
-                                    index=parsed.index)
+    check.replace(column, values if values.dtype == "datetime64[ns]" else values.astype("datetime64[ns]"))
+
+
+def _parse_other_dates(check: _TableCheck, column: str, text: np.ndarray, values: np.ndarray, unparsed: np.ndarray,
+                       date_format: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """The dates that are not ISO 8601 (``unparsed``) read with ``date_format``, or with the
+    day/month order the data shows; returns all the values and which are still not dates."""
+    text = pd.Series(text, dtype="string")
+    parsed = pd.Series(values)
+    rest = text[unparsed]
+    if date_format:
+        parsed[unparsed] = pd.to_datetime(rest, errors="coerce", format=date_format)
+    else:
+        order, examples = _day_month_order(check, column, rest)
+        if order:
+            check.note(int(unparsed.sum()), column,
+                       f"read {'day' if order == '%d' else 'month'} first, as a value over 12 shows",
+                       examples=examples)
+        # not ISO: pandas' inference, told the day/month order when the data showed it
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed[unparsed] = pd.to_datetime(rest, errors="coerce", format="mixed", dayfirst=order == "%d")
+    return parsed.to_numpy(), (parsed.isna() & text.notna()).to_numpy()
 
 
 def _parse_float(check: _TableCheck, column: str, required: bool) -> None:
     raw = check.frame[column]
-    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
-        parsed = raw.astype(float)
+    if raw.dtype == np.float64:
+        values = raw.to_numpy()  # already numbers: nothing to convert, the column is kept
     else:
-        parsed = pd.to_numeric(raw, errors="coerce").astype(float)
-        check.flag((parsed.isna() & raw.notna()).to_numpy(), column, "is not a number", raw)
-    values = parsed.to_numpy()
+        if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+            parsed = raw.astype(float)
+        else:
+            parsed = pd.to_numeric(raw, errors="coerce").astype(float)
+            check.flag((parsed.isna() & raw.notna()).to_numpy(), column, "is not a number", raw)
+        values = parsed.to_numpy()
+        check.replace(column, parsed)
     check.flag(np.isinf(values), column, "is infinite", raw)
     if required:
         check.flag(np.isnan(values), column, "has no value (a number is required)")
-    check.frame[column] = parsed
 
 
 def _parse_bool(check: _TableCheck, column: str) -> None:
     raw = check.frame[column]
     if pd.api.types.is_bool_dtype(raw):
-        check.frame[column] = raw.astype("boolean")
+        if not isinstance(raw.dtype, pd.BooleanDtype):
+            check.replace(column, raw.astype("boolean"))
         return
     # a flag column holds a handful of distinct values: read each once
     codes, uniques = _codes(raw)
     words = [str(value).strip().lower() for value in uniques]
     meaning = np.array([1 if w in _TRUE else 0 if w in _FALSE else -1 for w in words] + [-2], dtype=np.int8)[codes]
     check.flag(meaning == -1, column, "is not true/false", raw)
-    parsed = pd.array(meaning == 1, dtype="boolean")
-    parsed[meaning < 0] = pd.NA
-    check.frame[column] = pd.Series(parsed, index=raw.index)
+    missing = meaning < 0
+    check.replace(column, pd.arrays.BooleanArray(meaning == 1, missing),
+                  equal_codes=np.where(missing, -1, meaning).astype(np.int64))
 
 
 def _check_columns(spec: TableSpec, frame: pd.DataFrame) -> None:
@@ -506,34 +606,65 @@ def _check_columns(spec: TableSpec, frame: pd.DataFrame) -> None:
         raise DataValidationError(f"{spec.name}: the table has a header but no rows")
 
 
-def _row_keys(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """One 64-bit number per row, equal for equal rows (different rows may collide)."""
-    key = np.zeros(len(frame), dtype=np.uint64)
+def _key_part(check: _TableCheck, column: str) -> np.ndarray | None:
+    """Integers equal where the column's values are equal (missing equal to missing), when
+    they come without a hash pass: codes the checks already made, categories, dates and
+    numbers. None for a column that would need one."""
+    part = check.equal_codes(column)
+    if part is not None:
+        return part
+    values = check.frame[column]
+    # numpy's dtype kinds answer for numpy columns (pandas' dtype checks cost more than the part)
+    kind = values.dtype.kind if isinstance(values.dtype, np.dtype) else None
+    if kind == "O":
+        return None
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy()
+    if kind == "M" or kind is None and pd.api.types.is_datetime64_any_dtype(values):
+        return values.to_numpy().view(np.int64)
+    if kind == "f" or kind is None and pd.api.types.is_float_dtype(values):
+        return (values.to_numpy(dtype=float) + 0.0).view(np.int64)  # + 0.0 makes -0.0 equal 0.0
+    if kind in ("i", "u") or kind is None and pd.api.types.is_integer_dtype(values) and not values.hasnans:
+        return values.to_numpy(dtype=np.int64)
+    return None
+
+
+def _with_part(key: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """Row keys extended by one more column's integers (different rows may collide)."""
+    with np.errstate(over="ignore"):
+        return key * np.uint64(1_000_003) + part.astype(np.uint64)
+
+
+def _shared_keys(key: np.ndarray) -> np.ndarray:
+    """Positions whose key occurs more than once."""
+    # the array's own duplicated: a Series' hashes the same, with the cost of two Series
+    return np.flatnonzero(pd.arrays.NumpyExtensionArray(key).duplicated(keep=False))
+
+
+def _duplicates(check: _TableCheck, columns: list[str], rows: np.ndarray | None = None) -> np.ndarray:
+    """Of ``rows`` (default all), those equal in ``columns`` to an earlier one (pandas'
+    ``duplicated``). Rows are compared exactly only among the few whose 64-bit keys repeat;
+    the keys are made from the columns whose integers come cheap, then, for those few rows
+    only, from the columns that need a hash pass (text that no check has coded)."""
+    key = np.zeros(len(check.frame) if rows is None else len(rows), dtype=np.uint64)
+    hashed = []
     for column in columns:
-        values = frame[column]
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            part = values.cat.codes.to_numpy().astype(np.int64)
-        elif pd.api.types.is_datetime64_any_dtype(values):
-            part = values.to_numpy().view(np.int64)
-        elif pd.api.types.is_float_dtype(values):
-            part = (values.to_numpy(dtype=float) + 0.0).view(np.int64)  # + 0.0 makes -0.0 equal 0.0
-        elif pd.api.types.is_integer_dtype(values) and not values.hasnans:
-            part = values.to_numpy(dtype=np.int64)
+        part = _key_part(check, column)
+        if part is None:
+            hashed.append(column)
         else:
-            part = pd.factorize(values, use_na_sentinel=True)[0].astype(np.int64)
-        with np.errstate(over="ignore"):
-            key = key * np.uint64(1_000_003) + part.astype(np.uint64)
-    return key
-
-
-def _duplicates(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """Rows equal in ``columns`` to an earlier row (pandas' ``duplicated``), compared
-    exactly only among the few rows whose 64-bit keys repeat."""
-    key = pd.Series(_row_keys(frame, columns))
-    candidates = np.flatnonzero(key.duplicated(keep=False).to_numpy())
-    duplicate = np.zeros(len(frame), dtype=bool)
+            key = _with_part(key, part if rows is None else part[rows])
+    candidates = _shared_keys(key)
+    if candidates.size and hashed:
+        where = candidates if rows is None else rows[candidates]
+        narrowed = key[candidates]
+        for column in hashed:
+            narrowed = _with_part(narrowed, pd.factorize(check.frame[column].iloc[where], use_na_sentinel=True)[0])
+        candidates = candidates[_shared_keys(narrowed)]
+    duplicate = np.zeros(len(key), dtype=bool)
     if candidates.size:
-        duplicate[candidates] = frame.iloc[candidates].duplicated(subset=columns).to_numpy()
+        where = candidates if rows is None else rows[candidates]
+        duplicate[candidates] = check.frame.iloc[where].duplicated(subset=columns).to_numpy()
     return duplicate
 
 
@@ -554,41 +685,49 @@ def _check_duplicates(check: _TableCheck) -> None:
     day happen); the same order_id twice is the same order twice, a defect."""
     frame = check.frame
     columns = [c for c in check.spec.columns if c in frame]
-    without_order = np.arange(len(frame))
+    without_order = None  # every row
     if "order_id" in frame:
         order = frame["order_id"]
+        codes = None  # of the order_ids, when text
         if pd.api.types.is_numeric_dtype(order):
             has_order = order.notna().to_numpy()
+            shared = _shared_values(order)
         else:
-            has_order = ~_blank(order)
+            codes, uniques = check.codes("order_id")
+            has_order = ~_blank_codes(codes, uniques)
+            # rows whose order_id occurs more than once, counted on the codes already made
+            shared = (np.bincount(codes + 1, minlength=len(uniques) + 1) > 1)[codes + 1]
         # only rows sharing an order_id with another row can be either defect
-        shared = np.flatnonzero(_shared_values(order) & has_order & ~check.bad)
+        shared = np.flatnonzero(shared & has_order & ~check.bad)
         exact = np.zeros(len(frame), dtype=bool)
         if shared.size:  # most inputs share no order_id at all
-            exact[shared] = frame.iloc[shared].duplicated(subset=columns).to_numpy()
+            exact[shared] = _duplicates(check, columns, shared)
         check.flag(exact, "order_id", "duplicate an earlier row exactly, order_id included (the same order twice)",
                    order)
         # a return may carry the order_id of the purchase it refunds; two purchases may not share one
         purchases = shared[(frame["amount"].to_numpy()[shared] >= 0) & ~check.bad[shared]]
         repeated = np.zeros(len(frame), dtype=bool)
         if purchases.size:
-            repeated[purchases] = order.iloc[purchases].duplicated().to_numpy()
+            repeated[purchases] = (order.iloc[purchases].duplicated().to_numpy() if codes is None
+                                   else _repeated_codes(codes[purchases]))
         check.flag(repeated, "order_id", "repeat the order_id of an earlier purchase (one row per order: "
                    "sum the lines of an order first)", order)
         without_order = np.flatnonzero(~has_order)
-    if len(without_order) == len(frame):
-        duplicate = _duplicates(frame, columns)
-    elif len(without_order) == 0:
-        duplicate = np.zeros(len(frame), dtype=bool)
+        if len(without_order) == len(frame):
+            without_order = None
+    if without_order is None:
+        duplicate = _duplicates(check, columns)
     else:
         duplicate = np.zeros(len(frame), dtype=bool)
-        duplicate[without_order] = _duplicates(frame.iloc[without_order], columns)
+        if len(without_order):
+            duplicate[without_order] = _duplicates(check, columns, without_order)
     check.note(int((duplicate & ~check.bad).sum()), None, "duplicate an earlier row exactly and have no order_id "
                "to tell them apart: kept, counted as separate events")
 
 
 def _check_table(spec: TableSpec, frame: pd.DataFrame, cutoff: pd.Timestamp,
-                 date_format: str | None = None) -> _TableCheck:
+                 date_format: str | None, iso_dates: dict) -> _TableCheck:
+    """``iso_dates``: the table's date columns held as text, read by ``_iso_dates``."""
     _check_columns(spec, frame)
     keep = list(frame.columns) if spec.open_columns else [c for c in spec.columns if c in frame]
     # a shallow copy: every parsed column is assigned anew, the caller's frame is untouched
@@ -601,13 +740,13 @@ def _check_table(spec: TableSpec, frame: pd.DataFrame, cutoff: pd.Timestamp,
         if kind == ID:
             _parse_id(check, column)
         elif kind == DATETIME:
-            _parse_datetime(check, column, required, date_format)
+            _parse_datetime(check, column, required, date_format, iso_dates.get(column))
         elif kind == FLOAT:
             _parse_float(check, column, required)
         elif kind == BOOL:
             _parse_bool(check, column)
         elif kind == TEXT and required:
-            check.flag(_blank(check.frame[column]), column, "has no value")
+            check.flag(_blank_codes(*check.codes(column)), column, "has no value")
     if spec.time_column:
         when = check.frame[spec.time_column]
         check.flag(
@@ -623,9 +762,14 @@ def _check_table(spec: TableSpec, frame: pd.DataFrame, cutoff: pd.Timestamp,
 def _check_transactions(check: _TableCheck) -> None:
     frame = check.frame
     if "discount" in frame:
-        check.flag((frame["discount"] < 0).to_numpy(), "discount", "is negative", frame["discount"])
-    good = frame if not check.bad.any() else frame.loc[~check.bad, ["customer_id", "timestamp", "amount"]]
-    only_returns = customers_with_only_returns(good)
+        discount = frame["discount"]  # numbers by now: compared as an array
+        check.flag(discount.to_numpy() < 0, "discount", "is negative", discount)
+    if check.bad.any():
+        good = frame.loc[~check.bad, ["customer_id", "timestamp", "amount"]]
+        only_returns = np.asarray(customers_with_only_returns(good), dtype=object)
+    else:  # every row counts: the id codes made while checking the ids serve
+        codes, ids = check.codes("customer_id")
+        only_returns = _only_returns(codes, ids, frame["amount"].to_numpy(), codes >= 0)
     check.note(len(only_returns), "customer_id", "have only returns (negative amounts) and no purchase: kept, "
                "not scored (reason 'only returns before as_of')", unit="customer(s)", examples=only_returns[:3])
 
@@ -633,8 +777,8 @@ def _check_transactions(check: _TableCheck) -> None:
 def _check_interactions(check: _TableCheck) -> None:
     frame = check.frame
     if "resolution_hours" in frame:
-        hours = frame["resolution_hours"]
-        check.flag((hours < 0).to_numpy(), "resolution_hours", "is negative", hours)
+        hours = frame["resolution_hours"]  # numbers by now: compared as an array
+        check.flag(hours.to_numpy() < 0, "resolution_hours", "is negative", hours)
     if "satisfaction" in frame:
         score = frame["satisfaction"]
         values = score.to_numpy(dtype=float)
@@ -649,17 +793,17 @@ def _check_interactions(check: _TableCheck) -> None:
         )
 
 
-def _known_customers(check: _TableCheck) -> tuple[pd.Series, np.ndarray]:
-    """The transactions' ids and, per distinct id, whether it has at least one good row."""
-    ids = check.frame["customer_id"]
-    codes, uniques = _codes(ids)
-    return ids, np.bincount(codes[(codes >= 0) & ~check.bad], minlength=len(uniques)) > 0
+def _known_customers(check: _TableCheck) -> tuple[_TableCheck, np.ndarray]:
+    """The transactions' check and, per distinct id, whether it has at least one good row."""
+    codes, uniques = check.codes("customer_id")
+    return check, np.bincount(codes[(codes >= 0) & ~check.bad], minlength=len(uniques)) > 0
 
 
-def _flag_unknown_customers(check: _TableCheck, known: tuple[pd.Series, np.ndarray]) -> None:
-    known_ids, has_row = known
+def _flag_unknown_customers(check: _TableCheck, known: tuple[_TableCheck, np.ndarray]) -> None:
+    transactions, has_row = known
+    known_ids = transactions.frame["customer_id"]
     ids = check.frame["customer_id"]
-    codes, uniques = _codes(ids)  # look up each distinct id once
+    codes, uniques = check.codes("customer_id")  # look up each distinct id once
     if (isinstance(ids.dtype, pd.CategoricalDtype) and isinstance(known_ids.dtype, pd.CategoricalDtype)
             and ids.cat.categories.equals(known_ids.cat.categories)):
         found = has_row  # tables written together share their categories: no lookup needed
@@ -668,7 +812,7 @@ def _flag_unknown_customers(check: _TableCheck, known: tuple[pd.Series, np.ndarr
         position = known_ids.cat.categories.get_indexer(uniques)
         found = (position >= 0) & np.append(has_row, False)[position]
     else:
-        found = pd.Index(uniques).isin(_codes(known_ids)[1][has_row])
+        found = pd.Index(uniques).isin(transactions.codes("customer_id")[1][has_row])
     unknown = ~np.append(found, False)[codes] & ~check.bad
     check.flag(unknown, "customer_id", "name customers with no transaction", ids)
 
@@ -688,15 +832,17 @@ def validate_tables(
         raise RetainError("the transactions table is required")
     cutoff = pd.Timestamp(data_cutoff) if data_cutoff is not None else pd.Timestamp.now()
     checks: dict[str, _TableCheck] = {}
-    for name in TABLES:
-        if name in frames:
-            checks[name] = _check_table(TABLES[name], frames[name], cutoff, date_format)
+    tables = {name: frames[name] for name in TABLES if name in frames}
+    iso_dates = _iso_dates(tables)
+    for name, frame in tables.items():
+        checks[name] = _check_table(TABLES[name], frame, cutoff, date_format,
+                                    {column: read for (table, column), read in iso_dates.items() if table == name})
     _check_transactions(checks["transactions"])
     tx = checks["transactions"]
     known = _known_customers(tx)
     if "customers" in checks:
         customers = checks["customers"]
-        dup = _repeats(customers.frame["customer_id"])
+        dup = _repeated_codes(customers.codes("customer_id")[0])
         customers.flag(dup, "customer_id", "repeat a customer already listed")
     if "interactions" in checks:
         _check_interactions(checks["interactions"])
@@ -704,7 +850,7 @@ def validate_tables(
     if "churn_events" in checks:
         events = checks["churn_events"]
         _flag_unknown_customers(events, known)
-        repeated = _repeats(events.frame["customer_id"]) & ~events.bad
+        repeated = _repeated_codes(events.codes("customer_id")[0]) & ~events.bad
         events.flag(repeated, "customer_id", "are a second churn event for the same customer")
 
     report = ValidationReport(
