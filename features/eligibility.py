@@ -74,10 +74,31 @@ def _reasons(ids: pd.Index, tx_codes: np.ndarray, transactions: pd.DataFrame, as
 
 def input_customers(dataset) -> pd.Index:
     """Every customer an input names: in transactions or in the customers table."""
-    ids = [distinct_ids(dataset.transactions["customer_id"])]
+    return _input_codes(dataset)[0]
+
+
+def _input_codes(dataset) -> tuple[pd.Index, np.ndarray, np.ndarray | None]:
+    """``input_customers`` and each transaction's and customers row's position in it,
+    hashing each table's ids once."""
+    tx_codes, ids = _distinct_codes(dataset.transactions["customer_id"])
+    customer_codes = None
     if dataset.customers is not None:
-        ids.append(distinct_ids(dataset.customers["customer_id"]))
-    return pd.Index(np.concatenate(ids), name="customer_id").unique()
+        row_codes, listed = _distinct_codes(dataset.customers["customer_id"])
+        position = pd.Index(ids).get_indexer(listed)
+        new = position < 0  # listed customers without transactions come after the others
+        position[new] = len(ids) + np.arange(new.sum())
+        ids = np.concatenate([ids, listed[new]])
+        customer_codes = remap(row_codes, position)
+    return pd.Index(ids, name="customer_id"), tx_codes, customer_codes
+
+
+def _distinct_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, ids): ``distinct_ids`` of a column and each row's position in it."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        ids = distinct_ids(values)
+        return codes_in(pd.Index(ids), values), ids
+    codes, ids = pd.factorize(text_ids(values))
+    return codes, np.asarray(ids, dtype=object)
 
 
 def distinct_ids(values: pd.Series) -> np.ndarray:
@@ -94,9 +115,8 @@ def scorable_features(dataset, as_of, config: FeatureConfig, reference: FeatureR
                       ) -> tuple[pd.DataFrame, pd.Series]:
     """The feature table of the scorable customers of a ``retain.data.Dataset`` as of a
     date, and the not-scored reason of every input customer ("" when scored)."""
-    ids = input_customers(dataset)
     # each table's rows coded once against the input's ids, for the reasons and the features
-    tx_codes = codes_in(ids, dataset.transactions["customer_id"])
+    ids, tx_codes, customer_codes = _input_codes(dataset)
     reasons = pd.Series(_reasons(ids, tx_codes, dataset.transactions, as_of, dataset.churn_events),
                         index=pd.Index(ids, name="customer_id"), dtype=object)
     scorable = np.flatnonzero(reasons.to_numpy() == "")
@@ -108,13 +128,14 @@ def scorable_features(dataset, as_of, config: FeatureConfig, reference: FeatureR
     feature_code = np.full(len(ids), -1)
     feature_code[scorable] = np.arange(len(scorable))
 
-    def coded(frame):
-        return None if frame is None else remap(codes_in(ids, frame["customer_id"]), feature_code)
-
+    interactions = dataset.interactions
     columns = feature_columns(
         as_of, config, dataset.transactions, remap(tx_codes, feature_code), ids.to_numpy()[scorable],
-        customers=dataset.customers, customer_codes=coded(dataset.customers),
-        interactions=dataset.interactions, interaction_codes=coded(dataset.interactions),
+        customers=dataset.customers,
+        customer_codes=None if customer_codes is None else remap(customer_codes, feature_code),
+        interactions=interactions,
+        interaction_codes=None if interactions is None else remap(codes_in(ids, interactions["customer_id"]),
+                                                                  feature_code),
     )
     features, _ = scored_frame(columns, config, reference)
     return features, reasons

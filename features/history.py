@@ -214,19 +214,28 @@ def behaviour(log: PurchaseLog, config: FeatureConfig) -> dict[str, np.ndarray]:
         _safe_ratio(log.count(log.day_customer[~latest_days], log.day_spend[~latest_days]), n_days - k),
     ) - 1
 
-    for w in config.windows:
-        recent = log.day_day >= -w
-        prior = (log.day_day >= -2 * w) & ~recent
-        n_recent = log.count(log.day_customer[recent])
-        n_prior = log.count(log.day_customer[prior])
-        s_recent = log.count(log.day_customer[recent], log.day_spend[recent])
-        s_prior = log.count(log.day_customer[prior], log.day_spend[prior])
-        out[f"purchases_{w}d"] = n_recent
-        out[f"purchases_prev_{w}d"] = n_prior
-        out[f"spend_{w}d"] = s_recent
-        out[f"spend_prev_{w}d"] = s_prior
-        out[f"purchase_trend_{w}d"] = _trend(n_recent, n_prior)
-        out[f"spend_trend_{w}d"] = _trend(s_recent, s_prior)
+    # every window at once: row k of these (windows x purchase days) masks is window k, and
+    # one bincount over (window, customer) slots counts them all (sums in the same order)
+    windows = np.asarray(config.windows)[:, None]
+    recent = log.day_day >= -windows
+    prior = (log.day_day >= -2 * windows) & ~recent
+    slot = log.day_customer + n * np.arange(len(windows))[:, None]
+    spend = np.broadcast_to(log.day_spend, slot.shape)
+
+    def per_window(mask, weights=None):
+        counts = np.bincount(slot[mask], weights=None if weights is None else weights[mask], minlength=n * len(windows))
+        return counts.reshape(len(windows), n).astype(float)
+
+    n_recent, n_prior = per_window(recent), per_window(prior)
+    s_recent, s_prior = per_window(recent, spend), per_window(prior, spend)
+    purchase_trend, spend_trend = _trend(n_recent, n_prior), _trend(s_recent, s_prior)
+    for row, w in enumerate(config.windows):
+        out[f"purchases_{w}d"] = n_recent[row]
+        out[f"purchases_prev_{w}d"] = n_prior[row]
+        out[f"spend_{w}d"] = s_recent[row]
+        out[f"spend_prev_{w}d"] = s_prior[row]
+        out[f"purchase_trend_{w}d"] = purchase_trend[row]
+        out[f"spend_trend_{w}d"] = spend_trend[row]
 
     out["mean_order_value"] = _safe_ratio(out["total_spend"], out["orders"])
     w = config.lifecycle.trend_window_days

@@ -399,9 +399,13 @@ def _beta_geometric_expected_purchases(horizons: np.ndarray, x: np.ndarray, T: n
         second = b + x + extra
         with np.errstate(all="ignore"):
             log_hyp = np.log(hyp2f1(r + x, second, c, z))
-            # where 2F1 overflows, Euler's transformation gives the same value stably (as lifetimes does)
-            log_alt = np.log(hyp2f1(c - r - x, c - second, c, z)) + (c - r - second - x) * np.log1p(-z)
-        log_hyp = np.where(np.isfinite(log_hyp), log_hyp, log_alt)
+            # where 2F1 overflows, Euler's transformation gives the same value stably (as lifetimes
+            # does); evaluated there only, as 2F1 is most of the cost
+            overflowed = ~np.isfinite(log_hyp)
+            x_o, second_o, c_o = (np.broadcast_to(v, z.shape)[overflowed] for v in (x, second, c))
+            z_o = z[overflowed]
+            log_hyp[overflowed] = (np.log(hyp2f1(c_o - r - x_o, c_o - second_o, c_o, z_o))
+                                   + (c_o - r - second_o - x_o) * np.log1p(-z_o))
         return (c / (a - 1)) * (1 - np.exp(log_hyp + (r + x) * np.log((alpha + T) / (alpha + t + T))))
 
     return _on_distinct(numerator, x, T, pairs)
@@ -630,6 +634,8 @@ class CountTail:
 
 
 _DEATH_NODES = 12  # Gauss-Legendre nodes over the Pareto/NBD death time within the horizon
+_COUNT_BLOCK = 16  # count_tail: counts whose factors are computed together, at most
+_COUNT_BLOCK_PAIRS = 32_768  # count_tail: shorter blocks above this many pairs (down to 1 count)
 
 
 def count_tail(model: "PurchaseModel", t: float, x: np.ndarray, T: np.ndarray, cutoff: float = 1e-5,
@@ -674,22 +680,42 @@ def count_tail(model: "PurchaseModel", t: float, x: np.ndarray, T: np.ndarray, c
     pieces_pair, pieces_value = [], []
     n = 1
     while len(active) and n <= max_count:
-        survival = np.maximum(survival - pmf, 0.0)  # P(K >= n)
-        value = (survival[:, 0] if node_weight is None else (survival * node_weight).sum(axis=1)) * survival_step
-        pieces_pair.append(active)
-        pieces_value.append(value)
-        keep = value >= cutoff
+        # the factors that do not carry from one count to the next, for a block of counts at
+        # once (the same sums per element): the loop below then makes ~9 numpy calls a count.
+        # Few pairs: a long block (the calls are the cost); many: short (the arithmetic is,
+        # and a pair that stops mid-block wastes the rest of its block)
+        block = int(np.clip(_COUNT_BLOCK_PAIRS // len(active), 1, _COUNT_BLOCK))
+        counts = np.arange(n, min(n + block, max_count + 1))[:, None]
+        ratios = (active_shape + counts - 1) / counts  # pmf(n) / pmf(n-1) / (1-p)
         if b_prime is not None:
-            survival_step = survival_step * (active_b_prime + n - 1) / (active_a_b_prime + n - 1)
-        pmf = pmf * ((active_shape + n - 1) / n)[:, None] * miss
-        if not keep.all():  # the loop runs once per count n: filter only when a pair drops out
-            active, survival, pmf, miss, survival_step, active_shape = (
-                active[keep], survival[keep], pmf[keep], miss[keep], survival_step[keep], active_shape[keep])
-            if node_weight is not None:
-                node_weight = node_weight[keep]
+            step_numerators, step_denominators = active_b_prime + counts - 1, active_a_b_prime + counts - 1
+        row = 0  # of the block's factors
+        for _ in range(len(counts)):
+            survival = np.maximum(survival - pmf, 0.0)  # P(K >= n)
+            value = (survival[:, 0] if node_weight is None else (survival * node_weight).sum(axis=1)) * survival_step
+            pieces_pair.append(active)
+            pieces_value.append(value)
+            keep = value >= cutoff
             if b_prime is not None:
-                active_b_prime, active_a_b_prime = active_b_prime[keep], active_a_b_prime[keep]
-        n += 1
+                survival_step = survival_step * step_numerators[row] / step_denominators[row]
+            pmf = pmf * ratios[row][:, None] * miss
+            n += 1
+            row += 1
+            if not keep.all():  # filter only when a pair drops out
+                active, survival, pmf, miss, survival_step = (
+                    active[keep], survival[keep], pmf[keep], miss[keep], survival_step[keep])
+                active_shape = active_shape[keep]
+                if node_weight is not None:
+                    node_weight = node_weight[keep]
+                if b_prime is not None:
+                    active_b_prime, active_a_b_prime = active_b_prime[keep], active_a_b_prime[keep]
+                if not len(active) or row == len(ratios):
+                    break
+                # the rest of the block's factors, for the pairs still counting
+                ratios = ratios[row:, keep]
+                if b_prime is not None:
+                    step_numerators, step_denominators = step_numerators[row:, keep], step_denominators[row:, keep]
+                row = 0
     pair = np.concatenate(pieces_pair) if pieces_pair else np.zeros(0, dtype=np.int64)
     values = np.concatenate(pieces_value) if pieces_value else np.zeros(0)
     order = np.argsort(pair, kind="stable")  # steps were appended in increasing n
