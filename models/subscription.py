@@ -34,10 +34,9 @@ from scipy.optimize import minimize
 from scipy.special import betaln, digamma, expit, logit
 
 from retain.errors import RetainError
-from retain.models.actions import PYRAMID_MOVES, QUADRANT_MOVES
 from retain.models.purchase import FitError, collapse, covariance_from
 from retain.models.tiers import TierEdges
-from retain.models.value import PASSTHROUGH_COLUMNS, SCORE_COLUMNS, ValueConfig, _current_value
+from retain.models.value import PASSTHROUGH_COLUMNS, ValueConfig, _current_value, score_table
 
 SUBSCRIPTION = "subscription"
 NON_CONTRACTUAL = "non-contractual"
@@ -611,19 +610,7 @@ class SubscriptionValueModel:
 
     def score(self, features: pd.DataFrame) -> pd.DataFrame:
         """The value model's scores, one row per input row, in input order (as ``ValueModel.score``)."""
-        values = self.predict_values(features)
-        table = features[[c for c in PASSTHROUGH_COLUMNS if c in features.columns]].reset_index(drop=True)
-        for name in SCORE_COLUMNS:
-            if name in values:
-                table[name] = values[name]
-        current = _current_value(features, self.config)
-        tier = self.tier_edges.pyramid_tier(values["clv"])
-        quadrant = self.tier_edges.value_quadrant(current, values["clv"])
-        table["value_tier"] = tier
-        table["tier_move"] = pd.Series(tier).map(PYRAMID_MOVES).to_numpy()
-        table["value_quadrant"] = quadrant
-        table["value_move"] = pd.Series(quadrant).map(QUADRANT_MOVES).to_numpy()
-        return table
+        return score_table(features, self.predict_values(features), self.tier_edges, self.config)
 
     def describe(self) -> dict:
         return {
