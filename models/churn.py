@@ -407,18 +407,27 @@ class ChurnTypeModel:
 
     def score_with_notes(self, features: pd.DataFrame, chunk: int = 100_000) -> tuple[pd.DataFrame, InputNotes]:
         """``score`` plus what the input lacked (missing features, unseen categories)."""
+        columns, notes = self.score_columns_with_notes(features, chunk)
+        return pd.DataFrame(columns), notes
+
+    def score_columns_with_notes(self, features: pd.DataFrame, chunk: int = 100_000
+                                 ) -> tuple[dict[str, np.ndarray], InputNotes]:
+        """``score_with_notes``'s columns as arrays (no frame built: the scoring core
+        assembles its own)."""
         notes = InputNotes()
         parts = []
         for start in range(0, max(len(features), 1), chunk):
             part = features if len(features) <= chunk else features.iloc[start:start + chunk]
-            table, part_notes = self._score_chunk(part)
-            parts.append(table)
+            columns, part_notes = self._score_chunk(part)
+            parts.append(columns)
             notes.missing_features = part_notes.missing_features
             for column, count in part_notes.unknown_categories.items():
                 notes.unknown_categories[column] = notes.unknown_categories.get(column, 0) + count
-        return (pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]), notes
+        if len(parts) == 1:
+            return parts[0], notes
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}, notes
 
-    def _score_chunk(self, features: pd.DataFrame) -> tuple[pd.DataFrame, InputNotes]:
+    def _score_chunk(self, features: pd.DataFrame) -> tuple[dict[str, np.ndarray], InputNotes]:
         """``will_churn`` is the model's own decision (the macro-F1 decision weights):
         the customer leaves within the horizon; ``churn_type`` is the most likely reason
         if they leave, whatever the decision. The retention action goes to customers the
@@ -441,7 +450,7 @@ class ChurnTypeModel:
             columns[f"p_type_{self.labels_[i]}"] = probabilities[:, i]
         columns["top_drivers"] = self._drivers(matrix, leaves, type_index)
         columns["recommended_action"] = np.where(will_churn, lookup.actions[type_index], LOW_RISK_ACTION).astype(object)
-        return pd.DataFrame(columns), notes
+        return columns, notes
 
     def importances(self) -> pd.Series:
         gain = self.classifier_.booster_.feature_importance(importance_type="gain")

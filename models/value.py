@@ -281,6 +281,18 @@ def score_table(features: pd.DataFrame, values: dict[str, np.ndarray], tier_edge
                 config: ValueConfig) -> pd.DataFrame:
     """The score table of any value model family from its ``predict_values`` output: the
     passthrough features, ``SCORE_COLUMNS``, tier and quadrant with their moves."""
+    return pd.DataFrame(score_columns(features, values, tier_edges, config))
+
+
+def value_scores(model, features: pd.DataFrame) -> dict[str, np.ndarray]:
+    """``model.score(features)``'s columns as arrays, for any value family (no frame built:
+    the scoring core assembles its own)."""
+    return score_columns(features, model.predict_values(features), model.tier_edges, model.config)
+
+
+def score_columns(features: pd.DataFrame, values: dict[str, np.ndarray], tier_edges: TierEdges,
+                  config: ValueConfig) -> dict[str, np.ndarray]:
+    """``score_table``'s columns as a dict of arrays."""
     # the columns gathered as arrays and made into one frame: inserting them one by one into
     # a frame costs more than the arithmetic behind them for a single customer
     present = set(features.columns)
@@ -292,7 +304,7 @@ def score_table(features: pd.DataFrame, values: dict[str, np.ndarray], tier_edge
     columns["tier_move"] = _PYRAMID_MOVES[tier]
     columns["value_quadrant"] = _QUADRANT_NAMES[quadrant]
     columns["value_move"] = _QUADRANT_MOVES[quadrant]
-    return pd.DataFrame(columns)
+    return columns
 
 
 def _values(column: pd.Series):

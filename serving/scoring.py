@@ -20,7 +20,7 @@ from retain.errors import RetainError
 from retain.features import FeatureConfig, FeatureReference
 from retain.features.eligibility import scorable_features
 from retain.models.churn import ChurnTypeModel
-from retain.models.value import ValueModel
+from retain.models.value import ValueModel, value_scores
 
 # The columns the value model computes (its drift profile is the one that counts for them).
 VALUE_OUTPUTS = ("p_alive", "expected_purchases", "expected_order_value", "clv", "value_tier", "value_quadrant")
@@ -138,12 +138,12 @@ def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
         rows = np.arange(len(ids)) if same else pd.Index(ids).get_indexer(feature_ids)
         scored = {name: features[name].to_numpy() for name in FEATURE_COLUMNS if name in features}
         if pair.value is not None:
-            values = pair.value.score(features)
-            scored.update({name: values[name].to_numpy() for name in values.columns if name in columns})
+            values = value_scores(pair.value, features)
+            scored.update({name: values[name] for name in values if name in columns})
             scored["value_horizon_days"] = np.full(len(features), pair.value.config.horizon_days)
         if pair.churn is not None:
-            churn, notes = pair.churn.score_with_notes(features)
-            scored.update({name: churn[name].to_numpy() for name in churn.columns if name in columns})
+            churn, notes = pair.churn.score_columns_with_notes(features)
+            scored.update({name: churn[name] for name in churn if name in columns})
             scored["churn_horizon_days"] = np.full(len(features), pair.churn.config.horizon_days)
             batch.missing_features, batch.unknown_categories = notes.missing_features, notes.unknown_categories
         for name, values in scored.items():
