@@ -36,6 +36,7 @@ from pydantic_core import PydanticCustomError
 from retain.data import Dataset, validate_tables
 from retain.errors import DataValidationError, RetainError
 from retain.features.eligibility import NO_TRANSACTIONS
+from retain.features.tables import frame_of
 from retain.serving.scoring import ModelPair, ScoredBatch, conform_arrays, missing_values, score_customers
 
 # not_scored_reason prefixes that mean the input was unusable (not that the customer left)
@@ -194,7 +195,7 @@ def _column_frame(rows: list[dict], owner: list[str], fields: dict[str, type],
         if name in optional and all(value is None for value in values):
             continue
         columns[name] = np.array(values, dtype=dtype)  # None reads as NaN in a float column
-    return pd.DataFrame(columns, copy=False)
+    return frame_of(columns)
 
 
 def request_tables(customers: list[Customer]) -> dict[str, pd.DataFrame]:
@@ -442,7 +443,9 @@ def _json_values(values, kind: str) -> list:
         days = np.datetime_as_string(np.asarray(values, dtype="datetime64[ns]"), unit="D")
         return [None if day == "NaT" else day for day in days.tolist()]
     if kind == "bool":
-        return pd.array(values, dtype="boolean").to_numpy(dtype=object, na_value=None).tolist()
+        if not isinstance(values, pd.arrays.BooleanArray):
+            values = pd.array(values, dtype="boolean")
+        return values.to_numpy(dtype=object, na_value=None).tolist()
     return [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values]
 
 
