@@ -161,6 +161,10 @@ def _spread(values: np.ndarray, rows: np.ndarray, n: int, kind: str) -> np.ndarr
     """Values of the scored rows placed at their positions among all n customers."""
     if kind == FLOAT:
         full = np.full(n, np.nan)
+    elif kind == BOOL and getattr(values, "dtype", None) == bool:  # will_churn: unknown where not scored
+        full, unknown = np.zeros(n, dtype=bool), np.ones(n, dtype=bool)
+        full[rows], unknown[rows] = values, False
+        return pd.arrays.BooleanArray(full, unknown)
     else:
         full = np.full(n, None, dtype=object)
     full[rows] = values
