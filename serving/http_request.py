@@ -407,23 +407,17 @@ def _scores_of(dataset: Dataset | None, bad: dict[str, str], ids: list[str], as_
     if not lost.any():
         return ScoredBatch({name: values[position] for name, values in scored.items()})
     # rejected by validation, or no rows in any table: an empty row that says why
-    blank = len(scored["customer_id"])
-    position = np.where(lost, blank, position)
-    columns = {name: _with_blank(values, pair.columns[name])[position] for name, values in scored.items()}
+    kept = ~lost
+    columns = {}
+    for name, values in scored.items():
+        columns[name] = missing_values(pair.columns[name], len(wanted))
+        columns[name][kept] = values[position[kept]]
     columns["customer_id"] = wanted
     columns["as_of"][lost] = pd.Timestamp(as_of).to_datetime64()
     columns["not_scored_reason"][lost] = [bad.get(cid, NO_TRANSACTIONS) for cid in wanted[lost]]
     columns["clv_model_version"][lost] = pair.clv_version
     columns["churn_model_version"][lost] = pair.churn_version
     return ScoredBatch(columns)
-
-
-def _with_blank(values, kind: str):
-    """The values and one empty value of their kind after them."""
-    blank = missing_values(kind, 1)
-    if isinstance(values, np.ndarray):
-        return np.concatenate([values, blank.astype(values.dtype)])
-    return type(values)._concat_same_type([values, blank])
 
 
 def _scorable_or_error(scores: ScoredBatch):
