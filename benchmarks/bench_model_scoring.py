@@ -15,14 +15,16 @@ for 1 and 1,000 customers, and one timed pass over all rows.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import pathlib
 import pickle
-import pstats
+import sys
 import time
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from bench_request import measured  # noqa: E402
 
 
 def grown_table(features: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
@@ -41,18 +43,8 @@ def grown_table(features: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFram
 
 
 def timed(call, repeat: int) -> str:
-    call()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    profile = cProfile.Profile()
-    profile.enable()
-    call()
-    profile.disable()
-    calls = pstats.Stats(profile).total_calls
-    return f"median {np.median(times) * 1000:8.2f} ms  min {min(times) * 1000:8.2f} ms  {calls:6d} calls"
+    median, fastest, calls = measured(call, repeat)
+    return f"median {median:8.2f} ms  min {fastest:8.2f} ms  {calls:6d} calls"
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_http import customers_json, group_tables, raw_tables_split  # noqa: E402
 
 
-def timed(call, repeat: int) -> tuple[float, float, int]:
+def measured(call, repeat: int) -> tuple[float, float, int]:
     """(median ms, fastest ms, Python calls) of ``call`` over ``repeat`` runs after one warm-up."""
     call()
     times = []
@@ -124,7 +124,7 @@ def main() -> None:
               f"{len(frames.get('interactions', [])):,} interactions; {repeat} runs each")
         results = {}
         for name, call in stages.items():
-            median, fastest, calls = timed(call, repeat)
+            median, fastest, calls = measured(call, repeat)
             results[name] = median
             print(f"  {name:<46} median {median:8.2f} ms  fastest {fastest:8.2f} ms  {calls:7,d} calls", flush=True)
         whole_ms = results["WHOLE REQUEST (all of the above)"]
