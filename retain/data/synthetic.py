@@ -160,18 +160,23 @@ def _draw_churn_types(shares: dict, attributes: dict, dead: np.ndarray, rng) -> 
     return np.where(dead, np.array(types, dtype=object)[np.minimum(draw, len(types) - 1)], None)
 
 
-def generate(config: GeneratorConfig, progress=None) -> dict[str, pd.DataFrame | dict]:
-    """All four tables plus the truth, in memory. ``progress(msg)`` hears each stage."""
-    say = progress or (lambda msg: None)
-    rng = np.random.default_rng(config.seed)
-    n = config.customers
-    if n < 1:
-        raise RetainError(f"a generated base needs at least 1 customer, not {n} (--customers)")
-    start = np.datetime64(config.start, "s")
-    end = np.datetime64(config.end, "s")
+def _time_frame(config) -> tuple[np.random.Generator, np.datetime64, np.datetime64, float]:
+    """A generator's seeded random source and time frame (start, end, days between), after
+    checking its size and that customers are acquired before the data ends."""
+    if config.customers < 1:
+        raise RetainError(f"a generated base needs at least 1 customer, not {config.customers} (--customers)")
+    start, end = np.datetime64(config.start, "s"), np.datetime64(config.end, "s")
     span_days = (end - start) / np.timedelta64(1, "D")
     if config.acquisition_days >= span_days:
         raise ValueError("acquisition_days must end before the data end date")
+    return np.random.default_rng(config.seed), start, end, span_days
+
+
+def generate(config: GeneratorConfig, progress=None) -> dict[str, pd.DataFrame | dict]:
+    """All four tables plus the truth, in memory. ``progress(msg)`` hears each stage."""
+    say = progress or (lambda msg: None)
+    rng, start, end, span_days = _time_frame(config)
+    n = config.customers
 
     say("customers and their latent parameters")
     ids = np.char.add("C", np.char.zfill(np.arange(1, n + 1).astype(str), 7))
@@ -457,14 +462,8 @@ def subscription_churn_mean(config: SubscriptionConfig, attributes: dict[str, np
 def generate_subscription(config: SubscriptionConfig, progress=None) -> dict[str, pd.DataFrame | dict]:
     """The four tables plus the truth for a subscription base (``SubscriptionConfig``)."""
     say = progress or (lambda msg: None)
-    rng = np.random.default_rng(config.seed)
+    rng, start, end, span_days = _time_frame(config)
     n = config.customers
-    if n < 1:
-        raise RetainError(f"a generated base needs at least 1 customer, not {n} (--customers)")
-    start, end = np.datetime64(config.start, "s"), np.datetime64(config.end, "s")
-    span_days = (end - start) / np.timedelta64(1, "D")
-    if config.acquisition_days >= span_days:
-        raise ValueError("acquisition_days must end before the data end date")
     say("subscribers and their churn probabilities")
     ids = np.char.add("S", np.char.zfill(np.arange(1, n + 1).astype(str), 7))
     acquired = np.floor(rng.uniform(0, config.acquisition_days, n))
