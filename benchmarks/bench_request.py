@@ -4,9 +4,11 @@
 
 The same request bodies as benchmarks/bench_http.py (customers of DATASET_FOLDER with their
 transactions, attributes and interactions), taken through the steps the HTTP service runs
-(serving/http_request.py): reading the body, the request's tables, the contract checks,
-the features, the value model, the churn model, the whole scoring core and the response
-rows. Printed per stage: median and fastest time and Python function calls. The baseline,
+(serving/http_request.py): reading the body into the request's tables (large bodies straight
+into columns, serving/http_columnar.py; compared with pydantic and ``request_tables``, the
+path of small bodies), the contract checks, the features, the value model, the churn model,
+the whole scoring core and the response rows. Printed per stage: median and fastest time
+and Python function calls. The baseline,
 measured in the same run on the same customers: the registered pyfuncs called in process
 (``mlflow.pyfunc.load_model(...).predict`` of raw tables, what `mlflow models serve` runs
 per request), the value pyfunc and the churn pyfunc each alone.
@@ -63,8 +65,8 @@ def main() -> None:
     from retain.features.eligibility import scorable_features
     from retain.models.value import value_scores
     from retain.serving import load_model_pair
-    from retain.serving.http_request import (request_model, request_tables, score_requests, score_rows,
-                                             validated, with_empty_tables)
+    from retain.serving.http_request import (as_tables, request_model, score_requests, score_rows, validated,
+                                             with_empty_tables)
     from retain.serving.scoring import _conform_attributes, score_customers
     from retain.settings import Settings
 
@@ -89,10 +91,14 @@ def main() -> None:
     for n in (1, 1000):
         repeat = args.repeat if n == 1 else max(args.repeat // 10, 3)
         chosen = [typical] if n == 1 else ids[:n]
-        body = json.dumps({"as_of": args.as_of, "customers": customers_json(grouped, chosen)})
+        body = json.dumps({"as_of": args.as_of, "customers": customers_json(grouped, chosen)}).encode()
         customers = body_model.model_validate_json(body).customers
-        frames = request_tables(customers)
-        customer_ids = [c["customer_id"] for c in customers]
+        read = as_tables(customers)
+        frames, customer_ids = read.frames, read.ids
+
+        def by_pydantic():  # what the server does with small bodies
+            return as_tables(super(body_model, body_model).model_validate_json(body).customers)
+
         dataset, _ = validated(frames, customer_ids)
         dataset = with_empty_tables(dataset, pair)
         conformed = replace(dataset, customers=_conform_attributes(dataset.customers, pair.churn))
@@ -107,15 +113,16 @@ def main() -> None:
             return score_rows(result.columns, pair.columns)
 
         stages = {
-            "read the body (pydantic)": lambda: body_model.model_validate_json(body),
-            "request tables": lambda: request_tables(customers),
+            "read the body into tables (as the server does)": lambda: as_tables(
+                body_model.model_validate_json(body).customers),
+            "  for comparison: pydantic, then request tables": by_pydantic,
             "contract checks": lambda: validated(frames, customer_ids),
             "features": lambda: scorable_features(conformed, as_of, pair.feature_config, pair.reference),
             "value model": lambda: value_scores(pair.value, features),
             "churn model": lambda: pair.churn.score_columns_with_notes(features),
             "scoring core (features + models + assembly)": lambda: score_customers(dataset, as_of, pair),
             "response rows": lambda: score_rows(scored.columns, pair.columns),
-            "WHOLE REQUEST (all of the above)": whole,
+            "WHOLE REQUEST (read, score, response rows)": whole,
             "baseline: value pyfunc predict": lambda: pyfuncs["retain-clv"].predict(raw, params={"as_of": args.as_of}),
             "baseline: churn pyfunc predict": lambda: pyfuncs["retain-churn-type"].predict(
                 raw, params={"as_of": args.as_of}),
@@ -127,7 +134,10 @@ def main() -> None:
             median, fastest, calls = measured(call, repeat)
             results[name] = median
             print(f"  {name:<46} median {median:8.2f} ms  fastest {fastest:8.2f} ms  {calls:7,d} calls", flush=True)
-        whole_ms = results["WHOLE REQUEST (all of the above)"]
+        whole_ms = results["WHOLE REQUEST (read, score, response rows)"]
+        reading = results["read the body into tables (as the server does)"]
+        through_pydantic = results["  for comparison: pydantic, then request tables"]
+        print(f"  reading the body into tables / through pydantic: {reading / through_pydantic:.2f}x the time")
         for name in ("baseline: value pyfunc predict", "baseline: churn pyfunc predict"):
             print(f"  whole request / {name[len('baseline: '):]}: {whole_ms / results[name]:.2f}x the time")
 

@@ -37,6 +37,7 @@ from retain.data import Dataset, validate_tables
 from retain.errors import DataValidationError, RetainError
 from retain.features.eligibility import NO_TRANSACTIONS
 from retain.features.tables import frame_of
+from retain.serving.http_columnar import ColumnReader, RequestTables
 from retain.serving.scoring import ModelPair, ScoredBatch, conform_arrays, missing_values, score_customers
 
 # not_scored_reason prefixes that mean the input was unusable (not that the customer left)
@@ -124,6 +125,7 @@ def _naming_customers(exc: ValidationError, body) -> ValidationError:
 
 def request_model(max_customers: int):
     """The request body model, with the configured customer limit in its schema."""
+    reader = ColumnReader(max_customers, _is_date_or_none)
 
     class ScoreRequest(BaseModel):
         model_config = _STRICT
@@ -132,6 +134,10 @@ def request_model(max_customers: int):
 
         @classmethod
         def model_validate_json(cls, json_data, **kwargs):
+            columns = reader.read(json_data) if isinstance(json_data, bytes) and not kwargs else None
+            if columns is not None:
+                # a large body pydantic would accept unchanged, read into columns directly
+                return cls.model_construct(as_of=columns[0], customers=columns[1])
             try:
                 return super().model_validate_json(json_data, **kwargs)
             except ValidationError as exc:
@@ -157,6 +163,14 @@ def request_model(max_customers: int):
             return self
 
     return ScoreRequest
+
+
+def _is_date_or_none(text: str | None) -> bool:
+    try:
+        parse_as_of(text)
+    except PydanticCustomError:
+        return False
+    return True
 
 
 def parse_as_of(text: str | None) -> pd.Timestamp:
@@ -314,7 +328,15 @@ class Unscorable(Exception):
         super().__init__(f"no customer could be scored: {shown}{more}")
 
 
-def score_request(customers: list[Customer], as_of: pd.Timestamp, pair: ModelPair) -> pd.DataFrame:
+def as_tables(customers: list[Customer] | RequestTables) -> RequestTables:
+    """A request's customers as tables: read by pydantic (``list[Customer]``) or already
+    read into columns (``read_columns``)."""
+    if isinstance(customers, RequestTables):
+        return customers
+    return RequestTables([c["customer_id"] for c in customers], request_tables(customers))
+
+
+def score_request(customers: list[Customer] | RequestTables, as_of: pd.Timestamp, pair: ModelPair) -> pd.DataFrame:
     """One score row per request customer, in request order, from the scoring core."""
     result = score_requests([(customers, as_of)], pair)[0]
     if isinstance(result, Exception):
@@ -322,7 +344,7 @@ def score_request(customers: list[Customer], as_of: pd.Timestamp, pair: ModelPai
     return result.scores
 
 
-def score_requests(requests: list[tuple[list[Customer], pd.Timestamp]], pair: ModelPair) -> list:
+def score_requests(requests: list[tuple[list[Customer] | RequestTables, pd.Timestamp]], pair: ModelPair) -> list:
     """Several requests scored together, each result what ``score_request`` gives for it
     alone: its score rows (a ``ScoredBatch`` in request order), or the
     ``Unscorable``/``RetainError`` it would raise.
@@ -331,7 +353,8 @@ def score_requests(requests: list[tuple[list[Customer], pd.Timestamp]], pair: Mo
     the scoring core (the fixed cost of a call is paid once); their customer ids are made
     distinct by a request prefix, and every step before the models is per customer, so a
     customer's row does not depend on who shares the call. Anything else goes alone."""
-    frames = [request_tables(customers) for customers, _ in requests]
+    read = [as_tables(customers) for customers, _ in requests]
+    frames = [tables.frames for tables in read]
     groups: dict[tuple, list[int]] = {}
     for i, ((_, as_of), tables) in enumerate(zip(requests, frames)):
         # a request without interactions or churn events scores as one whose customers have
@@ -342,7 +365,7 @@ def score_requests(requests: list[tuple[list[Customer], pd.Timestamp]], pair: Mo
         groups.setdefault((as_of, shape), []).append(i)
     results: list = [None] * len(requests)
     for (as_of, _), members in groups.items():
-        ids = {i: [c["customer_id"] for c in requests[i][0]] for i in members}
+        ids = {i: read[i].ids for i in members}
         together = _score_together({i: frames[i] for i in members}, ids, as_of, pair) if len(members) > 1 else None
         for i in members:
             scores = together[i] if together is not None else _error_of(

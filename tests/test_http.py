@@ -158,6 +158,32 @@ def test_scores_equal_the_batch_job_and_the_core(server, trained):
     assert got.loc[got["customer_id"] == churned, "not_scored_reason"].iloc[0].startswith("churned on")
 
 
+def test_a_large_body_read_into_columns_scores_as_the_core_and_as_pydantic_reads_it(server, trained):
+    from retain.serving.http_columnar import MIN_BYTES, RequestTables
+    from retain.serving.http_request import request_model
+
+    ids = _with_everything(trained.dataset, 50)  # the test server's limit
+    customers = [customer_body(trained.dataset, c) for c in ids]
+    customers[1]["transactions"][0]["amount"] = float("nan")  # its own reason, the others scored
+    compact = json.dumps({"as_of": AS_OF, "customers": customers}).encode()
+    assert len(compact) > MIN_BYTES
+    assert isinstance(request_model(50).model_validate_json(compact).customers, RequestTables)  # the columns' path
+    headers = {"content-type": "application/json"}
+    columns = server.client.post("/score", content=compact, headers=headers)
+    # a newline anywhere sends the same body through pydantic
+    pretty = server.client.post("/score", content=json.dumps({"as_of": AS_OF, "customers": customers},
+                                                              indent=1).encode(), headers=headers)
+    assert columns.status_code == pretty.status_code == 200, columns.text
+    assert columns.content == pretty.content
+    got = pd.DataFrame(columns.json()["customers"]).set_index("customer_id")
+    assert "amount" in got.loc[ids[1], "not_scored_reason"]
+    others = [c for c in ids if c != ids[1]]
+    core = score_customers(_subset(trained.dataset, set(others)), AS_OF, trained.pair()).scores.set_index("customer_id")
+    assert (got.loc[others, "not_scored_reason"] == "").all()
+    for column in ("p_alive", "clv", "p_churn", "churn_type", "top_drivers", "recommended_action"):
+        assert got.loc[others, column].tolist() == core.loc[others, column].tolist(), column
+
+
 def test_empty_interactions_mean_none_recorded_not_unknown(server, trained):
     """Before: a customer sent with "interactions": [] was scored with the features unknown."""
     pair = trained.pair()
