@@ -13,6 +13,7 @@ Configuration is read once, at import, from the environment ``retain serve`` set
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 import bentoml
 import orjson
@@ -165,11 +166,11 @@ class Retain:
 
     @staticmethod
     def _count(reasons) -> None:
-        for reason in reasons:
-            if reason:
-                CUSTOMERS_COUNTER.labels(outcome="not_scored", reason=reason_group(reason).split(":")[0]).inc()
-            else:
-                CUSTOMERS_COUNTER.labels(outcome="scored", reason="").inc()
+        # one increment per kind of outcome: a counter's inc is a locked write to shared memory
+        for (outcome, reason), customers in Counter(
+                ("not_scored", reason_group(reason).split(":")[0]) if reason else ("scored", "")
+                for reason in reasons).items():
+            CUSTOMERS_COUNTER.labels(outcome=outcome, reason=reason).inc(customers)
 
     @bentoml.api(route="/lookup", input_spec=LookupRequest)
     def lookup(self, customer_ids: list[str]) -> LookupResponse:

@@ -254,13 +254,24 @@ def test_keys_are_required_except_for_health_and_metrics(server, trained):
     assert not any(key in log for key in KEYS)
 
 
+def _customers_counted(url: str) -> dict[str, float]:
+    counts = {}
+    for line in httpx.get(url + "/metrics").text.splitlines():
+        if line.startswith("retain_customers_total{"):
+            labels, value = line.rsplit(" ", 1)
+            counts[labels[len("retain_customers_total"):]] = float(value)
+    return counts
+
+
 def test_metrics_count_customers_scored_and_not_scored(server, trained):
     churned = trained.dataset.churn_events.loc[trained.dataset.churn_events["churn_date"] < AS_OF, "customer_id"]
-    ids = [*_with_everything(trained.dataset, 1), str(churned.iloc[0])]
+    ids = [*_with_everything(trained.dataset, 2), str(churned.iloc[0])]
+    before = _customers_counted(server.url)
     assert server.score([customer_body(trained.dataset, c) for c in ids]).status_code == 200
-    text = httpx.get(server.url + "/metrics").text
-    assert 'retain_customers_total{outcome="scored",reason=""}' in text
-    assert 'retain_customers_total{outcome="not_scored",reason="churned"}' in text
+    after = _customers_counted(server.url)
+    scored, churned = '{outcome="scored",reason=""}', '{outcome="not_scored",reason="churned"}'
+    assert after[scored] - before.get(scored, 0) == 2
+    assert after[churned] - before.get(churned, 0) == 1
 
 
 def test_concurrent_requests_are_scored_together_each_answered_as_alone(server, trained):
