@@ -34,6 +34,32 @@ import pandas as pd
 KEY = "bench-key"
 
 
+def _busy() -> None:
+    total = 0
+    for i in range(15_000_000):
+        total += i
+
+
+def cpu_capacity() -> float:
+    """How many processes' worth of CPU the machine gives at once: the same busy loop run
+    alone and then in as many processes as it has cores (1.0 = no more than one core's
+    throughput, whatever the core count says). Figures here are read against it."""
+    import multiprocessing
+
+    cores = os.cpu_count() or 1
+    timings = []
+    for processes in (1, cores):
+        started = time.perf_counter()
+        workers = [multiprocessing.Process(target=_busy) for _ in range(processes)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        timings.append((processes, time.perf_counter() - started))
+    (_, alone), (processes, together) = timings
+    return processes * alone / together
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -250,6 +276,9 @@ def main() -> None:
            "BENTOML_DO_NOT_TRACK": "true", "BENTOML_HOME": str(home / "bentoml-bench"),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     results = {}
+    capacity = cpu_capacity()
+    print(f"CPU: {os.cpu_count()} cores giving {capacity:.2f} cores' worth of throughput at once "
+          "(the same busy loop alone and in one process per core)", flush=True)
 
     def say(message):
         print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
