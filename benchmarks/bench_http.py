@@ -16,6 +16,7 @@ paced run at --rate requests/s for --paced-seconds, and the same closed-loop fig
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -58,6 +59,26 @@ def cpu_capacity() -> float:
         timings.append((processes, time.perf_counter() - started))
     (_, alone), (processes, together) = timings
     return processes * alone / together
+
+
+@contextlib.contextmanager
+def memory_sampled(pid: int, every_seconds: float):
+    """The process tree's RSS (MB) every ``every_seconds`` while the block runs: whether
+    memory grows with the requests or only while the server warms up."""
+    samples: list[float] = []
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(every_seconds):
+            samples.append(tree_rss_mb(pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield samples
+    finally:
+        done.set()
+        sampler.join()
 
 
 def free_port() -> int:
@@ -308,9 +329,12 @@ def main() -> None:
         results[f"retain serve, 1,000 customers ({args.workers} client(s))"] = batch
         say(f"paced run: {args.rate:g} requests/s for {args.paced_seconds:g} s")
         rss_before = tree_rss_mb(server.pid)
-        load = paced(send, single_bodies, args.rate, args.paced_seconds)
+        with memory_sampled(server.pid, every_seconds=20) as samples:
+            load = paced(send, single_bodies, args.rate, args.paced_seconds)
         rss_after = tree_rss_mb(server.pid)
         load.update(rss_before_mb=round(rss_before, 1), rss_after_mb=round(rss_after, 1))
+        print("retain serve memory every 20 s of the paced run (MB): " + ", ".join(f"{mb:,.0f}" for mb in samples),
+              flush=True)
         results[f"retain serve, 1 customer at {args.rate:g}/s for {args.paced_seconds:g} s"] = load
     finally:
         stop(server)
