@@ -161,6 +161,11 @@ def explain_gap(dataset, folder: Path, as_of: pd.Timestamp) -> None:
         print(f"  the features reveal the {kind} trace among churners with AUC {auc:.3f}")
 
     # what of each trace exists at the cutoff (truth trace_<kind>_start / _end)
+    if not all(f"trace_{k}_start" in truth.columns for k in kinds):
+        print(f"{folder / 'truth_customers.parquet'} does not date the traces (trace_<kind>_start): regenerate the "
+              "base with this version of retain generate (same --customers and --seed give the same data) for the "
+              "point-in-time ceiling")
+        return
     begun = np.column_stack([(rows[f"trace_{k}_start"] < as_of).to_numpy() for k in kinds]) & (flags == 1)
     complete = np.column_stack([(rows[f"trace_{k}_end"] < as_of).to_numpy() for k in kinds]) & (flags == 1)
     # a purchase trace orders or narrows the last purchases: one of them alone shows nothing,
