@@ -114,13 +114,18 @@ def main() -> None:
 
 def explain_gap(dataset, folder: Path, as_of: pd.Timestamp) -> None:
     """The generator's ceiling assumes every churner's trace flags are seen without error.
-    Here: (1) a classifier given only the true flags (the ceiling, measured), (2) how well
-    the features reveal each flag among churners (AUC of a LightGBM on the features)."""
+    Here: (1) a classifier given only the true flags (that ceiling, measured), (2) how well
+    the features reveal each flag among churners (AUC of a LightGBM on the features), (3) the
+    type from the features read at the cutoff and 90 days later, and (4) the point-in-time
+    ceiling: what exists at the cutoff. A trace has *begun* by the cutoff when its first
+    purchase or complaint (truth ``trace_<kind>_start``) is dated before it; a flag not yet
+    begun reads 0. Given the features at the cutoff plus every begun flag without error, no
+    model of the data at the cutoff can know more about the type (docs/churn-model.md)."""
     import lightgbm as lgb
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
-    from retain.features import FeatureConfig
+    from retain.features import FeatureConfig, build_features
     from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel
     from retain.training.churn import _snapshot, customer_split
 
@@ -133,11 +138,20 @@ def explain_gap(dataset, folder: Path, as_of: pd.Timestamp) -> None:
     matrix, _ = classifier.prepare(table)
     split = customer_split(table["customer_id"])
     train, test = split != "test", split == "test"
-    kinds = [c[len("trace_"):] for c in truth.columns if c.startswith("trace_")]
-    flags = truth.loc[table["customer_id"], [f"trace_{k}" for k in kinds]].astype(int).to_numpy()
-    oracle = lgb.LGBMClassifier(n_estimators=100, verbose=-1, n_jobs=1)
-    oracle.fit(flags[train & churned], labels.to_numpy()[train & churned])
-    accuracy = np.mean(oracle.predict(flags[test & churned]) == labels.to_numpy()[test & churned])
+    kinds = [c[len("trace_"):] for c in truth.columns if c.startswith("trace_") and truth[c].dtype == bool]
+    rows = truth.loc[table["customer_id"]]
+    flags = rows[[f"trace_{k}" for k in kinds]].astype(int).to_numpy()
+    type_labels = labels.to_numpy()
+    print(f"held-out churners: {(test & churned).sum():,}")
+
+    def flags_only(inputs, check):
+        """A LightGBM on flags alone (interactions between flags possible), its predictions on ``check``."""
+        oracle = lgb.LGBMClassifier(n_estimators=100, verbose=-1, n_jobs=1)
+        oracle.fit(inputs[train & churned], type_labels[train & churned])
+        return oracle.predict(inputs[check])
+
+    check = test & churned
+    accuracy = np.mean(flags_only(flags, check) == type_labels[check])
     print(f"type accuracy among churners from the true trace flags alone: {accuracy:.3f}")
     for i, kind in enumerate(kinds):
         detector = lgb.LGBMClassifier(n_estimators=200, learning_rate=0.05, num_leaves=15, verbose=-1, n_jobs=1)
@@ -145,24 +159,138 @@ def explain_gap(dataset, folder: Path, as_of: pd.Timestamp) -> None:
         seen = detector.predict_proba(matrix[test])[:, 1]
         auc = roc_auc_score(flags[test & churned, i], seen[churned[test]])
         print(f"  the features reveal the {kind} trace among churners with AUC {auc:.3f}")
-    # the same churners and labels, the same model, features read at the cutoff and at the
-    # horizon's end: what the traces show once they have happened (docs/churn-model.md)
-    from retain.features import build_features
 
+    # what of each trace exists at the cutoff (truth trace_<kind>_start / _end)
+    if not all(f"trace_{k}_start" in truth.columns for k in kinds):
+        print(f"{folder / 'truth_customers.parquet'} does not date the traces (trace_<kind>_start): regenerate the "
+              "base with this version of retain generate (same --customers and --seed give the same data) for the "
+              "point-in-time ceiling")
+        return
+    begun = np.column_stack([(rows[f"trace_{k}_start"] < as_of).to_numpy() for k in kinds]) & (flags == 1)
+    complete = np.column_stack([(rows[f"trace_{k}_end"] < as_of).to_numpy() for k in kinds]) & (flags == 1)
+    # a purchase trace orders or narrows the last purchases: one of them alone shows nothing,
+    # so a stricter reading asks for two (a purchase trace is the customer's purchases from its start on)
+    purchases = dataset.transactions.loc[dataset.transactions["amount"] >= 0, ["customer_id", "timestamp"]]
+    purchases = purchases[purchases["timestamp"] < as_of]
+    purchases = purchases.assign(customer_id=purchases["customer_id"].astype(str))
+    two_seen = begun.copy()
+    for i, kind in enumerate(kinds):
+        if kind == "service":
+            continue
+        start = purchases["customer_id"].map(truth[f"trace_{kind}_start"])
+        seen = purchases[purchases["timestamp"] >= start].groupby("customer_id").size()
+        two_seen[:, i] &= table["customer_id"].map(seen).fillna(0).to_numpy() >= 2
+    for i, kind in enumerate(kinds):
+        print(f"  {kind} trace among held-out churners showing it: begun before the cutoff "
+              f"{begun[check, i].sum() / max(flags[check, i].sum(), 1):.0%}, complete "
+              f"{complete[check, i].sum() / max(flags[check, i].sum(), 1):.0%}")
+
+    # the same churners and labels, a type-only model, on several inputs
     later, _ = build_features(dataset.transactions, as_of + pd.Timedelta(days=90), customers=dataset.customers,
                               interactions=dataset.interactions)
     later = later.set_index("customer_id").loc[table["customer_id"]].reset_index()
-    truth_labels = pd.Categorical(labels.to_numpy()).codes  # LightGBM's eval_y takes codes, not text
-    learn, check = train & churned & (split != "valid"), test & churned
+    truth_labels = pd.Categorical(type_labels).codes  # LightGBM's eval_y takes codes, not text
+    learn = train & churned & (split != "valid")
     stop = (split == "valid") & churned
-    for when, frame in (("at the cutoff", table), ("90 days later", later)):
-        inputs, _ = classifier.prepare(frame)
+
+    def type_model(inputs):
+        """A type-only LightGBM on churners (early stopping on the validation churners), right or wrong per check row."""
         model = lgb.LGBMClassifier(n_estimators=3000, learning_rate=0.03, num_leaves=7, subsample=0.8, subsample_freq=1,
                                    colsample_bytree=0.5, verbose=-1, n_jobs=1, random_state=0)
         model.fit(inputs[learn], truth_labels[learn], eval_X=(inputs[stop],), eval_y=(truth_labels[stop],),
                   callbacks=[lgb.early_stopping(150, verbose=False)])
-        accuracy = np.mean(model.predict(inputs[check]) == truth_labels[check])
-        print(f"type accuracy among churners, a type-only model on the features read {when}: {accuracy:.3f}")
+        return model.predict(inputs[check]) == truth_labels[check]
+
+    def with_flags(inputs, shown):
+        return inputs.assign(**{f"true_{kind}": shown[:, i] for i, kind in enumerate(kinds)})
+
+    later_inputs, _ = classifier.prepare(later)
+    right = {
+        "true flags, all": flags_only(flags, check) == type_labels[check],
+        "true flags begun before the cutoff (a)": flags_only(begun.astype(int), check) == type_labels[check],
+        "true flags begun with two purchases (or a complaint) before the cutoff": flags_only(
+            two_seen.astype(int), check) == type_labels[check],
+        "true flags complete before the cutoff": flags_only(complete.astype(int), check) == type_labels[check],
+        "features at the cutoff": type_model(matrix),
+        "features at the cutoff + begun flags (b)": type_model(with_flags(matrix, begun.astype(int))),
+        "features at the cutoff + flags begun with two purchases": type_model(with_flags(matrix, two_seen.astype(int))),
+        **{f"features at the cutoff + the begun {kind} flag only": type_model(
+            matrix.assign(**{f"true_{kind}": begun[:, i].astype(int)})) for i, kind in enumerate(kinds)},
+        "features at the cutoff + all flags": type_model(with_flags(matrix, flags)),
+        "features 90 days later": type_model(later_inputs),
+    }
+    print("type accuracy among held-out churners:")
+    for name, hits in right.items():
+        print(f"  {name}: {hits.mean():.3f}")
+    print("  (b) is the point-in-time ceiling: the features at the cutoff plus every trace begun before it, without error")
+
+    # by when the churner's last purchase falls relative to the cutoff
+    days = ((pd.to_datetime(rows["death_date"]) - as_of).dt.total_seconds() / 86_400).to_numpy()[check]
+    groups = pd.cut(days, [-np.inf, -30, 0, 30, np.inf], right=False,
+                    labels=["more than 30 before", "30 before to the cutoff", "0 to 30 after", "more than 30 after"])
+    by_group = pd.DataFrame({"customers": pd.Series(1, index=range(len(days))).groupby(groups, observed=False).sum()})
+    for name, hits in right.items():
+        by_group[name] = pd.Series(hits).groupby(groups, observed=False).mean()
+    for i, kind in enumerate(kinds):
+        shown = flags[check, i] == 1
+        by_group[f"{kind} begun"] = pd.Series(begun[check, i][shown]).groupby(groups[shown], observed=False).mean()
+    for i, kind in enumerate(kinds):
+        shown = flags[check, i] == 1
+        by_group[f"{kind} begun, two purchases"] = pd.Series(two_seen[check, i][shown]).groupby(
+            groups[shown], observed=False).mean()
+    print("type accuracy among held-out churners by their last purchase, days from the cutoff:")
+    print(by_group.T.to_string(float_format=lambda v: f"{v:.3f}"))
+
+    # the same over every churner at the cutoff, five folds by customer (held-out figures above
+    # rest on ~600 churners, +-0.02): each fold's churners predicted by models fitted on the others
+    fold = pd.util.hash_array(table["customer_id"].astype(str).to_numpy(dtype=object)) % 5
+    everyone = np.flatnonzero(churned)
+    inputs_by_name = {
+        "true flags, all": ("flags", flags),
+        "true flags begun before the cutoff (a)": ("flags", begun.astype(int)),
+        "true flags begun with two purchases (or a complaint)": ("flags", two_seen.astype(int)),
+        "features at the cutoff": ("model", matrix),
+        "features at the cutoff + begun flags (b)": ("model", with_flags(matrix, begun.astype(int))),
+        "features at the cutoff + all flags": ("model", with_flags(matrix, flags)),
+        "features 90 days later": ("model", later_inputs),
+    }
+    folded = {}
+    for name, (kind, inputs) in inputs_by_name.items():
+        hits = np.zeros(len(table), bool)
+        for f in range(5):
+            held, stopper = churned & (fold == f), churned & (fold == (f + 1) % 5)
+            fit_on = churned & ~held & ~stopper
+            if kind == "flags":
+                oracle = lgb.LGBMClassifier(n_estimators=100, verbose=-1, n_jobs=1)
+                oracle.fit(inputs[churned & ~held], truth_labels[churned & ~held])
+                hits[held] = oracle.predict(inputs[held]) == truth_labels[held]
+            else:
+                model = lgb.LGBMClassifier(n_estimators=3000, learning_rate=0.03, num_leaves=7, subsample=0.8,
+                                           subsample_freq=1, colsample_bytree=0.5, verbose=-1, n_jobs=1, random_state=0)
+                model.fit(inputs[fit_on], truth_labels[fit_on], eval_X=(inputs[stopper],),
+                          eval_y=(truth_labels[stopper],), callbacks=[lgb.early_stopping(150, verbose=False)])
+                hits[held] = model.predict(inputs[held]) == truth_labels[held]
+        folded[name] = hits[everyone]
+    every_days = ((pd.to_datetime(rows["death_date"]) - as_of).dt.total_seconds() / 86_400).to_numpy()[everyone]
+    every_group = pd.cut(every_days, [-np.inf, -30, 0, 30, np.inf], right=False, labels=list(by_group.index))
+    cv = pd.DataFrame({name: pd.Series(hits).groupby(every_group, observed=False).mean()
+                       for name, hits in folded.items()}).T
+    cv.insert(0, "all churners", [hits.mean() for hits in folded.values()])
+    counts = pd.Series(every_group).value_counts().reindex(by_group.index)
+    print(f"type accuracy over all {len(everyone):,} churners at the cutoff, five folds by customer "
+          f"(customers per group: {', '.join(str(c) for c in counts)}):")
+    print(cv.to_string(float_format=lambda v: f"{v:.3f}"))
+
+    # which begun traces the features miss: AUC of a detector of each begun flag among churners
+    for i, kind in enumerate(kinds):
+        if begun[check, i].all() or not begun[check, i].any():
+            continue
+        detector = lgb.LGBMClassifier(n_estimators=200, learning_rate=0.05, num_leaves=15, verbose=-1, n_jobs=1)
+        detector.fit(matrix[train], begun[train, i])
+        seen = detector.predict_proba(matrix[test])[:, 1]
+        auc = roc_auc_score(begun[check, i], seen[churned[test]])
+        print(f"  the features at the cutoff reveal the {kind} trace begun before it, among churners, with AUC "
+              f"{auc:.3f} ({begun[check, i].sum()} held-out churners)")
 
 
 if __name__ == "__main__":

@@ -90,3 +90,42 @@ def test_cli_generate_writes_all_tables(tmp_path):
     truth = json.loads((tmp_path / "truth.json").read_text())
     assert truth["counts"]["customers"] == 300
     assert truth["bgnbd_per_day"]["r"] == GeneratorConfig().r
+
+
+def test_truth_dates_each_trace_on_the_rows_that_carry_it():
+    """trace_<kind>_start/_end (what a model can have seen of a trace by a date) fall on the
+    customer's own purchases or service complaints, and only for customers showing the trace."""
+    base = generate(GeneratorConfig(customers=2_000, seed=7))
+    truth = base["truth_customers"].set_index("customer_id")
+    purchases = base["transactions"][base["transactions"]["amount"] >= 0].copy()
+    purchases["customer_id"] = purchases["customer_id"].astype(str)
+    purchases = purchases.sort_values(["customer_id", "timestamp"], kind="stable")
+    purchases["from_end"] = purchases.groupby("customer_id").cumcount(ascending=False)
+    last = purchases.groupby("customer_id")["timestamp"].max()
+    sixth_from_last = purchases[purchases["from_end"] < 6].groupby("customer_id")["timestamp"].min()
+    for kind in ("price", "competition", "need"):
+        shown = truth[f"trace_{kind}"]
+        assert shown.any()
+        assert truth[f"trace_{kind}_start"].notna().equals(shown), kind
+        start, end = truth.loc[shown, f"trace_{kind}_start"], truth.loc[shown, f"trace_{kind}_end"]
+        assert (end == last[end.index]).all(), kind  # purchase traces run to the last purchase
+        assert (start <= end).all(), kind
+    competition = truth.loc[truth["trace_competition"], "trace_competition_start"]
+    assert (competition == sixth_from_last[competition.index]).all()  # the last six purchases fade
+    price = truth.loc[truth["trace_price"], "trace_price_start"]
+    assert (price <= sixth_from_last[price.index]).all()
+    # a need trace narrows to one category: from its start on, one category only
+    need = truth.loc[truth["trace_need"], "trace_need_start"]
+    narrowed = purchases[purchases["customer_id"].isin(need.index)]
+    narrowed = narrowed[narrowed["timestamp"] >= narrowed["customer_id"].map(need)]
+    assert (narrowed.groupby("customer_id")["category"].nunique() == 1).all()
+    # the service trace: complaints and a survey near a churner's last purchase
+    service = truth[truth["trace_service_start"].notna()]
+    assert service["trace_service"].all() and len(service) > 0.9 * truth["trace_service"].sum()
+    interactions = base["interactions"].assign(customer_id=base["interactions"]["customer_id"].astype(str))
+    dated = set(zip(interactions["customer_id"], interactions["timestamp"]))
+    assert all((c, t) in dated for c, t in service["trace_service_start"].items())
+    assert all((c, t) in dated for c, t in service["trace_service_end"].items())
+    churners = service[~service["alive_at_end"]]
+    assert (churners["trace_service_start"] >= churners["death_date"] - pd.Timedelta(days=30)).all()
+    assert (churners["trace_service_end"] <= churners["death_date"] + pd.Timedelta(days=20)).all()

@@ -246,6 +246,9 @@ def generate(config: GeneratorConfig, progress=None) -> dict[str, pd.DataFrame |
     category_code = pref_rows[cust, pick]
     narrow = trace["need"][cust] & (from_end < np.maximum(2, (0.4 * count[cust]).astype(int)))
     category_code = np.where(narrow, pref_rows[cust, 0], category_code)
+    # the purchases each trace marks (truth only: when a trace begins and ends)
+    trace_rows = {"price": trace["price"][cust] & ((from_end < 6) | price_window),
+                  "competition": amount_fade, "need": narrow}
 
     say("assembling transactions")
     day = np.timedelta64(1, "D") / np.timedelta64(1, "s")
@@ -279,8 +282,12 @@ def generate(config: GeneratorConfig, progress=None) -> dict[str, pd.DataFrame |
     tx = tx.sort_values(["timestamp"], kind="stable").reset_index(drop=True)
 
     say("interactions")
-    interactions = _interactions(rng, config, n, acquired, horizon, dead, churn_type, anchor, trace, start, end)
+    interactions, service_trace = _interactions(rng, config, n, acquired, horizon, dead, churn_type, anchor, trace,
+                                                start, end)
     interactions["customer_id"] = pd.Categorical.from_codes(interactions.pop("cust"), categories=ids)
+    trace_span = {kind: _first_and_last(cust, when, rows, n) for kind, rows in trace_rows.items()}
+    trace_span["service"] = _first_and_last(service_trace["cust"].to_numpy(), service_trace["timestamp"].to_numpy(),
+                                            np.ones(len(service_trace), bool), n)
 
     recorded = dead & (acquired + churn_day < span_days)
     churn_events = pd.DataFrame(
@@ -315,6 +322,10 @@ def generate(config: GeneratorConfig, progress=None) -> dict[str, pd.DataFrame |
             ),
             "churn_type": churn_type,
             **{f"trace_{kind}": trace[kind] for kind in TRACE_KINDS},
+            # the first and last purchase or interaction of each trace in the data (NaT when the
+            # customer shows no such trace): what a model can have seen of it by a given date
+            **{f"trace_{kind}_{edge}": trace_span[kind][i] for kind in TRACE_KINDS
+               for i, edge in enumerate(("start", "end"))},
         }
     )
     truth = {
@@ -343,15 +354,23 @@ def generate(config: GeneratorConfig, progress=None) -> dict[str, pd.DataFrame |
     }
 
 
+def _first_and_last(cust, when, marked, n) -> tuple[np.ndarray, np.ndarray]:
+    """Each of ``n`` customers' earliest and latest ``when`` among its ``marked`` rows, NaT if none."""
+    span = pd.Series(when[marked]).astype("datetime64[ms]").groupby(cust[marked]).agg(["min", "max"]).reindex(range(n))
+    return span["min"].to_numpy(), span["max"].to_numpy()
+
+
 def _interactions(rng, config, n, acquired, horizon, dead, churn_type, anchor, trace, start, end):
-    """Background surveys and complaints for everyone, plus the service trace."""
+    """Background surveys and complaints for everyone, plus the service trace. Returns the
+    interactions and, for the truth, the service trace's rows among them (cust, timestamp)."""
     years = horizon / 365.25
     parts = []
 
-    def add(cust, when_days, kind, resolved, hours, satisfaction):
+    def add(cust, when_days, kind, resolved, hours, satisfaction, is_trace=False):
         parts.append(
             pd.DataFrame(
                 {
+                    "is_trace": is_trace,
                     "cust": cust,
                     "days": acquired[cust] + when_days,
                     "kind": kind,
@@ -381,9 +400,9 @@ def _interactions(rng, config, n, acquired, horizon, dead, churn_type, anchor, t
     resolved = rng.random(len(cust)) < 0.3
     when_days = anchor[cust] + rng.uniform(-30, 20, len(cust))
     add(cust, when_days, "complaint", resolved,
-        np.where(resolved, rng.lognormal(np.log(60), 0.5, len(cust)), np.nan), np.nan)
+        np.where(resolved, rng.lognormal(np.log(60), 0.5, len(cust)), np.nan), np.nan, is_trace=True)
     add(who, anchor[who] + rng.uniform(0, 5, len(who)), "survey",
-        pd.NA, np.nan, rng.choice(levels[-3:], len(who)))
+        pd.NA, np.nan, rng.choice(levels[-3:], len(who)), is_trace=True)
 
     frame = pd.concat(parts, ignore_index=True)
     joined = acquired[frame["cust"].to_numpy()]
@@ -396,7 +415,8 @@ def _interactions(rng, config, n, acquired, horizon, dead, churn_type, anchor, t
     frame["resolved"] = frame["resolved"].astype("boolean")
     frame["kind"] = pd.Categorical(frame["kind"])
     frame = frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
-    return frame[["cust", "timestamp", "kind", "resolved", "resolution_hours", "satisfaction"]]
+    service_trace = frame.loc[frame["is_trace"], ["cust", "timestamp"]]
+    return frame[["cust", "timestamp", "kind", "resolved", "resolution_hours", "satisfaction"]], service_trace
 
 
 def write_dataset(tables: dict, out: str | Path) -> Path:
@@ -504,7 +524,7 @@ def generate_subscription(config: SubscriptionConfig, progress=None) -> dict[str
         "amount": amount,
         "order_id": np.arange(1, len(cust) + 1),
     }).sort_values("timestamp", kind="stable").reset_index(drop=True)
-    interactions = _interactions(rng, config, n, acquired, horizon, dead, churn_type, anchor, trace, start, end)
+    interactions, _ = _interactions(rng, config, n, acquired, horizon, dead, churn_type, anchor, trace, start, end)
     interactions["customer_id"] = pd.Categorical.from_codes(interactions.pop("cust"), categories=ids)
     churn_events = pd.DataFrame({
         "customer_id": ids[dead],
