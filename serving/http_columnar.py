@@ -28,8 +28,9 @@ import pyarrow.json as pa_json
 
 from retain.features.tables import frame_of
 
-# Below this size the fixed cost of Arrow's reader is more than pydantic's whole parse.
-MIN_BYTES = 32_768
+# Below this size Arrow's reader is no faster than pydantic and request_tables (measured:
+# 1.2x their time at 100 KB, 0.8x at 200-800 KB, 0.5x at 1.7 MB; benchmarks/bench_request.py).
+MIN_BYTES = 131_072
 MAX_ID_LENGTH = 200  # as Customer.customer_id
 
 _TRANSACTION = pa.struct([("timestamp", pa.string()), ("amount", pa.float64()), ("order_id", pa.string()),
