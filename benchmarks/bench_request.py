@@ -78,7 +78,7 @@ def main() -> None:
     from retain.features.eligibility import scorable_features
     from retain.models.value import value_scores
     from retain.serving import load_model_pair
-    from retain.serving.http_columnar import MIN_BYTES
+    from retain.serving.http_columnar import MIN_BYTES, ColumnReader
     from retain.serving.http_request import (as_tables, request_model, score_requests, score_rows, validated,
                                              with_empty_tables)
     from retain.serving.scoring import _conform_attributes, score_customers
@@ -159,6 +159,17 @@ def main() -> None:
             print(f"  (a body under {MIN_BYTES:,} bytes goes through pydantic: the two readings are one path)")
         for name in ("baseline: value pyfunc predict", "baseline: churn pyfunc predict"):
             print(f"  whole request / {name[len('baseline: '):]}: {whole_ms / results[name]:.2f}x the time")
+
+    # where reading into columns starts to pay (serving/http_columnar.py's MIN_BYTES)
+    print("\nreading a body into tables by size: Arrow's reader (columns) / pydantic and request_tables")
+    for n in (32, 64, 128, 256, 512, 1000):
+        body = json.dumps({"as_of": args.as_of, "customers": customers_json(grouped, ids[:n])}).encode()
+        reader = ColumnReader(10_000, lambda as_of: True, min_bytes=0)
+        columns, _, _ = measured(lambda: reader.read(body), max(args.repeat // 10, 5))
+        pydantic, _, _ = measured(lambda: as_tables(super(body_model, body_model).model_validate_json(body).customers),
+                                  max(args.repeat // 10, 5))
+        print(f"  {n:5,d} customers, {len(body):9,d} bytes: {columns:7.2f} ms / {pydantic:7.2f} ms = "
+              f"{columns / pydantic:.2f}x", flush=True)
 
 
 if __name__ == "__main__":
