@@ -36,11 +36,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_http import customers_json, group_tables, raw_tables_split  # noqa: E402
 
 
-def measured(call, repeat: int) -> tuple[float, float, int]:
-    """(median ms, fastest ms, Python calls) of ``call`` over ``repeat`` runs after one warm-up."""
+def measured(call, repeat: int, idle_seconds: float = 0.0) -> tuple[float, float, int]:
+    """(median ms, fastest ms, Python calls) of ``call`` over ``repeat`` runs after one warm-up.
+    With ``idle_seconds``, each run follows such a pause, as a server's requests do: back-to-back
+    runs keep the CPU's caches warm, which requests apart in time do not."""
     call()
     times = []
     for _ in range(repeat):
+        if idle_seconds:
+            time.sleep(idle_seconds)
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
@@ -49,19 +53,6 @@ def measured(call, repeat: int) -> tuple[float, float, int]:
     call()
     profile.disable()
     return float(np.median(times) * 1000), min(times) * 1000, pstats.Stats(profile).total_calls
-
-
-def measured_after_idle(call, repeat: int, idle_seconds: float = 0.005) -> float:
-    """Median ms of ``call`` when each run follows a short idle pause, as a server's requests
-    do: back-to-back runs keep the CPU's caches warm, which requests apart in time do not."""
-    call()
-    times = []
-    for _ in range(repeat):
-        time.sleep(idle_seconds)
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1000)
 
 
 def main() -> None:
@@ -149,7 +140,8 @@ def main() -> None:
             results[name] = median
             print(f"  {name:<46} median {median:8.2f} ms  fastest {fastest:8.2f} ms  {calls:7,d} calls", flush=True)
         whole_ms = results["WHOLE REQUEST (read, score, response rows)"]
-        print(f"  {'WHOLE REQUEST, each after 5 ms idle':<46} median {measured_after_idle(whole, repeat):8.2f} ms"
+        after_idle, _, _ = measured(whole, repeat, idle_seconds=0.005)
+        print(f"  {'WHOLE REQUEST, each after 5 ms idle':<46} median {after_idle:8.2f} ms"
               "  (as a server's requests come: caches no longer warm)")
         reading = results["read the body into tables (as the server does)"]
         through_pydantic = results["  for comparison: pydantic, then request tables"]

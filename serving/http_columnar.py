@@ -108,8 +108,8 @@ def _tables(table: pa.Table, max_customers: int) -> tuple[str | None, RequestTab
     if customers.null_count or not 1 <= len(customers[0]) <= max_customers:
         return None
     customers = customers.flatten()
-    fields = {customers.type.field(i).name: i for i in range(customers.type.num_fields)}
-    if set(fields) - {name for name, _ in _CUSTOMER_FIELDS} - {"attributes"}:
+    fields = {customers.type.field(i).name for i in range(customers.type.num_fields)}
+    if fields - {name for name, _ in _CUSTOMER_FIELDS} - {"attributes"}:
         return None
     ids = customers.field("customer_id")
     if ids.null_count or customers.field("transactions").null_count:
@@ -120,12 +120,13 @@ def _tables(table: pa.Table, max_customers: int) -> tuple[str | None, RequestTab
     id_list = ids.to_pylist()
     if len(set(id_list)) != len(id_list):
         return None
+    owners = np.asarray(id_list, dtype=object)
     frames = {}
     for name, (row_type, required, optional) in _TABLES.items():
         rows = customers.field(name)
         if rows.type.value_type != row_type:  # an unknown field in a row
             return None
-        frame = _rows_frame(rows, np.asarray(id_list, dtype=object), required, optional)
+        frame = _rows_frame(rows, owners, required, optional)
         if frame is False:
             return None
         if frame is not None:

@@ -330,7 +330,7 @@ class Unscorable(Exception):
 
 def as_tables(customers: list[Customer] | RequestTables) -> RequestTables:
     """A request's customers as tables: read by pydantic (``list[Customer]``) or already
-    read into columns (``read_columns``)."""
+    read into columns (``ColumnReader.read``)."""
     if isinstance(customers, RequestTables):
         return customers
     return RequestTables([c["customer_id"] for c in customers], request_tables(customers))
