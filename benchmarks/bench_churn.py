@@ -144,11 +144,15 @@ def explain_gap(dataset, folder: Path, as_of: pd.Timestamp) -> None:
     type_labels = labels.to_numpy()
     print(f"held-out churners: {(test & churned).sum():,}")
 
-    def flags_only(inputs, check):
-        """A LightGBM on flags alone (interactions between flags possible), its predictions on ``check``."""
+    def flags_model(inputs, labels_, fit, predict):
+        """A LightGBM on flags alone (interactions between flags possible), fitted on the ``fit``
+        rows, its predictions on the ``predict`` rows."""
         oracle = lgb.LGBMClassifier(n_estimators=100, verbose=-1, n_jobs=1)
-        oracle.fit(inputs[train & churned], type_labels[train & churned])
-        return oracle.predict(inputs[check])
+        oracle.fit(inputs[fit], labels_[fit])
+        return oracle.predict(inputs[predict])
+
+    def flags_only(inputs, check):
+        return flags_model(inputs, type_labels, train & churned, check)
 
     check = test & churned
     accuracy = np.mean(flags_only(flags, check) == type_labels[check])
@@ -193,13 +197,18 @@ def explain_gap(dataset, folder: Path, as_of: pd.Timestamp) -> None:
     learn = train & churned & (split != "valid")
     stop = (split == "valid") & churned
 
-    def type_model(inputs):
-        """A type-only LightGBM on churners (early stopping on the validation churners), right or wrong per check row."""
+    def type_only(inputs, fit, stop_on, predict):
+        """A type-only LightGBM fitted on the ``fit`` rows (early stopping on ``stop_on``), right
+        or wrong per ``predict`` row."""
         model = lgb.LGBMClassifier(n_estimators=3000, learning_rate=0.03, num_leaves=7, subsample=0.8, subsample_freq=1,
                                    colsample_bytree=0.5, verbose=-1, n_jobs=1, random_state=0)
-        model.fit(inputs[learn], truth_labels[learn], eval_X=(inputs[stop],), eval_y=(truth_labels[stop],),
+        model.fit(inputs[fit], truth_labels[fit], eval_X=(inputs[stop_on],), eval_y=(truth_labels[stop_on],),
                   callbacks=[lgb.early_stopping(150, verbose=False)])
-        return model.predict(inputs[check]) == truth_labels[check]
+        return model.predict(inputs[predict]) == truth_labels[predict]
+
+    def type_model(inputs):
+        """The type-only model on the churners of the split, right or wrong per held-out churner."""
+        return type_only(inputs, learn, stop, check)
 
     def with_flags(inputs, shown):
         return inputs.assign(**{f"true_{kind}": shown[:, i] for i, kind in enumerate(kinds)})
@@ -225,10 +234,12 @@ def explain_gap(dataset, folder: Path, as_of: pd.Timestamp) -> None:
     print("  (b) is the point-in-time ceiling: the features at the cutoff plus every trace begun before it, without error")
 
     # by when the churner's last purchase falls relative to the cutoff
-    days = ((pd.to_datetime(rows["death_date"]) - as_of).dt.total_seconds() / 86_400).to_numpy()[check]
-    groups = pd.cut(days, [-np.inf, -30, 0, 30, np.inf], right=False,
-                    labels=["more than 30 before", "30 before to the cutoff", "0 to 30 after", "more than 30 after"])
-    by_group = pd.DataFrame({"customers": pd.Series(1, index=range(len(days))).groupby(groups, observed=False).sum()})
+    days = ((pd.to_datetime(rows["death_date"]) - as_of).dt.total_seconds() / 86_400).to_numpy()
+    last_purchase = pd.cut(days, [-np.inf, -30, 0, 30, np.inf], right=False,
+                           labels=["more than 30 before", "30 before to the cutoff", "0 to 30 after",
+                                   "more than 30 after"])
+    groups = last_purchase[check]
+    by_group = pd.DataFrame({"customers": pd.Series(1, index=range(len(groups))).groupby(groups, observed=False).sum()})
     for name, hits in right.items():
         by_group[name] = pd.Series(hits).groupby(groups, observed=False).mean()
     for i, kind in enumerate(kinds):
@@ -261,18 +272,11 @@ def explain_gap(dataset, folder: Path, as_of: pd.Timestamp) -> None:
             held, stopper = churned & (fold == f), churned & (fold == (f + 1) % 5)
             fit_on = churned & ~held & ~stopper
             if kind == "flags":
-                oracle = lgb.LGBMClassifier(n_estimators=100, verbose=-1, n_jobs=1)
-                oracle.fit(inputs[churned & ~held], truth_labels[churned & ~held])
-                hits[held] = oracle.predict(inputs[held]) == truth_labels[held]
+                hits[held] = flags_model(inputs, truth_labels, churned & ~held, held) == truth_labels[held]
             else:
-                model = lgb.LGBMClassifier(n_estimators=3000, learning_rate=0.03, num_leaves=7, subsample=0.8,
-                                           subsample_freq=1, colsample_bytree=0.5, verbose=-1, n_jobs=1, random_state=0)
-                model.fit(inputs[fit_on], truth_labels[fit_on], eval_X=(inputs[stopper],),
-                          eval_y=(truth_labels[stopper],), callbacks=[lgb.early_stopping(150, verbose=False)])
-                hits[held] = model.predict(inputs[held]) == truth_labels[held]
+                hits[held] = type_only(inputs, fit_on, stopper, held)
         folded[name] = hits[everyone]
-    every_days = ((pd.to_datetime(rows["death_date"]) - as_of).dt.total_seconds() / 86_400).to_numpy()[everyone]
-    every_group = pd.cut(every_days, [-np.inf, -30, 0, 30, np.inf], right=False, labels=list(by_group.index))
+    every_group = last_purchase[everyone]
     cv = pd.DataFrame({name: pd.Series(hits).groupby(every_group, observed=False).mean()
                        for name, hits in folded.items()}).T
     cv.insert(0, "all churners", [hits.mean() for hits in folded.values()])
