@@ -82,6 +82,24 @@ class _GivenProbabilities(ClassifierMixin, BaseEstimator):
 
 
 
+# up to this many rows, category values are looked up one by one: a hash pass over them
+# (pd.factorize) costs more than the lookups it saves
+_FEW_ROWS = 32
+
+
+def _category_codes(values: np.ndarray, code_of: dict[str, int]) -> np.ndarray:
+    """Each value as stripped text (blank: missing, as in _category_text) looked up among the
+    training categories: its code, -1 unseen, -2 missing. Each distinct value is looked up
+    once."""
+    if len(values) <= _FEW_ROWS:
+        value_codes, distinct = np.arange(len(values)), values
+    else:
+        value_codes, distinct = pd.factorize(values)  # a missing value's code -1 picks the final -2
+    distinct_codes = np.array([-2 if pd.isna(value) else code_of.get(text, -1) if (text := str(value).strip())
+                               else -2 for value in distinct] + [-2], dtype=np.int64)
+    return distinct_codes[value_codes]
+
+
 @dataclass
 class InputNotes:
     """What scoring had to make up for in its input: feature columns absent (scored as
@@ -184,12 +202,13 @@ class ChurnTypeModel:
         matrix = np.full((len(features), len(names)), np.nan)
         plain, other = [], []
         dtypes = features.dtypes.to_dict()  # one lookup, not a column object per name
+        # each distinct dtype classified once: ~90 columns share a handful of dtypes
+        numeric = {dtype: pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
+                   for dtype in set(dtypes.values())}
         for name in names:
             if name in self.categories_ or name not in dtypes or name in value_columns:
                 continue
-            dtype = dtypes[name]
-            numeric = pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
-            (plain if numeric else other).append(name)
+            (plain if numeric[dtypes[name]] else other).append(name)
         if plain:  # one conversion for all numeric columns
             matrix[:, [position[c] for c in plain]] = features[plain].to_numpy(dtype=float, na_value=np.nan)
         for name in other:
@@ -200,12 +219,7 @@ class ChurnTypeModel:
         for column, code_of in lookup.category_codes.items():
             if column not in present:
                 continue
-            # each distinct value as stripped text (blank: missing, as in _category_text) looked
-            # up among the training categories: -1 unseen, -2 missing
-            value_codes, distinct = pd.factorize(features[column].to_numpy(dtype=object))
-            distinct_codes = np.array([code_of.get(text, -1) if (text := str(value).strip()) else -2
-                                       for value in distinct] + [-2], dtype=np.int64)
-            codes = distinct_codes[value_codes]  # a missing value's factorize code -1 picks the final -2
+            codes = _category_codes(features[column].to_numpy(dtype=object), code_of)
             unknown = codes == -1
             if unknown.any():
                 notes.unknown_categories[column] = int(unknown.sum())

@@ -38,3 +38,23 @@ def test_a_missing_feature_column_is_missing_in_both_paths(trained):
     matrix, notes = pair.churn._model_inputs(features.head(200))
     assert "attr_region" in notes.missing_features and notes == frame_notes
     np.testing.assert_array_equal(np.isnan(matrix), frame.isna().to_numpy())
+
+
+def test_a_few_rows_get_the_category_codes_of_the_hashed_lookup(trained, monkeypatch):
+    """Up to a few rows, categories are looked up value by value; the codes and the unseen
+    counts equal those of the hash pass, for unseen, blank, padded and missing values."""
+    import retain.models.churn as churn_module
+
+    pair = trained.pair()
+    data = trained.dataset
+    features, _ = build_features(data.transactions, AS_OF, customers=data.customers, interactions=data.interactions,
+                                 config=pair.feature_config, reference=pair.reference)
+    features = features.head(6).copy()
+    known = pair.churn.categories_["attr_region"][0]
+    features["attr_region"] = ["atlantis", None, "  ", f" {known} ", known, np.nan]
+    assert len(features) <= churn_module._FEW_ROWS
+    matrix, notes = pair.churn._model_inputs(features)
+    monkeypatch.setattr(churn_module, "_FEW_ROWS", 0)
+    hashed, hashed_notes = pair.churn._model_inputs(features)
+    np.testing.assert_array_equal(matrix, hashed)
+    assert notes == hashed_notes and notes.unknown_categories["attr_region"] == 1

@@ -361,3 +361,25 @@ def test_penalized_fits_equal_lifetimes_penalized_fits(cdnow, family, fitter):
     for name, value in theirs.items():
         assert ours.params_[name] == pytest.approx(value, rel=1e-3), name
     assert ours.params_ != pytest.approx(unpenalized.params_, rel=1e-2)
+
+
+def test_collapse_of_a_few_rows_equals_the_hashed_collapse(monkeypatch):
+    """A request's few rows are collapsed with a dict; the same distinct rows, in the same
+    order, as pandas' hash pass gives."""
+    import retain.models.purchase as purchase
+
+    rng = np.random.default_rng(1)
+    cases = []
+    for n in (1, 2, 5, 17, purchase._FEW_ROWS):
+        x = rng.integers(0, 3, n).astype(float)
+        x[rng.random(n) < 0.2] = -0.0  # -0.0 and 0.0 are one value in both
+        cases.append({"x": x, "T": rng.integers(0, 2, n) * 30.5, "z": rng.choice([0.1, 0.2], n)})
+    few = [collapse(columns) for columns in cases]
+    monkeypatch.setattr(purchase, "_FEW_ROWS", 0)
+    for columns, (distinct, counts, inverse) in zip(cases, few):
+        expected, expected_counts, expected_inverse = collapse(columns)
+        np.testing.assert_array_equal(inverse, expected_inverse)
+        np.testing.assert_array_equal(counts, expected_counts)
+        for name in columns:
+            assert distinct[name].dtype == expected[name].dtype
+            np.testing.assert_array_equal(distinct[name], expected[name])
