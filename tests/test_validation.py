@@ -1,5 +1,6 @@
 """Loading and validating tables against the data contract."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -341,3 +342,23 @@ def test_exact_duplicates_are_told_apart_by_every_column():
     ds = validate_tables({"transactions": tx, "interactions": interactions}, data_cutoff=CUTOFF)
     assert ds.interactions["resolved"].tolist() == [True, True, pd.NA]
     assert ds.report.fact("interactions", "duplicate an earlier row exactly").count == 1  # "yes" and "true" alike
+
+
+def test_a_few_plain_iso_dates_read_by_numpy_equal_pandas_reading():
+    """A request's few dates are read by numpy when they are plain ISO 8601: the same values
+    as pandas' parser, NaT and all, including the forms numpy must not read (out of the
+    nanosecond range, not a calendar date, with a time zone)."""
+    import warnings
+
+    from retain.data.load import _parse_naive_iso
+
+    values = ["2023-01-21", "2023-01-21T22:37:53", "2023-01-21 22:37:53", "2023-01-21T22:37", "2024-02-29",
+              "2023-01-21T22:37:53.5", "2023-01-21T22:37:53.123456789", "1700-01-01", "2259-12-31", None]
+    odd = ["2023-02-30", "2023-13-01", "2023-01-21T25:00:00", "0001-01-01", "2300-01-01", "1677-09-21",
+           "21/01/2023", "2023-01-21T22:37:53.1234567891"]
+    for text in [values, *([*values, one] for one in odd)]:
+        text = np.array(text, dtype=object)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = pd.to_datetime(text, errors="coerce", format="ISO8601").to_numpy()
+        np.testing.assert_array_equal(_parse_naive_iso(text), expected)
