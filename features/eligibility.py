@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from retain.data.frames import column_array, float_array
 from retain.features.config import FeatureConfig
 from retain.features.history import cutoff_day
 from retain.features.pipeline import feature_columns, scored_frame
@@ -38,9 +39,9 @@ def _reasons(ids: pd.Index, tx_codes: np.ndarray, transactions: pd.DataFrame, as
     """``not_scored_reasons``' values, given each transaction's position in ``ids``."""
     stamp, cutoff = cutoff_day(as_of)
     day = stamp.date()
-    when = transactions["timestamp"].to_numpy()
+    when = np.asarray(column_array(transactions, "timestamp"))
     before = when < cutoff
-    purchase = transactions["amount"].to_numpy(dtype=float) >= 0
+    purchase = float_array(transactions, "amount") >= 0
     known = tx_codes >= 0
     n = len(ids)
     bought_before = np.bincount(tx_codes[known & before & purchase], minlength=n) > 0
@@ -60,13 +61,13 @@ def _reasons(ids: pd.Index, tx_codes: np.ndarray, transactions: pd.DataFrame, as
 
     if churn_events is not None and len(churn_events):
         event_codes = codes_in(ids, churn_events["customer_id"])
-        dates = churn_events["churn_date"].to_numpy()
+        dates = np.asarray(column_array(churn_events, "churn_date"))
         rows = np.flatnonzero((event_codes >= 0) & (dates < cutoff))
         if len(rows):
             # the earliest churn event before as_of of each customer
             order = rows[np.lexsort((dates[rows], event_codes[rows]))]
             first_rows = order[np.r_[True, event_codes[order][1:] != event_codes[order][:-1]]]
-            types = churn_events["churn_type"].to_numpy(dtype=object)[first_rows]
+            types = np.asarray(column_array(churn_events, "churn_type"), dtype=object)[first_rows]
             reasons[event_codes[first_rows]] = [
                 f"churned on {pd.Timestamp(d).date()} ({t})" for d, t in zip(dates[first_rows], types)]
     return reasons

@@ -13,6 +13,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from retain.data.frames import column_array, float_array
 from retain.errors import RetainError
 from retain.features.config import FeatureConfig
 
@@ -76,7 +77,7 @@ def purchase_log(transactions: pd.DataFrame, as_of, codes: np.ndarray | None = N
     numbered in order of first appearance among the rows before the cutoff.
     """
     _, cutoff = cutoff_day(as_of)
-    stamp = transactions["timestamp"].to_numpy().astype("datetime64[s]").astype(np.int64)
+    stamp = np.asarray(column_array(transactions, "timestamp")).astype("datetime64[s]").astype(np.int64)
     seconds = stamp - cutoff.astype("datetime64[s]").astype(np.int64)  # < 0 before the cutoff
     if codes is None:
         positions = np.flatnonzero(seconds < 0)
@@ -88,7 +89,7 @@ def purchase_log(transactions: pd.DataFrame, as_of, codes: np.ndarray | None = N
         codes, uniques = codes[positions], ids
     seconds = seconds[positions]
     day = seconds // _SECONDS_PER_DAY  # -1 = the last day before the cutoff
-    amount = transactions["amount"].to_numpy(dtype=float)[positions]
+    amount = float_array(transactions, "amount")[positions]
     is_purchase = amount >= 0
 
     # customers are those with at least one purchase; renumber them 0..n-1
@@ -258,7 +259,7 @@ def behaviour(log: PurchaseLog, config: FeatureConfig) -> dict[str, np.ndarray]:
 
     frame = log.frame
     if "discount" in frame:
-        discount = np.nan_to_num(frame["discount"].to_numpy(dtype=float)[log.row_frame_index])
+        discount = np.nan_to_num(float_array(frame, "discount")[log.row_frame_index])
         gross = out["total_spend"] + log.count(log.row_customer, discount)
         out["discount_share"] = _safe_ratio(log.count(log.row_customer, discount), gross)
         has = (discount > 0).astype(float)
@@ -298,7 +299,7 @@ def _distinct_per_customer(customer: np.ndarray, value: np.ndarray, n: int, n_va
 
 def _category_mix(log: PurchaseLog, config: FeatureConfig) -> dict[str, np.ndarray]:
     """Distinct categories in the last N orders against the orders before them."""
-    codes, categories = pd.factorize(log.frame["category"].to_numpy()[log.row_frame_index])
+    codes, categories = pd.factorize(np.asarray(column_array(log.frame, "category"))[log.row_frame_index])
     n_categories = max(len(categories), 1)
     _, last = _group_bounds(log.row_customer, log.n)
     from_end = last[log.row_customer] - np.arange(len(log.row_customer))

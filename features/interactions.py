@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from retain.data.frames import column_array, float_array
 from retain.features.config import FeatureConfig
 from retain.features.history import cutoff_day
 
@@ -48,7 +49,7 @@ def interaction_features(customer_ids: np.ndarray, interactions: pd.DataFrame, a
     """
     _, cutoff = cutoff_day(as_of)
     n = len(customer_ids)
-    when = interactions["timestamp"].to_numpy()
+    when = np.asarray(column_array(interactions, "timestamp"))
     if codes is None:
         codes = _positions(customer_ids, interactions["customer_id"])
     # the rows' positions, not a filtered copy of the frame: columns are read one by one
@@ -56,14 +57,14 @@ def interaction_features(customer_ids: np.ndarray, interactions: pd.DataFrame, a
     who = codes[rows]
     when = when[rows]
     day = (when.astype("datetime64[D]") - cutoff).astype(np.int64)
-    of_kind = _kind_rows(interactions["kind"].to_numpy()[rows], config.service_kinds)
+    of_kind = _kind_rows(np.asarray(column_array(interactions, "kind"))[rows], config.service_kinds)
 
     def count(mask, weights=None):
         return np.bincount(who[mask], weights=None if weights is None else weights[mask], minlength=n).astype(float)
 
     out: dict[str, np.ndarray] = {"interactions": np.bincount(who, minlength=n).astype(float)}
     unresolved_row = _unresolved_rows(interactions["resolved"])[rows] if "resolved" in interactions else None
-    hours = interactions["resolution_hours"].to_numpy(dtype=float)[rows] if "resolution_hours" in interactions else None
+    hours = float_array(interactions, "resolution_hours")[rows] if "resolution_hours" in interactions else None
     for name in config.service_kinds:
         is_kind = of_kind[name]
         for w in config.service_windows:
@@ -88,7 +89,7 @@ def interaction_features(customer_ids: np.ndarray, interactions: pd.DataFrame, a
         np.maximum.at(latest, who[is_kind], day[is_kind].astype(float))
         out[f"days_since_last_{name}"] = np.where(np.isfinite(latest), -latest, np.nan)
     if "satisfaction" in interactions:
-        score = interactions["satisfaction"].to_numpy(dtype=float)[rows]
+        score = float_array(interactions, "satisfaction")[rows]
         rated = ~np.isnan(score)
         # the latest rating wins: sort by (customer, time, score) and keep each customer's
         # last; the score breaks ties so that the input's row order never matters

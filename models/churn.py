@@ -20,6 +20,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import f1_score
 from scipy.special import expit, softmax
 
+from retain.data.frames import column_array
 from retain.errors import RetainError
 from retain.models.actions import CHURN_ACTIONS, GENERIC_ACTION, LOW_RISK_ACTION
 from retain.models.attribution import TreeTables
@@ -219,7 +220,7 @@ class ChurnTypeModel:
         for column, code_of in lookup.category_codes.items():
             if column not in present:
                 continue
-            codes = _category_codes(features[column].to_numpy(dtype=object), code_of)
+            codes = _category_codes(np.asarray(column_array(features, column), dtype=object), code_of)
             unknown = codes == -1
             if unknown.any():
                 notes.unknown_categories[column] = int(unknown.sum())
@@ -453,9 +454,9 @@ class ChurnTypeModel:
         churn_columns = lookup.churn_columns
         type_index = churn_columns[np.argmax(probabilities[:, churn_columns], axis=1)]
         # the columns gathered as arrays and made into one frame (cheaper than inserting each)
-        columns = {"customer_id": features["customer_id"].to_numpy()}
+        columns = {"customer_id": column_array(features, "customer_id")}
         if "as_of" in features.columns:
-            columns["as_of"] = features["as_of"].to_numpy()
+            columns["as_of"] = column_array(features, "as_of")
         columns["p_churn"] = 1.0 - probabilities[:, 0]
         will_churn = self.predict_label(probabilities) != RETAINED
         columns["will_churn"] = will_churn

@@ -11,6 +11,7 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 from scipy.stats import norm
 
+from retain.data.frames import column_array, float_array
 from retain.models.purchase import PurchaseModel, collapse, count_tail, distinct_pairs
 from retain.models.spend import SpendModel
 from retain.models.actions import PYRAMID_MOVES, QUADRANT_MOVES
@@ -117,7 +118,7 @@ class ValueModel:
         return self.purchase.expected_purchases(days / self.time_unit_days, *patterns)[inverse]
 
     def expected_order_value(self, features: pd.DataFrame) -> np.ndarray:
-        return self.spend.expected_order_value(features["frequency"], features["monetary"])
+        return self.spend.expected_order_value(float_array(features, "frequency"), float_array(features, "monetary"))
 
     def _discounted_purchases(self, patterns, params=None, *, alive=None, pairs=None) -> tuple[np.ndarray, np.ndarray]:
         """Per pattern: discounted expected purchases over the horizon and the plain total.
@@ -190,8 +191,8 @@ class ValueModel:
         mean_count = (alive * first[pair_of])[inverse]
         second_count = (alive * second[pair_of])[inverse]
         p, q, v = (self.spend.params_[name] for name in ("p", "q", "v"))
-        frequency = features["frequency"].to_numpy(dtype=float)
-        monetary = np.where(frequency > 0, features["monetary"].to_numpy(dtype=float), 0.0)
+        frequency = float_array(features, "frequency")
+        monetary = np.where(frequency > 0, float_array(features, "monetary"), 0.0)
         shape, rate = p * frequency + q, v + frequency * monetary
         mean_spend = mean_count * p * rate / (shape - 1)
         # A <= 2 (a new customer with q <= 2) has no finite variance: a very wide interval instead
@@ -296,7 +297,7 @@ def score_columns(features: pd.DataFrame, values: dict[str, np.ndarray], tier_ed
     # the columns gathered as arrays and made into one frame: inserting them one by one into
     # a frame costs more than the arithmetic behind them for a single customer
     present = set(features.columns)
-    columns = {name: _values(features[name]) for name in PASSTHROUGH_COLUMNS if name in present}
+    columns = {name: column_array(features, name) for name in PASSTHROUGH_COLUMNS if name in present}
     columns.update((name, values[name]) for name in SCORE_COLUMNS if name in values)
     tier = tier_edges.pyramid_index(values["clv"])
     quadrant = tier_edges.quadrant_index(_current_value(features, config), values["clv"])
@@ -305,12 +306,6 @@ def score_columns(features: pd.DataFrame, values: dict[str, np.ndarray], tier_ed
     columns["value_quadrant"] = _QUADRANT_NAMES[quadrant]
     columns["value_move"] = _QUADRANT_MOVES[quadrant]
     return columns
-
-
-def _values(column: pd.Series):
-    """A column's values in its own dtype: the numpy array for numpy dtypes (a frame takes it
-    as it is), the pandas array otherwise (strings, categories, dates with a time zone)."""
-    return column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
 
 
 # tier and quadrant names and moves by their index (TierEdges.pyramid_index, quadrant_index)
@@ -427,9 +422,9 @@ def _check_columns(features: pd.DataFrame) -> None:
 
 def _patterns(features: pd.DataFrame) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
     distinct, _, inverse = collapse({
-        "frequency": features["frequency"].to_numpy(dtype=float),
-        "recency": features["recency"].to_numpy(dtype=float),
-        "T": features["T"].to_numpy(dtype=float),
+        "frequency": float_array(features, "frequency"),
+        "recency": float_array(features, "recency"),
+        "T": float_array(features, "T"),
     })
     return (distinct["frequency"], distinct["recency"], distinct["T"]), inverse
 
@@ -438,4 +433,4 @@ def _current_value(features: pd.DataFrame, config: ValueConfig) -> np.ndarray:
     column = config.current_value_column
     if column not in features.columns:
         raise ValueError(f"the value matrix needs the feature {column!r} (ValueConfig.current_value_column)")
-    return features[column].to_numpy(dtype=float)
+    return float_array(features, column)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from retain.data import Dataset
 from retain.data.contract import BOOL, DATETIME, FLOAT, score_columns
+from retain.data.frames import column_array
 from retain.errors import RetainError
 from retain.features import FeatureConfig, FeatureReference
 from retain.features.eligibility import scorable_features
@@ -133,10 +134,11 @@ def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
 
     parts = {"customer_id": ids, "as_of": np.full(len(ids), as_of.to_datetime64(), dtype="datetime64[ns]")}
     if len(features):
-        feature_ids = features["customer_id"].to_numpy().astype(str)
+        feature_ids = column_array(features, "customer_id").astype(str)
         same = len(feature_ids) == len(ids) and (feature_ids == ids).all()  # every customer scored
         rows = np.arange(len(ids)) if same else pd.Index(ids).get_indexer(feature_ids)
-        scored = {name: features[name].to_numpy() for name in FEATURE_COLUMNS if name in features}
+        present = set(features.columns)
+        scored = {name: np.asarray(column_array(features, name)) for name in FEATURE_COLUMNS if name in present}
         if pair.value is not None:
             values = value_scores(pair.value, features)
             scored.update({name: values[name] for name in values if name in columns})

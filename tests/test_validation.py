@@ -362,3 +362,30 @@ def test_a_few_plain_iso_dates_read_by_numpy_equal_pandas_reading():
             warnings.simplefilter("ignore")
             expected = pd.to_datetime(text, errors="coerce", format="ISO8601").to_numpy()
         np.testing.assert_array_equal(_parse_naive_iso(text), expected)
+
+
+@pytest.mark.parametrize("build", ["pandas", "frame_of"])
+def test_column_array_is_what_the_column_holds(build):
+    from retain.data.frames import column_array
+    from retain.features.tables import frame_of
+
+    n = 4
+    columns = {"f": np.array([1.5, np.nan, 3.0, 4.0]), "i": np.arange(n), "o": np.array(["a", None, "c", "d"], dtype=object),
+               "d": np.array(["2024-01-01", "NaT", "2024-03-01", "2024-04-01"], dtype="datetime64[ns]"),
+               "b": np.array([True, False, True, True])}
+    frame = pd.DataFrame(columns) if build == "pandas" else frame_of(columns)
+    if build == "pandas":
+        frame["nb"] = pd.array([True, None, False, True], dtype="boolean")
+        frame["cat"] = pd.Categorical(["x", "y", None, "x"])
+        frame["tz"] = pd.date_range("2024-01-01", periods=n, tz="Europe/Paris")
+        frame["s"] = pd.array(["a", None, "c", "d"], dtype="string")
+    for name in frame.columns:
+        values = column_array(frame, name)
+        series = frame[name]
+        if isinstance(series.dtype, np.dtype):
+            assert isinstance(values, np.ndarray) and values.dtype == series.dtype, name
+            np.testing.assert_array_equal(values, series.to_numpy())
+        else:
+            assert type(values) is type(series.array) and values.equals(series.array), name
+    repeated = pd.DataFrame([[1, 2]], columns=["a", "a"])
+    assert column_array(repeated, "a").shape == (1, 2)  # what frame["a"] gives: pandas' own rule
