@@ -32,6 +32,7 @@ from retain.data.contract import (
     TEXT,
     TableSpec,
 )
+from retain.data.frames import column_array
 from retain.errors import DataValidationError, RetainError
 
 STRICT = "strict"
@@ -376,7 +377,11 @@ class _TableCheck:
 
     def array(self, column: str) -> np.ndarray:
         """The column's values as an array."""
-        return self.arrays[column] if column in self.arrays else self.column(column).to_numpy()
+        if column in self.arrays:
+            return self.arrays[column]
+        if column in self._columns:
+            return self._columns[column].to_numpy()
+        return np.asarray(column_array(self.frame, column))
 
     def share_codes(self, column: str, codes: np.ndarray, uniques: np.ndarray) -> None:
         """Codes of the column into distinct values that other tables' columns share."""
@@ -646,10 +651,10 @@ def _parse_other_dates(check: _TableCheck, column: str, text: np.ndarray, values
 
 
 def _parse_float(check: _TableCheck, column: str, required: bool) -> None:
-    raw = check.column(column)
-    if raw.dtype == np.float64:
-        values = raw.to_numpy()  # already numbers: nothing to convert, the column is kept
-    else:
+    values = check.array(column)
+    raw = lambda: check.column(column)  # noqa: E731 - the Series, made only for a problem's examples
+    if values.dtype != np.float64:  # float64: already numbers, nothing to convert, the column is kept
+        raw = check.column(column)
         if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
             parsed = raw.astype(float)
         else:
@@ -699,7 +704,9 @@ def _key_part(check: _TableCheck, column: str) -> np.ndarray | None:
         return part
     values = check.arrays.get(column)
     if values is None:
-        values = check.column(column)
+        values = column_array(check.frame, column)
+        if not isinstance(values, np.ndarray):  # pandas' own types: their Series answers
+            values = check.column(column)
     if isinstance(values.dtype, np.dtype):  # its kind answers (pandas' dtype checks cost more than the part)
         kind, array = values.dtype.kind, values if isinstance(values, np.ndarray) else values.to_numpy()
         if kind == "M":
