@@ -201,17 +201,19 @@ class ChurnTypeModel:
         present = set(features.columns)
         notes = InputNotes(missing_features=[c for c in names if c not in present and c not in value_columns])
         matrix = np.full((len(features), len(names)), np.nan)
-        plain, other = [], []
-        dtypes = features.dtypes.to_dict()  # one lookup, not a column object per name
-        # each distinct dtype classified once: ~90 columns share a handful of dtypes
-        numeric = {dtype: pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
-                   for dtype in set(dtypes.values())}
+        other = []
         for name in names:
-            if name in self.categories_ or name not in dtypes or name in value_columns:
+            if name in self.categories_ or name not in present or name in value_columns:
                 continue
-            (plain if numeric[dtypes[name]] else other).append(name)
-        if plain:  # one conversion for all numeric columns
-            matrix[:, [position[c] for c in plain]] = features[plain].to_numpy(dtype=float, na_value=np.nan)
+            # each column's array put in place (a frame of the numeric columns costs twice that)
+            values = column_array(features, name)
+            if isinstance(values, np.ndarray) and values.dtype.kind in "biufc":  # pandas' numeric dtypes
+                matrix[:, position[name]] = values
+            elif not isinstance(values, np.ndarray) and pd.api.types.is_numeric_dtype(values.dtype) and not (
+                    isinstance(values.dtype, pd.CategoricalDtype)):  # nullable numbers: missing is NaN
+                matrix[:, position[name]] = values.to_numpy(dtype=float, na_value=np.nan)
+            else:
+                other.append(name)
         for name in other:
             matrix[:, position[name]] = pd.to_numeric(_category_text(features[name]), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         for name, values in value_columns.items():
