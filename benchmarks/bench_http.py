@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -134,6 +135,33 @@ def stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+class LoopbackClient:
+    """POSTs JSON bodies over one keep-alive connection per thread, with the standard
+    library's http.client. Its own cost per request is ~0.1 ms where httpx's is ~0.5 ms
+    (GET /livez here: 0.4 ms against 0.9 ms), which every latency would otherwise carry, for
+    both servers alike. Returns the status code, 0 when the connection failed."""
+
+    def __init__(self, port: int, headers: dict | None = None, timeout: float = 120):
+        self._port, self._timeout = port, timeout
+        self._headers = {"content-type": "application/json", **(headers or {})}
+        self._local = threading.local()
+
+    def post(self, path: str, body: bytes) -> int:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = http.client.HTTPConnection("127.0.0.1", self._port,
+                                                                              timeout=self._timeout)
+        try:
+            connection.request("POST", path, body=body, headers=self._headers)
+            response = connection.getresponse()
+            response.read()
+            return response.status
+        except (OSError, http.client.HTTPException):
+            connection.close()
+            self._local.connection = None
+            return 0
 
 
 def closed_loop(send, bodies, max_requests, max_seconds, clients: int = 1) -> dict:
@@ -311,7 +339,7 @@ def main() -> None:
     server = start([sys.executable, "-m", "retain.cli", "serve", "--port", str(port), "--reload-seconds", "0",
                     "--workers", str(args.workers)], env, url + "/readyz")
     try:
-        client = httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {KEY}"})
+        client = LoopbackClient(port, headers={"Authorization": f"Bearer {KEY}"})
         grouped = group_tables(tables)
         single_bodies = [json.dumps({"as_of": args.as_of, "customers": customers_json(grouped, c)}).encode()
                          for c in singles]
@@ -319,7 +347,7 @@ def main() -> None:
                         for c in batch_ids]
 
         def send(body):
-            return client.post("/score", content=body, headers={"content-type": "application/json"}).status_code == 200
+            return client.post("/score", body) == 200
 
         say("1-customer and 1,000-customer requests")
         closed_loop(send, single_bodies, 20, 30)  # warm-up
@@ -341,8 +369,10 @@ def main() -> None:
 
     # --- mlflow models serve, one server per pyfunc
     if not args.skip_mlflow:
-        single_split = [raw_tables_split(tables, c) for c in singles[:50]]
-        batch_split = [raw_tables_split(tables, c) for c in batch_ids]
+        # encoded before timing, as retain's bodies are
+        single_split, batch_split = ([json.dumps({"dataframe_split": raw_tables_split(tables, c),
+                                                  "params": {"as_of": args.as_of}}).encode() for c in groups]
+                                     for groups in (singles[:50], batch_ids))
         for name in ("retain-clv", "retain-churn-type"):
             port = free_port()
             murl = f"http://127.0.0.1:{port}"
@@ -351,11 +381,10 @@ def main() -> None:
                             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", str(args.workers)],
                            env, murl + "/ping")
             try:
-                mclient = httpx.Client(base_url=murl, timeout=120)
+                mclient = LoopbackClient(port)
 
-                def msend(split):
-                    body = {"dataframe_split": split, "params": {"as_of": args.as_of}}
-                    return mclient.post("/invocations", json=body).status_code == 200
+                def msend(body):
+                    return mclient.post("/invocations", body) == 200
 
                 closed_loop(msend, single_split, 10, 30)
                 results[f"mlflow models serve {name}, 1 customer"] = closed_loop(
