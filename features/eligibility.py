@@ -15,7 +15,7 @@ from retain.features.config import FeatureConfig
 from retain.features.history import cutoff_day
 from retain.features.pipeline import feature_columns, scored_frame
 from retain.features.segments import FeatureReference
-from retain.features.tables import codes_in, remap, text_ids, text_order
+from retain.features.tables import codes_in, positions_in, remap, text_ids, text_order
 
 NO_TRANSACTIONS = "no transactions"
 
@@ -85,7 +85,7 @@ def _input_codes(dataset) -> tuple[pd.Index, np.ndarray, np.ndarray | None]:
     customer_codes = None
     if dataset.customers is not None:
         row_codes, listed = _distinct_codes(dataset.customers["customer_id"])
-        position = pd.Index(ids).get_indexer(listed)
+        position = positions_in(ids, listed)
         new = position < 0  # listed customers without transactions come after the others
         position[new] = len(ids) + np.arange(new.sum())
         ids = np.concatenate([ids, listed[new]])

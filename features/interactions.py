@@ -10,6 +10,7 @@ import pandas as pd
 from retain.data.frames import column_array, float_array
 from retain.features.config import FeatureConfig
 from retain.features.history import cutoff_day
+from retain.features.tables import positions_in
 
 ATTRIBUTE_PREFIX = "attr_"
 _NS_PER_DAY = 86_400 * 10**9
@@ -17,7 +18,7 @@ _NS_PER_DAY = 86_400 * 10**9
 
 def _positions(customer_ids: np.ndarray, ids: pd.Series) -> np.ndarray:
     """Row -> position in customer_ids, -1 for customers without a purchase."""
-    return pd.Index(customer_ids).get_indexer(np.asarray(ids, dtype=object))
+    return positions_in(customer_ids, np.asarray(ids, dtype=object))
 
 
 def _kind_rows(kinds: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -130,11 +131,6 @@ def _dates_from_text(values):
     return pd.to_datetime(text, format="ISO8601", errors="coerce", utc=utc).array
 
 
-def _column_values(column: pd.Series) -> np.ndarray | pd.api.extensions.ExtensionArray:
-    """A column's values: the numpy array of a numpy column, else its pandas array (keeps tz, NA)."""
-    return column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
-
-
 def attributes(customer_ids: np.ndarray, customers: pd.DataFrame, as_of, codes: np.ndarray | None = None,
                ) -> dict[str, np.ndarray]:
     """Customer attribute columns as features: numbers stay numbers, dates (also ISO dates
@@ -155,7 +151,7 @@ def attributes(customer_ids: np.ndarray, customers: pd.DataFrame, as_of, codes: 
     for column in customers.columns:
         if column == "customer_id":
             continue
-        values = _column_values(customers[column])
+        values = column_array(customers, column)  # pandas' array for pandas' types: keeps tz, NA
         # -1 (no row) gives a missing value, with the dtype changes of a reindex: integers
         # become floats, booleans objects; numpy's take (6x cheaper) when every row is there
         values = values[row] if isinstance(values, np.ndarray) and everyone_listed else \

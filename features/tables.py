@@ -25,6 +25,20 @@ def text_ids(values: pd.Series) -> np.ndarray:
     return values.astype(str).to_numpy(dtype=object)
 
 
+# up to this many ids and values, positions are looked up in a dict: building pandas' hash
+# table of the ids costs more than that (a one-customer request looks ids up four times)
+_FEW = 32
+
+
+def positions_in(ids, values) -> np.ndarray:
+    """``pd.Index(ids).get_indexer(values)``: the position of each value among the distinct
+    text ``ids``, -1 when absent."""
+    if len(ids) <= _FEW and len(values) <= _FEW:
+        position = {identifier: i for i, identifier in enumerate(ids)}
+        return np.array([position.get(value, -1) for value in values], dtype=np.intp)
+    return (ids if isinstance(ids, pd.Index) else pd.Index(ids)).get_indexer(values)
+
+
 def codes_in(ids: pd.Index, values: pd.Series) -> np.ndarray:
     """Position of each row's customer in ``ids`` (text; -1 when absent), hashing each
     distinct id once for a categorical column."""
@@ -32,7 +46,7 @@ def codes_in(ids: pd.Index, values: pd.Series) -> np.ndarray:
         positions = ids.get_indexer(values.cat.categories.astype(str))
         codes = values.cat.codes.to_numpy()
         return np.where(codes >= 0, np.append(positions, -1)[codes], -1)
-    return ids.get_indexer(text_ids(values))
+    return positions_in(ids, text_ids(values))
 
 
 def text_order(ids: np.ndarray) -> np.ndarray:

@@ -249,12 +249,12 @@ def _conform_attributes(customers: pd.DataFrame | None, churn: ChurnTypeModel | 
         source = name[len("attr_"):]
         if source.endswith("_days") and source[:-len("_days")] in customers.columns:
             column = source[:-len("_days")]
-            if not pd.api.types.is_datetime64_any_dtype(customers[column]):
+            if not pd.api.types.is_datetime64_any_dtype(column_array(customers, column).dtype):
                 parsed = pd.to_datetime(customers[column], errors="coerce", utc=True)
                 changed[column] = parsed.dt.tz_localize(None).astype("datetime64[ns]")
         elif source in customers.columns:
             if name in churn.categories_:
-                values = customers[source].to_numpy(dtype=object)
+                values = np.asarray(column_array(customers, source), dtype=object)
                 missing = pd.isna(values)
                 if pd.api.types.infer_dtype(values, skipna=True) == "string" and not (
                         missing & (values != None)).any():  # noqa: E711 - text, and None for missing
