@@ -5,6 +5,7 @@ and value tiers."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -345,6 +346,11 @@ class _Outcomes:
         pair, alive = self.pair[self.inverse], self.alive[self.inverse]
         return np.where(n < 0, 0.0, 1.0 - alive * self.tail.at(pair, n + 1))
 
+    @cached_property
+    def _log_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """``_lognormal``, computed once for both bounds of an interval."""
+        return self._lognormal()
+
     def _lognormal(self) -> tuple[np.ndarray, np.ndarray]:
         """Spend given N > 0 as the lognormal with its mean and variance: log-mean and
         log-sd (a Gamma fits as well but its quantile function costs 4 s per million)."""
@@ -357,13 +363,13 @@ class _Outcomes:
         return np.log(mean) - log_variance / 2, np.sqrt(log_variance)
 
     def spend_quantile(self, level: float) -> np.ndarray:
-        location, spread = self._lognormal()
+        location, spread = self._log_moments
         within = np.clip((level - self.quiet) / np.maximum(1.0 - self.quiet, 1e-300), 1e-12, 1 - 1e-12)
         value = np.exp(location + spread * ndtri(within))
         return np.where(level <= self.quiet, 0.0, value)
 
     def spend_cdf(self, spend: np.ndarray) -> np.ndarray:
-        location, spread = self._lognormal()
+        location, spread = self._log_moments
         with np.errstate(divide="ignore"):
             inside = ndtr((np.log(np.maximum(spend, 0.0)) - location) / spread)
         return self.quiet + (1.0 - self.quiet) * inside
