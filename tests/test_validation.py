@@ -389,3 +389,22 @@ def test_column_array_is_what_the_column_holds(build):
             assert type(values) is type(series.array) and values.equals(series.array), name
     repeated = pd.DataFrame([[1, 2]], columns=["a", "a"])
     assert column_array(repeated, "a").shape == (1, 2)  # what frame["a"] gives: pandas' own rule
+
+
+def test_a_few_values_are_stripped_as_arrow_strips_them(monkeypatch):
+    """A request's few distinct values are stripped by Python: the same text, emptiness and
+    identity (nothing stripped: the same array) as Arrow's trim, for every ASCII character
+    Arrow counts as white space and for text Arrow alone handles (non-ASCII)."""
+    from retain.data import load
+
+    ascii_space = [chr(i) for i in range(128) if (" a" + chr(i)).strip() == "a" or chr(i) == " "]
+    cases = [np.array(["a", "b"], dtype=object), np.array([" a", "b\t", "", "  "], dtype=object),
+             np.array([f"x{c}" for c in ascii_space] + [f"{c}y" for c in ascii_space], dtype=object),
+             np.array(["\xa0a", "b"], dtype=object), np.array([42, 7], dtype=object), np.array([], dtype=object)]
+    few = [load._stripped(values) for values in cases]
+    monkeypatch.setattr(load, "_FEW_VALUES", -1)
+    for values, (text, empty) in zip(cases, few):
+        arrow_text, arrow_empty = load._stripped(values)
+        np.testing.assert_array_equal(text, arrow_text)
+        np.testing.assert_array_equal(empty, arrow_empty)
+        assert (text is values) == (arrow_text is values)

@@ -425,11 +425,22 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.asarray(uniques)
 
 
+# up to this many distinct values, text is stripped value by value (Arrow's arrays cost more)
+_FEW_VALUES = 32
+
+
 def _stripped(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct values as text without surrounding white space, and which are empty.
     Returns ``uniques`` itself (no new strings) when no value had white space to strip."""
     if uniques.dtype != object or pd.api.types.infer_dtype(uniques, skipna=False) != "string":
         uniques = uniques.astype(str)  # ids written as numbers are still ids: 42 -> "42"
+    if len(uniques) <= _FEW_VALUES and all(value.isascii() for value in uniques):
+        # Python's strip removes the same ASCII white space as Arrow's (tested), with no arrays made
+        trimmed = [value.strip() for value in uniques]
+        empty = np.array([not value for value in trimmed], dtype=bool)
+        if all(new == old for new, old in zip(trimmed, uniques)):
+            return uniques, empty
+        return np.array(trimmed, dtype=object), empty
     text = pa.array(uniques, type=pa.string())
     trimmed = pc.utf8_trim_whitespace(text)
     empty = pc.utf8_length(trimmed).to_numpy(zero_copy_only=False) == 0
