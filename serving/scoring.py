@@ -73,8 +73,9 @@ class ModelPair:
     def churn_labels(self) -> list[str]:
         return list(self.churn.churn_labels) if self.churn is not None else []
 
-    @property
+    @cached_property
     def columns(self) -> dict[str, str]:
+        """The score columns and their kinds (read several times per request: made once)."""
         return score_columns(self.churn_labels)
 
     def with_value_horizon(self, horizon_days: float | None) -> "ModelPair":
