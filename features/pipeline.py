@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from retain.data.frames import frame_of
 from retain.features.config import FeatureConfig
 from retain.features.history import behaviour, cutoff_day, purchase_log, rfm
 from retain.features.segments import FeatureReference, lifecycle_stage
 from retain.features.interactions import attributes, interaction_features
-from retain.features.tables import codes_in, frame_of, remap, sorted_codes
+from retain.features.tables import codes_in, remap, sorted_codes
 
 # The leading columns of every feature table, in this order.
 KEY_COLUMNS = ["customer_id", "as_of"]

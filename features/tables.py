@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from pandas.core.internals import BlockManager
-from pandas.core.internals.api import make_block
 
 _LONGEST_ID_SORTED_AS_NUMPY_TEXT = 64
 
@@ -73,31 +71,3 @@ def sorted_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def remap(codes: np.ndarray, new_code: np.ndarray) -> np.ndarray:
     """Codes into another numbering: ``new_code[code]``, and -1 stays -1."""
     return np.append(new_code, -1)[codes]
-
-
-def frame_of(columns: dict[str, np.ndarray]) -> pd.DataFrame:
-    """The DataFrame of equal-length 1-D numpy columns, in this order (object for text).
-
-    Same frame as ``pd.DataFrame(columns)``, which costs ~1 ms for the ~90 feature columns
-    whatever the row count (it checks and converts each column on its own): here each
-    dtype's columns are stacked into one block and the frame is made from the blocks.
-    ``make_block`` and ``BlockManager`` are pandas' own constructors for this (internal API:
-    pyproject pins pandas <2.4; tests/test_features.py checks the frame equals pandas').
-    """
-    names = list(columns)
-    n = len(next(iter(columns.values()))) if columns else 0
-    by_dtype: dict[np.dtype, list[int]] = {}
-    values = []
-    for position, name in enumerate(names):
-        column = np.asarray(columns[name])
-        if column.dtype.kind == "U":
-            column = column.astype(object)
-        if column.shape != (n,):
-            raise ValueError(f"feature column {name} has shape {column.shape}, not ({n},)")
-        values.append(column)
-        by_dtype.setdefault(column.dtype, []).append(position)
-    # np.stack copies, as pd.DataFrame(dict) does: the frame shares no memory with its inputs
-    blocks = [make_block(np.stack([values[i] for i in positions]), placement=positions, ndim=2)
-              for positions in by_dtype.values()]
-    manager = BlockManager(blocks, [pd.Index(names, dtype=object), pd.RangeIndex(n)])
-    return pd.DataFrame._from_mgr(manager, axes=manager.axes)

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from retain.features.tables import frame_of
+from retain.data.frames import frame_of
 
 # Below this size Arrow's reader is no faster than pydantic and request_tables (measured:
 # 1.2x their time at 100 KB, 0.8x at 200-800 KB, 0.5x at 1.7 MB; benchmarks/bench_request.py).

@@ -34,9 +34,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from retain.data import Dataset, validate_tables
+from retain.data.frames import frame_of
 from retain.errors import DataValidationError, RetainError
 from retain.features.eligibility import NO_TRANSACTIONS
-from retain.features.tables import frame_of
 from retain.serving.http_columnar import ColumnReader, RequestTables
 from retain.serving.scoring import ModelPair, ScoredBatch, conform_arrays, missing_values, score_customers
 

@@ -17,7 +17,8 @@ from retain.features import (
 )
 from retain.features.eligibility import distinct_ids, input_customers, not_scored_reasons, scorable_features
 from retain.features.segments import lifecycle_stage
-from retain.features.tables import frame_of, text_order
+from retain.data.frames import frame_of
+from retain.features.tables import text_order
 
 from conftest import string_ids
 
@@ -318,6 +319,17 @@ def test_feature_frame_is_the_pandas_frame_of_its_columns():
             "monetary": np.ones(n),
         }
         pd.testing.assert_frame_equal(frame_of(columns), pd.DataFrame(columns), check_exact=True)
+        # pandas' own arrays (validated tables hold them), Series' values, another index
+        index = pd.Index([f"r{i}" for i in range(n)])
+        columns.update({
+            "resolved": pd.array([True, None, False][:n], dtype="boolean"),
+            "plan": pd.Categorical(["x", None, "y"][:n]),
+            "zoned": pd.array(pd.date_range("2024-01-01", periods=n, tz="Europe/Paris")),
+            "dates": pd.array(np.full(n, np.datetime64("2024-02-01", "ns"))),  # a DatetimeArray
+            "amount": pd.Series(np.arange(n, dtype=float) / 2, index=index),
+        })
+        pd.testing.assert_frame_equal(frame_of(columns, index=index), pd.DataFrame(columns, index=index),
+                                      check_exact=True)
 
 
 @pytest.mark.parametrize("longest", [8, 200])  # numpy text sort, and Python's for very long ids

@@ -367,7 +367,7 @@ def test_a_few_plain_iso_dates_read_by_numpy_equal_pandas_reading():
 @pytest.mark.parametrize("build", ["pandas", "frame_of"])
 def test_column_array_is_what_the_column_holds(build):
     from retain.data.frames import column_array
-    from retain.features.tables import frame_of
+    from retain.data.frames import frame_of
 
     n = 4
     columns = {"f": np.array([1.5, np.nan, 3.0, 4.0]), "i": np.arange(n), "o": np.array(["a", None, "c", "d"], dtype=object),

@@ -1,4 +1,4 @@
-"""A DataFrame column's values without the Series.
+"""A DataFrame's columns without the Series, and a DataFrame made from its columns at once.
 
 ``frame[name]`` builds (and caches) a Series: ~10 us each, and a one-customer request reads
 ~80 columns that way, more than its arithmetic costs. ``column_array`` reads the values the
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pandas.core.internals import BlockManager
+from pandas.core.internals.api import make_block
 
 
 def column_array(frame: pd.DataFrame, name: str):
@@ -31,4 +33,43 @@ def float_array(frame: pd.DataFrame, name: str) -> np.ndarray:
     return values.astype(float, copy=False) if isinstance(values, np.ndarray) else values.to_numpy(dtype=float)
 
 
-__all__ = ["column_array", "float_array"]
+def frame_of(columns: dict, index: pd.Index | None = None) -> pd.DataFrame:
+    """The DataFrame of these equal-length columns, in this order (object for text).
+
+    Same frame as ``pd.DataFrame(columns, index=index)``, which costs ~1 ms for the ~90
+    feature columns whatever the row count (it checks and converts each column on its own):
+    here each numpy dtype's columns are stacked into one block, each other array (pandas'
+    nullable booleans, categories, dates with a time zone) is a block of its own, and the
+    frame is made from the blocks. A Series gives its values (its index is not looked at).
+    ``make_block`` and ``BlockManager`` are pandas' own constructors for this (internal API:
+    pyproject pins pandas <2.4; tests/test_features.py checks the frame equals pandas').
+    """
+    names = list(columns)
+    n = len(next(iter(columns.values()))) if columns else 0 if index is None else len(index)
+    by_dtype: dict[np.dtype, list[int]] = {}
+    values = []
+    blocks = []
+    for position, name in enumerate(names):
+        column = columns[name]
+        if type(column) is not np.ndarray:  # (the usual case first: ~90 feature columns per call)
+            if isinstance(column, pd.Series):
+                column = column.array
+            if isinstance(column.dtype, np.dtype):  # numpy values in pandas' wrapper (dates, NumpyExtensionArray)
+                column = np.asarray(column)
+        if column.shape != (n,):
+            raise ValueError(f"column {name} has shape {column.shape}, not ({n},)")
+        values.append(column)
+        if not isinstance(column, np.ndarray):
+            blocks.append(make_block(column, placement=[position], ndim=2))
+            continue
+        if column.dtype.kind == "U":
+            values[-1] = column.astype(object)
+        by_dtype.setdefault(values[-1].dtype, []).append(position)
+    # np.stack copies, as pd.DataFrame(dict) does: the frame shares no memory with its inputs
+    blocks += [make_block(np.stack([values[i] for i in positions]), placement=positions, ndim=2)
+               for positions in by_dtype.values()]
+    manager = BlockManager(blocks, [pd.Index(names, dtype=object), pd.RangeIndex(n) if index is None else index])
+    return pd.DataFrame._from_mgr(manager, axes=manager.axes)
+
+
+__all__ = ["column_array", "float_array", "frame_of"]
