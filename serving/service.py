@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 
 from retain.errors import RetainError
 from retain.serving.batch import reason_group
-from retain.serving.http_config import options_from_environment
+from retain.serving.http_config import options_from_environment, tracing_config
 from retain.serving.http_guard import Guard
 from retain.serving.http_models import ModelHolder, ServedPair, champion_versions, load_champions
 from retain.serving.http_batching import RequestBatcher
@@ -118,6 +118,7 @@ def _load_bento_models() -> ServedPair:
     workers=OPTIONS.workers,
     traffic={"timeout": 120},
     http={"port": 3000},
+    tracing=tracing_config(OPTIONS),
 )
 class Retain:
     """Scores customers with the champion value and churn-type models."""
