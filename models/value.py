@@ -347,13 +347,10 @@ class _Outcomes:
         return np.where(n < 0, 0.0, 1.0 - alive * self.tail.at(pair, n + 1))
 
     @cached_property
-    def _log_moments(self) -> tuple[np.ndarray, np.ndarray]:
-        """``_lognormal``, computed once for both bounds of an interval."""
-        return self._lognormal()
-
     def _lognormal(self) -> tuple[np.ndarray, np.ndarray]:
         """Spend given N > 0 as the lognormal with its mean and variance: log-mean and
-        log-sd (a Gamma fits as well but its quantile function costs 4 s per million)."""
+        log-sd (a Gamma fits as well but its quantile function costs 4 s per million).
+        Computed once for both bounds of an interval."""
         positive = np.maximum(1.0 - self.quiet, 1e-300)
         # customers certain not to buy (quiet = 1) get bounds of 0 whatever these are
         with np.errstate(all="ignore"):
@@ -363,13 +360,13 @@ class _Outcomes:
         return np.log(mean) - log_variance / 2, np.sqrt(log_variance)
 
     def spend_quantile(self, level: float) -> np.ndarray:
-        location, spread = self._log_moments
+        location, spread = self._lognormal
         within = np.clip((level - self.quiet) / np.maximum(1.0 - self.quiet, 1e-300), 1e-12, 1 - 1e-12)
         value = np.exp(location + spread * ndtri(within))
         return np.where(level <= self.quiet, 0.0, value)
 
     def spend_cdf(self, spend: np.ndarray) -> np.ndarray:
-        location, spread = self._log_moments
+        location, spread = self._lognormal
         with np.errstate(divide="ignore"):
             inside = ndtr((np.log(np.maximum(spend, 0.0)) - location) / spread)
         return self.quiet + (1.0 - self.quiet) * inside

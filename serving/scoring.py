@@ -20,6 +20,7 @@ from retain.data.frames import column_array
 from retain.errors import RetainError
 from retain.features import FeatureConfig, FeatureReference
 from retain.features.eligibility import scorable_features
+from retain.features.tables import positions_in
 from retain.models.churn import ChurnTypeModel
 from retain.models.value import ValueModel, value_scores
 
@@ -137,7 +138,7 @@ def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
     if len(features):
         feature_ids = column_array(features, "customer_id").astype(str)
         same = len(feature_ids) == len(ids) and (feature_ids == ids).all()  # every customer scored
-        rows = np.arange(len(ids)) if same else pd.Index(ids).get_indexer(feature_ids)
+        rows = np.arange(len(ids)) if same else positions_in(ids, feature_ids)
         present = set(features.columns)
         scored = {name: np.asarray(column_array(features, name)) for name in FEATURE_COLUMNS if name in present}
         if pair.value is not None:

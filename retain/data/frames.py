@@ -58,13 +58,14 @@ def frame_of(columns: dict, index: pd.Index | None = None) -> pd.DataFrame:
                 column = np.asarray(column)
         if column.shape != (n,):
             raise ValueError(f"column {name} has shape {column.shape}, not ({n},)")
-        values.append(column)
         if not isinstance(column, np.ndarray):
+            values.append(None)  # a block of its own
             blocks.append(make_block(column, placement=[position], ndim=2))
             continue
         if column.dtype.kind == "U":
-            values[-1] = column.astype(object)
-        by_dtype.setdefault(values[-1].dtype, []).append(position)
+            column = column.astype(object)
+        values.append(column)
+        by_dtype.setdefault(column.dtype, []).append(position)
     # np.stack copies, as pd.DataFrame(dict) does: the frame shares no memory with its inputs
     blocks += [make_block(np.stack([values[i] for i in positions]), placement=positions, ndim=2)
                for positions in by_dtype.values()]
