@@ -4,8 +4,8 @@
 
 The same request bodies as benchmarks/bench_http.py (customers of DATASET_FOLDER with their
 transactions, attributes and interactions), taken through the steps the HTTP service runs
-(serving/http_request.py): reading the body into the request's tables (large bodies straight
-into columns, serving/http_columnar.py; compared with pydantic and ``request_tables``, the
+(serving/http/schema.py): reading the body into the request's tables (large bodies straight
+into columns, serving/http/columnar.py; compared with pydantic and ``request_tables``, the
 path of small bodies), the contract checks, the features, the value model, the churn model,
 the whole scoring core and the response rows. Printed per stage: median and fastest time
 and Python function calls. The baseline,
@@ -69,9 +69,11 @@ def main() -> None:
     from retain.features.eligibility import scorable_features
     from retain.models.value import value_scores
     from retain.serving import load_model_pair
-    from retain.serving.http_columnar import MIN_BYTES, ColumnReader
-    from retain.serving.http_request import (as_tables, request_model, score_requests, score_rows, validated,
-                                             with_empty_tables)
+    from retain.serving.http.columnar import MIN_BYTES, ColumnReader
+    from retain.serving.http.dispatch import score_requests
+    from retain.serving.http.response import score_rows
+    from retain.serving.http.schema import request_model
+    from retain.serving.http.tables import as_tables, validated, with_empty_tables
     from retain.serving.scoring import _conform_attributes, score_customers
     from retain.settings import Settings
 
@@ -89,7 +91,7 @@ def main() -> None:
     pyfuncs = {name: mlflow.pyfunc.load_model(f"models:/{name}@champion") for name in ("retain-clv", "retain-churn-type")}
     body_model = request_model(10_000)
     gc.collect()
-    gc.freeze()  # as the server does once the models are loaded (serving/http_models.py)
+    gc.freeze()  # as the server does once the models are loaded (serving/http/served.py)
     warnings.simplefilter("ignore")  # the pyfuncs warn per call about inputs they ignore
     logging.getLogger("mlflow").setLevel(logging.ERROR)
 
@@ -152,7 +154,7 @@ def main() -> None:
         for name in ("baseline: value pyfunc predict", "baseline: churn pyfunc predict"):
             print(f"  whole request / {name[len('baseline: '):]}: {whole_ms / results[name]:.2f}x the time")
 
-    # where reading into columns starts to pay (serving/http_columnar.py's MIN_BYTES)
+    # where reading into columns starts to pay (serving/http/columnar.py's MIN_BYTES)
     print("\nreading a body into tables by size: Arrow's reader (columns) / pydantic and request_tables")
     for n in (32, 64, 128, 256, 512, 1000):
         body = json.dumps({"as_of": args.as_of, "customers": customers_json(grouped, ids[:n])}).encode()

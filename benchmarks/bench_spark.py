@@ -26,8 +26,8 @@ from retain.data import load_dataset
 from retain.data.contract import TABLES
 from retain.data.synthetic import GeneratorConfig, generate, write_dataset
 from retain.serving import load_model_pair
-from retain.serving.batch import ScoreJob, run_score_job
-from retain.serving.spark import SparkConfig, run_spark_score_job, spark_session
+from retain.serving.jobs import ScoreJob, run_score_job
+from retain.serving.jobs.spark import SparkConfig, run_spark_score_job, spark_session
 from retain.settings import Settings
 from retain.training.churn import train_churn_model
 from retain.training.value import train_value_model

@@ -7,7 +7,7 @@ Both implementations must give identical datasets and reports; the script stops 
 
 ``--previous`` is a git revision whose ``retain/data/load.py`` is the baseline (loaded from
 git as ``bench_load.py`` does). Request tables: the first 1 and 1,000 customers of DIR sent
-through the HTTP request model (``retain.serving.http_request``), as the service validates
+through the HTTP request model (``retain.serving.http.schema``), as the service validates
 them; median and fastest of interleaved runs, and Python function calls per call. Large
 inputs: DIR's tables as Parquet gives them (typed), and as a CSV export gives them (dates
 and ids as text, no order_id: every row goes through the exact-duplicate check); fastest
@@ -34,7 +34,8 @@ from bench_load import previous_loader
 from retain.data import validate_tables
 from retain.data.contract import TABLES
 from retain.data.load import read_table
-from retain.serving.http_request import request_model, request_tables
+from retain.serving.http.schema import request_model
+from retain.serving.http.tables import request_tables
 
 
 def previous_validate(revision: str):

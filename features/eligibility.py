@@ -7,6 +7,8 @@ leaves a scoring job either scored or explained.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -16,8 +18,21 @@ from retain.features.history import cutoff_day
 from retain.features.pipeline import feature_columns, scored_frame
 from retain.features.segments import FeatureReference
 from retain.features.tables import codes_in, positions_in, remap, text_ids, text_order
+from retain.vocabulary import NotScored
 
-NO_TRANSACTIONS = "no transactions"
+
+@dataclass(frozen=True)
+class NotScoredReasons:
+    """Per input customer: why not scored, as codes (``NotScored``; None when scored) and in
+    words (``not_scored_reason``; "" when scored), both indexed by customer id (text)."""
+
+    codes: pd.Series
+    words: pd.Series
+
+    @classmethod
+    def of(cls, ids, codes: np.ndarray, words: np.ndarray) -> "NotScoredReasons":
+        index = pd.Index(ids, name="customer_id")
+        return cls(pd.Series(codes, index=index, dtype=object), pd.Series(words, index=index, dtype=object))
 
 
 def not_scored_reasons(
@@ -26,17 +41,15 @@ def not_scored_reasons(
     as_of,
     churn_events: pd.DataFrame | None = None,
 ) -> pd.Series:
-    """Per customer id (text), an empty string when scorable, else the reason: "churned on
-    DATE (TYPE)", "only returns before DATE", "no purchase before DATE (first purchase DATE)"
-    or "no transactions"."""
+    """Per customer id (text), an empty string when scorable, else the reason in words
+    (``retain.vocabulary.NotScored``)."""
     ids = pd.Index(customer_ids, dtype=object).astype(str).unique()
-    reasons = _reasons(ids, codes_in(ids, transactions["customer_id"]), transactions, as_of, churn_events)
-    return pd.Series(reasons, index=pd.Index(ids, name="customer_id"), dtype=object)
+    return _reasons(ids, codes_in(ids, transactions["customer_id"]), transactions, as_of, churn_events).words
 
 
 def _reasons(ids: pd.Index, tx_codes: np.ndarray, transactions: pd.DataFrame, as_of,
-             churn_events: pd.DataFrame | None) -> np.ndarray:
-    """``not_scored_reasons``' values, given each transaction's position in ``ids``."""
+             churn_events: pd.DataFrame | None) -> NotScoredReasons:
+    """``not_scored_reasons``, given each transaction's position in ``ids``."""
     stamp, cutoff = cutoff_day(as_of)
     day = stamp.date()
     when = np.asarray(column_array(transactions, "timestamp"))
@@ -48,16 +61,21 @@ def _reasons(ids: pd.Index, tx_codes: np.ndarray, transactions: pd.DataFrame, as
     returned_before = np.bincount(tx_codes[known & before & ~purchase], minlength=n) > 0
     has_purchase = np.bincount(tx_codes[known & purchase], minlength=n) > 0
 
+    codes = np.full(n, None, dtype=object)
     reasons = np.full(n, "", dtype=object)
     only_returns = ~bought_before & returned_before
-    reasons[only_returns] = f"only returns before {day}"
+    codes[only_returns] = NotScored.ONLY_RETURNS
+    reasons[only_returns] = NotScored.ONLY_RETURNS.words(as_of=day)
     later = ~bought_before & ~returned_before & has_purchase
     if later.any():
         rows = known & purchase & np.isin(tx_codes, np.flatnonzero(later))
         first = pd.Series(when[rows]).groupby(tx_codes[rows]).min()
+        codes[first.index.to_numpy()] = NotScored.NO_PURCHASE_YET
         reasons[first.index.to_numpy()] = [
-            f"no purchase before {day} (first purchase {pd.Timestamp(t).date()})" for t in first.to_numpy()]
-    reasons[~bought_before & ~returned_before & ~has_purchase] = NO_TRANSACTIONS
+            NotScored.NO_PURCHASE_YET.words(as_of=day, first_purchase=t) for t in first.to_numpy()]
+    nothing = ~bought_before & ~returned_before & ~has_purchase
+    codes[nothing] = NotScored.NO_TRANSACTIONS
+    reasons[nothing] = NotScored.NO_TRANSACTIONS.words()
 
     if churn_events is not None and len(churn_events):
         event_codes = codes_in(ids, churn_events["customer_id"])
@@ -68,9 +86,10 @@ def _reasons(ids: pd.Index, tx_codes: np.ndarray, transactions: pd.DataFrame, as
             order = rows[np.lexsort((dates[rows], event_codes[rows]))]
             first_rows = order[np.r_[True, event_codes[order][1:] != event_codes[order][:-1]]]
             types = np.asarray(column_array(churn_events, "churn_type"), dtype=object)[first_rows]
+            codes[event_codes[first_rows]] = NotScored.CHURNED
             reasons[event_codes[first_rows]] = [
-                f"churned on {pd.Timestamp(d).date()} ({t})" for d, t in zip(dates[first_rows], types)]
-    return reasons
+                NotScored.CHURNED.words(churn_date=d, churn_type=t) for d, t in zip(dates[first_rows], types)]
+    return NotScoredReasons.of(ids, codes, reasons)
 
 
 def input_customers(dataset) -> pd.Index:
@@ -113,14 +132,13 @@ def distinct_ids(values: pd.Series) -> np.ndarray:
 
 
 def scorable_features(dataset, as_of, config: FeatureConfig, reference: FeatureReference,
-                      ) -> tuple[pd.DataFrame, pd.Series]:
+                      ) -> tuple[pd.DataFrame, NotScoredReasons]:
     """The feature table of the scorable customers of a ``retain.data.Dataset`` as of a
-    date, and the not-scored reason of every input customer ("" when scored)."""
+    date, and why every other input customer is not scored."""
     # each table's rows coded once against the input's ids, for the reasons and the features
     ids, tx_codes, customer_codes = _input_codes(dataset)
-    reasons = pd.Series(_reasons(ids, tx_codes, dataset.transactions, as_of, dataset.churn_events),
-                        index=pd.Index(ids, name="customer_id"), dtype=object)
-    scorable = np.flatnonzero(reasons.to_numpy() == "")
+    reasons = _reasons(ids, tx_codes, dataset.transactions, as_of, dataset.churn_events)
+    scorable = np.flatnonzero(reasons.codes.isna().to_numpy())
     if not len(scorable):
         return pd.DataFrame(columns=["customer_id", "as_of"]), reasons
 

@@ -115,7 +115,8 @@ class RetainPyfunc(mlflow.pyfunc.PythonModel):
         if not as_of:
             raise RetainError('scoring raw tables needs params={"as_of": "YYYY-MM-DD"}: the date to score as of')
         dataset = validate_tables(split_tables(model_input), data_cutoff=pd.Timestamp.max)
-        return scorable_features(dataset, pd.Timestamp(as_of), self.feature_config, self.reference)
+        features, reasons = scorable_features(dataset, pd.Timestamp(as_of), self.feature_config, self.reference)
+        return features, reasons.words
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         features, reasons = self.features_from(model_input, params)

@@ -196,7 +196,7 @@ def cmd_features(args) -> int:
 
 
 def _spark_config(args):
-    from retain.serving.spark import SparkConfig
+    from retain.serving.jobs.spark import SparkConfig
 
     return SparkConfig(master=args.spark_master, submitted="PYSPARK_GATEWAY_PORT" in os.environ,
                        java_home=os.environ.get("JAVA_HOME") or None,
@@ -214,7 +214,7 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
 def _features_on_spark(args, progress) -> int:
     from retain.data import read_mapping
     from retain.features import FeatureConfig, FeatureReference
-    from retain.serving.spark import FeaturesJob, run_spark_features_job, spark_session
+    from retain.serving.jobs.spark import FeaturesJob, run_spark_features_job, spark_session
 
     job = FeaturesJob(data=args.data, as_of=args.as_of, out=args.out, config=FeatureConfig(time_unit_days=args.time_unit_days),
                       reference=FeatureReference.load(args.reference) if args.reference else None,
@@ -357,7 +357,7 @@ def cmd_promote(args) -> int:
 def cmd_score(args) -> int:
     from retain.data import read_mapping
     from retain.serving import load_model_pair
-    from retain.serving.batch import ScoreJob, run_score_job
+    from retain.serving.jobs import ScoreJob, run_score_job
     from retain.serving.store import ScoreStore
     from retain.training.registry import strict_json
 
@@ -367,13 +367,13 @@ def cmd_score(args) -> int:
         chunk_customers=args.chunk_customers, lenient=args.lenient, mapping=read_mapping(args.map, args.column),
         data_cutoff=args.data_cutoff, rejects=args.rejects,
     )
-    from retain.serving.batch import output_format
+    from retain.serving.jobs.chunks import output_format
 
     output_format(job.out, job.output_format)  # a wrong suffix fails before any model is loaded
     with contextlib.ExitStack() as stack:
         spark = None
         if args.engine == "spark":  # started first: a missing Java fails before the models load
-            from retain.serving.spark import run_spark_score_job, spark_session
+            from retain.serving.jobs.spark import run_spark_score_job, spark_session
 
             spark = stack.enter_context(spark_session(_spark_config(args)))
         progress(f"loading models ({args.models}) from {args.settings.resolved_tracking_uri}")
@@ -428,8 +428,8 @@ def _print_score_summary(summary) -> None:
 
 def _service_environment(args, settings: Settings) -> dict:
     """The environment the service process reads its settings from, once, at start-up
-    (serving/http_config.py): keys from the flags' file join RETAIN_API_KEYS."""
-    from retain.serving import http_config
+    (serving/http/config.py): keys from the flags' file join RETAIN_API_KEYS."""
+    from retain.serving.http import config as http_config
     from retain.settings import read_api_keys_file
 
     keys = settings.api_keys + (read_api_keys_file(args.api_keys_file) if args.api_keys_file else ())
@@ -464,7 +464,7 @@ def cmd_serve(args) -> int:
     if args.workers < 1:
         raise RetainError("--workers must be at least 1")
     env = _service_environment(args, args.settings)
-    target = args.bento or "retain.serving.service:Retain"
+    target = args.bento or "retain.serving.http.service:Retain"
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         _say(f"warning: binding {args.host}: the service is reachable from other machines; keep the API keys secret")
     _say(f"serving {target} on http://{args.host}:{args.port} with models from "
@@ -478,7 +478,7 @@ def cmd_serve(args) -> int:
 
 def cmd_build(args) -> int:
     """A Bento with the champion models imported into it (bentoml.mlflow.import_model)."""
-    from retain.serving.http_bento import build_bento
+    from retain.serving.http.bento import build_bento
 
     env = dict(os.environ, BENTOML_DO_NOT_TRACK=os.environ.get("BENTOML_DO_NOT_TRACK", "true"))
     tag = build_bento(args.settings, out=args.out, progress=_stage_printer(), env=env)

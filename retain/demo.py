@@ -37,7 +37,7 @@ class DemoResult:
 def run_demo(workdir: Path, *, settings: Settings, source: str = GENERATED, customers: int = 20_000,
              seed: int = 0, progress: Callable[[str], None] = lambda m: None) -> DemoResult:
     from retain.serving import load_model_pair
-    from retain.serving.batch import ScoreJob, run_score_job
+    from retain.serving.jobs import ScoreJob, run_score_job
     from retain.serving.store import ScoreStore
     from retain.training.churn import train_churn_model
     from retain.training.value import train_value_model

@@ -307,7 +307,8 @@ def _ordered_counts(column: pd.Series, order=None) -> pd.Series:
     return counts
 
 
-def _marketing(scores: pd.DataFrame, horizon: float | None, charts: list[str]) -> str:
+def _marketing(scores: pd.DataFrame, horizon: float | None, charts: list[str], not_scored_counts: dict | None = None
+               ) -> str:
     from retain.training import plots
 
     scored = scores[scores["not_scored_reason"] == ""]
@@ -322,13 +323,12 @@ def _marketing(scores: pd.DataFrame, horizon: float | None, charts: list[str]) -
         ("active customers likely to churn", f"{len(at_risk):,}"),
         ("CLV of those likely to churn", f"{at_risk['clv'].sum():,.0f}"),
     ]))
-    not_scored = scores.loc[scores["not_scored_reason"] != "", "not_scored_reason"]
-    if len(not_scored):
-        from retain.serving.batch import reason_group
-
-        groups = not_scored.map(reason_group).value_counts()
+    not_scored = int((scores["not_scored_reason"] != "").sum())
+    if not_scored:
+        # the counts by reason come from the run (OUT.drift.json); a file from elsewhere has only its total
+        groups = not_scored_counts or {"see the not_scored_reason column": not_scored}
         parts.append("<p>Not scored (and left out of every chart below): " + ", ".join(
-            f"{_e(k)} {v:,}" for k, v in groups.items()) + ".</p>")
+            f"{_e(k)} {v:,}" for k, v in sorted(groups.items(), key=lambda kv: -kv[1])) + ".</p>")
 
     def chart(fig, alt, caption=""):
         charts.append(alt)
@@ -569,7 +569,8 @@ def write_report(settings: Settings, out: Path, scores_path: Path | None = None,
     as_of = pd.Timestamp(scores["as_of"].dropna().iat[0]).date() if scores["as_of"].notna().any() else "?"
 
     progress("drawing the charts")
-    marketing = _marketing(scores, horizon, charts)
+    drift = _drift_of(scores_path)
+    marketing = _marketing(scores, horizon, charts, (drift or {}).get("not_scored"))
     registry = "".join(
         f"<p>{_e(m['name'])}:</p>" + _table(pd.DataFrame([
             {"version": v["version"], "aliases": ", ".join(v["aliases"]) or "-",
@@ -595,7 +596,7 @@ and {_e(labels.get('churn_model_version') or 'none')}</div>
 <h3>Churn-type model (retain-churn-type): held-out evaluation</h3>
 {_churn_evidence(churn, charts)}
 <h3>Drift of the last score run</h3>
-{_drift_section(_drift_of(scores_path), runs, charts)}
+{_drift_section(drift, runs, charts)}
 </section>
 </main>"""
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -111,6 +111,8 @@ class ScoredBatch:
     40 columns costs more to build than scoring one customer's value)."""
 
     columns: dict = field(default_factory=dict)
+    # per row, why not scored as a code (``retain.vocabulary.NotScored``; None when scored)
+    not_scored: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
     missing_features: list[str] = field(default_factory=list)
     unknown_categories: dict[str, int] = field(default_factory=dict)
 
@@ -129,7 +131,7 @@ def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
         replace(tables, customers=customers), as_of, pair.feature_config, pair.reference
     )
     columns = pair.columns
-    ids = np.asarray(reasons.index, dtype=object).astype(str)
+    ids = np.asarray(reasons.words.index, dtype=object).astype(str)
     order = np.argsort(ids, kind="stable")
     ids = ids[order]
     batch = ScoredBatch()
@@ -156,7 +158,8 @@ def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
             parts[name] = _spread(values, rows, len(ids), columns[name])
     parts["clv_model_version"] = np.full(len(ids), pair.clv_version, dtype=object)
     parts["churn_model_version"] = np.full(len(ids), pair.churn_version, dtype=object)
-    parts["not_scored_reason"] = reasons.to_numpy(dtype=object)[order]
+    parts["not_scored_reason"] = reasons.words.to_numpy(dtype=object)[order]
+    batch.not_scored = reasons.codes.to_numpy(dtype=object)[order]
     batch.columns = conform_arrays(parts, columns)
     return batch
 

@@ -253,7 +253,7 @@ def test_one_customer_scored_alone_gets_its_row_of_the_base(generated_tables):
             continue
         features, got_reasons = scorable_features(request_dataset(generated_tables, [who]), AS_OF, FeatureConfig(),
                                                   reference)
-        assert list(got_reasons.index) == [who] and got_reasons[who] == ""
+        assert list(got_reasons.words.index) == [who] and got_reasons.words[who] == ""
         pd.testing.assert_frame_equal(features, whole[whole["customer_id"] == who].reset_index(drop=True))
 
 

@@ -159,8 +159,8 @@ def test_scores_equal_the_batch_job_and_the_core(server, trained):
 
 
 def test_a_large_body_read_into_columns_scores_as_the_core_and_as_pydantic_reads_it(server, trained):
-    from retain.serving.http_columnar import MIN_BYTES, RequestTables
-    from retain.serving.http_request import request_model
+    from retain.serving.http.columnar import MIN_BYTES, RequestTables
+    from retain.serving.http.schema import request_model
 
     # the 50 (the test server's limit) with the most purchases: a body over MIN_BYTES
     candidates = _with_everything(trained.dataset, 1000)

@@ -1,5 +1,5 @@
 """Requests that arrive while the server is busy are scored together, each answered as if
-it had been scored alone (serving/http_batching.py, serving/http_request.score_requests)."""
+it had been scored alone (serving/http/batching.py, serving/http/dispatch.score_requests)."""
 
 import asyncio
 import threading
@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from retain.errors import RetainError
-from retain.serving.http_batching import RequestBatcher
-from retain.serving.http_request import (Unscorable, _score_together, request_model, request_tables, score_request,
-                                         score_requests)
+from retain.serving.http.batching import RequestBatcher
+from retain.serving.http.dispatch import Unscorable, _score_together, score_request, score_requests
+from retain.serving.http.schema import request_model
+from retain.serving.http.tables import request_tables
 
 AS_OF = pd.Timestamp("2025-12-01")
 EARLIER = AS_OF - pd.Timedelta(days=90)

@@ -1,4 +1,4 @@
-"""The columnar reading of large /score bodies (serving/http_columnar.py) is a shortcut only:
+"""The columnar reading of large /score bodies (serving/http/columnar.py) is a shortcut only:
 whenever it takes a body, pydantic accepts that body too and gives the same tables; and it
 does take ordinary bodies (else it would be no shortcut)."""
 
@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from retain.serving.http_columnar import MIN_BYTES, ColumnReader
-from retain.serving.http_request import _is_date_or_none, as_tables, request_model
+from retain.serving.http.columnar import MIN_BYTES, ColumnReader
+from retain.serving.http.schema import _is_date_or_none, request_model
+from retain.serving.http.tables import as_tables
 
 MAX = 50
 ScoreRequest = request_model(MAX)

@@ -7,8 +7,8 @@ import shutil
 import pytest
 
 from retain.errors import RetainError
-from retain.serving.http_guard import Guard
-from retain.serving.http_models import ModelHolder, load_champions, wait_until
+from retain.serving.http.guard import Guard
+from retain.serving.http.served import ModelHolder, load_champions, wait_until
 from retain.settings import Settings
 
 
@@ -80,7 +80,7 @@ def test_body_errors_name_each_customer_by_id_and_keep_the_others():
 
     from pydantic import ValidationError
 
-    from retain.serving.http_request import request_model
+    from retain.serving.http.schema import request_model
 
     body = json.dumps({"as_of": "not a date", "customers": [
         {"customer_id": "ok", "transactions": [{"timestamp": "2025-01-01", "amount": 1.0}]},
@@ -123,7 +123,7 @@ def test_the_api_routes_are_left_out_of_tracing_unless_asked_for(tmp_path):
     """BentoML's OpenTelemetry middleware records nothing unless tracing is configured, and
     cost ~0.4 ms per /score request: the API routes skip it unless --trace-requests."""
     from retain.cli import _service_environment, build_parser
-    from retain.serving.http_config import options_from_environment, tracing_config
+    from retain.serving.http.config import options_from_environment, tracing_config
 
     base = {"RETAIN_HOME": str(tmp_path), "RETAIN_API_KEYS": "k"}
     default = tracing_config(options_from_environment(base))

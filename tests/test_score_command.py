@@ -16,7 +16,7 @@ import pytest
 
 from retain.cli import main
 from retain.errors import RetainError
-from retain.serving.batch import ScoreJob, run_score_job
+from retain.serving.jobs import ScoreJob, run_score_job
 from retain.serving.store import ScoreStore
 
 AS_OF = "2025-12-01"

@@ -15,7 +15,8 @@ import pytest
 
 from retain.cli import main
 from retain.data.contract import score_columns
-from retain.serving.batch import REJECTED, ScoreJob, run_score_job
+from retain.serving.jobs import ScoreJob, run_score_job
+from retain.vocabulary import NotScored
 
 pytest.importorskip("pyspark")
 pytestmark = pytest.mark.spark
@@ -25,7 +26,7 @@ AS_OF = "2025-12-01"
 
 @pytest.fixture(scope="session")
 def spark():
-    from retain.serving.spark import SparkConfig, spark_session
+    from retain.serving.jobs.spark import SparkConfig, spark_session
 
     with spark_session(SparkConfig(java_home=os.environ.get("JAVA_HOME"))) as session:
         yield session
@@ -56,7 +57,7 @@ def assert_same_rows(local: pd.DataFrame, other: pd.DataFrame) -> None:
 
 
 def _run_both(pair, spark, job: ScoreJob, tmp_path):
-    from retain.serving.spark import run_spark_score_job
+    from retain.serving.jobs.spark import run_spark_score_job
 
     local = run_score_job(job, pair)
     local_scores = pd.read_parquet(job.out)
@@ -102,7 +103,7 @@ def test_not_scored_customers_and_rejected_rows_agree_in_lenient_mode(trained, s
     local, a, summary, b = _run_both(trained.pair(), spark, job, tmp_path)
     assert_same_rows(a, b)
     by_id = b.set_index("customer_id")["not_scored_reason"]
-    assert by_id[str(victim)] == REJECTED and by_id["ONLY-IN-CUSTOMERS"].startswith("no transactions")
+    assert by_id[str(victim)] == NotScored.SET_ASIDE.words() and by_id["ONLY-IN-CUSTOMERS"].startswith("no transactions")
     assert summary.not_scored == local.not_scored
     rejected = pd.read_csv(tmp_path / "spark.parquet.rejects" / "transactions.rejects.csv", dtype=str)
     local_rejected = pd.read_csv(tmp_path / "local.parquet.rejects" / "transactions.rejects.csv", dtype=str)
@@ -112,7 +113,7 @@ def test_not_scored_customers_and_rejected_rows_agree_in_lenient_mode(trained, s
 def test_output_schema_comes_from_the_score_columns():
     from pyspark.sql import types as T
 
-    from retain.serving.spark import spark_schema
+    from retain.serving.jobs.spark import spark_schema
 
     columns = score_columns(["price", "service"])
     schema = spark_schema(columns)
@@ -204,7 +205,7 @@ def test_missing_java_pyspark_or_master_fail_clearly(trained, tmp_path, case):
 
 
 def test_a_killed_spark_job_leaves_the_previous_output_and_a_rerun_is_identical(trained, spark, tmp_path):
-    from retain.serving.spark import run_spark_score_job
+    from retain.serving.jobs.spark import run_spark_score_job
 
     pair = trained.pair()
     out = tmp_path / "scores.parquet"
@@ -235,7 +236,7 @@ def test_a_killed_spark_job_leaves_the_previous_output_and_a_rerun_is_identical(
 
 
 def test_a_group_hands_each_table_over_in_file_order():
-    from retain.serving.spark import BUCKET, ROW, TABLE, _Layout
+    from retain.serving.jobs.spark import BUCKET, ROW, TABLE, _Layout
 
     layout = _Layout({"transactions": ["customer_id", "amount"], "customers": ["customer_id"]},
                      {"transactions": [], "customers": []})

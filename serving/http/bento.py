@@ -19,8 +19,8 @@ from pathlib import Path
 
 from retain.errors import RetainError
 from retain.models.pyfunc import CHURN_MODEL_NAME, VALUE_MODEL_NAME, pip_requirements
-from retain.serving.http_config import NO_AUTH
-from retain.serving.http_models import champion_versions, model_info
+from retain.serving.http.config import NO_AUTH
+from retain.serving.http.served import champion_versions, model_info
 from retain.settings import Settings
 
 ENTRY_MODULE = '''"""Entry module of a retain Bento (written by retain build): the service, serving the
@@ -28,7 +28,7 @@ models imported into this Bento (retain_bento_models.json) instead of the regist
 import json
 from pathlib import Path
 
-from retain.serving import service
+from retain.serving.http import service
 
 service.use_bento_models(json.loads((Path(__file__).parent / "retain_bento_models.json").read_text()))
 Retain = service.Retain

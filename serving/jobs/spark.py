@@ -39,14 +39,15 @@ import pandas as pd
 
 from retain.data.contract import BOOL, DATETIME, FLOAT, STRING
 from retain.errors import RetainError
-from retain.serving.batch import (
+from retain.serving.jobs.chunks import (
     ChunkOutcome,
     ScoreJob,
     ScoreSummary,
-    _check_writable,
-    _table_files,
+    check_writable,
+    table_files,
     finish_score_job,
     output_format,
+    part_columns,
     score_chunk,
     validate_chunk,
     work_folder,
@@ -286,7 +287,7 @@ def read_bucketed(spark, data: Path, mapping: dict, buckets: int):
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    files = _table_files(data, mapping)
+    files = table_files(data, mapping)
     parts, columns, integers = [], {}, {}
     for name, path in files.items():
         if path.suffix.lower() == ".parquet":
@@ -380,7 +381,7 @@ def _score_groups(job: ScoreJob, broadcast, layout: _Layout, work: Path, outcome
         scores = score_chunk(layout.frames(rows), job, pair, work / f"rejects-{bucket}", outcome)
         outcomes.add({bucket: outcome})
         if scores is None:
-            return pd.DataFrame({name: pd.Series(dtype=object) for name in pair.columns})
+            return pd.DataFrame({name: pd.Series(dtype=object) for name in part_columns(pair)})
         return scores
 
     return _retain_errors_marked(score_group)
@@ -394,7 +395,7 @@ def run_spark_score_job(job: ScoreJob, pair: ModelPair, spark, *, store=None, no
     fmt = output_format(job.out, job.output_format)
     if job.chunk_customers < 1:
         raise RetainError("--chunk-customers must be at least 1")
-    _check_writable(job.out)
+    check_writable(job.out)
     # one cutoff for every group, as one local run has
     job = replace(job, data_cutoff=job.data_cutoff if job.data_cutoff is not None else pd.Timestamp.now())
     with _spark_errors_as_retain_errors(f"reading {job.data}"):
@@ -412,7 +413,7 @@ def run_spark_score_job(job: ScoreJob, pair: ModelPair, spark, *, store=None, no
         outcomes = context.accumulator({}, _OutcomeParam())
         spark.conf.set("spark.sql.shuffle.partitions", str(buckets))
         scores = combined.groupBy(BUCKET).applyInPandas(_score_groups(job, broadcast, layout, work, outcomes),
-                                                        spark_schema(pair.columns))
+                                                        spark_schema(part_columns(pair)))
         with _spark_errors_as_retain_errors(f"scoring {job.data}"):
             scores.write.mode("errorifexists").parquet(str(work / "spark"))
         broadcast.destroy()
@@ -513,10 +514,10 @@ def run_spark_features_job(job: FeaturesJob, spark, *, progress: Callable[[str],
     from pyspark.sql import functions as F
 
     from retain.features import FeatureConfig, FeatureReference, build_features
-    from retain.serving.batch import _merge_rejects, _write_sorted
+    from retain.serving.jobs.chunks import _merge_rejects, _write_sorted
 
     fmt = "csv" if job.out.suffix.lower() == ".csv" else "parquet"
-    _check_writable(job.out)
+    check_writable(job.out)
     job = replace(job, config=job.config or FeatureConfig(), mapping=job.mapping or {},
                   data_cutoff=job.data_cutoff if job.data_cutoff is not None else pd.Timestamp.now())
     work = work_folder(job.out, progress)

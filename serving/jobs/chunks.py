@@ -1,12 +1,9 @@
-"""``retain score``: score every customer of a dataset folder with a model pair.
-
-Customers are processed in chunks by a hash of their id, so all rows of a customer are in
-one chunk and a base larger than memory can be scored on one machine: DuckDB reads each
-chunk's rows from the Parquet or CSV files. Each chunk is validated against the data
-contract and scored by the scoring core; the parts are sorted by customer_id into one file,
-so the result does not depend on the chunk size. The output is written to a temporary file
-beside the target and renamed over it at the end: a job stopped half way leaves the
-previous output (or none), never a partial file.
+"""What both engines of ``retain score`` share (the local one in ``local.py``, Spark in
+``spark.py``): the job and its summary, validating and scoring one chunk of customers
+(``score_chunk``: all rows of each customer, through the scoring core), and finishing the
+job from the chunks' part files (``finish_score_job``). The output is written to a
+temporary folder beside the target and renamed over it at the end: a job stopped half way
+leaves the previous output (or none), never a partial file.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ import math
 import os
 import shutil
 import socket
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -28,18 +24,26 @@ import numpy as np
 import pandas as pd
 
 from retain.data import Dataset, validate_tables
-from retain.data.contract import BOOL, DATETIME, FLOAT, ID, TABLES
+from retain.data.contract import BOOL, DATETIME, FLOAT, ID, STRING, TABLES
 from retain.errors import RetainError
 from retain.features.drift import MAJOR_PSI, compare
-from retain.features.eligibility import NO_TRANSACTIONS, distinct_ids
+from retain.features.eligibility import distinct_ids
 from retain.serving.scoring import ModelPair, conform, score_customers
 from retain.serving.store import ScoreStore
+from retain.vocabulary import NotScored
 
 FORMATS = {".parquet": "parquet", ".csv": "csv"}
 # A customer's age grows with the time between training and scoring whatever the business
 # does: its shift is reported in the drift file but raises no alert.
 AGE_COLUMNS = ("T",)
-REJECTED = "every row of this customer was set aside by validation (see the rejects folder)"
+# The part files carry each row's not-scored code beside the score columns, for the counts;
+# the output file has the score columns only.
+NOT_SCORED_CODE = "_not_scored"
+
+
+def part_columns(pair: ModelPair) -> dict[str, str]:
+    """The columns of a part file: the score columns and the not-scored code."""
+    return {**pair.columns, NOT_SCORED_CODE: STRING}
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ def output_format(out: Path, requested: str | None) -> str:
     return by_suffix
 
 
-def _table_files(folder: Path, mapping: dict) -> dict[str, Path]:
+def table_files(folder: Path, mapping: dict) -> dict[str, Path]:
     if not folder.exists():
         raise RetainError(f"--data {folder} does not exist")
     if not folder.is_dir():
@@ -114,7 +118,7 @@ def _table_files(folder: Path, mapping: dict) -> dict[str, Path]:
     return files
 
 
-def _check_writable(out: Path) -> None:
+def check_writable(out: Path) -> None:
     parent = out.resolve().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -126,45 +130,7 @@ def _check_writable(out: Path) -> None:
         raise RetainError(f"--out {out} is a folder; give a file name ending in .parquet or .csv")
 
 
-class _ChunkReader:
-    """Reads the rows of one chunk of customers from every table with DuckDB."""
-
-    def __init__(self, files: dict[str, Path], mapping: dict, chunks: int):
-        self.connection = duckdb.connect()
-        self.connection.execute("SET preserve_insertion_order = true")
-        self.mapping = mapping
-        self.chunks = chunks
-        self.sources = {}
-        for name, path in files.items():
-            source = (f"read_parquet({_quote(path)})" if path.suffix.lower() == ".parquet"
-                      else f"read_csv({_quote(path)}, all_varchar = true, header = true)")
-            id_column = mapping.get(name, {}).get("columns", {}).get("customer_id", "customer_id")
-            columns = [row[0] for row in self.connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-            if id_column not in columns:
-                raise RetainError(
-                    f"{name}: required column {id_column!r} missing; the file {path} has {columns}. Map it with "
-                    f"--column {name}.customer_id=YOUR_NAME"
-                )
-            self.sources[name] = (source, id_column)
-
-    def customers(self) -> int:
-        parts = [f'SELECT CAST("{column}" AS VARCHAR) AS id FROM {source}'
-                 for name, (source, column) in self.sources.items() if name in ("transactions", "customers")]
-        return self.connection.execute(f"SELECT count(DISTINCT id) FROM ({' UNION ALL '.join(parts)})").fetchall()[0][0]
-
-    def chunk(self, k: int) -> dict[str, pd.DataFrame]:
-        frames = {}
-        for name, (source, column) in self.sources.items():
-            where = "" if self.chunks == 1 else f'WHERE hash(CAST("{column}" AS VARCHAR)) % {self.chunks} = {k}'
-            # ids as categoricals: every later step groups by customer, and codes are cheap to group
-            frame = self.connection.sql(f"SELECT * FROM {source} {where}").to_arrow_table().to_pandas(
-                categories=[column])
-            renames = {src: dst for dst, src in self.mapping.get(name, {}).get("columns", {}).items()}
-            frames[name] = frame.rename(columns=renames)
-        return frames
-
-
-def _quote(path: Path) -> str:
+def quoted(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
@@ -173,52 +139,6 @@ def _input_ids(frames: dict[str, pd.DataFrame]) -> pd.Index:
     ids = [distinct_ids(frames[name]["customer_id"]) for name in ("transactions", "customers") if name in frames]
     values = pd.Series(np.concatenate(ids), dtype="string").str.strip()
     return pd.Index(values[values.notna() & (values != "")].unique().astype(str))
-
-
-def reason_group(reason: str) -> str:
-    """A not-scored reason without its dates: 'churned on 2025-03-01 (price)' -> 'churned'."""
-    for prefix in ("churned", "only returns", "no purchase before", "no transactions", "every row"):
-        if reason.startswith(prefix):
-            return {"every row": "set aside by validation"}.get(prefix, prefix)
-    return reason
-
-
-def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = None,
-                  notes: list[str] | None = None, progress: Callable[[str], None] = lambda m: None) -> ScoreSummary:
-    started = time.perf_counter()
-    fmt = output_format(job.out, job.output_format)
-    if job.chunk_customers < 1:
-        raise RetainError("--chunk-customers must be at least 1")
-    files = _table_files(job.data, job.mapping)
-    _check_writable(job.out)
-    reader = _ChunkReader(files, job.mapping, 1)
-    total = reader.customers()
-    chunks = max(1, math.ceil(total / job.chunk_customers))
-    reader.chunks = chunks
-    progress(f"scoring {total:,} customers as of {job.as_of.date()} in {chunks} chunk(s) of up to "
-             f"{job.chunk_customers:,} customers; models: {pair.clv_version or 'no value model'}, "
-             f"{pair.churn_version or 'no churn model'}")
-
-    work = work_folder(job.out, progress)
-    outcome = ChunkOutcome()
-    try:
-        bar = _progress_bar(chunks)
-        for k in range(chunks):
-            tick = time.perf_counter()
-            frames = reader.chunk(k)
-            outcome.timed("read", tick)
-            scores = score_chunk(frames, job, pair, work / f"rejects-{k}", outcome)
-            if scores is not None:
-                tick = time.perf_counter()
-                scores.to_parquet(work / f"part-{k:05d}.parquet", index=False)
-                outcome.timed("write", tick)
-            bar.update(1)
-            if not bar.is_terminal and scores is not None:
-                progress(f"  chunk {k + 1}/{chunks}: {len(scores):,} customers")
-        bar.close()
-        return finish_score_job(job, pair, work, fmt, outcome, started, store=store, notes=notes, progress=progress)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 OWNER_FILE = "owner"
@@ -286,9 +206,7 @@ def score_chunk(frames: dict[str, pd.DataFrame], job: ScoreJob, pair: ModelPair,
         if "customers" not in frames or frames["customers"].empty:
             return None
         ids = _input_ids({"customers": frames["customers"]})
-        return conform(pd.DataFrame({"customer_id": ids}).assign(
-            as_of=job.as_of, not_scored_reason=NO_TRANSACTIONS, clv_model_version=pair.clv_version,
-            churn_model_version=pair.churn_version), pair.columns)
+        return _not_scored(ids, NotScored.NO_TRANSACTIONS, job, pair)
     tick = time.perf_counter()
     dataset = validate_chunk(frames, lenient=job.lenient, data_cutoff=job.data_cutoff, rejects_dir=rejects_dir)
     outcome.rejected_any |= bool(dataset.report.rows_rejected and any(dataset.report.rows_rejected.values()))
@@ -296,14 +214,19 @@ def score_chunk(frames: dict[str, pd.DataFrame], job: ScoreJob, pair: ModelPair,
     tick = time.perf_counter()
     batch = score_customers(dataset, job.as_of, pair)
     outcome.timed("features and models", tick)
-    scores = batch.scores
+    scores = batch.scores.assign(**{NOT_SCORED_CODE: [code.value if code else None for code in batch.not_scored]})
     lost = _input_ids(frames).difference(pd.Index(scores["customer_id"]))
     if len(lost):  # lenient mode set aside every row of these customers: list them all the same
-        extra = pd.DataFrame({"customer_id": lost, "as_of": job.as_of, "not_scored_reason": REJECTED,
-                              "clv_model_version": pair.clv_version, "churn_model_version": pair.churn_version})
-        scores = conform(pd.concat([scores, extra], ignore_index=True), pair.columns)
+        scores = pd.concat([scores, _not_scored(lost, NotScored.SET_ASIDE, job, pair)], ignore_index=True)
     outcome.add(ChunkOutcome(batch.missing_features, batch.unknown_categories))
     return scores
+
+
+def _not_scored(ids, reason: NotScored, job: ScoreJob, pair: ModelPair) -> pd.DataFrame:
+    """Part rows for customers the scoring core never saw, saying why."""
+    return conform(pd.DataFrame({"customer_id": ids}).assign(
+        as_of=job.as_of, not_scored_reason=reason.words(), clv_model_version=pair.clv_version,
+        churn_model_version=pair.churn_version, **{NOT_SCORED_CODE: reason.value}), part_columns(pair))
 
 
 # the dtypes validate_tables gives each column kind of the contract (TEXT is left as read)
@@ -340,13 +263,13 @@ def finish_score_job(job: ScoreJob, pair: ModelPair, work: Path, fmt: str, outco
     _write_sorted(work, written, fmt, pair.columns)
     outcome.timed("write", tick)
     counts = _counts(work)
-    if counts["scored"] == 0 and set(counts["not_scored"]) <= {"no purchase before", "no transactions", "only returns"}:
+    if counts["scored"] == 0 and all(NotScored(code).before_the_data for code in counts["not_scored"]):
         raise RetainError(
             f"no customer has a purchase before {job.as_of.date()}: --as-of is before the data; "
             "choose a date after the first purchases"
         )
     tick = time.perf_counter()
-    drift, drift_path = _drift(pair, work, job)
+    drift, drift_path = _drift(pair, work, job, counts["not_scored"])
     outcome.timed("drift", tick)
     os.replace(written, job.out)
     rejects = None
@@ -376,7 +299,7 @@ def finish_score_job(job: ScoreJob, pair: ModelPair, work: Path, fmt: str, outco
         if fmt != "parquet":  # the store loads Parquet; convert the CSV's rows once more
             source = job.out.with_name(f".{job.out.name}.store.parquet")
             duckdb.connect().execute(
-                f"COPY (SELECT * FROM read_csv({_quote(job.out)}, header = true)) TO {_quote(source)} (FORMAT parquet)")
+                f"COPY (SELECT * FROM read_csv({quoted(job.out)}, header = true)) TO {quoted(source)} (FORMAT parquet)")
         try:
             summary.store_table = store.load(source, job.as_of, {
                 "output": str(job.out), "clv_model_version": pair.clv_version,
@@ -395,26 +318,6 @@ def finish_score_job(job: ScoreJob, pair: ModelPair, work: Path, fmt: str, outco
     return summary
 
 
-class _progress_bar:
-    """A tqdm bar on a terminal; nothing (the caller logs lines) otherwise."""
-
-    def __init__(self, total: int):
-        self.is_terminal = sys.stderr.isatty()
-        self.bar = None
-        if self.is_terminal:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="chunk", file=sys.stderr, desc="scoring")
-
-    def update(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _write_sorted(work: Path, target: Path, fmt: str, columns: dict[str, str]) -> None:
     parts = sorted(work.glob("part-*.parquet"))
     if not parts:
@@ -426,45 +329,43 @@ def _write_sorted(work: Path, target: Path, fmt: str, columns: dict[str, str]) -
     names = ", ".join(f'CAST("{name}" AS TIMESTAMP_NS) AS "{name}"' if kind == DATETIME else f'"{name}"'
                       for name, kind in columns.items())
     connection.execute(
-        f"COPY (SELECT {names} FROM read_parquet({_quote(work)} || '/part-*.parquet', union_by_name = true) "
-        f"ORDER BY customer_id) TO {_quote(target)} ({options})")
+        f"COPY (SELECT {names} FROM read_parquet({quoted(work)} || '/part-*.parquet', union_by_name = true) "
+        f"ORDER BY customer_id) TO {quoted(target)} ({options})")
 
 
 def _counts(work: Path) -> dict:
+    """Customers, those scored, and those not scored by reason code."""
     connection = duckdb.connect()
     rows = connection.execute(
-        f"SELECT coalesce(not_scored_reason, '') AS reason, count(*) FROM read_parquet({_quote(work)} || '/part-*.parquet') "
-        "GROUP BY 1").fetchall()
-    by_group: dict[str, int] = {}
-    scored = 0
-    for reason, count in rows:
-        if reason == "":
-            scored += count
-        else:
-            group = reason_group(reason)
-            by_group[group] = by_group.get(group, 0) + count
-    return {"customers": scored + sum(by_group.values()), "scored": scored, "not_scored": by_group}
+        f'SELECT "{NOT_SCORED_CODE}", count(*) FROM read_parquet({quoted(work)} || \'/part-*.parquet\') '
+        "GROUP BY 1 ORDER BY 1").fetchall()
+    by_code = {code: count for code, count in rows if code is not None}
+    scored = sum(count for code, count in rows if code is None)
+    return {"customers": scored + sum(by_code.values()), "scored": scored, "not_scored": by_code}
 
 
-def _drift(pair: ModelPair, work: Path, job: ScoreJob) -> tuple[pd.DataFrame, Path | None]:
+def _drift(pair: ModelPair, work: Path, job: ScoreJob, not_scored: dict[str, int]) -> tuple[pd.DataFrame, Path | None]:
     """PSI of the key features and scores against the models' training profile; written
-    beside the output as OUT.drift.json."""
+    beside the output as OUT.drift.json, with the customers not scored by reason code (the
+    report reads them there)."""
     path = job.out.with_name(job.out.name + ".drift.json")
     if not pair.profiles:
-        path.write_text(json.dumps({"note": "the models carry no training profile: retrain them to get drift checks"}))
+        path.write_text(json.dumps({"note": "the models carry no training profile: retrain them to get drift checks",
+                                    "not_scored": not_scored}))
         return pd.DataFrame(columns=["column", "psi", "unseen_share", "level"]), path
     columns = list(pair.profiles)
     connection = duckdb.connect()
     names = ", ".join(f'"{c}"' for c in columns + ["not_scored_reason"])
     frame = connection.execute(
-        f"SELECT {names} FROM read_parquet({_quote(work)} || '/part-*.parquet', union_by_name = true)").df()
+        f"SELECT {names} FROM read_parquet({quoted(work)} || '/part-*.parquet', union_by_name = true)").df()
     scored = frame[frame["not_scored_reason"].fillna("") == ""]
     drift = compare(pair.profiles, scored)
     share_not_scored = float(1 - len(scored) / max(len(frame), 1))
     records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
                for row in drift.to_dict(orient="records")]
     path.write_text(json.dumps({"as_of": str(job.as_of.date()), "threshold_psi": job.drift_threshold,
-                                "share_not_scored": share_not_scored, "columns": records}, indent=2))
+                                "share_not_scored": share_not_scored, "not_scored": not_scored, "columns": records},
+                               indent=2))
     return drift, path
 
 

@@ -6,8 +6,9 @@ served ``ModelPair``, or the score store's ``lookup``. The pair is read once per
 from the ``ModelHolder``, so a response comes wholly from one pair and names its versions.
 
 Configuration is read once, at import, from the environment ``retain serve`` sets
-(serving/http_config.py). Size limits, API keys and readiness are ASGI middleware
-(serving/http_guard.py), in front of every endpoint.
+(serving/http/config.py): BentoML's class decorator needs the worker count and the tracing
+settings when the module is imported. Size limits, API keys and readiness are ASGI middleware
+(serving/http/guard.py), in front of every endpoint.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
 from retain.errors import RetainError
-from retain.serving.batch import reason_group
-from retain.serving.http_config import options_from_environment, tracing_config
-from retain.serving.http_guard import Guard
-from retain.serving.http_models import ModelHolder, ServedPair, champion_versions, load_champions
-from retain.serving.http_batching import RequestBatcher
-from retain.serving.http_request import Customer, Unscorable, parse_as_of, request_model, score_requests, score_rows
+from retain.serving.http.batching import RequestBatcher
+from retain.serving.http.config import options_from_environment, tracing_config
+from retain.serving.http.dispatch import Unscorable, score_requests
+from retain.serving.http.guard import Guard
+from retain.serving.http.response import score_rows
+from retain.serving.http.schema import Customer, parse_as_of, request_model
+from retain.serving.http.served import ModelHolder, ServedPair, champion_versions, load_champions
 from retain.serving.store import ScoreStore
 
 log = logging.getLogger("retain.serving")
@@ -146,14 +148,14 @@ class Retain:
             return _not_ready(self.holder)
         day = parse_as_of(as_of)
         try:
-            served, reasons, rows = await self.batcher.submit((customers, day), len(customers))
+            served, not_scored, rows = await self.batcher.submit((customers, day), len(customers))
         except Unscorable as exc:
-            self._count(exc.reasons.values())
+            self._count(exc.codes)
             return _json({"error": str(exc), "customers": [{"customer_id": k, "not_scored_reason": v}
                                                             for k, v in exc.reasons.items()]}, 422)
         except RetainError as exc:
             return _json({"error": str(exc)}, 422)
-        self._count(reasons)
+        self._count(not_scored)
         return _json({"as_of": day.strftime("%Y-%m-%d"), **served.versions, "customers": rows})
 
     def _score_batch(self, requests: list) -> list:
@@ -162,15 +164,15 @@ class Retain:
         results = score_requests(requests, served.pair)
         # the response rows are made here too, off the event loop that reads the next requests
         return [result if isinstance(result, Exception) else
-                (served, result.columns["not_scored_reason"].tolist(), score_rows(result.columns, served.pair.columns))
+                (served, result.not_scored, score_rows(result.columns, served.pair.columns))
                 for result in results]
 
     @staticmethod
-    def _count(reasons) -> None:
+    def _count(codes) -> None:
+        """Customers by outcome, ``codes`` the not-scored code of each (None: scored)."""
         # one increment per kind of outcome: a counter's inc is a locked write to shared memory
         for (outcome, reason), customers in Counter(
-                ("not_scored", reason_group(reason).split(":")[0]) if reason else ("scored", "")
-                for reason in reasons).items():
+                ("not_scored", code.value) if code is not None else ("scored", "") for code in codes).items():
             CUSTOMERS_COUNTER.labels(outcome=outcome, reason=reason).inc(customers)
 
     @bentoml.api(route="/lookup", input_spec=LookupRequest)

@@ -1,0 +1,158 @@
+"""A request's customers as the data contract's tables, checked as a dataset folder is.
+
+A well-formed customer whose values break the contract (a NaN amount, a date that does not
+parse, a negative discount...) is set aside with a ``not_scored_reason`` that names the
+field, and the others are scored (docs/http-api.md, "Errors").
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from retain.data import Dataset, validate_tables
+from retain.data.frames import frame_of
+from retain.errors import DataValidationError
+from retain.serving.http.columnar import RequestTables
+from retain.serving.http.schema import Customer
+from retain.serving.scoring import ModelPair
+from retain.vocabulary import NotScored
+
+# Each table is built column by column from the rows, with the dtype the contract's field
+# has: a frame made from a list of dicts infers every column and costs ~1 ms even for one row.
+_TX = {"timestamp": object, "amount": float, "order_id": object, "discount": float, "category": object,
+       "channel": object}
+_INTERACTION = {"timestamp": object, "kind": object, "resolved": object, "resolution_hours": float,
+                "satisfaction": float}
+_EVENT = {"churn_date": object, "churn_type": object}
+_TX_OPTIONAL = ("order_id", "discount", "category", "channel")
+
+
+def _column_frame(rows: list[dict], owner: list[str], fields: dict[str, type],
+                  optional: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The rows as a table; a field a row left out is missing, as null is. An ``optional``
+    field that no row sent is left out, as a file without that column would be."""
+    columns = {"customer_id": np.array(owner, dtype=object)}
+    for name, dtype in fields.items():
+        values = [row.get(name) for row in rows]
+        if name in optional and all(value is None for value in values):
+            continue
+        columns[name] = np.array(values, dtype=dtype)  # None reads as NaN in a float column
+    return frame_of(columns)
+
+
+def request_tables(customers: list[Customer]) -> dict[str, pd.DataFrame]:
+    """The customers' rows as data-contract tables (raw, not yet validated)."""
+    tx, tx_owner, inter, inter_owner, events, event_owner = [], [], [], [], [], []
+    attributes, any_attributes = [], False
+    for customer in customers:
+        cid, rows = customer["customer_id"], customer["transactions"]
+        tx.extend(rows)
+        tx_owner.extend([cid] * len(rows))
+        if rows := customer.get("interactions"):
+            inter.extend(rows)
+            inter_owner.extend([cid] * len(rows))
+        if rows := customer.get("churn_events"):
+            events.extend(rows)
+            event_owner.extend([cid] * len(rows))
+        if (row := customer.get("attributes")) is not None:
+            any_attributes = True
+        attributes.append(row or {})
+    frames = {}
+    if tx:
+        frames["transactions"] = _column_frame(tx, tx_owner, _TX, optional=_TX_OPTIONAL)
+    if inter:
+        frames["interactions"] = _column_frame(inter, inter_owner, _INTERACTION)
+    if events:
+        frames["churn_events"] = _column_frame(events, event_owner, _EVENT)
+    if any_attributes:
+        names = dict.fromkeys(name for row in attributes for name in row)
+        frames["customers"] = pd.DataFrame({"customer_id": [c["customer_id"] for c in customers],
+                                            **{name: [row.get(name) for row in attributes] for name in names}})
+    return frames
+
+
+def _only(frames: dict[str, pd.DataFrame], ids) -> dict[str, pd.DataFrame]:
+    out = {}
+    for name, frame in frames.items():
+        rows = frame[frame["customer_id"].isin(ids)].reset_index(drop=True)
+        if len(rows):
+            out[name] = rows
+    return out
+
+
+def validate(frames: dict[str, pd.DataFrame]) -> Dataset:
+    # rows on or after as_of are ignored by the features, so no date is "in the future" here
+    return validate_tables(frames, data_cutoff=pd.Timestamp.max)
+
+
+def _problems(exc: DataValidationError) -> str:
+    """The contract problems of a validation error, without the report's header and the
+    command-line hints ("- table.column: N row(s) ..." lines; the whole text when it has none)."""
+    lines = [line[2:] for line in str(exc).splitlines() if line.startswith("- ")]
+    return "; ".join(lines) if lines else str(exc)
+
+
+def validated(frames: dict[str, pd.DataFrame], ids: list[str]) -> tuple[Dataset | None, dict[str, str]]:
+    """The contract-checked tables of the customers whose rows pass, and for every other
+    customer the reason in words (``NotScored.INVALID_INPUT``: the table, field and rows
+    that broke the contract).
+
+    The whole request is checked at once; only when that fails is each customer checked
+    alone, to find who broke what (the common, clean request pays for one check)."""
+    if "transactions" not in frames:
+        return None, {}
+    try:
+        return validate(frames), {}
+    except DataValidationError:
+        pass
+    bad: dict[str, str] = {}
+    for cid in ids:
+        own = _only(frames, [cid])
+        if "transactions" not in own:
+            continue  # no transactions: the scoring core says so
+        try:
+            validate(own)
+        except DataValidationError as exc:
+            bad[cid] = NotScored.INVALID_INPUT.words(problems=_problems(exc))
+    good = [cid for cid in ids if cid not in bad]
+    rest = _only(frames, good)
+    if "transactions" not in rest:
+        return None, bad
+    buyers = set(rest["transactions"]["customer_id"])
+    for name in ("interactions", "churn_events"):  # of customers with no transactions, who are not scored
+        if name in rest:
+            rest[name] = rest[name][rest[name]["customer_id"].isin(buyers)].reset_index(drop=True)
+            if not len(rest[name]):
+                del rest[name]
+    try:
+        return validate(rest), bad
+    except DataValidationError as exc:  # not expected: every customer passed alone
+        return None, {**bad, **{cid: NotScored.INVALID_INPUT.words(problems=_problems(exc)) for cid in good}}
+
+
+def with_empty_tables(dataset: Dataset, pair: ModelPair) -> Dataset:
+    """A request without interactions means none were recorded: when the churn model reads
+    interaction features, give it an empty interactions table (counts 0) rather than none
+    (features unknown)."""
+    if dataset.interactions is not None or pair.churn is None or "interactions" not in pair.churn.feature_names_:
+        return dataset
+    empty = pd.DataFrame({
+        "customer_id": pd.Series([], dtype=object),
+        "timestamp": pd.Series([], dtype="datetime64[ns]"),
+        "kind": pd.Series([], dtype=object),
+        "resolved": pd.Series([], dtype="boolean"),
+        "resolution_hours": pd.Series([], dtype=float),
+        "satisfaction": pd.Series([], dtype=float),
+    })
+    return replace(dataset, interactions=empty)
+
+
+def as_tables(customers: list[Customer] | RequestTables) -> RequestTables:
+    """A request's customers as tables: read by pydantic (``list[Customer]``) or already
+    read into columns (``ColumnReader.read``)."""
+    if isinstance(customers, RequestTables):
+        return customers
+    return RequestTables([c["customer_id"] for c in customers], request_tables(customers))
