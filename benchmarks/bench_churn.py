@@ -43,11 +43,11 @@ def main() -> None:
 
     from retain.data import load_dataset
     from retain.features import build_features
-    from retain.models import pyfunc
+    from retain.models import registry
     from retain.models.churn import ChurnConfig
     from retain.training.churn import train_churn_model
     from retain.settings import Settings
-    from retain.training.registry import configure_tracking
+    from retain.models.registry import configure_tracking
 
     settings = Settings(home=Path(tempfile.mkdtemp(prefix="bench-churn-")))  # a throw-away MLflow store
 
@@ -98,7 +98,7 @@ def main() -> None:
         explain_gap(dataset, args.data, pd.Timestamp(args.as_of))
 
     configure_tracking(settings)
-    model = pyfunc.load(f"models:/retain-churn-type/{result.model_version}").unwrap_python_model()
+    model = registry.load(f"models:/retain-churn-type/{result.model_version}").unwrap_python_model()
     started = time.perf_counter()
     features, _ = build_features(dataset.transactions, args.as_of, customers=dataset.customers,
                                  interactions=dataset.interactions, reference=model.reference)

@@ -43,7 +43,8 @@ def _server(root: Path) -> tuple[subprocess.Popen, str]:
 
 def _measure(uri: str, home: Path, moves: int) -> tuple[float, float]:
     from retain.settings import Settings
-    from retain.training.registry import CHAMPION, Decision, Registry
+    from retain.models.registry import CHAMPION, Registry
+    from retain.training.gate import Decision
 
     registry = Registry(Settings(home=home, tracking_uri=uri))
     name = "bench-model"

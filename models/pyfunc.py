@@ -14,7 +14,7 @@ Input contract of a registered pyfunc (``mlflow.pyfunc.load_model`` or ``spark_u
 
 Every input customer comes back as one row: ``not_scored_reason`` is empty for scored
 customers and says why for the others (churned before as_of, no purchase before as_of,
-only returns). The version column reads ``NAME/vVERSION`` when loaded through ``load``
+only returns). The version column reads ``NAME/vVERSION`` when loaded through ``retain.models.registry.load``
 (which passes it as MLflow ``model_config``), else the run the model was logged in.
 """
 
@@ -37,25 +37,9 @@ from retain.features.eligibility import scorable_features
 # Packages a loaded model needs besides retain itself (installed where models are served).
 RUNTIME_PACKAGES = ("lifetimes", "pandas", "numpy", "scipy", "scikit-learn", "lightgbm", "mlflow", "pyarrow")
 TABLE_COLUMN = "table"
-# Registered model names and aliases: scheduled jobs and tools outside retain use them.
-VALUE_MODEL_NAME = "retain-clv"
-CHURN_MODEL_NAME = "retain-churn-type"
-CHAMPION = "champion"
-CHALLENGER = "challenger"
 # The columns of the training scores whose distribution is kept with the model for drift checks.
 PROFILED_COLUMNS = ("frequency", "recency", "T", "monetary", "rfm_segment", "lifecycle_stage", "p_alive",
                     "expected_purchases", "clv", "value_tier", "p_churn", "churn_type")
-
-
-def use_tracking_store(settings) -> str:
-    """Point MLflow at the settings' tracking store and model registry; returns its URI.
-    Here, below training and serving, because both read the registry through it."""
-    uri = settings.resolved_tracking_uri
-    if settings.uses_local_store:
-        settings.home.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return uri
 
 
 def pip_requirements() -> list[str]:
@@ -212,30 +196,3 @@ def log_pyfunc(wrapper: RetainPyfunc, example_features: pd.DataFrame, profile_fe
         pip_requirements=pip_requirements(),
         model_config={"version_label": wrapper.version_label},  # replaced by the registry version at load
     )
-
-
-def resolve_version(model_uri: str) -> tuple[str, str] | None:
-    """(NAME, VERSION) for ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``; None otherwise."""
-    if not model_uri.startswith("models:/"):
-        return None
-    from mlflow import MlflowClient
-
-    reference = model_uri[len("models:/"):]
-    if "@" in reference:
-        name, alias = reference.split("@", 1)
-        return name, str(MlflowClient().get_model_version_by_alias(name, alias).version)
-    if "/" in reference:
-        name, version = reference.split("/", 1)
-        return name, version
-    return None
-
-
-def load(model_uri: str) -> mlflow.pyfunc.PyFuncModel:
-    """Load a pyfunc. An alias is resolved to its version first, so the model loaded is the
-    version named in its output even if the alias moves meanwhile: the version column then
-    reads ``NAME/vVERSION`` (given to the model as MLflow ``model_config``)."""
-    resolved = resolve_version(model_uri)
-    if resolved is None:
-        return mlflow.pyfunc.load_model(model_uri)
-    name, version = resolved
-    return mlflow.pyfunc.load_model(f"models:/{name}/{version}", model_config={"version_label": f"{name}/v{version}"})

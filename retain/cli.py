@@ -329,11 +329,10 @@ def _print_churn_summary(result) -> None:
 
 
 def cmd_promote(args) -> int:
-    from retain.training.registry import (
-        CHURN_MODEL_NAME, VALUE_MODEL_NAME, configure_tracking, display_uri, promote, strict_json,
-    )
+    from retain.console import strict_json
+    from retain.models.registry import MODEL_NAMES, configure_tracking, display_uri, promote
 
-    name = {"clv": VALUE_MODEL_NAME, "churn": CHURN_MODEL_NAME}[args.model]
+    name = MODEL_NAMES[args.model]
     settings = args.settings
     _say(f"MLflow store: {display_uri(settings.resolved_tracking_uri)}")
     store_file = settings.home / "mlflow.db"
@@ -359,7 +358,7 @@ def cmd_score(args) -> int:
     from retain.serving import load_model_pair
     from retain.serving.jobs import ScoreJob, run_score_job
     from retain.serving.store import ScoreStore
-    from retain.training.registry import strict_json
+    from retain.console import strict_json
 
     progress = _stage_printer()
     job = ScoreJob(
@@ -491,7 +490,7 @@ def cmd_build(args) -> int:
 
 def cmd_models(args) -> int:
     from retain.report import format_overview, registry_overview
-    from retain.training.registry import strict_json
+    from retain.console import strict_json
 
     overview = registry_overview(args.settings)
     print(strict_json(overview) if args.json else format_overview(overview))

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
+import math
 import sys
 import warnings
 
@@ -83,3 +85,19 @@ def command_output(verbose: bool = False):
         finally:
             sys.stdout, sys.stderr = stdout, stderr
             logging.disable(disabled)
+
+
+def strict_json(value) -> str:
+    """JSON that every parser accepts: NaN and infinities become null, numpy numbers plain."""
+    def clean(item):
+        if isinstance(item, dict):
+            return {str(k): clean(v) for k, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [clean(v) for v in item]
+        if hasattr(item, "item") and not isinstance(item, (str, bytes)):
+            item = item.item()  # numpy scalar
+        if isinstance(item, float) and not math.isfinite(item):
+            return None
+        return item
+
+    return json.dumps(clean(value), indent=2, allow_nan=False)

@@ -67,7 +67,8 @@ def registry_overview(settings: Settings) -> dict:
     key holdout metrics), and the versions the last score run used."""
     from mlflow.exceptions import MlflowException
 
-    from retain.training.registry import LOCK_SUFFIX, Registry, configure_tracking, display_uri, gate_passed
+    from retain.models.registry import LOCK_SUFFIX, Registry, configure_tracking, display_uri
+    from retain.vocabulary import GateOutcome
 
     uri = configure_tracking(settings)
     registry = Registry(settings)
@@ -101,7 +102,7 @@ def registry_overview(settings: Settings) -> dict:
                 "aliases": version["aliases"],
                 "role": tags.get("role"),
                 "gate": tags.get("gate"),
-                "gate_passed": gate_passed(tags),
+                "gate_passed": {GateOutcome.PASSED: True, GateOutcome.FAILED: False}.get(GateOutcome.from_tags(tags)),
                 "run_id": version["run_id"],
                 "created": pd.Timestamp(version["created"], unit="ms").isoformat(timespec="seconds"),
                 "metrics": metrics,
@@ -545,7 +546,7 @@ def write_report(settings: Settings, out: Path, scores_path: Path | None = None,
                  progress: Callable[[str], None] = lambda message: None) -> ReportSummary:
     from mlflow import MlflowClient
 
-    from retain.training.registry import configure_tracking, display_uri
+    from retain.models.registry import configure_tracking, display_uri
 
     out = Path(out)
     if out.is_dir():

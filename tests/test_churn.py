@@ -13,12 +13,12 @@ from retain.data import validate_tables
 from retain.data.synthetic import GeneratorConfig, generate
 from retain.errors import RetainError
 from retain.features import FeatureConfig
-from retain.models import pyfunc
+from retain.models import registry
 from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel
 from retain.models.drivers import describe_feature
 from retain.training.churn import _snapshot, churn_labels, customer_split, train_churn_model
 from retain.settings import Settings
-from retain.training.registry import configure_tracking
+from retain.models.registry import configure_tracking
 
 AS_OF = pd.Timestamp("2025-09-01")
 
@@ -98,7 +98,7 @@ def test_training_beats_both_baselines_and_serves_through_the_pyfunc(base, store
     plots = {a.path for a in MlflowClient().list_artifacts(result.run_id, "plots")}
     assert {"plots/confusion_matrix.png", "plots/feature_importance.png", "plots/churn_calibration.png"} <= plots
 
-    model = pyfunc.load("models:/retain-churn-type@champion")
+    model = registry.load("models:/retain-churn-type@champion")
     churn_model = model.unwrap_python_model().model
     table, _, _, _, _ = _snapshot(base, AS_OF, ChurnConfig(), FeatureConfig(), lambda m: None)
     sample = table.head(300)

@@ -425,7 +425,7 @@ def test_bodies_over_the_limit_get_413_before_parsing(server):
 def _register_second_versions(settings):
     from mlflow import MlflowClient
 
-    from retain.training.registry import configure_tracking
+    from retain.models.registry import configure_tracking
 
     configure_tracking(settings)
     client = MlflowClient()

@@ -15,7 +15,7 @@ from retain.settings import Settings
 def test_a_missing_champion_is_named_with_the_reason(trained, tmp_path):
     from mlflow import MlflowClient
 
-    from retain.training.registry import configure_tracking
+    from retain.models.registry import configure_tracking
 
     shutil.copytree(trained.settings.home, tmp_path / "home")
     settings = Settings(home=tmp_path / "home")

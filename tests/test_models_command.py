@@ -30,6 +30,7 @@ def test_lists_store_models_versions_aliases_gates_and_last_score_run(trained, t
     second = client.create_model_version("retain-clv", first.source, run_id=first.run_id)
     client.set_model_version_tag("retain-clv", second.version, "role", "challenger")
     client.set_model_version_tag("retain-clv", second.version, "gate", "does not beat the current champion (test)")
+    client.set_model_version_tag("retain-clv", second.version, "gate_passed", "false")
     client.set_registered_model_alias("retain-clv", "challenger", second.version)
     client.create_registered_model("retain-clv.promotion-lock")  # a promotion under way: not a model to list
 

@@ -7,9 +7,9 @@ import pytest
 from retain.data.synthetic import GeneratorConfig, generate
 from retain.errors import RetainError
 from retain.features import FeatureConfig, build_features
-from retain.models import pyfunc
+from retain.models import registry
 from retain.serving import score_customers
-from retain.training.registry import configure_tracking
+from retain.models.registry import configure_tracking
 
 AS_OF = "2025-12-01"
 
@@ -76,7 +76,7 @@ def test_features_in_another_time_unit_are_refused(trained):
 
 def test_load_names_the_registry_version_without_changing_the_model(trained):
     configure_tracking(trained.settings)
-    loaded = pyfunc.load("models:/retain-clv@champion")
+    loaded = registry.load("models:/retain-clv@champion")
     plain = mlflow.pyfunc.load_model("models:/retain-clv/1")
     tx = trained.dataset.transactions.head(200)
     assert set(loaded.predict(tx, params={"as_of": AS_OF})["clv_model_version"]) == {"retain-clv/v1"}

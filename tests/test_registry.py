@@ -10,7 +10,7 @@ import pytest
 from retain.cli import main
 from retain.errors import RetainError
 from retain.settings import Settings
-from retain.training.registry import LOCK_SUFFIX, Registry, configure_tracking, display_uri
+from retain.models.registry import LOCK_SUFFIX, Registry, configure_tracking, display_uri
 
 
 @pytest.fixture
@@ -104,7 +104,8 @@ def test_printed_store_addresses_hide_passwords():
 def test_settle_alias_decides_again_when_the_champion_moved_meanwhile(settings):
     """Version 2 was judged against no champion, but version 1 became champion while it was
     logging: under the lock it is compared again, against version 1, and stays challenger."""
-    from retain.training.registry import CHALLENGER, CHAMPION, Decision
+    from retain.models.registry import CHALLENGER, CHAMPION
+    from retain.training.gate import Decision
 
     configure_tracking(settings)
     registry = Registry(settings)

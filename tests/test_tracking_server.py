@@ -14,9 +14,9 @@ import pytest
 
 from retain.cli import main
 from retain.data.synthetic import GeneratorConfig, generate, write_dataset
-from retain.models import pyfunc
+from retain.models import registry as model_registry
 from retain.settings import Settings
-from retain.training.registry import CHAMPION, LOCK_SUFFIX, VALUE_MODEL_NAME, Registry, configure_tracking
+from retain.models.registry import CHAMPION, LOCK_SUFFIX, VALUE_MODEL_NAME, Registry, configure_tracking
 from retain.training.value import VALUE_GATE
 from servers import free_port, stop_process_group, wait_until_ready
 
@@ -112,10 +112,10 @@ def test_train_both_families_promote_and_load_back_from_a_server(tracking_server
     some = features[features["customer_id"].isin(features["customer_id"].unique()[:30])]
     for column in ("customer_id", "order_id", "category", "channel"):
         some[column] = some[column].astype(str)
-    clv = pyfunc.load(f"models:/{VALUE_MODEL_NAME}@champion").predict(some, params={"as_of": "2025-06-01"})
+    clv = model_registry.load(f"models:/{VALUE_MODEL_NAME}@champion").predict(some, params={"as_of": "2025-06-01"})
     assert set(clv["clv_model_version"]) == {f"{VALUE_MODEL_NAME}/v{again['model_version']}"}
     assert clv["clv"].notna().sum() > 0
-    churn_model = pyfunc.load("models:/retain-churn-type@champion").unwrap_python_model()
+    churn_model = model_registry.load("models:/retain-churn-type@champion").unwrap_python_model()
     assert churn_model.model.labels_[0] == "retained"
 
     # retain score reads the same pair from the server and names the versions it used

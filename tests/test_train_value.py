@@ -12,9 +12,9 @@ from retain.data import validate_tables
 from retain.features import FeatureConfig
 from retain.data.synthetic import GeneratorConfig, generate, write_dataset
 from retain.errors import RetainError
-from retain.models import pyfunc
+from retain.models import registry
 from retain.settings import Settings
-from retain.training.registry import configure_tracking
+from retain.models.registry import configure_tracking
 from retain.training.value import train_value_model
 
 
@@ -103,7 +103,7 @@ def test_champion_pyfunc_scores_features_and_raw_transactions_alike(value_data, 
     code, out = _train(value_data, "--model", "bgnbd", capsys=capsys)
     assert code == 0, out.err
     configure_tracking(store)
-    model = pyfunc.load("models:/retain-clv@champion")
+    model = registry.load("models:/retain-clv@champion")
     transactions = pd.read_parquet(value_data / "transactions.parquet")
     for column in ("customer_id", "order_id", "category", "channel"):  # text, as JSON requests send them
         transactions[column] = transactions[column].astype(str)
@@ -158,7 +158,7 @@ def test_holdout_without_transactions_and_too_few_repeat_buyers(store, capsys):
 def test_json_output_is_strict_json():
     import json
 
-    from retain.training.registry import strict_json
+    from retain.console import strict_json
 
     import numpy as np
     text = strict_json({"a": float("nan"), "b": [np.float64(1.5), np.int64(2)], "c": {"d": float("inf")}})

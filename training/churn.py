@@ -29,7 +29,10 @@ from retain.models.subscription import SUBSCRIPTION, SubscriptionValueModel, det
 from retain.models.value import ValueConfig, ValueModel
 from retain.training import plots
 from retain.training.publish import Candidate, publish
-from retain.training.registry import CHURN_MODEL_NAME, Decision, Gate, display_uri, fingerprint, strict_json
+from retain.console import strict_json
+from retain.models.registry import CHURN_MODEL_NAME, display_uri
+from retain.training.gate import Decision, Gate
+from retain.training.publish import fingerprint
 
 EXPERIMENT = "retain-churn-type"
 CHURN_GATE = Gate(primary="macro_f1")

@@ -5,6 +5,7 @@ several trainings finish at once)."""
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import warnings
 from contextlib import redirect_stdout
@@ -15,11 +16,10 @@ import mlflow
 import pandas as pd
 
 from retain.features import FeatureConfig, FeatureReference
-from retain.models.pyfunc import RetainPyfunc, load, log_pyfunc
+from retain.models.pyfunc import RetainPyfunc, log_pyfunc
+from retain.models.registry import Registry, configure_tracking, load
 from retain.settings import Settings
-from retain.training.registry import (
-    Decision, Gate, Registry, configure_tracking, decide,
-)
+from retain.training.gate import Decision, Gate, decide
 
 
 @dataclass
@@ -107,3 +107,21 @@ def _log(candidate: Candidate, decision: Decision, champion_metrics: dict | None
             warnings.simplefilter("ignore")
             info = log_pyfunc(wrapper, candidate.example, candidate.profile_features)
     return run.info.run_id, info.model_uri
+
+
+def fingerprint(frames: dict[str, pd.DataFrame | None], time_columns: dict[str, str]) -> dict[str, str]:
+    """Row counts, date range and a content hash of the input tables, for the run record."""
+    result = {}
+    digest = hashlib.sha256()
+    for name, frame in frames.items():
+        if frame is None:
+            continue
+        result[f"data_{name}_rows"] = str(len(frame))
+        column = time_columns.get(name)
+        if column and len(frame):
+            result[f"data_{name}_from"] = str(frame[column].min())
+            result[f"data_{name}_to"] = str(frame[column].max())
+        digest.update(name.encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    result["data_hash"] = digest.hexdigest()[:16]
+    return result

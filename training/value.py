@@ -27,7 +27,10 @@ from retain.models.value import ValueConfig, ValueModel
 from retain.training import plots
 from retain.training.evaluate import naive_value_forecast, value_metrics
 from retain.training.publish import Candidate, publish
-from retain.training.registry import VALUE_MODEL_NAME, Decision, Gate, display_uri, fingerprint, strict_json
+from retain.console import strict_json
+from retain.models.registry import VALUE_MODEL_NAME, display_uri
+from retain.training.gate import Decision, Gate
+from retain.training.publish import fingerprint
 
 EXPERIMENT = "retain-clv"
 LEARNED = "learned"

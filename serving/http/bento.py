@@ -18,9 +18,10 @@ from importlib import metadata
 from pathlib import Path
 
 from retain.errors import RetainError
-from retain.models.pyfunc import CHURN_MODEL_NAME, VALUE_MODEL_NAME, pip_requirements
+from retain.models.pyfunc import pip_requirements
+from retain.models.registry import CHURN_MODEL_NAME, VALUE_MODEL_NAME
 from retain.serving.http.config import NO_AUTH
-from retain.serving.http.served import champion_versions, model_info
+from retain.models.registry import champion_versions, model_info
 from retain.settings import Settings
 
 ENTRY_MODULE = '''"""Entry module of a retain Bento (written by retain build): the service, serving the

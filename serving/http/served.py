@@ -16,18 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from retain.errors import RetainError
-from retain.models.pyfunc import CHAMPION, CHURN_MODEL_NAME, VALUE_MODEL_NAME
+from retain.models.registry import CHAMPION, display_uri, model_info
 from retain.serving.models import load_model_pair
 from retain.serving.scoring import ModelPair
 from retain.settings import Settings
 
 log = logging.getLogger("retain.serving")
-
-# holdout metrics shown by GET /models (those a model's run has)
-KEY_METRICS = ("purchases_mae", "purchases_rmse", "spend_mae", "total_purchases_pct_error", "purchases_spearman",
-               "top10_revenue_share", "macro_f1", "accuracy", "log_loss", "brier", "churn_roc_auc", "churn_pr_auc",
-               "churn_top_decile_lift")
-
 
 @dataclass(frozen=True)
 class ServedPair:
@@ -41,39 +35,6 @@ class ServedPair:
         return {"clv_model_version": self.pair.clv_version, "churn_model_version": self.pair.churn_version}
 
 
-def _iso(milliseconds) -> str | None:
-    return datetime.fromtimestamp(milliseconds / 1000, timezone.utc).isoformat(timespec="seconds") if milliseconds else None
-
-
-def model_info(client, name: str, version: str) -> dict:
-    """Name, version, aliases, training date and key holdout metrics of one registered version."""
-    found = client.get_model_version(name, version)
-    metrics = {}
-    if found.run_id:
-        run = client.get_run(found.run_id)
-        metrics = {k: v for k, v in sorted(run.data.metrics.items()) if k in KEY_METRICS}
-    return {"name": name, "version": str(found.version), "aliases": sorted(found.aliases or []),
-            "trained_at": _iso(found.creation_timestamp), "run_id": found.run_id, "holdout_metrics": metrics}
-
-
-def champion_versions(settings: Settings) -> dict[str, str | None]:
-    """The versions the champion aliases point at now (None: no champion)."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    from retain.models.pyfunc import use_tracking_store
-
-    use_tracking_store(settings)
-    client = MlflowClient()
-    versions = {}
-    for name in (VALUE_MODEL_NAME, CHURN_MODEL_NAME):
-        try:
-            versions[name] = str(client.get_model_version_by_alias(name, CHAMPION).version)
-        except MlflowException:
-            versions[name] = None
-    return versions
-
-
 def load_champions(settings: Settings) -> ServedPair:
     """Both champions from the tracking store; a clear error naming the one that is missing."""
     from mlflow import MlflowClient
@@ -84,7 +45,7 @@ def load_champions(settings: Settings) -> ServedPair:
     client = MlflowClient()
     infos = [model_info(client, *label.split("/v", 1))
              for label in (loaded.pair.clv_version, loaded.pair.churn_version)]
-    return ServedPair(loaded.pair, infos, source=settings.resolved_tracking_uri)
+    return ServedPair(loaded.pair, infos, source=display_uri(settings.resolved_tracking_uri))
 
 
 def _freeze_what_stays() -> None:

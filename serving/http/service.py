@@ -28,7 +28,8 @@ from retain.serving.http.dispatch import Unscorable, score_requests
 from retain.serving.http.guard import Guard
 from retain.serving.http.response import score_rows
 from retain.serving.http.schema import Customer, parse_as_of, request_model
-from retain.serving.http.served import ModelHolder, ServedPair, champion_versions, load_champions
+from retain.models.registry import champion_versions
+from retain.serving.http.served import ModelHolder, ServedPair, load_champions
 from retain.serving.store import ScoreStore
 
 log = logging.getLogger("retain.serving")

@@ -1,4 +1,9 @@
-"""MLflow tracking store, model registry and the champion/challenger gate.
+"""The model registry: one home for what retain knows about it.
+
+The registered names and aliases (scheduled jobs and tools outside retain use them), the
+tracking store a command uses, reading versions, their tags and holdout metrics, loading a
+version as a pyfunc, and moving the ``champion``/``challenger`` aliases. Training, scoring,
+the HTTP service, the report and ``retain models`` all call this module.
 
 Tracking goes to ``Settings.resolved_tracking_uri``: a tracking server, or by default a sqlite
 store in the retain home (``mlflow.db`` plus artifacts in ``mlartifacts/``).
@@ -12,7 +17,6 @@ that a crashed holder does not block promotions for ever.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import socket
@@ -20,21 +24,48 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from datetime import datetime, timezone
+from typing import Callable, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
-import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from retain.errors import RetainError
-from retain.models.pyfunc import use_tracking_store
 from retain.settings import Settings
-from retain.models.pyfunc import CHALLENGER, CHAMPION, CHURN_MODEL_NAME, VALUE_MODEL_NAME  # noqa: F401  (re-exported)
+from retain.vocabulary import GATE_PASSED_TAG, GateOutcome
 
+# Registered model names and aliases: scheduled jobs and tools outside retain use them.
+VALUE_MODEL_NAME = "retain-clv"
+CHURN_MODEL_NAME = "retain-churn-type"
+MODEL_NAMES = {"clv": VALUE_MODEL_NAME, "churn": CHURN_MODEL_NAME}  # the CLI's kinds
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+FORMER_CHAMPION = "former champion"  # the role tag of a version the champion alias left
 LOCK_SUFFIX = ".promotion-lock"
 LOCK_TAG = "retain.lock"
+# The holdout metrics shown for a version (GET /models, the report, retain models), per model.
+KEY_METRICS = {
+    VALUE_MODEL_NAME: ("purchases_mae", "purchases_rmse", "spend_mae", "total_purchases_pct_error",
+                       "purchases_spearman", "top10_revenue_share"),
+    CHURN_MODEL_NAME: ("macro_f1", "accuracy", "log_loss", "brier", "churn_roc_auc", "churn_pr_auc",
+                       "churn_top_decile_lift"),
+}
+
+
+# --- the store -----------------------------------------------------------------------
+
+
+def use_tracking_store(settings) -> str:
+    """Point MLflow at the settings' tracking store and model registry; returns its URI.
+    Here, below training and serving, because both read the registry through it."""
+    uri = settings.resolved_tracking_uri
+    if settings.uses_local_store:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
 
 
 def configure_tracking(settings: Settings, experiment: str | None = None) -> str:
@@ -77,106 +108,14 @@ def is_store_locked(exc: BaseException | None) -> bool:
     return False
 
 
-def strict_json(value) -> str:
-    """JSON that every parser accepts: NaN and infinities become null, numpy numbers plain."""
-    import json
-    import math
+class GateDecision(Protocol):
+    """What the training gate decided (``retain.training.gate.Decision``): whether the version
+    becomes champion, and why in words."""
 
-    def clean(item):
-        if isinstance(item, dict):
-            return {str(k): clean(v) for k, v in item.items()}
-        if isinstance(item, (list, tuple)):
-            return [clean(v) for v in item]
-        if hasattr(item, "item") and not isinstance(item, (str, bytes)):
-            item = item.item()  # numpy scalar
-        if isinstance(item, float) and not math.isfinite(item):
-            return None
-        return item
-
-    return json.dumps(clean(value), indent=2, allow_nan=False)
-
-
-def fingerprint(frames: dict[str, pd.DataFrame | None], time_columns: dict[str, str]) -> dict[str, str]:
-    """Row counts, date range and a content hash of the input tables, for the run record."""
-    result = {}
-    digest = hashlib.sha256()
-    for name, frame in frames.items():
-        if frame is None:
-            continue
-        result[f"data_{name}_rows"] = str(len(frame))
-        column = time_columns.get(name)
-        if column and len(frame):
-            result[f"data_{name}_from"] = str(frame[column].min())
-            result[f"data_{name}_to"] = str(frame[column].max())
-        digest.update(name.encode())
-        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    result["data_hash"] = digest.hexdigest()[:16]
-    return result
-
-
-@dataclass(frozen=True)
-class Gate:
-    """A candidate beats a reference when it is strictly better on ``primary`` and not
-    worse on each of ``secondary``. Metric names ending in a listed lower-is-better
-    suffix are minimised."""
-
-    primary: str
-    secondary: tuple[str, ...] = ()
-    lower_is_better: tuple[str, ...] = ("_mae", "_rmse", "_loss", "_brier", "_abs_pct_error")
-
-    def _better(self, metric: str, candidate: float, reference: float, strict: bool) -> bool:
-        lower = metric.endswith(self.lower_is_better)
-        if strict:
-            return candidate < reference if lower else candidate > reference
-        return candidate <= reference if lower else candidate >= reference
-
-    def beats(self, candidate: dict[str, float], reference: dict[str, float]) -> tuple[bool, str]:
-        """(verdict, the reason in words)."""
-        reasons = []
-        verdict = self._better(self.primary, candidate[self.primary], reference[self.primary], strict=True)
-        reasons.append(f"{self.primary} {candidate[self.primary]:.4g} vs {reference[self.primary]:.4g}")
-        for metric in self.secondary:
-            ok = self._better(metric, candidate[metric], reference[metric], strict=False)
-            verdict = verdict and ok
-            reasons.append(f"{metric} {candidate[metric]:.4g} vs {reference[metric]:.4g}")
-        return verdict, "; ".join(reasons)
-
-
-@dataclass
-class Decision:
     promote: bool
-    reasons: list[str] = field(default_factory=list)
 
     @property
-    def reason(self) -> str:
-        return " | ".join(self.reasons)
-
-
-def decide(gate: Gate, candidate: dict[str, float], baselines: dict[str, dict[str, float]],
-           champion: dict[str, float] | None) -> Decision:
-    """Champion only if the candidate beats every baseline and the current champion, all
-    measured on the same held-out data."""
-    decision = Decision(True)
-    for name, metrics in baselines.items():
-        ok, why = gate.beats(candidate, metrics)
-        decision.promote &= ok
-        decision.reasons.append(f"{'beats' if ok else 'does not beat'} {name} baseline ({why})")
-    if champion is None:
-        decision.reasons.append("no current champion")
-    else:
-        ok, why = gate.beats(candidate, champion)
-        decision.promote &= ok
-        decision.reasons.append(f"{'beats' if ok else 'does not beat'} the current champion ({why})")
-    return decision
-
-
-def gate_passed(tags: dict[str, str]) -> bool | None:
-    """Whether a version passed its gate when it was trained (None: not recorded)."""
-    if "gate_passed" in tags:
-        return tags["gate_passed"] == "true"
-    if tags.get("role") == CHALLENGER and "does not beat" in tags.get("gate", ""):
-        return False  # versions registered before the gate_passed tag
-    return None
+    def reason(self) -> str: ...
 
 
 class Registry:
@@ -248,9 +187,9 @@ class Registry:
         self.call(lambda: self.client.set_model_version_tag(name, version, "run_id", run_id))
         return version
 
-    def _record(self, name: str, version: str, decision: Decision, alias: str) -> None:
+    def _record(self, name: str, version: str, decision: "GateDecision", alias: str) -> None:
         for key, value in (("role", alias), ("gate", decision.reason[:5000]),
-                           ("gate_passed", "true" if decision.promote else "false")):
+                           (GATE_PASSED_TAG, GateOutcome.of(decision.promote).tag)):
             self.call(lambda: self.client.set_model_version_tag(name, version, key, value))
 
     def _one_role(self, name: str, version: str, alias: str) -> None:
@@ -259,8 +198,8 @@ class Registry:
         if str(self.registered(name).aliases.get(other)) == str(version):
             self.call(lambda: self.client.delete_registered_model_alias(name, other))
 
-    def settle_alias(self, name: str, version: str, decision: Decision, compared: str | None,
-                     redecide: Callable[[str | None], Decision]) -> Decision:
+    def settle_alias(self, name: str, version: str, decision: "GateDecision", compared: str | None,
+                     redecide: Callable[[str | None], "GateDecision"]) -> "GateDecision":
         """Make ``version`` champion or challenger as a check-and-set: under the promotion
         lock, re-read the champion; if it is not the one ``decision`` was made against
         (another training finished meanwhile), decide again against the new one
@@ -276,7 +215,7 @@ class Registry:
                 self.call(lambda: self.client.set_registered_model_alias(name, alias, version))
                 self._one_role(name, version, alias)
                 if decision.promote and current not in (None, version):  # its role tag must not say champion
-                    self.call(lambda: self.client.set_model_version_tag(name, current, "role", "former champion"))
+                    self.call(lambda: self.client.set_model_version_tag(name, current, "role", FORMER_CHAMPION))
                 # read back: a writer that ignores the lock (an older retain, a hand edit in the UI)
                 # may have moved the champion; then compare again
                 if self.champion_version(name) == (version if decision.promote else compared):
@@ -299,7 +238,7 @@ class Registry:
             raise RetainError(f"{name} has no version {version} in {display_uri(self.uri)}; "
                               f"known versions: {', '.join(known) or 'none'}") from None
         warnings = []
-        if alias == CHAMPION and gate_passed(target.tags) is False:
+        if alias == CHAMPION and GateOutcome.from_tags(target.tags) is GateOutcome.FAILED:
             why = target.tags.get("gate", "its gate")
             if not force:
                 raise RetainError(f"{name} version {version} failed its gate when trained ({why}); "
@@ -311,7 +250,7 @@ class Registry:
             self.call(lambda: self.client.set_model_version_tag(name, version, "role", alias))
             self._one_role(name, version, alias)
             if alias == CHAMPION and previous is not None and str(previous) != str(version):
-                self.call(lambda: self.client.set_model_version_tag(name, str(previous), "role", "former champion"))
+                self.call(lambda: self.client.set_model_version_tag(name, str(previous), "role", FORMER_CHAMPION))
             if force:
                 self.call(lambda: self.client.set_model_version_tag(name, version, "promoted_with_force", "true"))
             if str(self.registered(name).aliases.get(alias)) != str(version):
@@ -375,3 +314,124 @@ class Registry:
 def promote(name: str, version: str, alias: str = CHAMPION, *, settings: Settings, force: bool = False) -> dict:
     """``retain promote``: see ``Registry.promote``."""
     return Registry(settings).promote(name, version, alias, force=force)
+
+
+# --- loading versions -------------------------------------------------------------------
+
+
+@dataclass
+class LoadedModels:
+    """The models a selection named, unwrapped from their pyfuncs, by kind (clv, churn)."""
+
+    models: dict = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)  # kind -> NAME/vVERSION
+    notes: list[str] = field(default_factory=list)  # why a model is absent, in words
+
+
+def parse_selection(text: str) -> dict[str, str | None]:
+    """``champion`` -> both champions (either may be missing); ``clv=N,churn=M`` (either
+    part alone allowed) -> those versions, and only those models."""
+    text = (text or CHAMPION).strip()
+    if text == CHAMPION:
+        return {"clv": CHAMPION, "churn": CHAMPION}
+    chosen: dict[str, str | None] = {"clv": None, "churn": None}
+    for part in text.split(","):
+        kind, _, version = part.strip().partition("=")
+        if kind not in MODEL_NAMES or not version.strip():
+            raise RetainError(f"--models {text!r}: use 'champion' or clv=N,churn=M (either part alone is fine)")
+        chosen[kind] = version.strip()
+    return chosen
+
+
+
+def load_models(settings: Settings, selection: str = CHAMPION) -> LoadedModels:
+    """Load the models named by ``selection`` from the tracking store in ``settings``."""
+    use_tracking_store(settings)
+    client = MlflowClient()
+    loaded = LoadedModels()
+    for kind, which in parse_selection(selection).items():
+        if which is None:
+            continue
+        name = MODEL_NAMES[kind]
+        if which == CHAMPION:
+            try:
+                version = str(client.get_model_version_by_alias(name, CHAMPION).version)
+            except MlflowException:
+                loaded.notes.append(f"{name} has no champion in {display_uri(settings.resolved_tracking_uri)}: "
+                                    "its columns are empty")
+                continue
+        else:
+            version = which
+            try:
+                client.get_model_version(name, version)
+            except MlflowException:
+                try:
+                    known = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+                except MlflowException:
+                    known = []
+                raise RetainError(f"{name} has no version {version} in {display_uri(settings.resolved_tracking_uri)}; "
+                                  f"known versions: {known or 'none'}") from None
+        loaded.models[kind] = load(f"models:/{name}/{version}").unwrap_python_model()
+        loaded.versions[kind] = f"{name}/v{version}"
+    if not loaded.models:
+        raise RetainError(
+            f"no model to score with in {display_uri(settings.resolved_tracking_uri)}: train one first "
+            "(retain train clv / retain train churn), promote a version (retain promote), or name versions with "
+            "--models clv=N,churn=M"
+        )
+    return loaded
+
+
+def resolve_version(model_uri: str) -> tuple[str, str] | None:
+    """(NAME, VERSION) for ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``; None otherwise."""
+    if not model_uri.startswith("models:/"):
+        return None
+    from mlflow import MlflowClient
+
+    reference = model_uri[len("models:/"):]
+    if "@" in reference:
+        name, alias = reference.split("@", 1)
+        return name, str(MlflowClient().get_model_version_by_alias(name, alias).version)
+    if "/" in reference:
+        name, version = reference.split("/", 1)
+        return name, version
+    return None
+
+
+def load(model_uri: str) -> mlflow.pyfunc.PyFuncModel:
+    """Load a pyfunc. An alias is resolved to its version first, so the model loaded is the
+    version named in its output even if the alias moves meanwhile: the version column then
+    reads ``NAME/vVERSION`` (given to the model as MLflow ``model_config``)."""
+    resolved = resolve_version(model_uri)
+    if resolved is None:
+        return mlflow.pyfunc.load_model(model_uri)
+    name, version = resolved
+    return mlflow.pyfunc.load_model(f"models:/{name}/{version}", model_config={"version_label": f"{name}/v{version}"})
+
+
+def champion_versions(settings: Settings) -> dict[str, str | None]:
+    """The versions the champion aliases point at now (None: no champion)."""
+    use_tracking_store(settings)
+    client = MlflowClient()
+    versions = {}
+    for name in (VALUE_MODEL_NAME, CHURN_MODEL_NAME):
+        try:
+            versions[name] = str(client.get_model_version_by_alias(name, CHAMPION).version)
+        except MlflowException:
+            versions[name] = None
+    return versions
+
+
+def _iso(milliseconds) -> str | None:
+    return datetime.fromtimestamp(milliseconds / 1000, timezone.utc).isoformat(timespec="seconds") if milliseconds else None
+
+
+def model_info(client, name: str, version: str) -> dict:
+    """Name, version, aliases, training date and key holdout metrics of one registered version."""
+    found = client.get_model_version(name, version)
+    metrics = {}
+    if found.run_id:
+        run = client.get_run(found.run_id)
+        metrics = {k: v for k, v in sorted(run.data.metrics.items()) if k in KEY_METRICS.get(name, ())}
+    return {"name": name, "version": str(found.version), "aliases": sorted(found.aliases or []),
+            "trained_at": _iso(found.creation_timestamp), "run_id": found.run_id, "holdout_metrics": metrics}

@@ -1,0 +1,64 @@
+"""The champion/challenger gate: a new version becomes champion only when it beats every
+naive baseline and the current champion on the same held-out data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from retain.vocabulary import comparison
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A candidate beats a reference when it is strictly better on ``primary`` and not
+    worse on each of ``secondary``. Metric names ending in a listed lower-is-better
+    suffix are minimised."""
+
+    primary: str
+    secondary: tuple[str, ...] = ()
+    lower_is_better: tuple[str, ...] = ("_mae", "_rmse", "_loss", "_brier", "_abs_pct_error")
+
+    def _better(self, metric: str, candidate: float, reference: float, strict: bool) -> bool:
+        lower = metric.endswith(self.lower_is_better)
+        if strict:
+            return candidate < reference if lower else candidate > reference
+        return candidate <= reference if lower else candidate >= reference
+
+    def beats(self, candidate: dict[str, float], reference: dict[str, float]) -> tuple[bool, str]:
+        """(verdict, the reason in words)."""
+        reasons = []
+        verdict = self._better(self.primary, candidate[self.primary], reference[self.primary], strict=True)
+        reasons.append(f"{self.primary} {candidate[self.primary]:.4g} vs {reference[self.primary]:.4g}")
+        for metric in self.secondary:
+            ok = self._better(metric, candidate[metric], reference[metric], strict=False)
+            verdict = verdict and ok
+            reasons.append(f"{metric} {candidate[metric]:.4g} vs {reference[metric]:.4g}")
+        return verdict, "; ".join(reasons)
+
+
+@dataclass
+class Decision:
+    promote: bool
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        return " | ".join(self.reasons)
+
+
+def decide(gate: Gate, candidate: dict[str, float], baselines: dict[str, dict[str, float]],
+           champion: dict[str, float] | None) -> Decision:
+    """Champion only if the candidate beats every baseline and the current champion, all
+    measured on the same held-out data."""
+    decision = Decision(True)
+    for name, metrics in baselines.items():
+        ok, why = gate.beats(candidate, metrics)
+        decision.promote &= ok
+        decision.reasons.append(comparison(ok, f"{name} baseline", why))
+    if champion is None:
+        decision.reasons.append("no current champion")
+    else:
+        ok, why = gate.beats(candidate, champion)
+        decision.promote &= ok
+        decision.reasons.append(comparison(ok, "the current champion", why))
+    return decision
