@@ -507,7 +507,7 @@ class PurchaseModel:
 
     def p_alive(self, frequency, recency, T, params=None) -> np.ndarray:
         """P(alive now | history), in log-odds form so that no power overflows.
-        BG/NBD ([FHL-note-021]): 1 / (1 + a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x)), 1 for x = 0.
+        BG/NBD ([Hardie-note-021]): 1 / (1 + a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x)), 1 for x = 0.
         MBG/NBD ([BDF2007]): 1 / (1 + a/(b+x) ((alpha+T)/(alpha+t_x))^(r+x)), below 1 for x = 0.
         Pareto/NBD ([Hardie-note-009] eq. 36): the alive share of the likelihood,
         (alpha+T)^-(r+x) (beta+T)^-s / [(alpha+T)^-(r+x) (beta+T)^-s + s (G(t_x) - G(T))]."""
