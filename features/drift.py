@@ -3,7 +3,7 @@
 A *profile* is taken of the training table when a model is logged: per numeric column the
 decile edges and the share of rows in each bin (missing values in a bin of their own), per
 text column the share of each category. At scoring time the same bins are filled with the
-scored rows and compared by the population stability index,
+scored rows and compared by the population stability index ([PSI] in docs/references.md),
 ``PSI = sum((actual - expected) * ln(actual / expected))``, the measure credit scoring and
 churn teams read (< 0.1 stable, 0.1-0.25 moderate shift, > 0.25 major shift), and for text
 columns the share of rows whose category training never saw.

@@ -1,5 +1,6 @@
-"""Path (Saabas) attributions of a LightGBM multiclass model from one ``pred_leaf`` pass:
-raw class scores and per-feature contributions per customer, without TreeSHAP's cost."""
+"""Path (Saabas, [Saabas2014]) attributions of a LightGBM multiclass model from one ``pred_leaf``
+pass: raw class scores and per-feature contributions per customer, without TreeSHAP's
+([LEL2018]) cost."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 
 @dataclass
 class TreeTables:
-    """Per tree and leaf: the leaf value and the path attribution of that leaf (Saabas:
+    """Per tree and leaf: the leaf value and the path attribution of that leaf ([Saabas2014]:
     the change of the node value at each split on the way down, credited to the split's
     feature). Summed over a customer's leaves they give the raw class scores, and the
     per-feature contributions, from one ``pred_leaf`` traversal."""

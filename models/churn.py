@@ -310,7 +310,7 @@ class ChurnTypeModel:
 
     def calibrate(self, probabilities: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities from the trees' own (identity when uncalibrated).
-        Sigmoid calibration of three or more classes is applied here from the fitted
+        Sigmoid calibration ([Platt1999]) of three or more classes is applied here from the fitted
         calibrators' parameters: the same arithmetic as scikit-learn's ``predict_proba``
         without its per-call input checks, which cost more than the sums for one customer."""
         if self.calibrated_ is None:

@@ -104,7 +104,7 @@ def numeric_hessian(function, at: np.ndarray, step: float = 1e-3) -> np.ndarray:
 
 
 def _bgnbd_objective(log_params, x, t_x, T, weights, groups=None) -> tuple[float, np.ndarray]:
-    """BG/NBD total negative log-likelihood (Fader, Hardie & Lee 2005, eq. 6) and its
+    """BG/NBD total negative log-likelihood ([FHL2005a] eq. 6) and its
     gradient in log parameters. The same likelihood as lifetimes' BetaGeoFitter, whose
     autograd gradient costs about ten times more; the terms in x alone are evaluated once
     per distinct x."""
@@ -112,7 +112,7 @@ def _bgnbd_objective(log_params, x, t_x, T, weights, groups=None) -> tuple[float
 
 
 def _mbgnbd_objective(log_params, x, t_x, T, weights, groups=None) -> tuple[float, np.ndarray]:
-    """MBG/NBD (Batislam, Denizel & Filiztekin 2007) total negative log-likelihood and its
+    """MBG/NBD ([BDF2007]) total negative log-likelihood and its
     gradient: BG/NBD with a drop-out chance at time zero too, so (1 - p)^(x+1) survives the
     history and the 'dropped after the last purchase' term exists for x = 0 as well. The
     same likelihood as lifetimes' ModifiedBetaGeoFitter."""
@@ -151,15 +151,16 @@ def _beta_geometric_objective(log_params, x, t_x, T, weights, groups, modified: 
 # --- Pareto/NBD -------------------------------------------------------------------------
 #
 # With lambda ~ Gamma(r, alpha) and mu ~ Gamma(s, beta), a customer with x purchases, the
-# last at t_x, observed to T, has likelihood (Fader & Hardie 2005, note 009, eq. 18)
+# last at t_x, observed to T, has likelihood ([Hardie-note-009] eq. 18, as an integral)
 #   L = K(x) [ (alpha+T)^-(r+x) (beta+T)^-s + s * integral_{t_x}^{T} (alpha+u)^-(r+x) (beta+u)^-(s+1) du ],
 #   K(x) = Gamma(r+x) alpha^r beta^s / Gamma(r)
 # (alive at T, or died at some u in (t_x, T]). The integral is G(t_x) - G(T) with
 #   G(y; p, q) = integral_y^inf (alpha+u)^-p (beta+u)^-q du.
 # lifetimes evaluates G as 2F1(r+s+x, .; r+s+x+1; z) / (max(alpha,beta)+y)^(r+s+x) outside
 # log space: for daily histories with x > ~100 the power underflows and the 2F1 overflows.
-# Here log G comes from Euler's transformation of that 2F1, which leaves 2F1(1, p; p+q; z)
-# with z in [0, 1): bounded and well within scipy's accurate range, whatever x is.
+# Here log G comes from Euler's transformation ([AS1965] 15.3.3) of that 2F1, which leaves
+# 2F1(1, p; p+q; z) with z in [0, 1): bounded and well within scipy's accurate range,
+# whatever x is.
 
 
 def _log_g(p, q, y, alpha: float, beta: float) -> np.ndarray:
@@ -197,7 +198,7 @@ def _pareto_groups(x, t_x, T, weights):
 
 
 def _pareto_objective(log_params, x, t_x, T, weights, groups=None) -> tuple[float, np.ndarray]:
-    """Pareto/NBD total negative log-likelihood (note 009 eq. 18, in log space) and its
+    """Pareto/NBD total negative log-likelihood ([Hardie-note-009] eq. 18, in log space) and its
     gradient in log parameters. The gradient is analytic through the likelihood; of log G,
     the alpha and beta derivatives are exact (d G / d alpha = -p G(p+1, q), d G / d beta =
     -q G(p, q+1)) and the r and s derivatives central differences of log G on the distinct
@@ -409,7 +410,7 @@ def _on_distinct(function, x: np.ndarray, T: np.ndarray, pairs=None) -> np.ndarr
 
 def _beta_geometric_expected_purchases(horizons: np.ndarray, x: np.ndarray, T: np.ndarray, params,
                                        modified: bool, pairs=None) -> np.ndarray:
-    """The numerator of FHL (2005) eq. 10 (BG/NBD) or of Batislam et al. (2007) eq. 6
+    """The numerator of [FHL2005a] eq. 10 (BG/NBD) or of [BDF2007] eq. 6
     (MBG/NBD: p ~ Beta(a, b+x+1) a posteriori), one row per horizon; times P(alive) it is
     the conditional expectation (the denominator is 1 / P(alive))."""
     r, alpha, a, b = (params[name] for name in ("r", "alpha", "a", "b"))
@@ -506,9 +507,9 @@ class PurchaseModel:
 
     def p_alive(self, frequency, recency, T, params=None) -> np.ndarray:
         """P(alive now | history), in log-odds form so that no power overflows.
-        BG/NBD (FHL 2005 eq. 13): 1 / (1 + a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x)), 1 for x = 0.
-        MBG/NBD (Batislam et al. 2007): 1 / (1 + a/(b+x) ((alpha+T)/(alpha+t_x))^(r+x)), below 1 for x = 0.
-        Pareto/NBD (note 009 eq. 36): the alive share of the likelihood,
+        BG/NBD ([Hardie-note-021]): 1 / (1 + a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x)), 1 for x = 0.
+        MBG/NBD ([BDF2007]): 1 / (1 + a/(b+x) ((alpha+T)/(alpha+t_x))^(r+x)), below 1 for x = 0.
+        Pareto/NBD ([Hardie-note-009] eq. 36): the alive share of the likelihood,
         (alpha+T)^-(r+x) (beta+T)^-s / [(alpha+T)^-(r+x) (beta+T)^-s + s (G(t_x) - G(T))]."""
         self._require_fitted()
         x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
@@ -528,8 +529,8 @@ class PurchaseModel:
 
     def expected_purchases(self, t, frequency, recency, T, params=None, *, alive: np.ndarray | None = None,
                            pairs=None) -> np.ndarray:
-        """Expected repeat purchases in (T, T + t] given the history: FHL 2005 eq. 10
-        (BG/NBD), Batislam et al. 2007 (MBG/NBD), note 009 eq. 41 (Pareto/NBD:
+        """Expected repeat purchases in (T, T + t] given the history: [FHL2005a] eq. 10
+        (BG/NBD), [BDF2007] (MBG/NBD), [Hardie-note-009] eq. 41 (Pareto/NBD:
         P(alive) (r+x)(beta+T)/((alpha+T)(s-1)) [1 - ((beta+T)/(beta+T+t))^(s-1)]).
         ``t`` may be a 1-D array of horizons: the result then has one row per horizon.
         ``alive`` (P(alive) under ``params``) and ``pairs`` (``distinct_pairs``): what the
@@ -558,7 +559,7 @@ class PurchaseModel:
         BG/NBD: given alive at T, lambda ~ Gamma(r+x, alpha+T) and p ~ Beta(a, b+x); each of
         the Poisson(lambda t) purchases in (T, T+t] is survived with prob. 1-p, so
         P(survive) = E[exp(-lambda p t)] = E_p[(1 + p t/(alpha+T))^-(r+x)]
-                   = 2F1(r+x, a; a+b+x; -t/(alpha+T))   (Euler's integral).
+                   = 2F1(r+x, a; a+b+x; -t/(alpha+T))   (Euler's integral, [AS1965] 15.3.1).
         MBG/NBD: the same with p ~ Beta(a, b+x+1) (a drop-out chance at every purchase,
         the first included). Pareto/NBD: mu ~ Gamma(s, beta+T), P(survive) = ((beta+T)/(beta+T+t))^s.
         """
@@ -583,7 +584,7 @@ class PurchaseModel:
         with lambda ~ Gamma(r+x, alpha+T), mu ~ Gamma(s, beta+T) given alive,
         P = ((alpha+T)/(alpha+T+t))^(r+x) ((beta+T)/(beta+T+t))^s
             + s (alpha+T)^(r+x) (beta+T)^s [G(T) - G(T+t)]   (G as in the likelihood),
-        the same value as lifetimes' conditional P(N = 0) (note 028 eq. 16), in log space.
+        the same value as lifetimes' conditional P(N = 0) ([Hardie-note-028] eq. 16), in log space.
         """
         frequency, recency, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
         if self.family == "pareto":

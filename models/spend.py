@@ -1,4 +1,4 @@
-"""Gamma-Gamma spend model (Fader, Hardie & Lee 2005, "RFM and CLV") on lifetimes' fitter."""
+"""Gamma-Gamma spend model ([FHL2005b]) on lifetimes' fitter ([Hardie-note-025])."""
 
 from __future__ import annotations
 
@@ -80,9 +80,9 @@ class SpendModel:
         return float(mean * weights.sum())
 
     def expected_order_value(self, frequency, monetary, params: dict[str, float] | None = None) -> np.ndarray:
-        """E[spend per purchase | x, m] (FHL 2005b eq. 5): a frequency-weighted mix of the
-        customer's own mean and the population mean; customers with no repeat purchase get
-        the population mean v p / (q - 1)."""
+        """E[spend per purchase | x, m] ([FHL2005b] eq. 5; [Hardie-note-025] eq. 5): a
+        frequency-weighted mix of the customer's own mean and the population mean; customers
+        with no repeat purchase get the population mean v p / (q - 1)."""
         p, q, v = ((params or self.params_)[name] for name in PARAM_NAMES)
         frequency = np.asarray(frequency, dtype=float)
         monetary = np.where(frequency > 0, np.asarray(monetary, dtype=float), 0.0)

@@ -4,13 +4,13 @@ BG/NBD and its peers describe *non-contractual* buying: purchases at any time, d
 unobserved. Where every customer pays a bill each period, drop-out is observed (the bill
 stops) and the purchase process is a clock; BG/NBD then runs to boundary parameters
 (r, alpha -> inf, a, b -> 0). The model that field uses is the shifted-beta-geometric
-(sBG; Fader & Hardie 2007, "How to project customer retention", J. Interactive Marketing
-21(1)): each customer renews each period with probability 1 - theta, theta ~ Beta(alpha, beta).
+(sBG; [FH2007]): each customer renews each period with probability 1 - theta,
+theta ~ Beta(alpha, beta).
 
 Covariates: the Beta *mean* churn probability follows a logistic link on the customer's
 attributes, mu_i = expit(x_i' gamma), with one concentration kappa = alpha + beta for all,
 so alpha_i = mu_i kappa and beta_i = (1 - mu_i) kappa (the beta-regression parametrisation
-of Ferrari & Cribari-Neto 2004). Without covariates this is exactly the paper's sBG
+of [FCN2004]). Without covariates this is exactly the paper's sBG
 (gamma_0 = logit(alpha/(alpha+beta))). Why this and not per-segment (alpha, beta): one
 coefficient per attribute level rather than two parameters per *combination* of levels,
 so four attributes with 3-4 levels cost 10 coefficients, not 288 small-segment fits;
@@ -249,7 +249,7 @@ def default_covariates(features: pd.DataFrame) -> list[str]:
 # --- the sBG likelihood ------------------------------------------------------------------
 
 def sbg_log_likelihood(alpha, beta, t, churned, earlier=0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row: log-likelihood and its derivatives in alpha and beta (Fader & Hardie 2007,
+    """Per row: log-likelihood and its derivatives in alpha and beta ([FH2007],
     eqs. 3 and 4 with B(.,.) for the products):
       churned at renewal t (t >= 1):  P(T = t) = B(alpha + 1, beta + t - 1) / B(alpha, beta)
       still a customer after t renewals (t >= 0): S(t) = B(alpha, beta + t) / B(alpha, beta),
@@ -590,8 +590,8 @@ class SubscriptionValueModel:
         }
 
     def retention_curves(self, features: pd.DataFrame, periods: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Renewals 0..K, the share of subscribers still paying after each (Kaplan-Meier over
-        the histories, lapsed = churned, the others censored) and the model's
+        """Renewals 0..K, the share of subscribers still paying after each (Kaplan-Meier,
+        [KM1958], over the histories, lapsed = churned, the others censored) and the model's
         S(k) = B(alpha_i, beta_i + k) / B(alpha_i, beta_i) averaged over the same customers."""
         n_bills, _, lapsed, earlier = billing_histories(features, self.period_days, self.time_unit_days, self.grace)
         t = np.where(lapsed, n_bills, n_bills - 1)

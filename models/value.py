@@ -180,7 +180,7 @@ class ValueModel:
         (``count_tail`` per (frequency, T) pair, times P(alive)) and Gamma-Gamma spend.
 
         Spend: each purchase z ~ Gamma(p, nu) with nu | history ~ Gamma(p x + q, v + x m)
-        (FHL 2005b), independent of the count N. So E[S] = E[N] p B/(A-1) and
+        ([FHL2005b]), independent of the count N. So E[S] = E[N] p B/(A-1) and
         E[S^2] = (p E[N] + p^2 E[N^2]) B^2/((A-1)(A-2)) with A = p x + q, B = v + x m; S > 0
         exactly when N > 0, and S given N > 0 is taken as the lognormal with those two moments."""
         patterns, inverse = _patterns_of or _patterns(features)
@@ -213,7 +213,7 @@ class ValueModel:
         """How well the ``level`` predictive intervals hold what customers actually did in the
         next ``days`` (a holdout).
 
-        ``*_interval_coverage``: the randomized PIT coverage (Czado, Gneiting & Held 2009):
+        ``*_interval_coverage``: the randomized PIT coverage ([CGH2009]):
         an outcome with an atom of probability (a count, or zero spend) counts for the share
         of its probability that falls inside the central band; it equals ``level`` when the
         model is calibrated. ``*_interval_share_inside``: the plain share of customers whose

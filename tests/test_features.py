@@ -207,8 +207,8 @@ def test_validated_and_raw_generated_tables_give_the_same_features(generated_tab
 
 
 def test_cdnow_sample_summary_reproduces_the_published_bgnbd_fit():
-    """Features from raw CDNOW transactions (39-week calibration, weeks) give Fader, Hardie &
-    Lee's (2005) BG/NBD estimates: the conventions, not just self-consistency, are right."""
+    """Features from raw CDNOW transactions (39-week calibration, weeks) give [FHL2005a]'s
+    BG/NBD estimates: the conventions, not just self-consistency, are right."""
     from lifetimes import BetaGeoFitter
 
     summary = rfm_summary(cdnow_transactions("sample"), "1997-10-01", FeatureConfig(time_unit_days=7))

@@ -32,7 +32,7 @@ def cohort(still_active: list[int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize("survivors, alpha, beta, log_likelihood", [
-    # Fader & Hardie (2007), Table 1 and section 4. The brief gives 0.668/3.806 for
+    # [FH2007], Table 1 and section 4. The brief gives 0.668/3.806 for
     # "regular"; the paper and its data give them to the high-end cohort (86.9% renew in year 1).
     ([1000, 631, 468, 382, 326, 289, 262, 241], 0.704, 1.182, -1680.3),  # regular
     ([1000, 869, 743, 653, 593, 551, 517, 491], 0.668, 3.806, -1611.2),  # high end

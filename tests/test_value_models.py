@@ -66,7 +66,7 @@ def test_gamma_gamma_reproduces_published_cdnow_results(cdnow):
 
 
 def test_cumulative_tracking_through_week_78_within_five_percent(cdnow):
-    """FHL (2005) report the BG/NBD about 4% under the actual cumulative repeat purchases at week 78."""
+    """[FHL2005a] report the BG/NBD about 4% under the actual cumulative repeat purchases at week 78."""
     model = ValueModel.fit(cdnow, "bgnbd", time_unit_days=7)
     days, actual, expected = _tracking_series(
         cdnow_transactions("sample"), cdnow, model, pd.Timestamp("1997-10-01"), pd.Timestamp("1998-07-01"))

@@ -2,7 +2,7 @@
 
 CDNOW_master.txt: 23,570 customers who first bought in Q1 1997, their purchases to
 June 1998 (69,659 rows). CDNOW_sample.txt: the 2,357-customer sample (1/10) used in
-Fader, Hardie & Lee (2005) for the published BG/NBD results.
+[FHL2005a] for the published BG/NBD results.
 
 The files carry no order id: two identical rows (same customer, day, CDs and amount) are
 two orders, and the published estimates count them both.

@@ -1,9 +1,9 @@
 """A synthetic customer base with known ground truth.
 
-Purchases follow the BG/NBD story (Fader, Hardie & Lee 2005, section 2): each customer
+Purchases follow the BG/NBD story ([FHL2005a], section 2): each customer
 buys at a Poisson rate lambda ~ Gamma(r, alpha) while alive and, after each repeat
 purchase, drops out with probability p ~ Beta(a, b). Order values follow Gamma-Gamma
-(Fader, Hardie & Lee 2005b): z ~ Gamma(p, nu), nu ~ Gamma(q, v). Customers are acquired
+([FHL2005b]): z ~ Gamma(p, nu), nu ~ Gamma(q, v). Customers are acquired
 over a window, so ages T differ.
 
 A customer who drops out is recorded as churned some days after the last purchase, with
@@ -451,7 +451,7 @@ class SubscriptionConfig:
     ``jitter_days``, as calendar months do) until they cancel. At each renewal a customer
     cancels with probability theta ~ Beta(mu kappa, (1 - mu) kappa), mu = expit(logit(
     ``mean_churn``) + the attribute effects in SUBSCRIPTION_EFFECTS): the shifted-beta-geometric
-    story with covariates (Fader & Hardie 2007). The bill is the plan's price."""
+    story with covariates ([FH2007], [FCN2004]). The bill is the plan's price."""
 
     customers: int = 10_000
     seed: int = 0
