@@ -2,7 +2,9 @@
 
 ``retain score`` (local and Spark), the HTTP service and the demo all parse their input into
 the data-contract tables and call ``score_customers`` with an explicit ``as_of`` and a
-loaded ``ModelPair``; nothing else builds scores. It is pure: it reads the models and
+loaded ``ModelPair``. The one other path is a registered model used alone as an MLflow
+pyfunc (``retain.models.pyfunc.RetainPyfunc.predict``): it calls the same eligibility rules
+and the same model's ``score``, for one model instead of the pair. It is pure: it reads the models and
 changes nothing, so one pair can serve many threads at once.
 """
 

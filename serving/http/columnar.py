@@ -1,9 +1,9 @@
 """A large /score body read straight into the data contract's columns.
 
-Reading a 1,000-customer body (1.7 MB, ~11,000 rows) into Python objects and then into
-columns took about half of the request's time, nearly all of it creating one dict, float
-and string per value. Arrow's JSON reader (C++) parses it into columns directly, with the
-body's types declared, in about a third of that.
+Reading a large body into Python objects and then into columns is dominated by creating
+one dict, float and string per value. Arrow's JSON reader (C++) parses it into columns
+directly, with the body's types declared (measured in docs/benchmarks.md, "HTTP
+service").
 
 It is a shortcut, not a second set of rules: it takes a body only when it can tell that
 pydantic (``ScoreRequest``, the body's one definition) would accept it as it stands and
@@ -28,8 +28,8 @@ import pyarrow.json as pa_json
 
 from retain.data.frames import frame_of
 
-# Below this size Arrow's reader is no faster than pydantic and request_tables (measured:
-# 1.2x their time at 100 KB, 0.8x at 200-800 KB, 0.5x at 1.7 MB; benchmarks/bench_request.py).
+# Below this size Arrow's reader is no faster than pydantic and request_tables (the crossover
+# benchmarks/bench_request.py measures; docs/benchmarks.md).
 MIN_BYTES = 131_072
 MAX_ID_LENGTH = 200  # as Customer.customer_id
 

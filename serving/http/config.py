@@ -9,14 +9,15 @@ plus the few serving-only options below. Nothing reads the environment after tha
 (local experiments only). ``RETAIN_MAX_REQUEST_CUSTOMERS``, ``RETAIN_MAX_REQUEST_BYTES``:
 request limits. ``RETAIN_RELOAD_SECONDS``: how often the champion alias is polled (0: never).
 ``RETAIN_WORKERS``: server worker processes. ``RETAIN_TRACE_REQUESTS=1``: keep BentoML's
-OpenTelemetry middleware on the API routes (``tracing_config``). ``RETAIN_BENTO_MODELS``: set inside a built Bento
-(a JSON file beside the service): serve the models imported into it, not the registry's.
+OpenTelemetry middleware on the API routes (``tracing_config``). A built Bento serves the
+models imported into it instead of the registry's: its entry module hands them to
+``service.use_bento_models`` (serving/http/bento.py), not through the environment.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from retain.errors import RetainError
 from retain.settings import Settings, read_api_keys_file
@@ -40,7 +41,6 @@ class ServiceOptions:
     reload_seconds: float = 30.0
     workers: int = 1
     trace_requests: bool = False
-    bento_models: dict = field(default_factory=dict)  # kind -> {"tag", "version_label", "info"} in a Bento
 
     @property
     def api_keys(self) -> tuple[str, ...]:
@@ -50,7 +50,7 @@ class ServiceOptions:
 def tracing_config(options: "ServiceOptions") -> dict:
     """BentoML's tracing settings for the service: the API routes left out of its
     OpenTelemetry middleware unless ``trace_requests``. BentoML records no trace unless an
-    exporter and a sample rate are configured, yet its middleware cost 0.3-0.5 ms of CPU per
+    exporter and a sample rate are configured, yet its middleware costs CPU on every
     one-customer /score request here (docs/http-api.md); whoever configures tracing starts
     ``retain serve --trace-requests``."""
     return {} if options.trace_requests else {"excluded_urls": list(API_ROUTES)}
@@ -73,7 +73,7 @@ def _number(environ, name, kind, default):
     return value
 
 
-def options_from_environment(environ=None, bento_models: dict | None = None) -> ServiceOptions:
+def options_from_environment(environ=None) -> ServiceOptions:
     """The service's settings; refuses to go on without an API key unless RETAIN_NO_AUTH=1."""
     environ = os.environ if environ is None else environ
     overrides = {
@@ -95,5 +95,4 @@ def options_from_environment(environ=None, bento_models: dict | None = None) -> 
         reload_seconds=_number(environ, RELOAD_SECONDS, float, 30.0),
         workers=max(1, _number(environ, WORKERS, int, 1)),
         trace_requests=_flag(environ, TRACE_REQUESTS),
-        bento_models=bento_models or {},
     )

@@ -27,7 +27,7 @@ _STRICT = ConfigDict(extra="forbid")
 
 # The customers and their rows are TypedDicts, validated into plain dicts straight from the
 # JSON: a request of 1,000 customers holds tens of thousands of rows, and a model object per
-# row, or a Python validator per customer, took more than half the time of reading the body.
+# row, or a Python validator per customer, dominated the time of reading the body.
 # An error inside a customer is named after the customer when the request fails
 # (``_naming_customers``), off the path of a valid body.
 

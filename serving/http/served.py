@@ -51,7 +51,7 @@ def load_champions(settings: Settings) -> ServedPair:
 def _freeze_what_stays() -> None:
     """Keep what stays loaded (the libraries, the served pair: ~700,000 objects) out of the
     garbage collector's full passes. Otherwise every ~1,000 requests one full pass scans them
-    all and stalls a request for hundreds of ms (measured in docs/benchmarks.md). Unfreezing
+    all and stalls the request that triggers it (docs/http-api.md). Unfreezing
     first lets the pass release a replaced pair's reference cycles (those of the pair replaced
     just now are released at the next reload, as requests may still be using it)."""
     gc.unfreeze()

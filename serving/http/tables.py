@@ -21,7 +21,7 @@ from retain.serving.scoring import ModelPair
 from retain.vocabulary import NotScored
 
 # Each table is built column by column from the rows, with the dtype the contract's field
-# has: a frame made from a list of dicts infers every column and costs ~1 ms even for one row.
+# has: a frame made from a list of dicts infers every column, a fixed cost even for one row.
 _TX = {"timestamp": object, "amount": float, "order_id": object, "discount": float, "category": object,
        "channel": object}
 _INTERACTION = {"timestamp": object, "kind": object, "resolved": object, "resolution_hours": float,
