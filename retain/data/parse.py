@@ -124,8 +124,8 @@ def parse_iso(text: np.ndarray) -> tuple[np.ndarray, int]:
 def iso_dates(columns: dict) -> dict:
     """Date columns held as text, by any key: per key, the column's stripped text, which rows
     have a value, the values read as ISO 8601 (NaT where not) and how many rows carried a
-    time zone. When none does, one call of pandas' parser reads all the columns (its fixed
-    cost per call is most of the time for the few rows of an HTTP request)."""
+    time zone. When none does, one call reads all the columns (a parser's fixed cost per call
+    is most of the time for the few rows of an HTTP request)."""
     texts = {key: stripped_column(raw) for key, raw in columns.items()}
     if len(texts) > 1:
         values = parse_naive_iso(np.concatenate([text for text, _ in texts.values()]))

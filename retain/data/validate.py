@@ -69,11 +69,6 @@ def _only_returns(codes: np.ndarray, ids: np.ndarray, amount: np.ndarray, presen
 # --- ids ------------------------------------------------------------------------------------
 
 
-def _repeated_codes(codes: np.ndarray) -> np.ndarray:
-    """Rows whose code (-1 = missing) occurred in an earlier row."""
-    return pd.arrays.NumpyExtensionArray(codes).duplicated()
-
-
 def _check_ids(check: TableCheck, column: str) -> None:
     """Ids must be non-empty; they are kept as text stripped of surrounding white space."""
     raw = check.column(column)
@@ -120,7 +115,7 @@ def _code_text_ids(checks: list[TableCheck]) -> None:
 
 def _iso_dates(checks: list[TableCheck]) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
     """``parse.iso_dates`` of every date column held as text, of every table, by (table, column):
-    read together, so that the few rows of an HTTP request cost one call of pandas' parser."""
+    read together, so that the few rows of an HTTP request are parsed in one call."""
     texts = {}
     for check in checks:
         for column, kind in check.spec.columns.items():
@@ -203,6 +198,11 @@ def _check_columns(spec: TableSpec, frame: pd.DataFrame) -> None:
 
 
 # --- duplicates ---------------------------------------------------------------------------------
+
+
+def _repeated_codes(codes: np.ndarray) -> np.ndarray:
+    """Rows whose code (-1 = missing) occurred in an earlier row."""
+    return pd.arrays.NumpyExtensionArray(codes).duplicated()
 
 
 def _key_part(check: TableCheck, column: str) -> np.ndarray | None:
