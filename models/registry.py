@@ -47,10 +47,10 @@ LOCK_SUFFIX = ".promotion-lock"
 LOCK_TAG = "retain.lock"
 # The holdout metrics shown for a version (GET /models, the report, retain models), per model.
 KEY_METRICS = {
-    VALUE_MODEL_NAME: ("purchases_mae", "purchases_rmse", "spend_mae", "total_purchases_pct_error",
-                       "purchases_spearman", "top10_revenue_share"),
-    CHURN_MODEL_NAME: ("macro_f1", "accuracy", "log_loss", "brier", "churn_roc_auc", "churn_pr_auc",
-                       "churn_top_decile_lift"),
+    VALUE_MODEL_NAME: ("purchases_mae", "baseline_purchases_mae", "purchases_rmse", "spend_mae",
+                       "total_purchases_pct_error", "purchases_spearman", "top10_revenue_share"),
+    CHURN_MODEL_NAME: ("macro_f1", "baseline_majority_macro_f1", "baseline_logistic_rfm_macro_f1", "accuracy",
+                       "log_loss", "brier", "churn_roc_auc", "churn_pr_auc", "churn_top_decile_lift"),
 }
 
 
@@ -314,6 +314,34 @@ class Registry:
 def promote(name: str, version: str, alias: str = CHAMPION, *, settings: Settings, force: bool = False) -> dict:
     """``retain promote``: see ``Registry.promote``."""
     return Registry(settings).promote(name, version, alias, force=force)
+
+
+def registered_models(settings: Settings) -> tuple[str, list[dict]]:
+    """What ``retain models`` and the report show of the registry: the store's URI as shown to people and
+    every registered model (promotion locks left out), by name, each as ``{"name", "versions"}``;
+    a version is ``Registry.versions``' dict (oldest first) plus ``metrics``, all of its training
+    run's metrics (None when the run cannot be read). Points MLflow at the store."""
+    uri = configure_tracking(settings)
+    registry = Registry(settings)
+    try:
+        registered = registry.call(lambda: registry.client.search_registered_models())
+    except MlflowException as exc:
+        raise RetainError(f"cannot list the registered models in {display_uri(uri)}: {exc.message}") from None
+    models = []
+    for model in sorted(registered, key=lambda m: m.name):
+        if model.name.endswith(LOCK_SUFFIX):
+            continue  # a promotion in progress holds this lock; it is not a model
+        # Registry.versions reads aliases from the registered model: over REST, searched versions carry none
+        versions = registry.versions(model.name)
+        for version in versions:
+            version["metrics"] = None
+            if version["run_id"]:
+                try:
+                    version["metrics"] = dict(registry.call(lambda: registry.client.get_run(version["run_id"]).data.metrics))
+                except MlflowException:
+                    pass
+        models.append({"name": model.name, "versions": versions})
+    return display_uri(uri), models
 
 
 # --- loading versions -------------------------------------------------------------------

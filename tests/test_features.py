@@ -342,17 +342,3 @@ def test_distinct_ids_of_a_categorical_column_are_the_used_categories():
     values = pd.Series(pd.Categorical(["c", "a", None, "c"], categories=["a", "b", "c"]))
     assert list(distinct_ids(values)) == ["a", "c"]
     assert list(distinct_ids(values.astype(object))) == ["c", "a", "nan"]  # text, as astype(str) reads it
-
-
-def test_positions_of_a_few_ids_equal_pandas_lookup():
-    """A request's few ids are looked up in a dict; the same positions as pandas' index."""
-    from retain.features import tables
-
-    rng = np.random.default_rng(2)
-    for n_ids, n_values in ((0, 3), (1, 1), (5, 12), (tables._FEW, tables._FEW), (40, 10), (10, 200)):
-        ids = np.array([f"c{i}" for i in rng.permutation(60)[:n_ids]], dtype=object)
-        values = np.array([f"c{i}" for i in rng.integers(0, 60, n_values)], dtype=object)
-        expected = pd.Index(ids).get_indexer(values)
-        found = tables.positions_in(ids, values)
-        assert found.dtype == expected.dtype
-        np.testing.assert_array_equal(found, expected)

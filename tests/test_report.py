@@ -134,3 +134,44 @@ def test_scores_without_a_churn_model_say_so_instead_of_no_risk(trained, tmp_pat
     assert "made without a churn model" in page and "No active customer is predicted to churn" not in page
     assert "the scores were made without retain-churn-type: this is its current champion" in page
     assert not re.findall(r"<td>(C\d+)</td>", page)  # no at-risk table
+
+
+def test_report_numbers_without_html():
+    """What the marketing section shows, from a scores frame alone: categories in display
+    order (best quadrant first), the value matrix and the at-risk ranking."""
+    from retain.models.tiers import QUADRANT_ORDER, QUADRANTS
+    from retain.report import numbers
+
+    scores = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d", "e"],
+        "not_scored_reason": ["", "", "", "", "churned on 2025-03-01 (price)"],
+        "clv": [10.0, 30.0, 5.0, 100.0, 0.0],
+        "value_tier": ["iron", "lead", "iron", "platinum", None],
+        "value_quadrant": [QUADRANTS[(True, True)], QUADRANTS[(False, False)], QUADRANTS[(True, True)],
+                           QUADRANTS[(False, True)], None],
+        "will_churn": [True, False, True, None, None],
+        "p_churn": [0.5, 0.1, 0.9, 0.2, None],
+        "churn_type": ["price", None, "service", None, None],
+        "churn_model_version": ["retain-churn-type/v1"] * 5,
+    })
+    scored = numbers.scored_customers(scores)
+    at_risk = numbers.likely_to_churn(scored)
+    assert numbers.headline(scores, scored, at_risk) == numbers.Headline(5, 4, 145.0, 2, 15.0)
+    # counts by reason come from the run; a file alone has its total
+    assert numbers.not_scored_groups(scores, {"churned": 1}).to_dict() == {"churned": 1}
+    assert numbers.not_scored_groups(scores, None).to_dict() == {"see the not_scored_reason column": 1}
+    assert numbers.DISPLAY_ORDER["value_quadrant"] == tuple(reversed(QUADRANT_ORDER))
+    counts, values = numbers.counts_and_value(scored, "value_tier")
+    assert list(counts.index) == ["platinum", "iron", "lead"] and counts["iron"] == 2 and values["iron"] == 15.0
+    by_quadrant = numbers.clv_by_quadrant(scored)
+    grid_counts, grid_values = numbers.value_matrix(by_quadrant)
+    assert grid_counts.loc["high", "high"] == 2 and grid_values.loc["low", "high"] == 100.0
+    assert grid_counts.to_numpy().sum() == 4
+    rows = numbers.quadrant_rows(by_quadrant)
+    assert [r["quadrant"] for r in rows] == list(reversed(QUADRANT_ORDER))
+    assert rows[0]["customers"] == 2 and rows[0]["clv"] == 15.0
+    assert [r for r in rows if r["quadrant"] == QUADRANTS[(True, False)]][0]["mean_clv"] is None
+    by_type, rows_of = numbers.at_risk_by_type(at_risk)
+    assert list(by_type.index) == ["price", "service"]  # value at risk 0.5 x 10 = 5.0 before 0.9 x 5 = 4.5
+    assert rows_of["service"]["value at risk"].tolist() == [4.5]
+    assert numbers.has_churn_model(scores)

@@ -344,26 +344,6 @@ def test_exact_duplicates_are_told_apart_by_every_column():
     assert ds.report.fact("interactions", "duplicate an earlier row exactly").count == 1  # "yes" and "true" alike
 
 
-def test_a_few_plain_iso_dates_read_by_numpy_equal_pandas_reading():
-    """A request's few dates are read by numpy when they are plain ISO 8601: the same values
-    as pandas' parser, NaT and all, including the forms numpy must not read (out of the
-    nanosecond range, not a calendar date, with a time zone)."""
-    import warnings
-
-    from retain.data.load import _parse_naive_iso
-
-    values = ["2023-01-21", "2023-01-21T22:37:53", "2023-01-21 22:37:53", "2023-01-21T22:37", "2024-02-29",
-              "2023-01-21T22:37:53.5", "2023-01-21T22:37:53.123456789", "1700-01-01", "2259-12-31", None]
-    odd = ["2023-02-30", "2023-13-01", "2023-01-21T25:00:00", "0001-01-01", "2300-01-01", "1677-09-21",
-           "21/01/2023", "2023-01-21T22:37:53.1234567891"]
-    for text in [values, *([*values, one] for one in odd)]:
-        text = np.array(text, dtype=object)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            expected = pd.to_datetime(text, errors="coerce", format="ISO8601").to_numpy()
-        np.testing.assert_array_equal(_parse_naive_iso(text), expected)
-
-
 @pytest.mark.parametrize("build", ["pandas", "frame_of"])
 def test_column_array_is_what_the_column_holds(build):
     from retain.data.frames import column_array
@@ -389,22 +369,3 @@ def test_column_array_is_what_the_column_holds(build):
             assert type(values) is type(series.array) and values.equals(series.array), name
     repeated = pd.DataFrame([[1, 2]], columns=["a", "a"])
     assert column_array(repeated, "a").shape == (1, 2)  # what frame["a"] gives: pandas' own rule
-
-
-def test_a_few_values_are_stripped_as_arrow_strips_them(monkeypatch):
-    """A request's few distinct values are stripped by Python: the same text, emptiness and
-    identity (nothing stripped: the same array) as Arrow's trim, for every ASCII character
-    Arrow counts as white space and for text Arrow alone handles (non-ASCII)."""
-    from retain.data import load
-
-    ascii_space = [chr(i) for i in range(128) if (" a" + chr(i)).strip() == "a" or chr(i) == " "]
-    cases = [np.array(["a", "b"], dtype=object), np.array([" a", "b\t", "", "  "], dtype=object),
-             np.array([f"x{c}" for c in ascii_space] + [f"{c}y" for c in ascii_space], dtype=object),
-             np.array(["\xa0a", "b"], dtype=object), np.array([42, 7], dtype=object), np.array([], dtype=object)]
-    few = [load._stripped(values) for values in cases]
-    monkeypatch.setattr(load, "_FEW_VALUES", -1)
-    for values, (text, empty) in zip(cases, few):
-        arrow_text, arrow_empty = load._stripped(values)
-        np.testing.assert_array_equal(text, arrow_text)
-        np.testing.assert_array_equal(empty, arrow_empty)
-        assert (text is values) == (arrow_text is values)

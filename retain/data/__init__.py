@@ -1,7 +1,8 @@
-"""Input tables: the data contract, loading and validation, generated and public data."""
+"""Input tables: the data contract, loading (``load``), parsing text into the contract's kinds
+(``parse``) and validation (``validate``), generated and public data."""
 
-from retain.data.load import (
-    Dataset, Fact, ValidationReport, customers_with_only_returns, load_dataset, read_mapping, validate_tables,
-)
+from retain.data.findings import Fact, ValidationReport
+from retain.data.load import load_dataset, read_mapping
+from retain.data.validate import Dataset, customers_with_only_returns, validate_tables
 
 __all__ = ["Dataset", "Fact", "ValidationReport", "customers_with_only_returns", "load_dataset", "read_mapping", "validate_tables"]

@@ -28,7 +28,8 @@ class TableSpec:
     required: dict[str, str]
     optional: dict[str, str] = field(default_factory=dict)
     required_table: bool = False
-    # Columns whose value identifies an event; two rows equal on all of them are duplicates.
+    # The column that dates each row of an event table: checked against the data cutoff, and
+    # the table's rows are checked for duplicates (rows equal in every contract column).
     time_column: str | None = None
     # True when the table may carry further columns of the user's own (customer attributes).
     open_columns: bool = False

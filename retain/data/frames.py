@@ -1,8 +1,8 @@
 """A DataFrame's columns without the Series, and a DataFrame made from its columns at once.
 
-``frame[name]`` builds (and caches) a Series: ~10 us each, and a one-customer request reads
-~80 columns that way, more than its arithmetic costs. ``column_array`` reads the values the
-frame holds directly. ``DataFrame._get_column_array`` is pandas' own accessor for this
+``frame[name]`` builds (and caches) a Series, and a one-customer request reads dozens of
+columns that way: together they cost more than its arithmetic. ``column_array`` reads the
+values the frame holds directly. ``DataFrame._get_column_array`` is pandas' own accessor for this
 (private API: pyproject pins pandas <2.4; tests/test_validation.py checks it against
 ``frame[name]`` for every kind of column).
 """
@@ -36,7 +36,7 @@ def float_array(frame: pd.DataFrame, name: str) -> np.ndarray:
 def frame_of(columns: dict, index: pd.Index | None = None) -> pd.DataFrame:
     """The DataFrame of these equal-length columns, in this order (object for text).
 
-    Same frame as ``pd.DataFrame(columns, index=index)``, which costs ~1 ms for the ~90
+    Same frame as ``pd.DataFrame(columns, index=index)``, which has a cost per column for the
     feature columns whatever the row count (it checks and converts each column on its own):
     here each numpy dtype's columns are stacked into one block, each other array (pandas'
     nullable booleans, categories, dates with a time zone) is a block of its own, and the
@@ -51,7 +51,7 @@ def frame_of(columns: dict, index: pd.Index | None = None) -> pd.DataFrame:
     blocks = []
     for position, name in enumerate(names):
         column = columns[name]
-        if type(column) is not np.ndarray:  # (the usual case first: ~90 feature columns per call)
+        if type(column) is not np.ndarray:  # (the usual case first: most feature columns)
             if isinstance(column, pd.Series):
                 column = column.array
             if isinstance(column.dtype, np.dtype):  # numpy values in pandas' wrapper (dates, NumpyExtensionArray)
