@@ -23,8 +23,10 @@ from sklearn.preprocessing import StandardScaler
 from retain.data import Dataset
 from retain.errors import RetainError
 from retain.settings import Settings
-from retain.features import FeatureConfig, build_features
-from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel, macro_f1_weights, with_value_features
+from retain.features import FeatureConfig, FeatureReference, build_features
+from retain.models.churn import (
+    RETAINED, ChurnConfig, ChurnTypeModel, ValueFeatureSource, macro_f1_weights, with_value_features,
+)
 from retain.models.purchase import FitError
 from retain.models.subscription import SUBSCRIPTION, SubscriptionValueModel, detect_business
 from retain.models.value import ValueConfig, ValueModel
@@ -170,7 +172,7 @@ def flat(metrics: dict, prefix: str = "") -> dict[str, float]:
 # --- training ------------------------------------------------------------------------------
 
 def _snapshot(dataset: Dataset, cutoff: pd.Timestamp, config: ChurnConfig, feature_config: FeatureConfig,
-              progress) -> tuple[pd.DataFrame, pd.Series, object, ValueModel | None, list[str]]:
+              progress) -> tuple[pd.DataFrame, pd.Series, FeatureReference, ValueFeatureSource | None, list[str]]:
     notes = []
     table, reference = build_features(dataset.transactions, cutoff, customers=dataset.customers,
                                       interactions=dataset.interactions, config=feature_config)
@@ -295,8 +297,8 @@ class _TrainingSets:
 
     data: dict[str, pd.DataFrame]
     labels: dict[str, pd.Series]
-    latest_reference: object
-    latest_value_model: ValueModel | None
+    latest_reference: FeatureReference
+    latest_value_model: ValueFeatureSource | None
     notes: tuple[str, ...]
 
 
@@ -428,11 +430,12 @@ def _baselines(train, train_labels, test, truth, labels) -> dict[str, dict]:
 def raw_attribute_baselines(dataset: Dataset, as_of, labels: list[str], *, snapshots: int = 1,
                             snapshot_step_days: float = 90.0, horizon_days: float = 90.0,
                             seed: int = 0) -> dict[str, float]:
-    """Six-class macro-F1 of a plain LightGBM on the customers table alone (numbers parsed,
-    ISO dates as ages, text as categories; LightGBM's defaults, argmax), of the same with
-    balanced class weights, and with the churn model's decision weights: trained on the customers and cutoffs the churn model learns from
-    (its train, valid and calibration sets), tested on its held-out customers at the latest
-    cutoff. What the churn model must beat on attribute-heavy data (benchmarks/bench_churn.py)."""
+    """Macro-F1 over ``labels`` of a plain LightGBM on the customers table alone (numbers
+    parsed, ISO dates as ages, text as categories; LightGBM's defaults, argmax), of the same
+    with balanced class weights, and with the churn model's decision weights: trained on the
+    customers and cutoffs the churn model learns from (its train, valid and calibration sets),
+    tested on its held-out customers at the latest cutoff. What the churn model must beat on
+    attribute-heavy data (benchmarks/bench_churn.py)."""
     if dataset.customers is None or dataset.customers.shape[1] < 2:
         raise RetainError("a baseline on the raw attributes needs a customers table with attribute columns")
     as_of = pd.Timestamp(as_of).normalize()

@@ -110,7 +110,7 @@ class InputSchema:
         for name in names:
             if name in self.categories or name not in present or name in value_columns:
                 continue
-            # each column's array put in place (a frame of the numeric columns costs twice that)
+            # each column's array put in place (cheaper than a frame of the numeric columns)
             values = column_array(features, name)
             if isinstance(values, np.ndarray) and values.dtype.kind in "biufc":  # pandas' numeric dtypes
                 matrix[:, position[name]] = values
