@@ -26,7 +26,7 @@ def _probabilities(n_classes: int, rows: int, seed: int, scale: float = 1.0):
 def test_sigmoid_calibration_equals_scikit_learns(n_classes):
     probabilities, codes = _probabilities(n_classes, 3000, seed=n_classes)
     ours = SigmoidCalibration().fit(probabilities, codes)
-    theirs = ScikitLearnCalibration.fit("sigmoid", probabilities, codes)
+    theirs = ScikitLearnCalibration("sigmoid").fit(probabilities, codes)
     fresh, _ = _probabilities(n_classes, 500, seed=100 + n_classes)
     fresh[0] = 0.0
     np.testing.assert_array_equal(ours.transform(fresh), theirs.transform(fresh))
@@ -37,7 +37,7 @@ def test_sigmoid_calibration_of_large_scores_equals_scikit_learns():
     """Inputs of 30 and above are scaled into range while fitting, as scikit-learn does."""
     scores, codes = _probabilities(4, 2000, seed=1, scale=80.0)
     ours = SigmoidCalibration().fit(scores, codes)
-    theirs = ScikitLearnCalibration.fit("sigmoid", scores, codes)
+    theirs = ScikitLearnCalibration("sigmoid").fit(scores, codes)
     np.testing.assert_array_equal(ours.transform(scores), theirs.transform(scores))
 
 
@@ -73,7 +73,7 @@ def test_a_model_pickled_with_scikit_learns_calibrator_loads_and_scores(trained)
     raw = churn.predict_proba(features, calibrated=False)
     codes = np.argmax(raw, axis=1)
     codes[: raw.shape[1]] = np.arange(raw.shape[1])  # every class present
-    sklearn_calibrated = ScikitLearnCalibration.fit("sigmoid", raw, codes).calibrated
+    sklearn_calibrated = ScikitLearnCalibration("sigmoid").fit(raw, codes).calibrated_
     legacy = object.__new__(type(churn))
     state = {k: v for k, v in churn.__getstate__().items() if k != "calibrator_"}
     legacy.__dict__.update(state, calibrated_=sklearn_calibrated)

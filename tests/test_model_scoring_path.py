@@ -39,7 +39,7 @@ def test_sigmoid_calibration_is_scikit_learns_to_the_last_bit(scored):
     rng = np.random.default_rng(0)
     codes = np.where(rng.random(len(raw)) < 0.7, np.argmax(raw, axis=1), rng.integers(0, raw.shape[1], len(raw)))
     ours = SigmoidCalibration().fit(raw, codes)
-    theirs = ScikitLearnCalibration.fit("sigmoid", raw, codes)
+    theirs = ScikitLearnCalibration("sigmoid").fit(raw, codes)
     raw[0] = 0.0  # a row whose sigmoids are all at their intercepts
     np.testing.assert_array_equal(ours.transform(raw), theirs.transform(raw))
 

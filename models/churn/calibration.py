@@ -13,7 +13,6 @@ one customer is scored. Any other method goes through ``CalibratedClassifierCV``
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from math import log
 from typing import Protocol
 
@@ -108,25 +107,33 @@ def _half_binomial(target: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.
     return loss, gradient
 
 
-@dataclass(frozen=True)
 class ScikitLearnCalibration:
-    """A fitted ``CalibratedClassifierCV`` over the given probabilities, applied through its
-    public ``predict_proba``: calibration methods other than ``sigmoid``, and models pickled
-    when scikit-learn held the sigmoid calibration too."""
+    """scikit-learn's ``CalibratedClassifierCV`` of ``method`` over the given probabilities
+    (``calibrated_``), fitted and applied through its public ``fit`` and ``predict_proba``:
+    calibration methods other than ``sigmoid``, and models pickled when scikit-learn held the
+    sigmoid calibration too (``fitted``)."""
 
-    calibrated: CalibratedClassifierCV
+    def __init__(self, method: str):
+        self.method = method
 
-    @classmethod
-    def fit(cls, method: str, probabilities: np.ndarray, codes: np.ndarray) -> "ScikitLearnCalibration":
+    def fit(self, probabilities: np.ndarray, codes: np.ndarray) -> "ScikitLearnCalibration":
         given = FrozenEstimator(_GivenProbabilities(probabilities.shape[1]).fit())
         # one split over every row: the frozen trees are not refitted, so folds would only
         # starve rare types of calibration examples
         every_row = np.arange(len(codes))
-        calibrated = CalibratedClassifierCV(given, method=method, cv=[(every_row, every_row)])
-        return cls(calibrated.fit(probabilities, codes))
+        calibrated = CalibratedClassifierCV(given, method=self.method, cv=[(every_row, every_row)])
+        self.calibrated_ = calibrated.fit(probabilities, codes)
+        return self
+
+    @classmethod
+    def fitted(cls, calibrated: CalibratedClassifierCV) -> "ScikitLearnCalibration":
+        """One that scikit-learn has fitted already."""
+        calibration = cls(calibrated.method)
+        calibration.calibrated_ = calibrated
+        return calibration
 
     def transform(self, probabilities: np.ndarray) -> np.ndarray:
-        return self.calibrated.predict_proba(probabilities)
+        return self.calibrated_.predict_proba(probabilities)
 
 
 class _GivenProbabilities(ClassifierMixin, BaseEstimator):
@@ -169,4 +176,4 @@ def fit_calibration(method: str, candidates: list[tuple[np.ndarray, np.ndarray]]
         return None, UNCALIBRATED_NOTE
     if method == "sigmoid":
         return SigmoidCalibration().fit(probabilities, codes), note
-    return ScikitLearnCalibration.fit(method, probabilities, codes), note
+    return ScikitLearnCalibration(method).fit(probabilities, codes), note

@@ -244,7 +244,7 @@ class ChurnTypeModel:
     def __setstate__(self, state):
         if "calibrated_" in state:  # pickled when scikit-learn's CalibratedClassifierCV held the calibration
             calibrated = state.pop("calibrated_")
-            state["calibrator_"] = None if calibrated is None else ScikitLearnCalibration(calibrated)
+            state["calibrator_"] = None if calibrated is None else ScikitLearnCalibration.fitted(calibrated)
         self.__dict__.update(state)
 
 
