@@ -126,16 +126,16 @@ def explain_gap(dataset, folder: Path, as_of: pd.Timestamp) -> None:
     from sklearn.metrics import roc_auc_score
 
     from retain.features import FeatureConfig, build_features
-    from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel
+    from retain.models.churn import RETAINED, ChurnConfig
+    from retain.models.churn.inputs import InputSchema, learn_schema
     from retain.training.churn import _snapshot, customer_split
 
     truth = pd.read_parquet(folder / "truth_customers.parquet")
     truth = truth.set_index(truth["customer_id"].astype(str))
     table, labels, *_ = _snapshot(dataset, as_of, ChurnConfig(value_features=False), FeatureConfig(), lambda m: None)
     churned = labels.to_numpy() != RETAINED
-    classifier = ChurnTypeModel(ChurnConfig(value_features=False))
-    classifier._learn_schema(table)
-    matrix, _ = classifier.prepare(table)
+    schema = InputSchema.of(*learn_schema(table))
+    matrix = schema.frame(schema.matrix(table, {})[0])
     split = customer_split(table["customer_id"])
     train, test = split != "test", split == "test"
     kinds = [c[len("trace_"):] for c in truth.columns if c.startswith("trace_") and truth[c].dtype == bool]

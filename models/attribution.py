@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import lightgbm as lgb
 import numpy as np
 
+
 @dataclass
 class TreeTables:
     """Per tree and leaf: the leaf value and the path attribution of that leaf ([Saabas2014]:

@@ -1,4 +1,6 @@
-"""Per-customer churn drivers in words a marketer reads: a feature and its value -> a phrase.
+"""Per-customer churn drivers in words a marketer reads: a feature and its value -> a phrase
+(``describe_feature``), and each customer's strongest attributions -> their drivers
+(``top_drivers``).
 
 Phrases are matched on the feature's name pattern, and every window length or order count
 in a phrase is read from the name (``purchases_90d``, ``categories_last_4_orders``), so
@@ -192,3 +194,40 @@ def _phrase_for(name: str):
         else:  # a feature retain does not know (a numeric attribute): its name and value
             _PHRASE_CACHE[name] = (lambda v: f"{_label(name)}: {_number(v)}", lambda: f"{_label(name)} unknown")
     return _PHRASE_CACHE[name]
+
+
+def top_drivers(contributions: np.ndarray, matrix: np.ndarray, feature_names: list[str],
+                category_text: dict[str, np.ndarray], top: int) -> np.ndarray:
+    """Per customer (row of ``contributions``, features x their values in ``matrix``): the
+    ``top`` features with the largest positive contributions, in words, joined by "; ".
+    Categorical features hold their category codes in ``matrix`` (``category_text``: the
+    text of each code)."""
+    n_features = len(feature_names)
+    top = min(top, contributions.shape[1])
+    order = np.argsort(-contributions, axis=1)[:, :top]
+    phrases = np.full((len(matrix), top), "", dtype=object)
+    # every (position, customer) whose chosen feature pushes towards the type, position by
+    # position and customers in order within each
+    position, row = np.nonzero((np.take_along_axis(contributions, order, axis=1) > 0).T)
+    column = order[row, position]
+    value = matrix[row, column]
+    if len(row):
+        # counts and categories repeat: each distinct (position, feature, value) is phrased
+        # once, from its first customer's value (as a loop over them would)
+        value_codes, distinct_values = pd.factorize(value, use_na_sentinel=False)
+        key = (position * n_features + column) * len(distinct_values) + value_codes
+        key_codes, distinct_keys = pd.factorize(key)
+        first = np.empty(len(distinct_keys), dtype=np.int64)
+        first[key_codes[::-1]] = np.arange(len(key_codes))[::-1]
+        names = feature_names
+        phrased = np.array([
+            describe_feature(names[c], category_text[names[c]][int(v)] if names[c] in category_text and v == v else v)
+            for c, v in zip(column[first].tolist(), value[first].tolist())], dtype=object)
+        phrases[row, position] = phrased[key_codes]
+    # "; " between the non-empty phrases, one position at a time over all customers
+    drivers = phrases[:, 0] if top else np.full(len(matrix), "", dtype=object)
+    for position in range(1, top):
+        following = phrases[:, position]
+        separator = np.where((drivers != "") & (following != ""), "; ", "")
+        drivers = drivers + separator + following
+    return drivers.astype(object)

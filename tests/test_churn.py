@@ -383,7 +383,7 @@ def test_a_type_missing_from_the_calibration_customers_still_trains(base):
     with pytest.warns(UserWarning, match="left uncalibrated"):
         bare = ChurnTypeModel(ChurnConfig(value_features=False)).fit(train, y_train, valid, y_valid,
                                                                     calibration, y_calibration)
-    assert bare.calibrated_ is None and bare.score(table.head(50))["p_churn"].between(0, 1).all()
+    assert bare.calibrator_ is None and bare.score(table.head(50))["p_churn"].between(0, 1).all()
 
 
 def test_attributes_read_from_text_are_used_as_numbers_and_dates_with_blanks_missing():

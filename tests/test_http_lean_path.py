@@ -43,7 +43,7 @@ def test_a_missing_feature_column_is_missing_in_both_paths(trained):
 def test_a_few_rows_get_the_category_codes_of_the_hashed_lookup(trained, monkeypatch):
     """Up to a few rows, categories are looked up value by value; the codes and the unseen
     counts equal those of the hash pass, for unseen, blank, padded and missing values."""
-    import retain.models.churn as churn_module
+    import retain.models.churn.inputs as churn_module
 
     pair = trained.pair()
     data = trained.dataset

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from retain.features import build_features
+from retain.models.churn.calibration import ScikitLearnCalibration, SigmoidCalibration
 from retain.models.drivers import describe_feature
 from retain.models.purchase import collapse, distinct_pairs
 from retain.models.tiers import PYRAMID, QUADRANT_ORDER, QUADRANTS, TierEdges
@@ -28,12 +29,19 @@ def scored(trained):
 
 
 def test_sigmoid_calibration_is_scikit_learns_to_the_last_bit(scored):
+    """retain fits and applies the sigmoid calibration itself (no per-call input checks when
+    one customer is scored); on the same probabilities and classes it gives the numbers of
+    scikit-learn's CalibratedClassifierCV to the last bit."""
     pair, features = scored
     churn = pair.churn
     raw = churn.predict_proba(features, calibrated=False)
+    assert isinstance(churn.calibrator_, SigmoidCalibration)  # the trained model takes retain's own path
+    rng = np.random.default_rng(0)
+    codes = np.where(rng.random(len(raw)) < 0.7, np.argmax(raw, axis=1), rng.integers(0, raw.shape[1], len(raw)))
+    ours = SigmoidCalibration().fit(raw, codes)
+    theirs = ScikitLearnCalibration("sigmoid").fit(raw, codes)
     raw[0] = 0.0  # a row whose sigmoids are all at their intercepts
-    assert churn._lookup().sigmoid is not None  # the trained model takes the direct path
-    np.testing.assert_array_equal(churn.calibrate(raw), churn.calibrated_.predict_proba(raw))
+    np.testing.assert_array_equal(ours.transform(raw), theirs.transform(raw))
 
 
 def test_the_derived_lookup_is_not_pickled_and_follows_a_refit(scored):
@@ -45,7 +53,7 @@ def test_the_derived_lookup_is_not_pickled_and_follows_a_refit(scored):
     assert "_scoring_lookup" not in loaded.__dict__  # as a model pickled before it existed
     pd.testing.assert_frame_equal(loaded.score(features.head(50)), before)
     # a fitted attribute replaced (as fitting does) makes the lookup derive again
-    loaded.calibrated_ = None
+    loaded.calibrator_ = None
     raw = loaded.predict_proba(features.head(5), calibrated=False)
     np.testing.assert_array_equal(loaded.calibrate(raw), raw)
 

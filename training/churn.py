@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Callable
 
 import lightgbm as lgb
@@ -22,8 +23,10 @@ from sklearn.preprocessing import StandardScaler
 from retain.data import Dataset
 from retain.errors import RetainError
 from retain.settings import Settings
-from retain.features import FeatureConfig, build_features
-from retain.models.churn import RETAINED, ChurnConfig, ChurnTypeModel, _macro_f1_weights, with_value_features
+from retain.features import FeatureConfig, FeatureReference, build_features
+from retain.models.churn import (
+    RETAINED, ChurnConfig, ChurnTypeModel, ValueFeatureSource, macro_f1_weights, with_value_features,
+)
 from retain.models.purchase import FitError
 from retain.models.subscription import SUBSCRIPTION, SubscriptionValueModel, detect_business
 from retain.models.value import ValueConfig, ValueModel
@@ -172,7 +175,7 @@ def flat(metrics: dict, prefix: str = "") -> dict[str, float]:
 # --- training ------------------------------------------------------------------------------
 
 def _snapshot(dataset: Dataset, cutoff: pd.Timestamp, config: ChurnConfig, feature_config: FeatureConfig,
-              progress) -> tuple[pd.DataFrame, pd.Series, object, ValueModel | None, list[str]]:
+              progress) -> tuple[pd.DataFrame, pd.Series, FeatureReference, ValueFeatureSource | None, list[str]]:
     notes = []
     table, reference = build_features(dataset.transactions, cutoff, customers=dataset.customers,
                                       interactions=dataset.interactions, config=feature_config)
@@ -219,15 +222,63 @@ def train_churn_model(
     config = config or ChurnConfig()
     feature_config = feature_config or FeatureConfig()
     as_of = pd.Timestamp(as_of).normalize()
+    _check_label_window(dataset, as_of, config.horizon_days, observed_until, snapshots, snapshot_step_days)
+
+    progress(f"features and labels at {snapshots} cutoff(s), horizon {config.horizon_days:g} days")
+    sets = _training_sets(dataset, as_of, snapshots, snapshot_step_days, config, feature_config, progress)
+    data, labels, notes = sets.data, sets.labels, list(sets.notes)
+    rows = {name: len(frame) for name, frame in data.items()}
+    progress("rows by set: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
+
+    progress(f"training LightGBM (n_jobs={config.n_jobs})")
+    model = ChurnTypeModel(config)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(data["train"], labels["train"], data["valid"], labels["valid"],
+                  data["calibration"], labels["calibration"], value_model=None, progress=progress)
+    notes += [str(w.message) for w in caught if "merged" in str(w.message)]
+    notes += [model.calibration_note_] if model.calibration_note_ else []
+    # the stored model computes value features itself from the latest cutoff's value model
+    model.value_model_ = sets.latest_value_model if config.value_features else None
+    progress(f"  {model.best_rounds_} rounds; labels {model.labels_}")
+
+    evaluation = _evaluate(model, data, labels)
+    params = {
+        "as_of": str(as_of.date()), "horizon_days": config.horizon_days, "snapshots": snapshots,
+        "snapshot_step_days": snapshot_step_days, "value_features": config.value_features,
+        "n_jobs": config.n_jobs, "learning_rate": config.learning_rate, "num_leaves": config.num_leaves,
+        "class_weight_power": config.class_weight_power, "calibration": config.calibration,
+        "best_rounds": model.best_rounds_, "labels": ",".join(model.labels_),
+        **{f"rows_{k}": v for k, v in rows.items()},
+    }
+    published = publish(Candidate(
+        model_name=CHURN_MODEL_NAME, experiment=EXPERIMENT, run_name=f"churn-{as_of.date()}-h{config.horizon_days:g}",
+        gate=CHURN_GATE, metrics=evaluation.metrics, baselines=evaluation.baselines,
+        score_champion=partial(_score_champion, evaluation),
+        log_run=partial(_log_run, evaluation, _RunRecord(params, dataset, tuple(notes), ceiling)),
+        model=model, feature_config=feature_config, reference=sets.latest_reference,
+        version_column="churn_model_version", example=evaluation.test,
+    ), settings=settings, progress=progress)
+    return ChurnTrainingResult(
+        run_id=published.run_id, model_version=published.version, labels=model.labels_, metrics=evaluation.metrics,
+        baseline_metrics=evaluation.baselines, champion_metrics=published.champion_metrics,
+        calibration=evaluation.calibration, promoted=published.decision.promote, reason=published.decision.reason,
+        tracking_uri=display_uri(published.tracking_uri), rows=rows, ceiling=ceiling, warnings=notes,
+    )
+
+
+def _check_label_window(dataset: Dataset, as_of: pd.Timestamp, horizon_days: float, observed_until,
+                        snapshots: int, snapshot_step_days: float) -> None:
+    """Errors that say what to change when the labels could not be right or would teach nothing."""
     if dataset.churn_events is None or dataset.churn_events.empty:
         raise RetainError("training the churn model needs a churn_events table with recorded churn dates and types")
     last_day, source = label_window_end(dataset, observed_until)
-    horizon_end = as_of + pd.Timedelta(days=config.horizon_days)
+    horizon_end = as_of + pd.Timedelta(days=horizon_days)
     if horizon_end > last_day + pd.Timedelta(days=1):
         raise RetainError(
-            f"the {config.horizon_days:g}-day horizon after {as_of.date()} runs to {horizon_end.date()}, past the "
+            f"the {horizon_days:g}-day horizon after {as_of.date()} runs to {horizon_end.date()}, past the "
             f"data ({source} {last_day.date()}): customers could not be labelled retained; use --as-of "
-            f"{(last_day + pd.Timedelta(days=1) - pd.Timedelta(days=config.horizon_days)).date()} or earlier, or "
+            f"{(last_day + pd.Timedelta(days=1) - pd.Timedelta(days=horizon_days)).date()} or earlier, or "
             "state with --observed-until DATE up to when churn events were recorded"
         )
     events = dataset.churn_events["churn_date"]
@@ -241,7 +292,21 @@ def train_churn_model(
     if snapshots > 1 and snapshot_step_days <= 0:
         raise RetainError("--snapshot-step-days must be above 0: stacked cutoffs must differ")
 
-    progress(f"features and labels at {snapshots} cutoff(s), horizon {config.horizon_days:g} days")
+
+@dataclass(frozen=True)
+class _TrainingSets:
+    """Feature rows and labels per set (``SPLITS``), and what the stored model keeps of the
+    latest cutoff: its RFM reference and value model."""
+
+    data: dict[str, pd.DataFrame]
+    labels: dict[str, pd.Series]
+    latest_reference: FeatureReference
+    latest_value_model: ValueFeatureSource | None
+    notes: tuple[str, ...]
+
+
+def _training_sets(dataset: Dataset, as_of: pd.Timestamp, snapshots: int, snapshot_step_days: float,
+                   config: ChurnConfig, feature_config: FeatureConfig, progress) -> _TrainingSets:
     notes: list[str] = []
     parts = []
     for k in range(snapshots):
@@ -265,23 +330,29 @@ def train_churn_model(
                 continue  # evaluation is on the latest cutoff only
             frames[name].append(table[chosen])
             targets[name].append(labels[chosen])
-    data = {name: pd.concat(frames[name], ignore_index=True) for name, _ in SPLITS}
-    labels = {name: pd.concat(targets[name], ignore_index=True) for name, _ in SPLITS}
-    rows = {name: len(frame) for name, frame in data.items()}
-    progress("rows by set: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
+    return _TrainingSets(
+        data={name: pd.concat(frames[name], ignore_index=True) for name, _ in SPLITS},
+        labels={name: pd.concat(targets[name], ignore_index=True) for name, _ in SPLITS},
+        latest_reference=latest_reference, latest_value_model=latest_value_model, notes=tuple(notes),
+    )
 
-    progress(f"training LightGBM (n_jobs={config.n_jobs})")
-    model = ChurnTypeModel(config)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model.fit(data["train"], labels["train"], data["valid"], labels["valid"],
-                  data["calibration"], labels["calibration"], value_model=None, progress=progress)
-    notes += [str(w.message) for w in caught if "merged" in str(w.message)]
-    notes += [model.calibration_note_] if model.calibration_note_ else []
-    # the stored model computes value features itself from the latest cutoff's value model
-    model.value_model_ = latest_value_model if config.value_features else None
-    progress(f"  {model.best_rounds_} rounds; labels {model.labels_}")
 
+@dataclass(frozen=True)
+class _Evaluation:
+    """The trained model on the held-out customers: probabilities before and after
+    calibration, metrics, and the baselines' metrics on the same customers."""
+
+    model: ChurnTypeModel
+    test: pd.DataFrame
+    truth: np.ndarray
+    raw: np.ndarray
+    calibrated: np.ndarray
+    metrics: dict
+    calibration: dict[str, float]
+    baselines: dict[str, dict]
+
+
+def _evaluate(model: ChurnTypeModel, data: dict[str, pd.DataFrame], labels: dict[str, pd.Series]) -> _Evaluation:
     test, truth = data["test"], labels["test"].to_numpy(dtype=object)
     raw = model.predict_proba(test, calibrated=False)
     calibrated = model.calibrate(raw)
@@ -289,50 +360,48 @@ def train_churn_model(
     before = churn_metrics(truth, raw, model.labels_, model.predict_label(raw))
     calibration = {"log_loss_before": before["log_loss"], "log_loss_after": metrics["log_loss"],
                    "brier_before": before["brier"], "brier_after": metrics["brier"]}
-
     baselines = _baselines(data["train"], labels["train"], test, truth, model.labels_)
-    def score_champion(champion: ChurnTypeModel) -> dict:
-        probabilities = champion.predict_proba(test)
-        return churn_metrics(truth, _align(probabilities, champion.labels_, model.labels_), model.labels_,
-                             champion.predict_label(probabilities))
+    return _Evaluation(model, test, truth, raw, calibrated, metrics, calibration, baselines)
 
-    def log_run(decision: Decision, champion_metrics: dict | None) -> None:
-        mlflow.log_params({
-            "as_of": str(as_of.date()), "horizon_days": config.horizon_days, "snapshots": snapshots,
-            "snapshot_step_days": snapshot_step_days, "value_features": config.value_features,
-            "n_jobs": config.n_jobs, "learning_rate": config.learning_rate, "num_leaves": config.num_leaves,
-            "class_weight_power": config.class_weight_power, "calibration": config.calibration,
-            "best_rounds": model.best_rounds_, "labels": ",".join(model.labels_),
-            **{f"rows_{k}": v for k, v in rows.items()},
-        })
-        mlflow.set_tags(fingerprint(
-            {"transactions": dataset.transactions[["customer_id", "timestamp", "amount"]],
-             "churn_events": dataset.churn_events, "interactions": dataset.interactions, "customers": dataset.customers},
-            {"transactions": "timestamp", "churn_events": "churn_date", "interactions": "timestamp"}))
-        mlflow.log_metrics(flat(metrics))
-        mlflow.log_metrics(calibration)
-        for name, values in baselines.items():
-            mlflow.log_metrics(flat(values, f"baseline_{name}_"))
-        if champion_metrics:
-            mlflow.log_metrics(flat(champion_metrics, "champion_"))
-        importances = model.importances()
-        mlflow.log_dict({"metrics": metrics, "baselines": baselines, "champion": champion_metrics,
-                         "calibration": calibration, "decision": decision.reason, "notes": notes,
-                         "importances": importances.to_dict(), "ceiling": ceiling}, "evaluation.json")
-        _log_plots(model, truth, calibrated, raw, importances)
 
-    published = publish(Candidate(
-        model_name=CHURN_MODEL_NAME, experiment=EXPERIMENT, run_name=f"churn-{as_of.date()}-h{config.horizon_days:g}",
-        gate=CHURN_GATE, metrics=metrics, baselines=baselines, score_champion=score_champion, log_run=log_run,
-        model=model, feature_config=feature_config, reference=latest_reference,
-        version_column="churn_model_version", example=test,
-    ), settings=settings, progress=progress)
-    return ChurnTrainingResult(
-        run_id=published.run_id, model_version=published.version, labels=model.labels_, metrics=metrics,
-        baseline_metrics=baselines, champion_metrics=published.champion_metrics, calibration=calibration,
-        promoted=published.decision.promote, reason=published.decision.reason,
-        tracking_uri=display_uri(published.tracking_uri), rows=rows, ceiling=ceiling, warnings=notes,
-    )
+def _score_champion(evaluation: _Evaluation, champion: ChurnTypeModel) -> dict:
+    """The champion's metrics on the candidate's held-out customers, in the candidate's labels."""
+    probabilities = champion.predict_proba(evaluation.test)
+    labels = evaluation.model.labels_
+    return churn_metrics(evaluation.truth, _align(probabilities, champion.labels_, labels), labels,
+                         champion.predict_label(probabilities))
+
+
+@dataclass(frozen=True)
+class _RunRecord:
+    """What the MLflow run records besides the evaluation."""
+
+    params: dict
+    dataset: Dataset
+    notes: tuple[str, ...]
+    ceiling: dict | None
+
+
+def _log_run(evaluation: _Evaluation, record: _RunRecord, decision: Decision, champion_metrics: dict | None) -> None:
+    """Params, data fingerprint, metrics, evaluation.json and plots; called inside the run."""
+    model, metrics, baselines = evaluation.model, evaluation.metrics, evaluation.baselines
+    dataset = record.dataset
+    mlflow.log_params(record.params)
+    mlflow.set_tags(fingerprint(
+        {"transactions": dataset.transactions[["customer_id", "timestamp", "amount"]],
+         "churn_events": dataset.churn_events, "interactions": dataset.interactions, "customers": dataset.customers},
+        {"transactions": "timestamp", "churn_events": "churn_date", "interactions": "timestamp"}))
+    mlflow.log_metrics(flat(metrics))
+    mlflow.log_metrics(evaluation.calibration)
+    for name, values in baselines.items():
+        mlflow.log_metrics(flat(values, f"baseline_{name}_"))
+    if champion_metrics:
+        mlflow.log_metrics(flat(champion_metrics, "champion_"))
+    importances = model.importances()
+    mlflow.log_dict({"metrics": metrics, "baselines": baselines, "champion": champion_metrics,
+                     "calibration": evaluation.calibration, "decision": decision.reason, "notes": list(record.notes),
+                     "importances": importances.to_dict(), "ceiling": record.ceiling}, "evaluation.json")
+    _log_plots(model, evaluation.truth, evaluation.calibrated, evaluation.raw, importances)
 
 
 def _align(probabilities: np.ndarray, from_labels: list[str], to_labels: list[str]) -> np.ndarray:
@@ -364,11 +433,12 @@ def _baselines(train, train_labels, test, truth, labels) -> dict[str, dict]:
 def raw_attribute_baselines(dataset: Dataset, as_of, labels: list[str], *, snapshots: int = 1,
                             snapshot_step_days: float = 90.0, horizon_days: float = 90.0,
                             seed: int = 0) -> dict[str, float]:
-    """Six-class macro-F1 of a plain LightGBM on the customers table alone (numbers parsed,
-    ISO dates as ages, text as categories; LightGBM's defaults, argmax), of the same with
-    balanced class weights, and with the churn model's decision weights: trained on the customers and cutoffs the churn model learns from
-    (its train, valid and calibration sets), tested on its held-out customers at the latest
-    cutoff. What the churn model must beat on attribute-heavy data (benchmarks/bench_churn.py)."""
+    """Macro-F1 over ``labels`` of a plain LightGBM on the customers table alone (numbers
+    parsed, ISO dates as ages, text as categories; LightGBM's defaults, argmax), of the same
+    with balanced class weights, and with the churn model's decision weights: trained on the
+    customers and cutoffs the churn model learns from (its train, valid and calibration sets),
+    tested on its held-out customers at the latest cutoff. What the churn model must beat on
+    attribute-heavy data (benchmarks/bench_churn.py)."""
     if dataset.customers is None or dataset.customers.shape[1] < 2:
         raise RetainError("a baseline on the raw attributes needs a customers table with attribute columns")
     as_of = pd.Timestamp(as_of).normalize()
@@ -418,7 +488,7 @@ def raw_attribute_baselines(dataset: Dataset, as_of, labels: list[str], *, snaps
     classifier = lgb.LGBMClassifier(n_jobs=1, verbose=-1, random_state=seed).fit(frame.loc[grow, columns], truth[grow])
     classes = np.asarray(classifier.classes_, dtype=object)
     codes = pd.Categorical(truth[tune], categories=classes).codes
-    weights = _macro_f1_weights(classifier.predict_proba(frame.loc[tune, columns]), codes)
+    weights = macro_f1_weights(classifier.predict_proba(frame.loc[tune, columns]), codes)
     scores["decision_weights"] = macro_f1(classes[np.argmax(classifier.predict_proba(frame.loc[test, columns]) * weights,
                                                               axis=1)])
     return scores
