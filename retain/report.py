@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from retain.errors import RetainError
-from retain.models.tiers import QUADRANTS
+from retain.models.value.tiers import QUADRANTS
 from retain.settings import Settings
 
 VALUE_MODEL = "retain-clv"
