@@ -32,12 +32,13 @@ from retain.training.registry import VALUE_MODEL_NAME, Decision, Gate, display_u
 
 EXPERIMENT = "retain-clv"
 LEARNED = "learned"
-# Every value family `--model` accepts, simplest first (the order breaks ties in selection).
+# The non-contractual families `--model` accepts (besides the subscription family, sbg),
+# simplest first (the order breaks ties in selection).
 VALUE_FAMILIES = (*FAMILIES, LEARNED)
 FAMILY_LABELS = {**{name: spec[0] for name, spec in FAMILIES.items()}, LEARNED: "learned (LightGBM)",
                  SUBSCRIPTION_FAMILY: SUBSCRIPTION_LABEL}
-# Chosen among purchase models by, and promoted on: per-customer purchase error first,
-# with rank agreement not allowed to get worse.
+# Promoted on: per-customer purchase error first, with rank agreement not allowed to get
+# worse (the family is chosen by ``selection_scores``, not by this gate).
 VALUE_GATE = Gate(primary="purchases_mae", secondary=("purchases_spearman",))
 
 
