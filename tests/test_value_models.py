@@ -383,3 +383,25 @@ def test_collapse_of_a_few_rows_equals_the_hashed_collapse(monkeypatch):
         for name in columns:
             assert distinct[name].dtype == expected[name].dtype
             np.testing.assert_array_equal(distinct[name], expected[name])
+
+
+@pytest.mark.parametrize("family", ["ProbabilisticValueModel", "LearnedValueModel", "SubscriptionValueModel"])
+def test_every_family_implements_the_value_model_protocol(family):
+    """Callers hold a ``ValueModel``: every member of the protocol, and of the outcome
+    distribution its ``outcomes`` returns, exists on each family."""
+    import dataclasses
+    import typing
+
+    import retain.models.value as value
+    from retain.models.value.protocol import OutcomeDistribution, ValueModel
+
+    def members(protocol):
+        names = set(typing.get_type_hints(protocol)) | {n for n in vars(protocol) if not n.startswith("_")}
+        return names - {"__init__"}
+
+    cls = getattr(value, family)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    missing = [name for name in members(ValueModel) if name not in fields and not hasattr(cls, name)]
+    assert not missing, f"{family} lacks {missing}"
+    outcomes = typing.get_type_hints(cls.outcomes)["return"]
+    assert not [name for name in members(OutcomeDistribution) if not hasattr(outcomes, name)]
