@@ -275,13 +275,13 @@ class LearnedValueModel:
         horizon = self.config.horizon_days
         patterns, inverse = histories = histories_of(features)
         count, spend = self._means_over(horizon, features, histories)
-        forecast = base.purchase.given(*patterns)
-        discounted, plain = base.discounted_purchases(forecast)
+        given = base.purchase.given(*patterns)
+        discounted, plain = base.discounted_purchases(given)
         discount = np.divide(discounted, plain, out=np.ones_like(plain), where=plain > 0)[inverse]
         units = horizon / self.time_unit_days
         values = {
-            "p_alive": forecast.alive[inverse],
-            "p_alive_horizon": forecast.p_alive_at(units)[inverse],
+            "p_alive": given.alive[inverse],
+            "p_alive_horizon": given.p_alive_at(units)[inverse],
             "p_no_purchase_horizon": _p_zero(count, self.count_dispersion_),
             "expected_purchases": count,
             "expected_order_value": np.where(count > 1e-9, spend / np.maximum(count, 1e-300),
@@ -370,13 +370,13 @@ def _inputs(features: pd.DataFrame, base: ProbabilisticValueModel, window_days: 
         names = names + list(BASE_FEATURES)
     patterns, inverse = histories or histories_of(features)
     units = window_days / base.time_unit_days
-    forecast = base.purchase.given(*patterns)
-    expected = forecast.expected_purchases(units)
+    given = base.purchase.given(*patterns)
+    expected = given.expected_purchases(units)
     order_value = base.expected_order_value(features)
     derived = {
-        "base_p_alive": forecast.alive[inverse],
+        "base_p_alive": given.alive[inverse],
         "base_expected_purchases": expected[inverse],
-        "base_p_no_purchase": forecast.p_no_purchase(units)[inverse],
+        "base_p_no_purchase": given.p_no_purchase(units)[inverse],
         "base_expected_order_value": order_value,
         "base_expected_spend": expected[inverse] * order_value,
     }

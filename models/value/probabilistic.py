@@ -16,7 +16,7 @@ from retain.data.frames import float_array
 from retain.models.value.config import ValueConfig, discount_schedule
 from retain.models.value.coverage import coverage
 from retain.models.value.protocol import NON_CONTRACTUAL, Forecast
-from retain.models.value.purchase import CountTail, HistoryForecast, PurchaseModel, histories_of
+from retain.models.value.purchase import CountTail, GivenHistories, PurchaseModel, histories_of
 from retain.models.value.scores import PASSTHROUGH_COLUMNS, check_columns, fit_tier_edges, score_table
 from retain.models.value.spend import SpendModel
 from retain.models.value.tiers import TierEdges
@@ -75,11 +75,11 @@ class ProbabilisticValueModel:
         purchases = self.expected_over(days, features)
         return purchases, purchases * self.expected_order_value(features)
 
-    def discounted_purchases(self, forecast: HistoryForecast) -> tuple[np.ndarray, np.ndarray]:
-        """Per history of ``forecast``: discounted expected purchases over the horizon and the
+    def discounted_purchases(self, given: GivenHistories) -> tuple[np.ndarray, np.ndarray]:
+        """Per history in ``given``: discounted expected purchases over the horizon and the
         plain total."""
         ends, factors = discount_schedule(self.config)
-        cumulative = forecast.expected_purchases(ends / self.time_unit_days)
+        cumulative = given.expected_purchases(ends / self.time_unit_days)
         per_step = np.diff(cumulative, axis=0, prepend=0.0)
         return factors @ per_step, cumulative[-1]
 
@@ -89,26 +89,26 @@ class ProbabilisticValueModel:
         discounted purchases are computed once and shared by every output."""
         check_columns(features)
         histories, inverse = histories_of(features)
-        forecast = self.purchase.given(*histories)
+        given = self.purchase.given(*histories)
         horizon = self.config.horizon_days / self.time_unit_days
-        discounted, purchases = self.discounted_purchases(forecast)
+        discounted, purchases = self.discounted_purchases(given)
         order_value = self.expected_order_value(features)
         values = {
-            "p_alive": forecast.alive[inverse],
-            "p_alive_horizon": forecast.p_alive_at(horizon)[inverse],
-            "p_no_purchase_horizon": forecast.p_no_purchase(horizon)[inverse],
+            "p_alive": given.alive[inverse],
+            "p_alive_horizon": given.p_alive_at(horizon)[inverse],
+            "p_no_purchase_horizon": given.p_no_purchase(horizon)[inverse],
             "expected_purchases": purchases[inverse],
             "expected_order_value": order_value,
             "clv": self.config.margin * discounted[inverse] * order_value,
         }
         if with_interval:
-            values.update(self._interval(features, forecast, inverse, discounted, purchases))
+            values.update(self._interval(features, given, inverse, discounted, purchases))
         return values
 
-    def _interval(self, features, forecast: HistoryForecast, inverse, discounted, purchases) -> dict[str, np.ndarray]:
+    def _interval(self, features, given: GivenHistories, inverse, discounted, purchases) -> dict[str, np.ndarray]:
         """Predictive interval at ``config.interval`` over the horizon; CLV's bounds carry the
         same margin and discounting as ``clv`` (the ratio of discounted to plain purchases)."""
-        outcomes = self._outcomes(features, self.config.horizon_days, forecast, inverse)
+        outcomes = self._outcomes(features, self.config.horizon_days, given, inverse)
         purchases_low, purchases_high, spend_low, spend_high = outcomes.interval(self.config.interval)
         ratio = np.divide(discounted, purchases, out=np.ones_like(purchases), where=purchases > 0)[inverse]
         return {
@@ -124,7 +124,7 @@ class ProbabilisticValueModel:
         histories, inverse = histories_of(features)
         return self._outcomes(features, days, self.purchase.given(*histories), inverse)
 
-    def _outcomes(self, features: pd.DataFrame, days: float, forecast: HistoryForecast,
+    def _outcomes(self, features: pd.DataFrame, days: float, given: GivenHistories,
                   inverse: np.ndarray) -> "PurchaseSpendOutcomes":
         """What each customer buys in the next ``days``: the purchase count's distribution
         (``count_tail`` per (frequency, T) pair, times P(alive)) and Gamma-Gamma spend.
@@ -133,9 +133,9 @@ class ProbabilisticValueModel:
         (FHL 2005b), independent of the count N. So E[S] = E[N] p B/(A-1) and
         E[S^2] = (p E[N] + p^2 E[N^2]) B^2/((A-1)(A-2)) with A = p x + q, B = v + x m; S > 0
         exactly when N > 0, and S given N > 0 is taken as the lognormal with those two moments."""
-        _, pair_of = forecast.pairs
-        tail = forecast.count_tail(days / self.time_unit_days)
-        alive = forecast.alive
+        _, pair_of = given.pairs
+        tail = given.count_tail(days / self.time_unit_days)
+        alive = given.alive
         first, second = tail.moments()
         mean_count = (alive * first[pair_of])[inverse]
         second_count = (alive * second[pair_of])[inverse]

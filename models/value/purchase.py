@@ -394,7 +394,7 @@ def _gradient_jacobian(gradient, at: np.ndarray, step: float = 1e-5, central: bo
 
 
 def distinct_pairs(x: np.ndarray, T: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The distinct (x, T) pairs and each row's position among them (``HistoryForecast.pairs``)."""
+    """The distinct (x, T) pairs and each row's position among them (``GivenHistories.pairs``)."""
     distinct, _, inverse = collapse({"x": x, "T": T})
     return distinct, inverse
 
@@ -527,12 +527,12 @@ class PurchaseModel:
                     value = np.where(x > 0, value, 1.0)
         return np.clip(np.asarray(value, dtype=float), 0.0, 1.0)
 
-    def given(self, frequency, recency, T, params: dict[str, float] | None = None) -> "HistoryForecast":
+    def given(self, frequency, recency, T, params: dict[str, float] | None = None) -> "GivenHistories":
         """The predictions for these histories, sharing P(alive) and the distinct
-        (frequency, T) pairs between them (``HistoryForecast``)."""
+        (frequency, T) pairs between them (``GivenHistories``)."""
         self._require_fitted()
         frequency, recency, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
-        return HistoryForecast(self, frequency, recency, T, params)
+        return GivenHistories(self, frequency, recency, T, params)
 
     def expected_purchases(self, t, frequency, recency, T, params=None) -> np.ndarray:
         """Expected repeat purchases in (T, T + t] given the history: FHL 2005 eq. 10
@@ -542,11 +542,11 @@ class PurchaseModel:
         return self.given(frequency, recency, T, params).expected_purchases(t)
 
     def p_alive_at(self, t: float, frequency, recency, T) -> np.ndarray:
-        """P(still alive at T + t | history) (``HistoryForecast.p_alive_at``)."""
+        """P(still alive at T + t | history) (``GivenHistories.p_alive_at``)."""
         return self.given(frequency, recency, T).p_alive_at(t)
 
     def p_no_purchase(self, t: float, frequency, recency, T) -> np.ndarray:
-        """P(no purchase in (T, T + t] | history) (``HistoryForecast.p_no_purchase``)."""
+        """P(no purchase in (T, T + t] | history) (``GivenHistories.p_no_purchase``)."""
         return self.given(frequency, recency, T).p_no_purchase(t)
 
     def _expected_purchases(self, t, frequency, recency, T, p, alive, pairs) -> np.ndarray:
@@ -622,7 +622,7 @@ class PurchaseModel:
 
 
 @dataclass(frozen=True, eq=False)
-class HistoryForecast:
+class GivenHistories:
     """A fitted purchase model's predictions for one set of histories (``PurchaseModel.given``).
 
     Several predictions for the same histories share P(alive) (under ``params``, the
