@@ -43,7 +43,7 @@ from retain.models.value.config import ValueConfig
 from retain.models.value.coverage import coverage
 from retain.models.value.probabilistic import ProbabilisticValueModel
 from retain.models.value.protocol import NON_CONTRACTUAL, Forecast
-from retain.models.value.purchase import FitError, PurchaseModel, histories_of
+from retain.models.value.purchase import FitError, GivenHistories, PurchaseModel, histories_of
 from retain.models.value.scores import check_columns, fit_tier_edges, score_table
 from retain.models.value.spend import SpendModel
 from retain.models.value.tiers import TierEdges
@@ -228,23 +228,27 @@ class LearnedValueModel:
         names = [n for n in self.feature_names_ if n not in BASE_FEATURES]
         return tuple(dict.fromkeys([*self.base.input_columns, *names]))
 
-    def _window_means(self, features: pd.DataFrame, histories) -> tuple[np.ndarray, np.ndarray]:
-        """Learned expected purchases and spend over ``window_days_``; ``histories``:
-        ``histories_of(features)``."""
+    def _given(self, features: pd.DataFrame) -> tuple[np.ndarray, GivenHistories]:
+        """Each row's history and the base purchase model given the distinct histories: what
+        the inputs, the horizon ratio and P(alive) share."""
+        histories, inverse = histories_of(features)
+        return inverse, self.base.purchase.given(*histories)
+
+    def _window_means(self, features: pd.DataFrame, inverse: np.ndarray, given: GivenHistories
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Learned expected purchases and spend over ``window_days_``."""
         features = _with_inputs(features, [n for n in self.feature_names_ if n not in BASE_FEATURES])
-        inputs = _inputs(features, self.base, self.window_days_, self.feature_names_, histories)
+        inputs = _inputs(features, self.base, self.window_days_, self.feature_names_, inverse, given)
         threads = self.learned_config.n_jobs
         return (_predict(self.purchases_booster_, inputs, "purchases", threads),
                 _predict(self.spend_booster_, inputs, "spend", threads))
 
-    def _horizon_ratio(self, days: float, histories) -> np.ndarray:
+    def _horizon_ratio(self, days: float, inverse: np.ndarray, given: GivenHistories) -> np.ndarray:
         """Per customer: the probabilistic model's expected purchases over ``days`` against
         those over the window (days / window where it expects none over the window)."""
-        patterns, inverse = histories
         if days == self.window_days_:
             return np.ones(len(inverse))
-        over_days, over_window = self.base.purchase.expected_purchases(
-            np.array([days, self.window_days_]) / self.time_unit_days, *patterns)
+        over_days, over_window = given.expected_purchases(np.array([days, self.window_days_]) / self.time_unit_days)
         ratio = np.divide(over_days, over_window, out=np.full(len(over_days), days / self.window_days_),
                           where=over_window > 1e-12)
         return ratio[inverse]
@@ -252,11 +256,12 @@ class LearnedValueModel:
     def means_over(self, days: float, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Expected repeat purchases and spend (undiscounted) in the next ``days``: one pass
         of the boosters for both (``expected_over`` times ``expected_order_value`` is two)."""
-        return self._means_over(days, features, histories_of(features))
+        return self._means_over(days, features, *self._given(features))
 
-    def _means_over(self, days: float, features: pd.DataFrame, histories) -> tuple[np.ndarray, np.ndarray]:
-        count, spend = self._window_means(features, histories)
-        ratio = self._horizon_ratio(days, histories)
+    def _means_over(self, days: float, features: pd.DataFrame, inverse: np.ndarray, given: GivenHistories
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        count, spend = self._window_means(features, inverse, given)
+        ratio = self._horizon_ratio(days, inverse, given)
         return count * ratio, spend * ratio
 
     def expected_over(self, days: float, features: pd.DataFrame) -> np.ndarray:
@@ -266,16 +271,15 @@ class LearnedValueModel:
     def expected_order_value(self, features: pd.DataFrame) -> np.ndarray:
         """Learned spend over learned purchases in the window (the probabilistic model's
         expected order value where the learned count is near zero)."""
-        count, spend = self._window_means(features, histories_of(features))
+        count, spend = self._window_means(features, *self._given(features))
         return np.where(count > 1e-9, spend / np.maximum(count, 1e-300), self.base.expected_order_value(features))
 
     def predict_values(self, features: pd.DataFrame, with_interval: bool = True) -> dict[str, np.ndarray]:
         check_columns(features)
         base = replace(self.base, config=self.config)
         horizon = self.config.horizon_days
-        patterns, inverse = histories = histories_of(features)
-        count, spend = self._means_over(horizon, features, histories)
-        given = base.purchase.given(*patterns)
+        inverse, given = self._given(features)
+        count, spend = self._means_over(horizon, features, inverse, given)
         discounted, plain = base.discounted_purchases(given)
         discount = np.divide(discounted, plain, out=np.ones_like(plain), where=plain > 0)[inverse]
         units = horizon / self.time_unit_days
@@ -360,17 +364,19 @@ class LearnedValueModel:
 
 
 def _inputs(features: pd.DataFrame, base: ProbabilisticValueModel, window_days: float, names: list[str] | None,
-            histories=None) -> pd.DataFrame:
+            inverse: np.ndarray | None = None, given: GivenHistories | None = None) -> pd.DataFrame:
     """The boosters' input frame: numeric feature columns (``names``, or every numeric one
-    but outcomes) and the base model's outputs over the window."""
+    but outcomes) and the base model's outputs over the window; ``inverse`` and ``given``:
+    each row's history and the base purchase model given them (found here if not given)."""
     if names is None:
         names = [c for c in features.columns
                  if not c.startswith(_NOT_INPUTS_PREFIX) and c not in BASE_FEATURES
                  and pd.api.types.is_numeric_dtype(features[c]) and not pd.api.types.is_bool_dtype(features[c])]
         names = names + list(BASE_FEATURES)
-    patterns, inverse = histories or histories_of(features)
+    if given is None:
+        histories, inverse = histories_of(features)
+        given = base.purchase.given(*histories)
     units = window_days / base.time_unit_days
-    given = base.purchase.given(*patterns)
     expected = given.expected_purchases(units)
     order_value = base.expected_order_value(features)
     derived = {
