@@ -12,7 +12,9 @@ only (and, optionally, parts already fitted on the same customers, which ``fit``
 reuses); ``fit(data)`` learns from the data, stores what it learned on the instance and
 returns the instance, so ``Family(settings).fit(data)`` is a fitted model. What ``fit``
 needs differs by family (a feature table; the learned family also the transactions), so
-``fit`` is not part of the protocol: a caller that fits knows the family it fits.
+``fit`` is not part of the protocol: a caller that fits knows the family it fits. Value
+objects computed from data (``TierEdges``, ``CovariateDesign``) are not estimators: they
+have named constructors (``from_values``, ``from_features``), not ``fit``.
 """
 
 from __future__ import annotations

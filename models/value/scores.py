@@ -67,7 +67,7 @@ _QUADRANT_MOVES = np.array([QUADRANT_MOVES[quadrant] for quadrant in QUADRANT_OR
 
 def fit_tier_edges(features: pd.DataFrame, clv: np.ndarray, config: ValueConfig) -> TierEdges:
     """The tier and quadrant edges of a family fitted on ``features``, from its CLV there."""
-    return TierEdges.fit(clv, current_value(features, config), config.tiers)
+    return TierEdges.from_values(clv, current_value(features, config), config.tiers)
 
 
 def check_columns(features: pd.DataFrame) -> None:

@@ -158,8 +158,8 @@ class CovariateDesign:
     MISSING = "(missing)"
 
     @classmethod
-    def fit(cls, features: pd.DataFrame, columns, min_level_customers: int = 30,
-            max_levels: int = 20) -> "CovariateDesign":
+    def from_features(cls, features: pd.DataFrame, columns, min_level_customers: int = 30,
+                      max_levels: int = 20) -> "CovariateDesign":
         design = cls()
         for column in columns:
             values = features[column]
@@ -330,7 +330,7 @@ class ShiftedBetaGeometric:
         missing = [c for c in columns if c not in features.columns]
         if missing:
             raise RetainError(f"the feature table lacks the covariate column(s) {missing}")
-        self.design_ = CovariateDesign.fit(features, columns, self.min_level_customers)
+        self.design_ = CovariateDesign.from_features(features, columns, self.min_level_customers)
         codes = self.design_.codes(features)
         distinct, counts, _ = collapse({"t": renewals, "churned": lapsed.astype(float), "earlier": earlier,
                                         **{k: v.astype(float) for k, v in codes.items()}})
