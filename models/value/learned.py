@@ -60,7 +60,7 @@ MIN_WINDOW_DAYS = 28
 @dataclass(frozen=True)
 class LearnedConfig:
     """Booster settings. ``n_jobs`` 1 by default: on a shared 2-core machine two threads can
-    stall (docs/stack notes). ``max_training_rows`` caps the inner-window customers the
+    stall (seen with LightGBM; it is configurable). ``max_training_rows`` caps the inner-window customers the
     boosters see (a seeded random sample), which bounds training time on large bases;
     ``validation_share`` of them are held out for early stopping and for fitting the
     interval's dispersion. ``learning_rate`` None: 0.05 below ``large_base_rows`` training

@@ -290,9 +290,10 @@ def _penalized(objective, penalizer: float):
 def _fit_maximum_likelihood(family: str, x, t_x, T, weights, penalizer: float = 0.0) -> np.ndarray:
     """Maximum likelihood with BFGS on the analytic gradient, time scaled so that max T = 1
     (as lifetimes does, for conditioning; a penalizer applies on that scale, as in lifetimes);
-    returns log parameters in the original time unit. Large bases start from a fit on a 5%
-    sample of histories, with that fit's curvature scaled up as the first inverse-Hessian
-    guess: the full fit then takes a handful of steps, not forty."""
+    returns log parameters in the original time unit. Bases of more than 40,000 distinct
+    histories start from a fit on a sample of them (5%, and at least 20,000), with that
+    fit's curvature scaled up as the first inverse-Hessian guess: the full fit then takes a
+    handful of steps, not forty."""
     label = FAMILIES[family][0]
     objective, grouping, time_params = _OBJECTIVES[family]
     objective = _finite_or_infinite(_penalized(objective, penalizer))
