@@ -4,7 +4,7 @@
     python benchmarks/bench_subscription.py --data /tmp/sub1m
 
 Prints: the feature table's build time (not part of the fit), detection of the base, the
-sBG fit with the attributes as covariates (``SubscriptionValueModel.fit``: collapsed
+sBG fit with the attributes as covariates (``SubscriptionValueModel(...).fit``: collapsed
 histories, covariance, bill amounts and tier edges), the scores of every customer with the
 80% interval, the fitted coefficients against the generator's, the holdout forecast against
 the naive baseline, and, as the baseline measured in the same run, what the non-contractual
@@ -21,9 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from retain.features import calibration_holdout
-from retain.models.purchase import FitError
-from retain.models.subscription import SubscriptionValueModel, detect_business
-from retain.models.value import ValueModel
+from retain.models.value import FitError, ProbabilisticValueModel, SubscriptionValueModel
+from retain.models.value.subscription import detect_business
 from retain.training.evaluate import naive_value_forecast, value_metrics
 
 from bench_value import timed  # the benchmarks' one timer (run from this folder)
@@ -46,7 +45,7 @@ def main() -> None:
     detect_time, choice = timed(lambda: detect_business(table), repeat=3)
     print(f"detection: {detect_time:.3f} s -> {choice.kind}: {choice.reason}")
 
-    fit_time, model = timed(lambda: SubscriptionValueModel.fit(table, period_days=choice.period_days), repeat=3)
+    fit_time, model = timed(lambda: SubscriptionValueModel(period_days=choice.period_days).fit(table), repeat=3)
     print(f"sBG value model fit (covariates {model.purchase.design_.columns}, collapsed, covariance, bills, "
           f"tier edges): {fit_time:.2f} s")
     score_time, _ = timed(lambda: model.predict_values(table), repeat=2)
@@ -69,7 +68,7 @@ def main() -> None:
 
     started = time.perf_counter()
     try:
-        baseline = ValueModel.fit(table, "bgnbd")
+        baseline = ProbabilisticValueModel("bgnbd").fit(table)
         outcome = "params " + ", ".join(f"{k}={v:.4g}" for k, v in baseline.purchase.params_.items())
         b_bills = baseline.expected_over(days, table)
         b_metrics = value_metrics(actual, table["holdout_spend"], b_bills, b_bills * baseline.expected_order_value(table))

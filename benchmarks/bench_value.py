@@ -28,8 +28,8 @@ from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, Pa
 from sklearn.metrics import roc_auc_score
 
 from retain.features import rfm_summary
-from retain.models.purchase import FAMILIES, PurchaseModel, collapse
-from retain.models.value import ValueConfig, ValueModel
+from retain.models.value import ProbabilisticValueModel, ValueConfig
+from retain.models.value.purchase import FAMILIES, PurchaseModel, collapse
 
 
 def timed(function, repeat: int = 1):
@@ -46,7 +46,7 @@ def auto_selection(transactions: pd.DataFrame, as_of: str, verbose: bool = False
     window, every family fitted and scored with coverage, and the earlier rolling-origin
     windows (half a year of holdout before ``as_of``, and the two half-years before that)."""
     from retain.features import FeatureConfig, calibration_holdout
-    from retain.models.spend import SpendModel
+    from retain.models.value.spend import SpendModel
     from retain.training.value import (
         VALUE_FAMILIES, WindowTables, _earlier_windows, _fit_families, _rolling_origin, select_family,
     )
@@ -82,15 +82,15 @@ def learned_timing(transactions: pd.DataFrame, as_of: str) -> None:
     """The learned value model on the base as ``retain train clv`` meets it: calibration end
     half a year before ``as_of``, a half-year holdout (so the inner window is half a year)."""
     from retain.features import FeatureConfig, calibration_holdout
-    from retain.models.learned import LearnedValueModel
+    from retain.models.value import LearnedValueModel
 
     calibration_end = pd.Timestamp(as_of) - pd.Timedelta(days=182)
     features_time, (table, _) = timed(lambda: calibration_holdout(transactions, calibration_end, as_of))
     print(f"feature table at the calibration end (shared by every family): {features_time:.1f} s")
-    base_time, base = timed(lambda: ValueModel.fit(table, "bgnbd"))
+    base_time, base = timed(lambda: ProbabilisticValueModel("bgnbd").fit(table))
     print(f"BG/NBD value model fit (the baseline in this run): {base_time:.1f} s")
-    train_time, model = timed(lambda: LearnedValueModel.fit(transactions, calibration_end, table, window_days=182,
-                                                            base=base))
+    train_time, model = timed(lambda: LearnedValueModel(window_days=182, base=base).fit(
+        transactions, calibration_end, table))
     print(f"learned value model training (inner-window features at {model.inner_cutoff_}, BG/NBD there, "
           f"two boosters on {model.training_rows_:,} sampled customers, "
           f"{model.purchases_booster_.num_trees()}+{model.spend_booster_.num_trees()} trees): {train_time:.1f} s "
@@ -137,7 +137,7 @@ def main() -> None:
         shown = ", ".join(f"{k}={v:.4g}" for k, v in peers[family].params_.items())
         print(f"retain {FAMILIES[family][0]} fit (collapsed, with covariance): {peer_time:.2f} s ({shown})")
         peer_times[family] = peer_time
-    value_fit_time, model = timed(lambda: ValueModel.fit(table, "bgnbd"))
+    value_fit_time, model = timed(lambda: ProbabilisticValueModel("bgnbd").fit(table))
     print(f"retain value model fit (BG/NBD + Gamma-Gamma + tier edges): {value_fit_time:.2f} s")
     config = ValueConfig(horizon_days=360, discount_step_days=30, annual_discount_rate=(1.01 ** (365 / 30)) - 1)
     model.config = config

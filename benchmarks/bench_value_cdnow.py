@@ -23,7 +23,7 @@ from sklearn.metrics import roc_auc_score
 
 from retain.data.cdnow import cdnow_transactions
 from retain.features import FeatureConfig, calibration_holdout
-from retain.models.spend import SpendModel
+from retain.models.value.spend import SpendModel
 from retain.models.value import ValueConfig
 from retain.training.evaluate import naive_value_forecast, value_metrics
 from retain.training.value import (

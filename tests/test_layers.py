@@ -25,7 +25,7 @@ def installed_layout(target: Path) -> Path:
 
 def lint_imports(tree: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", "from importlinter.cli import lint_imports_command; "
-                           "lint_imports_command()", "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+                           "lint_imports_command()", str(ROOT / "pyproject.toml"), "--no-cache"],
                           cwd=tree, env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True, timeout=120)
 

@@ -9,9 +9,8 @@ import pytest
 
 from retain.data.cdnow import cdnow_transactions
 from retain.features import FeatureConfig, calibration_holdout
-from retain.models.learned import LearnedValueModel, inner_window_days
-from retain.models.purchase import FitError
-from retain.models.value import ValueModel
+from retain.models.value import FitError, LearnedValueModel, ProbabilisticValueModel
+from retain.models.value.learned import inner_window_days
 from retain.training.evaluate import naive_value_forecast, value_metrics
 
 CALIBRATION_END = pd.Timestamp("2025-01-01")
@@ -27,7 +26,7 @@ def calibration(generated):
 @pytest.fixture(scope="module")
 def learned(calibration):
     transactions, table = calibration
-    return LearnedValueModel.fit(transactions, CALIBRATION_END, table, window_days=365)
+    return LearnedValueModel(window_days=365).fit(transactions, CALIBRATION_END, table)
 
 
 def test_holdout_rows_do_not_change_the_fitted_model(calibration, learned):
@@ -41,24 +40,24 @@ def test_holdout_rows_do_not_change_the_fitted_model(calibration, learned):
     # the calibration table built from the changed rows: same features, other holdout outcomes
     changed_table, _ = calibration_holdout(changed, CALIBRATION_END, "2026-01-01")
     assert not np.allclose(changed_table["holdout_spend"], table["holdout_spend"])
-    refit = LearnedValueModel.fit(changed, CALIBRATION_END, changed_table, window_days=365)
+    refit = LearnedValueModel(window_days=365).fit(changed, CALIBRATION_END, changed_table)
     assert refit.purchases_booster_.model_to_string() == learned.purchases_booster_.model_to_string()
     assert refit.spend_booster_.model_to_string() == learned.spend_booster_.model_to_string()
     assert (refit.count_dispersion_, refit.spend_log_sd_) == (learned.count_dispersion_, learned.spend_log_sd_)
     pd.testing.assert_frame_equal(refit.score(table), learned.score(table))
     # trained on the inner window: features a year before the calibration end, targets up to it
-    assert learned.window_days == 365 and learned.inner_cutoff_ == "2024-01-02"
+    assert learned.window_days_ == 365 and learned.inner_cutoff_ == "2024-01-02"
     # and the rows before the calibration end do matter (the check above can fail)
     earlier = transactions["timestamp"] < CALIBRATION_END - pd.Timedelta(days=30)
     shifted = transactions.copy()
     shifted.loc[~earlier & ~after, "amount"] *= 3
-    other = LearnedValueModel.fit(shifted, CALIBRATION_END, table, window_days=365)
+    other = LearnedValueModel(window_days=365).fit(shifted, CALIBRATION_END, table)
     assert other.spend_booster_.model_to_string() != learned.spend_booster_.model_to_string()
 
 
 def test_same_score_columns_as_the_probabilistic_family_and_it_pickles(calibration, learned):
     _, table = calibration
-    probabilistic = ValueModel.fit(table, "bgnbd")
+    probabilistic = ProbabilisticValueModel("bgnbd").fit(table)
     ours, theirs = learned.score(table), probabilistic.score(table)
     assert list(ours.columns) == list(theirs.columns)
     assert ours["customer_id"].tolist() == table["customer_id"].tolist()
@@ -93,9 +92,9 @@ def test_learned_model_beats_the_naive_baseline_on_cdnow_sample():
     transactions = cdnow_transactions("sample")
     weeks = FeatureConfig(time_unit_days=7)
     table, _ = calibration_holdout(transactions, "1997-10-01", "1998-07-01", config=weeks)
-    model = LearnedValueModel.fit(transactions, "1997-10-01", table, window_days=273, feature_config=weeks)
+    model = LearnedValueModel(window_days=273, feature_config=weeks).fit(transactions, "1997-10-01", table)
     # 39 weeks of calibration: the inner window is half of it, not the 39-week holdout
-    assert model.window_days == 136
+    assert model.window_days_ == 136
     purchases = model.expected_over(273, table)
     ours = value_metrics(table["holdout_purchases"], table["holdout_spend"], purchases,
                          purchases * model.expected_order_value(table))
@@ -158,11 +157,11 @@ def test_a_learned_champion_scores_through_the_scoring_core(trained, tmp_path, m
 def test_count_quantiles_and_cdf_are_the_negative_binomial():
     from scipy.stats import nbinom
 
-    from retain.models.learned import _Outcomes
+    from retain.models.value.learned import CountSpendOutcomes
 
     rng = np.random.default_rng(0)
     mean = np.concatenate([rng.gamma(0.5, 3.0, 5000), [0.0, 1e-9, 40.0]])
-    outcomes = _Outcomes(mean, mean * 10, 0.6, 0.8)
+    outcomes = CountSpendOutcomes(mean, mean * 10, 0.6, 0.8)
     reference = nbinom(0.6, 0.6 / (0.6 + np.maximum(mean, 1e-12)))
     for level in (0.1, 0.5, 0.9):
         np.testing.assert_array_equal(outcomes.count_quantile(level), reference.ppf(level))

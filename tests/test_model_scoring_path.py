@@ -12,9 +12,9 @@ import pytest
 from retain.features import build_features
 from retain.models.churn.calibration import ScikitLearnCalibration, SigmoidCalibration
 from retain.models.drivers import describe_feature
-from retain.models.purchase import collapse, distinct_pairs
-from retain.models.tiers import PYRAMID, QUADRANT_ORDER, QUADRANTS, TierEdges
-from retain.models.value import PASSTHROUGH_COLUMNS, score_table
+from retain.models.value.purchase import collapse, distinct_pairs
+from retain.models.value.scores import PASSTHROUGH_COLUMNS, score_table
+from retain.models.value.tiers import PYRAMID, QUADRANT_ORDER, QUADRANTS, TierEdges
 
 AS_OF = pd.Timestamp("2025-12-01")
 

@@ -139,7 +139,7 @@ def test_scores_without_a_churn_model_say_so_instead_of_no_risk(trained, tmp_pat
 def test_report_numbers_without_html():
     """What the marketing section shows, from a scores frame alone: categories in display
     order (best quadrant first), the value matrix and the at-risk ranking."""
-    from retain.models.tiers import QUADRANT_ORDER, QUADRANTS
+    from retain.models.value.tiers import QUADRANT_ORDER, QUADRANTS
     from retain.report import numbers
 
     scores = pd.DataFrame({

@@ -9,11 +9,10 @@ from scipy.special import expit
 from retain.data.synthetic import SubscriptionConfig, generate_subscription
 from retain.errors import RetainError
 from retain.features import calibration_holdout
-from retain.models.purchase import FitError
-from retain.models.subscription import (
-    ShiftedBetaGeometric, SubscriptionValueModel, detect_business, sbg_log_likelihood, survival_ratio,
+from retain.models.value import FitError, ProbabilisticValueModel, SubscriptionValueModel, ValueConfig
+from retain.models.value.subscription import (
+    ShiftedBetaGeometric, detect_business, sbg_log_likelihood, survival_ratio,
 )
-from retain.models.value import ValueConfig, ValueModel
 from retain.training.evaluate import naive_value_forecast, value_metrics
 
 CALIBRATION_END = pd.Timestamp("2025-01-01")
@@ -69,7 +68,7 @@ def test_left_truncated_histories_recover_the_parameters_when_the_data_starts_af
     """A base whose data begins after many customers joined: only those still paying then
     are seen, having renewed unseen. Conditioning on that (S(earlier) in the denominator)
     recovers alpha and beta; reading every first bill in the data as a sign-up does not."""
-    from retain.models.subscription import billing_histories
+    from retain.models.value.subscription import billing_histories
 
     rng = np.random.default_rng(4)
     n = 60_000
@@ -187,7 +186,7 @@ def test_detection_reads_real_non_contractual_data_as_such():
 @pytest.fixture(scope="module")
 def subscription_model(subscription_table):
     choice = detect_business(subscription_table)
-    return SubscriptionValueModel.fit(subscription_table, period_days=choice.period_days)
+    return SubscriptionValueModel(period_days=choice.period_days).fit(subscription_table)
 
 
 def test_subscription_model_recovers_the_generator_and_forecasts_the_holdout(subscription_model, subscription_table):
@@ -219,7 +218,7 @@ def test_subscription_outputs_match_value_model_columns_and_meaning(subscription
     table = subscription_table
     scores = subscription_model.score(table)
     other_table, _ = calibration_holdout(generated["transactions"], CALIBRATION_END, DATA_END)
-    other = ValueModel.fit(other_table, "bgnbd").score(other_table)
+    other = ProbabilisticValueModel("bgnbd").fit(other_table).score(other_table)
     assert list(scores.columns) == list(other.columns)
     values = subscription_model.predict_values(table)
     for name in ("p_alive", "p_alive_horizon", "p_no_purchase_horizon"):

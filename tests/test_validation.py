@@ -147,8 +147,8 @@ def test_cdnow_sample_loads_strict_and_reproduces_published_estimates(tmp_path):
     orders each, and the published BG/NBD and Gamma-Gamma estimates count them."""
     from retain.data.cdnow import import_cdnow
     from retain.features import FeatureConfig, calibration_holdout
-    from retain.models.purchase import PurchaseModel
-    from retain.models.spend import SpendModel
+    from retain.models.value.purchase import PurchaseModel
+    from retain.models.value.spend import SpendModel
 
     import_cdnow(tmp_path / "cdnow", "sample")
     ds = load_dataset(tmp_path / "cdnow", data_cutoff="1998-07-01")

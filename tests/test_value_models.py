@@ -8,9 +8,9 @@ from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter
 from retain.data.cdnow import cdnow_transactions
 from retain.data.synthetic import GeneratorConfig, generate
 from retain.features import FeatureConfig, build_features, calibration_holdout
-from retain.models.purchase import FitError, PurchaseModel, collapse
-from retain.models.spend import SpendModel
-from retain.models.value import ValueConfig, ValueModel
+from retain.models.value import FitError, ProbabilisticValueModel, ValueConfig
+from retain.models.value.purchase import PurchaseModel, collapse
+from retain.models.value.spend import SpendModel
 from retain.training.value import _tracking_series
 
 WEEKS = FeatureConfig(time_unit_days=7)
@@ -67,7 +67,7 @@ def test_gamma_gamma_reproduces_published_cdnow_results(cdnow):
 
 def test_cumulative_tracking_through_week_78_within_five_percent(cdnow):
     """[FHL2005a] report the BG/NBD about 4% under the actual cumulative repeat purchases at week 78."""
-    model = ValueModel.fit(cdnow, "bgnbd", time_unit_days=7)
+    model = ProbabilisticValueModel("bgnbd", time_unit_days=7).fit(cdnow)
     days, actual, expected = _tracking_series(
         cdnow_transactions("sample"), cdnow, model, pd.Timestamp("1997-10-01"), pd.Timestamp("1998-07-01"))
     error = expected[-1] / actual[-1] - 1
@@ -150,7 +150,7 @@ def test_collapse_restores_every_row():
 def test_fitted_parameters_recover_the_generators_truth(base20k):
     tables, table = base20k
     truth = tables["truth"]
-    model = ValueModel.fit(table, "bgnbd")
+    model = ProbabilisticValueModel("bgnbd").fit(table)
     for name, value in truth["bgnbd_per_day"].items():
         assert model.purchase.params_[name] == pytest.approx(value, rel=0.15), name
     for name, value in truth["gamma_gamma"].items():
@@ -159,7 +159,7 @@ def test_fitted_parameters_recover_the_generators_truth(base20k):
 
 def test_p_alive_separates_churned_from_alive_customers(base20k):
     tables, table = base20k
-    model = ValueModel.fit(table, "bgnbd")
+    model = ProbabilisticValueModel("bgnbd").fit(table)
     truth = tables["truth_customers"].set_index("customer_id")
     death = truth.loc[table["customer_id"], "death_date"]
     churned = (death.notna() & (death < pd.Timestamp("2025-07-01"))).to_numpy()
@@ -202,7 +202,7 @@ def test_clv_equals_lifetimes_with_the_same_discounting(base20k):
     monthly = 0.01
     config = ValueConfig(horizon_days=360, discount_step_days=30,
                          annual_discount_rate=(1 + monthly) ** (365 / 30) - 1, margin=0.3)
-    model = ValueModel.fit(table, "bgnbd", config)
+    model = ProbabilisticValueModel("bgnbd", config).fit(table)
     ours = model.predict_values(sample, with_interval=False)["clv"]
     fitter = BetaGeoFitter()
     fitter.params_ = pd.Series(model.purchase.params_)
@@ -218,7 +218,7 @@ def test_clv_equals_lifetimes_with_the_same_discounting(base20k):
 
 def test_scores_hold_intervals_tiers_and_do_not_depend_on_the_batch(base20k):
     _, table = base20k
-    model = ValueModel.fit(table, "bgnbd")
+    model = ProbabilisticValueModel("bgnbd").fit(table)
     scores = model.score(table)
     assert len(scores) == len(table) and list(scores["customer_id"]) == list(table["customer_id"])
     # predictive intervals of what each customer will do: whole purchases, spend from zero up
@@ -257,7 +257,7 @@ def test_parameter_interval_matches_parameter_draws(cdnow):
     """The documented interval against quantiles over parameter sets drawn from the fits'
     asymptotic normal distributions (the method CLVTools' bootstrap approximates)."""
     config = ValueConfig(horizon_days=52 * 7, discount_step_days=7 * 4, interval=0.9)
-    model = ValueModel.fit(cdnow, "bgnbd", config, time_unit_days=7)
+    model = ProbabilisticValueModel("bgnbd", config, time_unit_days=7).fit(cdnow)
     sample = cdnow[cdnow["frequency"] > 0].head(50)
     values = {**model.predict_values(sample, with_interval=False), **model.parameter_interval(sample)}
     rng = np.random.default_rng(0)
@@ -308,7 +308,7 @@ def holdout20k():
 @pytest.mark.parametrize("family", ["bgnbd", "mbgnbd", "pareto"])
 def test_80_percent_predictive_intervals_hold_80_percent_of_actual_holdout_outcomes(holdout20k, family):
     table = holdout20k
-    model = ValueModel.fit(table, family)
+    model = ProbabilisticValueModel(family).fit(table)
     days = float(table["holdout_duration"].iloc[0])
     coverage = model.interval_coverage(table, days, table["holdout_purchases"], table["holdout_spend"])
     assert 0.75 <= coverage["purchases_interval_coverage"] <= 0.85
@@ -330,7 +330,7 @@ def test_80_percent_predictive_intervals_hold_80_percent_of_actual_holdout_outco
 def test_purchase_count_distribution_matches_posterior_simulation_and_the_expectation(family, params):
     """P(N >= n) from count_tail against draws from each model's posterior given the history,
     and its mean against the closed-form conditional expectation."""
-    from retain.models.purchase import count_tail
+    from retain.models.value.purchase import count_tail
     model = PurchaseModel(family, params_=params)
     x, t_x, T, t = np.array([0.0, 4.0, 150.0]), np.array([0.0, 200.0, 290.0]), np.full(3, 300.0), 180.0
     tail = count_tail(model, t, x, T)
@@ -366,7 +366,7 @@ def test_penalized_fits_equal_lifetimes_penalized_fits(cdnow, family, fitter):
 def test_collapse_of_a_few_rows_equals_the_hashed_collapse(monkeypatch):
     """A request's few rows are collapsed with a dict; the same distinct rows, in the same
     order, as pandas' hash pass gives."""
-    import retain.models.purchase as purchase
+    import retain.models.value.purchase as purchase
 
     rng = np.random.default_rng(1)
     cases = []
@@ -383,3 +383,25 @@ def test_collapse_of_a_few_rows_equals_the_hashed_collapse(monkeypatch):
         for name in columns:
             assert distinct[name].dtype == expected[name].dtype
             np.testing.assert_array_equal(distinct[name], expected[name])
+
+
+@pytest.mark.parametrize("family", ["ProbabilisticValueModel", "LearnedValueModel", "SubscriptionValueModel"])
+def test_every_family_implements_the_value_model_protocol(family):
+    """Callers hold a ``ValueModel``: every member of the protocol, and of the outcome
+    distribution its ``outcomes`` returns, exists on each family."""
+    import dataclasses
+    import typing
+
+    import retain.models.value as value
+    from retain.models.value.protocol import OutcomeDistribution, ValueModel
+
+    def members(protocol):
+        names = set(typing.get_type_hints(protocol)) | {n for n in vars(protocol) if not n.startswith("_")}
+        return names - {"__init__"}
+
+    cls = getattr(value, family)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    missing = [name for name in members(ValueModel) if name not in fields and not hasattr(cls, name)]
+    assert not missing, f"{family} lacks {missing}"
+    outcomes = typing.get_type_hints(cls.outcomes)["return"]
+    assert not [name for name in members(OutcomeDistribution) if not hasattr(outcomes, name)]

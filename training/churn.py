@@ -27,9 +27,8 @@ from retain.features import FeatureConfig, FeatureReference, build_features
 from retain.models.churn import (
     RETAINED, ChurnConfig, ChurnTypeModel, ValueFeatureSource, macro_f1_weights, with_value_features,
 )
-from retain.models.purchase import FitError
-from retain.models.subscription import SUBSCRIPTION, SubscriptionValueModel, detect_business
-from retain.models.value import ValueConfig, ValueModel
+from retain.models.value import FitError, ProbabilisticValueModel, SubscriptionValueModel, ValueConfig
+from retain.models.value.subscription import SUBSCRIPTION, detect_business
 from retain.training import plots
 from retain.training.publish import Candidate, publish
 from retain.console import strict_json
@@ -199,9 +198,9 @@ def _value_model(table, config: ChurnConfig, feature_config: FeatureConfig, cuto
     choice = detect_business(table)
     if choice.kind == SUBSCRIPTION:
         progress(f"  value features at {cutoff.date()} from the subscription model (sBG): {choice.reason}")
-        return SubscriptionValueModel.fit(table, value_config, feature_config.time_unit_days,
-                                          period_days=choice.period_days, business_reason=choice.reason)
-    return ValueModel.fit(table, "bgnbd", value_config, feature_config.time_unit_days)
+        return SubscriptionValueModel(value_config, feature_config.time_unit_days, period_days=choice.period_days,
+                                      business_reason=choice.reason).fit(table)
+    return ProbabilisticValueModel("bgnbd", value_config, feature_config.time_unit_days).fit(table)
 
 
 def train_churn_model(

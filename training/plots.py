@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from retain.models.tiers import QUADRANT_MATRIX_NAMES, QUADRANTS  # noqa: E402
+from retain.models.value.tiers import QUADRANT_MATRIX_NAMES, QUADRANTS  # noqa: E402
 
 
 def _thousands():

@@ -5,6 +5,7 @@ register ``retain-clv`` and promote it only when it wins."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Callable
 
 import mlflow
@@ -16,14 +17,14 @@ from retain.errors import RetainError
 from retain.settings import Settings
 from retain.features import FeatureConfig, calibration_holdout, rfm_summary
 from retain.features.eligibility import scorable_features
-from retain.models.learned import LearnedConfig, LearnedValueModel, inner_window_days
-from retain.models.purchase import FAMILIES, FitError
-from retain.models.spend import SpendModel
-from retain.models.subscription import (
-    FAMILY as SUBSCRIPTION_FAMILY, LABEL as SUBSCRIPTION_LABEL, SUBSCRIPTION, BusinessChoice, SubscriptionValueModel,
-    detect_business, metric_name,
+from retain.models.value import (
+    FitError, LearnedConfig, LearnedValueModel, ProbabilisticValueModel, SubscriptionValueModel, ValueConfig, ValueModel,
 )
-from retain.models.value import ValueConfig, ValueModel
+from retain.models.value.purchase import FAMILIES
+from retain.models.value.spend import SpendModel
+from retain.models.value.subscription import (
+    FAMILY as SUBSCRIPTION_FAMILY, LABEL as SUBSCRIPTION_LABEL, SUBSCRIPTION, BusinessChoice, detect_business,
+)
 from retain.training import plots
 from retain.training.evaluate import naive_value_forecast, value_metrics
 from retain.training.publish import Candidate, publish
@@ -34,12 +35,13 @@ from retain.training.publish import fingerprint
 
 EXPERIMENT = "retain-clv"
 LEARNED = "learned"
-# Every value family `--model` accepts, simplest first (the order breaks ties in selection).
+# The non-contractual families `--model` accepts (besides the subscription family, sbg),
+# simplest first (the order breaks ties in selection).
 VALUE_FAMILIES = (*FAMILIES, LEARNED)
 FAMILY_LABELS = {**{name: spec[0] for name, spec in FAMILIES.items()}, LEARNED: "learned (LightGBM)",
                  SUBSCRIPTION_FAMILY: SUBSCRIPTION_LABEL}
-# Chosen among purchase models by, and promoted on: per-customer purchase error first,
-# with rank agreement not allowed to get worse.
+# Promoted on: per-customer purchase error first, with rank agreement not allowed to get
+# worse (the family is chosen by ``selection_scores``, not by this gate).
 VALUE_GATE = Gate(primary="purchases_mae", secondary=("purchases_spearman",))
 
 
@@ -95,12 +97,12 @@ def check_windows(transactions: pd.DataFrame, calibration_end: pd.Timestamp,
     return holdout_end
 
 
+def _holdout_days(model: ValueModel, table: pd.DataFrame) -> float:
+    return float(table["holdout_duration"].iloc[0]) * model.time_unit_days
+
+
 def _holdout_predictions(model: ValueModel, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    days = float(table["holdout_duration"].iloc[0]) * model.time_unit_days
-    if isinstance(model, LearnedValueModel):
-        return model.means_over(days, table)
-    purchases = model.expected_over(days, table)
-    return purchases, purchases * model.expected_order_value(table)
+    return model.means_over(_holdout_days(model, table), table)
 
 
 def _tracking_series(transactions, table, model: ValueModel, calibration_end, holdout_end):
@@ -126,8 +128,10 @@ def _tracking_series(transactions, table, model: ValueModel, calibration_end, ho
     return grid, actual[: len(grid)], expected
 
 
-def _log_plots(transactions, table, model, purchases, baseline_purchases, calibration_end, holdout_end):
-    if isinstance(model, SubscriptionValueModel):
+def _log_plots(transactions, table, model: ValueModel, purchases, baseline_purchases, calibration_end, holdout_end):
+    """The holdout and model plots of the run: a subscription model's retention curve, or
+    the purchase model's P(alive) and expected-purchases matrices and cumulative tracking."""
+    if model.business == SUBSCRIPTION:
         return _log_subscription_plots(table, model, purchases, baseline_purchases)
     figures = {
         "holdout_by_frequency.png": plots.holdout_by_frequency(
@@ -170,10 +174,9 @@ def _fit_subscription(table, config, time_unit_days, choice: BusinessChoice, pro
     """The subscription family (sBG with the customers' attributes as covariates), fitted
     on the calibration table and scored on its holdout like the other families."""
     progress(f"fitting {SUBSCRIPTION_LABEL} on {len(table):,} subscribers (billing period {choice.period_days:.1f} days)")
-    model = SubscriptionValueModel.fit(table, config, time_unit_days, period_days=choice.period_days,
-                                       business_reason=choice.reason)
-    purchases, spend = _holdout_predictions(model, table)
-    metrics = _holdout_metrics(model, table, purchases, spend)
+    model = SubscriptionValueModel(config, time_unit_days, period_days=choice.period_days,
+                                   business_reason=choice.reason).fit(table)
+    purchases, spend, metrics = _holdout_evaluation(model, table)
     progress(f"  {SUBSCRIPTION_LABEL}: holdout bills MAE {metrics['purchases_mae']:.4f}, Spearman "
              f"{metrics['purchases_spearman']:.3f}, total error {metrics['total_purchases_pct_error']:+.1f}%, "
              f"{config.interval:.0%} interval coverage {metrics['purchases_interval_coverage']:.1%}")
@@ -198,7 +201,7 @@ class WindowTables:
 
     On bases of more than ``max_customers`` customers these tables hold a seeded sample of
     that many customers (the same customers in every window, by a hash of the id): the
-    full feature table costs about 30 s per million customers and per window, the learned
+    full feature table is costly to build per window on a large base, the learned
     model trains on at most 200,000 customers anyway, and a quarter of a million customers
     measure a window's metrics to well within their spread over windows. The given window
     is always scored on every customer."""
@@ -231,23 +234,20 @@ class WindowTables:
 
 def _fit_learned(table, fitted, config, windows: WindowTables) -> LearnedValueModel:
     """The learned family on one calibration table: its inner window ends at the table's
-    calibration end (as_of) and is as long as the holdout (shortened if history is short)."""
+    calibration end (as_of) and is as long as the holdout (shortened if history is short);
+    its tables come from ``windows`` (built once, shared with the rolling origin)."""
     calibration_end = pd.Timestamp(table["as_of"].iloc[0])
-    unit = windows.feature_config.time_unit_days
-    days = float(table["holdout_duration"].iloc[0]) * unit
-    history = windows.transactions[windows.transactions["timestamp"] < calibration_end]
-    inner_days = inner_window_days(history, calibration_end, days)
-    inner = windows.table(calibration_end - pd.Timedelta(days=inner_days), calibration_end)
-    return LearnedValueModel.fit(windows.transactions, calibration_end, table, window_days=days, config=config,
-                                 feature_config=windows.feature_config, base=fitted.get(LearnedConfig().base_family),
-                                 inner=inner)
+    days = float(table["holdout_duration"].iloc[0]) * windows.feature_config.time_unit_days
+    model = LearnedValueModel(window_days=days, config=config, feature_config=windows.feature_config,
+                              base=fitted.get(LearnedConfig().base_family))
+    return model.fit(windows.transactions, calibration_end, table, tables=windows.table)
 
 
 def _fit_families(table, families, spend_model, config, time_unit_days, *, strict: bool, progress,
                   windows: WindowTables | None = None):
     """Each family fitted on one calibration table and scored on its holdout (the learned
     family needs ``windows``: the transactions and feature settings)."""
-    fitted: dict[str, ValueModel | LearnedValueModel] = {}
+    fitted: dict[str, ValueModel] = {}
     predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     comparison: dict[str, dict] = {}
     for name in families:
@@ -256,8 +256,8 @@ def _fit_families(table, families, spend_model, config, time_unit_days, *, stric
             if name == LEARNED:
                 model = _fit_learned(table, fitted, config, windows)
             else:
-                model = ValueModel.fit(table, name, config, time_unit_days, spend=spend_model)
-            purchases, spend = _holdout_predictions(model, table)
+                model = ProbabilisticValueModel(name, config, time_unit_days, spend=spend_model).fit(table)
+            purchases, spend, metrics = _holdout_evaluation(model, table)
             if not (np.isfinite(purchases).all() and np.isfinite(spend).all()):
                 raise FitError(f"the {FAMILY_LABELS[name]} predictions are not finite for some customers")
         except FitError as exc:
@@ -266,36 +266,27 @@ def _fit_families(table, families, spend_model, config, time_unit_days, *, stric
             comparison[name] = {"error": str(exc)}
             progress(f"  {FAMILY_LABELS[name]}: {exc}")
             continue
-        metrics = _holdout_metrics(model, table, purchases, spend)
         fitted[name] = model
         predictions[name] = (purchases, spend)
-        comparison[name] = {"params": _family_params(model), "metrics": metrics}
+        comparison[name] = {"params": model.params(), "metrics": metrics}
         progress(f"  {FAMILY_LABELS[name]}: holdout purchases MAE {metrics['purchases_mae']:.4f}, "
                  f"Spearman {metrics['purchases_spearman']:.3f}, total error {metrics['total_purchases_pct_error']:+.1f}%, "
                  f"{config.interval:.0%} interval coverage {metrics['purchases_interval_coverage']:.1%}")
     return fitted, predictions, comparison
 
 
-def _family_params(model) -> dict[str, float]:
-    if isinstance(model, LearnedValueModel):
-        return {"window_days": model.window_days, "training_customers": model.training_rows_,
-                "purchases_trees": model.purchases_booster_.num_trees(), "spend_trees": model.spend_booster_.num_trees(),
-                "count_dispersion": model.count_dispersion_, "spend_log_sd": model.spend_log_sd_}
-    return model.purchase.params_
-
-
-def _holdout_metrics(model, table: pd.DataFrame, purchases, spend) -> dict[str, float]:
+def _holdout_evaluation(model: ValueModel, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """A fitted model's expected purchases and spend over the holdout of its calibration
+    table, and its metrics there: errors, ranking, interval coverage and, where the
+    forecasts come from a likelihood fit, its log-likelihood."""
     actual_purchases, actual_spend = table["holdout_purchases"], table["holdout_spend"]
+    forecast = model.forecast(table, _holdout_days(model, table))
+    purchases, spend = forecast.purchases, forecast.spend
     metrics = value_metrics(actual_purchases, actual_spend, purchases, spend)
-    days = float(table["holdout_duration"].iloc[0]) * model.time_unit_days
-    if isinstance(model, LearnedValueModel):  # the boosters' means are the predictions: not again
-        metrics.update(model.interval_coverage(table, days, actual_purchases, actual_spend,
-                                               means=(np.asarray(purchases), np.asarray(spend))))
-    else:
-        metrics.update(model.interval_coverage(table, days, actual_purchases, actual_spend))
-    if not isinstance(model, LearnedValueModel):
-        metrics["log_likelihood"] = model.purchase.log_likelihood_
-    return metrics
+    metrics.update(forecast.outcomes.coverage(actual_purchases, actual_spend, model.config.interval))
+    if model.log_likelihood is not None:
+        metrics["log_likelihood"] = model.log_likelihood
+    return purchases, spend, metrics
 
 
 def _earlier_windows(transactions, calibration_end, holdout_end, windows: int) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -316,7 +307,7 @@ def _earlier_windows(transactions, calibration_end, holdout_end, windows: int) -
 def window_table(transactions: pd.DataFrame, calibration_end, holdout_end, feature_config: FeatureConfig,
                  current_value_column: str) -> pd.DataFrame:
     """What comparing the families needs on an earlier window, without the full feature
-    table (25 s at 1M customers): frequency, recency, T and monetary as ``build_features``
+    table (costly on a large base): frequency, recency, T and monetary as ``build_features``
     computes them (``rfm_summary``), and the holdout outcomes as ``calibration_holdout``
     counts them (distinct purchase days, their spend; tested equal). The current-value
     feature only places tier edges, which the comparison does not use: it is left at 0."""
@@ -346,7 +337,7 @@ def _rolling_origin(transactions, earlier, fitted, comparison, config, feature_c
     ``mean``/``std`` over all windows and ``selection_score`` to its comparison entry.
     With the learned family the windows' full feature tables come from ``windows``."""
     if LEARNED in fitted and windows is None:
-        window_tables = WindowTables(transactions, feature_config)
+        windows = WindowTables(transactions, feature_config)
     per_family = {name: [{**comparison[name]["metrics"], "calibration_end": "given"}] for name in fitted}
     for calibration_end, holdout_end in earlier:
         progress(f"rolling origin: calibration before {calibration_end.date()}, holdout to {holdout_end.date()}")
@@ -425,7 +416,7 @@ def train_value_model(
 ) -> ValueTrainingResult:
     """``windows``: with ``family="auto"``, how many holdout windows (the given one and
     earlier ones of the same length, rolling origin) the families are compared on.
-    ``business``: auto (detect regular bills: ``retain.models.subscription.detect_business``),
+    ``business``: auto (detect regular bills: ``retain.models.value.subscription.detect_business``),
     subscription (the sBG family) or non-contractual (the BG/NBD families)."""
     config = config or ValueConfig()
     feature_config = feature_config or FeatureConfig()
@@ -475,61 +466,95 @@ def train_value_model(
     baseline_purchases, baseline_spend = naive_value_forecast(table, duration)
     baseline = value_metrics(actual_purchases, actual_spend, baseline_purchases, baseline_spend)
 
-    def score_champion(champion: ValueModel) -> dict[str, float]:
-        champion_table = table
-        if champion.time_unit_days != feature_config.time_unit_days:
-            champion_table, _ = calibration_holdout(
-                transactions, calibration_end, holdout_end, config=FeatureConfig(time_unit_days=champion.time_unit_days))
-        return value_metrics(actual_purchases, actual_spend, *_holdout_predictions(champion, champion_table))
-
     warnings = [w for w in [model.spend.correlation_warning] if w]
-
-    def log_run(decision: Decision, champion_metrics: dict | None) -> None:
-        mlflow.log_params({
-            "model": family, "chosen_model": chosen,
-            "calibration_end": str(calibration_end.date()), "holdout_end": str(holdout_end.date()),
-            "time_unit_days": feature_config.time_unit_days, "horizon_days": config.horizon_days,
-            "margin": config.margin, "annual_discount_rate": config.annual_discount_rate,
-            "penalizer": config.penalizer, "interval": config.interval, "customers": len(table),
-            "business": choice.kind,
-        })
-        mlflow.set_tag("business_reason", choice.reason)
-        mlflow.set_tags(fingerprint({"transactions": transactions[["customer_id", "timestamp", "amount"]]},
-                                    {"transactions": "timestamp"}))
-        mlflow.log_metrics(metrics)
-        mlflow.log_metrics({f"baseline_{k}": v for k, v in baseline.items()})
-        if champion_metrics:
-            mlflow.log_metrics({f"champion_{k}": v for k, v in champion_metrics.items()})
-        for name, entry in comparison.items():
-            if "metrics" in entry:
-                mlflow.log_metrics({f"{name}_{k}": v for k, v in entry["metrics"].items()})
-        mlflow.log_metrics({f"param_{k}": v for k, v in {**model.purchase.params_, **model.spend.params_}.items()})
-        if isinstance(model, SubscriptionValueModel):
-            mlflow.log_metrics({f"coef_{metric_name(k)}": v for k, v in model.purchase.coef_.items()})
-            mlflow.log_metric("billing_period_days", model.period_days)
-        else:
-            mlflow.log_metric("frequency_monetary_correlation", model.spend.frequency_monetary_correlation_)
-        mlflow.log_dict({"chosen": chosen, "business": choice.kind, "business_reason": choice.reason, "comparison": comparison, "baseline": baseline,
-                         "champion": champion_metrics, "decision": decision.reason,
-                         "standard_errors": model.purchase.standard_errors(), "warnings": warnings},
-                        "evaluation.json")
-        _log_plots(transactions, table, model, purchases, baseline_purchases, calibration_end, holdout_end)
-
+    run = _TrainingRun(
+        requested=family, chosen=chosen, choice=choice, model=model, config=config, feature_config=feature_config,
+        transactions=transactions, table=table, calibration_end=calibration_end, holdout_end=holdout_end,
+        metrics=metrics, baseline=baseline, comparison=comparison, warnings=warnings, purchases=purchases,
+        baseline_purchases=baseline_purchases)
     published = publish(Candidate(
         model_name=VALUE_MODEL_NAME, experiment=EXPERIMENT, run_name=f"clv-{chosen}-{calibration_end.date()}",
-        gate=VALUE_GATE, metrics=metrics, baselines={"naive": baseline}, score_champion=score_champion,
-        log_run=log_run, model=model, feature_config=feature_config, reference=reference,
+        gate=VALUE_GATE, metrics=metrics, baselines={"naive": baseline},
+        score_champion=partial(_score_champion, run), log_run=partial(_log_run, run), model=model, feature_config=feature_config, reference=reference,
         version_column="clv_model_version", example=table,
         profile_features=scorable_features(dataset, holdout_end, feature_config, reference)[0],
     ), settings=settings, progress=progress)
     return ValueTrainingResult(
         run_id=published.run_id, model_version=published.version, chosen_model=chosen,
-        params={**_family_params(model), **model.spend.params_}, metrics=metrics,
+        params={**model.params(), **model.spend.params_}, metrics=metrics,
         baseline_metrics=baseline, champion_metrics=published.champion_metrics, comparison=comparison,
         promoted=published.decision.promote, reason=published.decision.reason,
         tracking_uri=display_uri(published.tracking_uri), warnings=warnings,
         business=choice.kind, business_reason=choice.reason,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class _TrainingRun:
+    """What one ``train_value_model`` run compares and logs: ``requested`` is the family
+    asked for (``auto`` or one name), ``chosen`` the one fitted or selected, ``model`` it
+    fitted on ``table`` (the calibration features with holdout outcomes); ``purchases``
+    and ``baseline_purchases`` its and the naive baseline's holdout predictions."""
+
+    requested: str
+    chosen: str
+    choice: BusinessChoice
+    model: ValueModel
+    config: ValueConfig
+    feature_config: FeatureConfig
+    transactions: pd.DataFrame
+    table: pd.DataFrame
+    calibration_end: pd.Timestamp
+    holdout_end: pd.Timestamp
+    metrics: dict[str, float]
+    baseline: dict[str, float]
+    comparison: dict[str, dict]
+    warnings: list[str]
+    purchases: np.ndarray
+    baseline_purchases: np.ndarray
+
+
+def _score_champion(run: _TrainingRun, champion: ValueModel) -> dict[str, float]:
+    """The current champion's metrics on the run's holdout (its table rebuilt in the
+    champion's time unit when that differs)."""
+    table = run.table
+    if champion.time_unit_days != run.feature_config.time_unit_days:
+        table, _ = calibration_holdout(run.transactions, run.calibration_end, run.holdout_end,
+                                       config=FeatureConfig(time_unit_days=champion.time_unit_days))
+    return value_metrics(run.table["holdout_purchases"], run.table["holdout_spend"],
+                         *_holdout_predictions(champion, table))
+
+
+def _log_run(run: _TrainingRun, decision: Decision, champion_metrics: dict | None) -> None:
+    """Params, tags, metrics, the evaluation record and the plots of the run (called inside it)."""
+    config, model, choice = run.config, run.model, run.choice
+    mlflow.log_params({
+        "model": run.requested, "chosen_model": run.chosen,
+        "calibration_end": str(run.calibration_end.date()), "holdout_end": str(run.holdout_end.date()),
+        "time_unit_days": run.feature_config.time_unit_days, "horizon_days": config.horizon_days,
+        "margin": config.margin, "annual_discount_rate": config.annual_discount_rate,
+        "penalizer": config.penalizer, "interval": config.interval, "customers": len(run.table),
+        "business": choice.kind,
+    })
+    mlflow.set_tag("business_reason", choice.reason)
+    mlflow.set_tags(fingerprint({"transactions": run.transactions[["customer_id", "timestamp", "amount"]]},
+                                {"transactions": "timestamp"}))
+    mlflow.log_metrics(run.metrics)
+    mlflow.log_metrics({f"baseline_{k}": v for k, v in run.baseline.items()})
+    if champion_metrics:
+        mlflow.log_metrics({f"champion_{k}": v for k, v in champion_metrics.items()})
+    for name, entry in run.comparison.items():
+        if "metrics" in entry:
+            mlflow.log_metrics({f"{name}_{k}": v for k, v in entry["metrics"].items()})
+    mlflow.log_metrics({f"param_{k}": v for k, v in {**model.purchase.params_, **model.spend.params_}.items()})
+    mlflow.log_metrics(model.fit_metrics())
+    mlflow.log_dict({"chosen": run.chosen, "business": choice.kind, "business_reason": choice.reason,
+                     "comparison": run.comparison, "baseline": run.baseline, "champion": champion_metrics,
+                     "decision": decision.reason, "standard_errors": model.purchase.standard_errors(),
+                     "warnings": run.warnings},
+                    "evaluation.json")
+    _log_plots(run.transactions, run.table, model, run.purchases, run.baseline_purchases, run.calibration_end,
+               run.holdout_end)
 
 
 def _business_for(table: pd.DataFrame, business: str, family: str) -> BusinessChoice:

@@ -435,7 +435,7 @@ def write_dataset(tables: dict, out: str | Path) -> Path:
 
 # --- a subscription base -------------------------------------------------------------------
 
-# Logit effects of attributes on the mean monthly churn probability (retain.models.subscription).
+# Logit effects of attributes on the mean monthly churn probability (retain.models.value.subscription).
 SUBSCRIPTION_EFFECTS = {
     ("plan", "plus"): -0.4,
     ("plan", "premium"): -0.8,

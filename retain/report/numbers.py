@@ -19,7 +19,7 @@ from retain.errors import RetainError
 from retain.features.segments import LIFECYCLE_STAGES
 from retain.models.registry import CHURN_MODEL_NAME, KEY_METRICS, VALUE_MODEL_NAME, registered_models
 from retain.vocabulary import GateOutcome
-from retain.models.tiers import PYRAMID, QUADRANT_ORDER, QUADRANTS
+from retain.models.value.tiers import PYRAMID, QUADRANT_ORDER, QUADRANTS
 from retain.settings import Settings
 
 # Holdout metrics shown per version by `retain models` and the report's registry tables.
@@ -27,7 +27,7 @@ REQUIRED_SCORE_COLUMNS = ("customer_id", "as_of", "not_scored_reason", "clv", "v
                           "rfm_segment", "lifecycle_stage", "p_churn", "will_churn", "churn_type", "top_drivers",
                           "recommended_action")
 # The order categories are shown in (None: most customers first): best quadrant first, the
-# reverse of the quadrants' index order in retain.models.tiers.
+# reverse of the quadrants' index order in retain.models.value.tiers.
 DISPLAY_ORDER = {
     "rfm_segment": None,
     "lifecycle_stage": LIFECYCLE_STAGES,

@@ -13,6 +13,7 @@ only its parameters, so it pickles small and scores any subset.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 from scipy.optimize import minimize
 from scipy.special import digamma, expit, gammaln, hyp2f1
 
+from retain.data.frames import float_array
 from retain.errors import RetainError
 
 MIN_REPEAT_BUYERS = 10
@@ -106,7 +108,7 @@ def numeric_hessian(function, at: np.ndarray, step: float = 1e-3) -> np.ndarray:
 def _bgnbd_objective(log_params, x, t_x, T, weights, groups=None) -> tuple[float, np.ndarray]:
     """BG/NBD total negative log-likelihood ([FHL2005a] eq. 6) and its
     gradient in log parameters. The same likelihood as lifetimes' BetaGeoFitter, whose
-    autograd gradient costs about ten times more; the terms in x alone are evaluated once
+    autograd gradient costs far more; the terms in x alone are evaluated once
     per distinct x."""
     return _beta_geometric_objective(log_params, x, t_x, T, weights, groups, modified=False)
 
@@ -235,7 +237,7 @@ def _pareto_objective(log_params, x, t_x, T, weights, groups=None) -> tuple[floa
     # sum over histories of weight x share_dead x d log(integral), gathered onto the pairs first
     on_pairs = (np.bincount(at_tx, weights=dead_weight, minlength=len(pair_x))
                 - np.bincount(at_T, weights=dead_weight * ratio, minlength=len(pair_x)))
-    # elementwise sums, not "@": BLAS threads stall for ~30 ms per call on a busy machine
+    # elementwise sums, not "@": BLAS threads can stall on a busy machine
     d_integral = {name: (on_pairs * d).sum() for name, d in d_log_g.items()}
     total, dead_total = weights.sum(), (weights * share_dead).sum()
     alive_weight = weights * share_alive
@@ -289,9 +291,10 @@ def _penalized(objective, penalizer: float):
 def _fit_maximum_likelihood(family: str, x, t_x, T, weights, penalizer: float = 0.0) -> np.ndarray:
     """Maximum likelihood with BFGS on the analytic gradient, time scaled so that max T = 1
     (as lifetimes does, for conditioning; a penalizer applies on that scale, as in lifetimes);
-    returns log parameters in the original time unit. Large bases start from a fit on a 5%
-    sample of histories, with that fit's curvature scaled up as the first inverse-Hessian
-    guess: the full fit then takes a handful of steps, not forty."""
+    returns log parameters in the original time unit. Bases of more than 40,000 distinct
+    histories start from a fit on a sample of them (5%, and at least 20,000), with that
+    fit's curvature scaled up as the first inverse-Hessian guess: the full fit then takes a
+    handful of steps, not forty."""
     label = FAMILIES[family][0]
     objective, grouping, time_params = _OBJECTIVES[family]
     objective = _finite_or_infinite(_penalized(objective, penalizer))
@@ -393,8 +396,7 @@ def _gradient_jacobian(gradient, at: np.ndarray, step: float = 1e-5, central: bo
 
 
 def distinct_pairs(x: np.ndarray, T: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The distinct (x, T) pairs and each row's position among them: a caller that makes
-    several predictions for the same histories collapses them once and passes ``pairs=``."""
+    """The distinct (x, T) pairs and each row's position among them (``GivenHistories.pairs``)."""
     distinct, _, inverse = collapse({"x": x, "T": T})
     return distinct, inverse
 
@@ -402,7 +404,7 @@ def distinct_pairs(x: np.ndarray, T: np.ndarray) -> tuple[dict[str, np.ndarray],
 def _on_distinct(function, x: np.ndarray, T: np.ndarray, pairs=None) -> np.ndarray:
     """``function(x, T)`` evaluated once per distinct (x, T) pair: the hypergeometric terms
     depend on nothing else, and there are far fewer pairs than customers. ``pairs``:
-    ``distinct_pairs(x, T)`` if the caller has it."""
+    ``distinct_pairs(x, T)``, computed here if not given."""
     distinct, inverse = pairs or distinct_pairs(x, T)
     values = function(distinct["x"], distinct["T"])
     return values[..., inverse]
@@ -527,19 +529,30 @@ class PurchaseModel:
                     value = np.where(x > 0, value, 1.0)
         return np.clip(np.asarray(value, dtype=float), 0.0, 1.0)
 
-    def expected_purchases(self, t, frequency, recency, T, params=None, *, alive: np.ndarray | None = None,
-                           pairs=None) -> np.ndarray:
+    def given(self, frequency, recency, T, params: dict[str, float] | None = None) -> "GivenHistories":
+        """The predictions for these histories, sharing P(alive) and the distinct
+        (frequency, T) pairs between them (``GivenHistories``)."""
+        self._require_fitted()
+        frequency, recency, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+        return GivenHistories(self, frequency, recency, T, params)
+
+    def expected_purchases(self, t, frequency, recency, T, params=None) -> np.ndarray:
         """Expected repeat purchases in (T, T + t] given the history: [FHL2005a] eq. 10
         (BG/NBD), [BDF2007] (MBG/NBD), [Hardie-note-009] eq. 41 (Pareto/NBD:
         P(alive) (r+x)(beta+T)/((alpha+T)(s-1)) [1 - ((beta+T)/(beta+T+t))^(s-1)]).
-        ``t`` may be a 1-D array of horizons: the result then has one row per horizon.
-        ``alive`` (P(alive) under ``params``) and ``pairs`` (``distinct_pairs``): what the
-        caller already computed for these histories."""
-        self._require_fitted()
-        frequency, recency, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
+        ``t`` may be a 1-D array of horizons: the result then has one row per horizon."""
+        return self.given(frequency, recency, T, params).expected_purchases(t)
+
+    def p_alive_at(self, t: float, frequency, recency, T) -> np.ndarray:
+        """P(still alive at T + t | history) (``GivenHistories.p_alive_at``)."""
+        return self.given(frequency, recency, T).p_alive_at(t)
+
+    def p_no_purchase(self, t: float, frequency, recency, T) -> np.ndarray:
+        """P(no purchase in (T, T + t] | history) (``GivenHistories.p_no_purchase``)."""
+        return self.given(frequency, recency, T).p_no_purchase(t)
+
+    def _expected_purchases(self, t, frequency, recency, T, p, alive, pairs) -> np.ndarray:
         horizons = np.atleast_1d(np.asarray(t, dtype=float))
-        p = params or self.params_
-        alive = self.p_alive(frequency, recency, T, params) if alive is None else alive
         if self.family == "pareto":
             log_ratio = np.log((p["beta"] + T) / (p["beta"] + T + horizons[:, None]))
             s_minus_1 = p["s"] - 1
@@ -553,7 +566,7 @@ class PurchaseModel:
         result = np.maximum(np.where(horizons[:, None] > 0, result, 0.0), 0.0)
         return result if np.ndim(t) else result[0]
 
-    def p_alive_at(self, t: float, frequency, recency, T, alive: np.ndarray | None = None, pairs=None) -> np.ndarray:
+    def _p_alive_at(self, t: float, frequency, recency, T, p, alive, pairs) -> np.ndarray:
         """P(still alive at T + t | history).
 
         BG/NBD: given alive at T, lambda ~ Gamma(r+x, alpha+T) and p ~ Beta(a, b+x); each of
@@ -563,9 +576,6 @@ class PurchaseModel:
         MBG/NBD: the same with p ~ Beta(a, b+x+1) (a drop-out chance at every purchase,
         the first included). Pareto/NBD: mu ~ Gamma(s, beta+T), P(survive) = ((beta+T)/(beta+T+t))^s.
         """
-        frequency, recency, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
-        alive = self.p_alive(frequency, recency, T) if alive is None else alive
-        p = self.params_
         if self.family == "pareto":
             survive = ((p["beta"] + T) / (p["beta"] + T + t)) ** p["s"]
         else:
@@ -575,7 +585,7 @@ class PurchaseModel:
                 frequency, T, pairs)
         return np.clip(alive * survive, 0.0, 1.0)
 
-    def p_no_purchase(self, t: float, frequency, recency, T, alive: np.ndarray | None = None) -> np.ndarray:
+    def _p_no_purchase(self, t: float, frequency, recency, T, p, alive) -> np.ndarray:
         """P(no purchase in (T, T + t] | history).
 
         BG/NBD and MBG/NBD: dead, or alive with no Poisson event in t (drop-out happens only
@@ -586,17 +596,12 @@ class PurchaseModel:
             + s (alpha+T)^(r+x) (beta+T)^s [G(T) - G(T+t)]   (G as in the likelihood),
         the same value as lifetimes' conditional P(N = 0) ([Hardie-note-028] eq. 16), in log space.
         """
-        frequency, recency, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
         if self.family == "pareto":
-            return self._pareto_p_no_purchase(t, frequency, recency, T, alive)
-        alive = self.p_alive(frequency, recency, T) if alive is None else alive
-        p = self.params_
+            return self._pareto_p_no_purchase(t, frequency, recency, T, p, alive)
         quiet = ((p["alpha"] + T) / (p["alpha"] + T + t)) ** (p["r"] + frequency)
         return np.clip(1.0 - alive + alive * quiet, 0.0, 1.0)
 
-    def _pareto_p_no_purchase(self, t, frequency, recency, T, alive) -> np.ndarray:
-        alive = self.p_alive(frequency, recency, T) if alive is None else alive
-        p = self.params_
+    def _pareto_p_no_purchase(self, t, frequency, recency, T, p, alive) -> np.ndarray:
         r_x, s = p["r"] + frequency, p["s"]
         log_alpha_T, log_beta_T = np.log(p["alpha"] + T), np.log(p["beta"] + T)
         quiet_alive = np.exp(r_x * (log_alpha_T - np.log(p["alpha"] + T + t)) + s * (log_beta_T - np.log(p["beta"] + T + t)))
@@ -616,6 +621,70 @@ class PurchaseModel:
             return {name: float("nan") for name in self.param_names}
         variance = np.diag(self.log_params_cov_)
         return {name: float(self.params_[name] * np.sqrt(max(v, 0.0))) for name, v in zip(self.param_names, variance)}
+
+
+@dataclass(frozen=True, eq=False)
+class GivenHistories:
+    """A fitted purchase model's predictions for one set of histories (``PurchaseModel.given``).
+
+    Several predictions for the same histories share P(alive) (under ``params``, the
+    model's own by default) and the distinct (frequency, T) pairs: each is computed on first
+    use and kept here, so a caller asks for as many predictions as it needs without passing
+    intermediates around."""
+
+    model: "PurchaseModel"
+    frequency: np.ndarray
+    recency: np.ndarray
+    T: np.ndarray
+    params: dict[str, float] | None = None
+
+    @property
+    def histories(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.frequency, self.recency, self.T
+
+    @cached_property
+    def alive(self) -> np.ndarray:
+        """P(alive now | history)."""
+        return self.model.p_alive(*self.histories, self.params)
+
+    @cached_property
+    def pairs(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """``distinct_pairs`` of (frequency, T)."""
+        return distinct_pairs(self.frequency, self.T)
+
+    @property
+    def _params(self) -> dict[str, float]:
+        return self.params or self.model.params_
+
+    def expected_purchases(self, t) -> np.ndarray:
+        """``PurchaseModel.expected_purchases``; ``t`` may be a 1-D array of horizons."""
+        pairs = None if self.model.family == "pareto" else self.pairs  # Pareto/NBD's closed form needs none
+        return self.model._expected_purchases(t, *self.histories, self._params, self.alive, pairs)
+
+    def p_alive_at(self, t: float) -> np.ndarray:
+        """P(still alive at T + t | history)."""
+        pairs = None if self.model.family == "pareto" else self.pairs
+        return self.model._p_alive_at(t, *self.histories, self._params, self.alive, pairs)
+
+    def p_no_purchase(self, t: float) -> np.ndarray:
+        """P(no purchase in (T, T + t] | history)."""
+        return self.model._p_no_purchase(t, *self.histories, self._params, self.alive)
+
+    def count_tail(self, t: float, cutoff: float = 1e-5) -> "CountTail":
+        """``count_tail`` over this forecast's distinct (frequency, T) pairs."""
+        pairs, _ = self.pairs
+        return count_tail(self.model, t, pairs["x"], pairs["T"], cutoff)
+
+
+def histories_of(features: pd.DataFrame) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """The distinct (frequency, recency, T) histories of a feature table and each row's
+    position among them: every purchase-model prediction is made once per history."""
+    distinct, _, inverse = collapse({
+        "frequency": float_array(features, "frequency"),
+        "recency": float_array(features, "recency"),
+        "T": float_array(features, "T"),
+    })
+    return (distinct["frequency"], distinct["recency"], distinct["T"]), inverse
 
 
 @dataclass(frozen=True)

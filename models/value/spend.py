@@ -9,7 +9,7 @@ from lifetimes import GammaGammaFitter
 from lifetimes.utils import ConvergenceError
 from scipy.stats import pearsonr
 
-from retain.models.purchase import FitError, collapse, covariance_from, numeric_hessian
+from retain.models.value.purchase import FitError, collapse, covariance_from, numeric_hessian
 
 PARAM_NAMES = ("p", "q", "v")
 

@@ -57,7 +57,9 @@ class TierEdges:
     high_future: float
 
     @classmethod
-    def fit(cls, clv: np.ndarray, current_value: np.ndarray, config: TierConfig) -> "TierEdges":
+    def from_values(cls, clv: np.ndarray, current_value: np.ndarray, config: TierConfig) -> "TierEdges":
+        """The edges at ``config``'s quantiles of the training base's CLV and current value
+        (a value object, not an estimator: no ``fit``)."""
         cumulative = np.cumsum(config.pyramid_shares)
         pyramid = tuple(float(np.quantile(clv, 1 - share)) for share in cumulative)
         return cls(

@@ -1,6 +1,6 @@
 """A learned value model: LightGBM on the feature table plus a probabilistic model's outputs.
 
-It answers the same questions as ``ValueModel`` (P(alive), expected purchases, expected
+It answers the same questions as ``ProbabilisticValueModel`` (P(alive), expected purchases, expected
 order value, CLV with an 80% predictive interval, tiers) in the same columns, so scoring,
 the pyfunc, publishing and the report do not care which family won.
 
@@ -19,7 +19,7 @@ calibration end (or any later as-of date).
 - Interval: the count is negative binomial around the learned mean with one dispersion,
   and spend given a purchase lognormal around the learned conditional mean with one log-sd,
   both fitted by maximum likelihood on customers held out of the boosters' training
-  (the same two-part form as ``ValueModel``'s interval, so coverage is measured the same way).
+  (the same two-part form as ``ProbabilisticValueModel``'s interval, so coverage is measured the same way).
 - Horizons other than the window: the learned mean times the probabilistic model's ratio of
   expected purchases over the horizon to those over the window (per customer); discounting
   as the probabilistic model's schedule. P(alive) and P(alive at the horizon) are the
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import lightgbm as lgb
 import numpy as np
@@ -38,12 +39,14 @@ from scipy.optimize import minimize_scalar
 from scipy.special import betainc, gammaln, ndtr, ndtri
 
 from retain.features import FeatureConfig, calibration_holdout
-from retain.models.purchase import FitError, PurchaseModel
-from retain.models.spend import SpendModel
-from retain.models.tiers import TierEdges
-from retain.models.value import (
-    ValueConfig, ValueModel, _check_columns, _current_value, _patterns, coverage, score_table,
-)
+from retain.models.value.config import ValueConfig
+from retain.models.value.coverage import coverage
+from retain.models.value.probabilistic import ProbabilisticValueModel
+from retain.models.value.protocol import NON_CONTRACTUAL, Forecast
+from retain.models.value.purchase import FitError, GivenHistories, PurchaseModel, histories_of
+from retain.models.value.scores import check_columns, fit_tier_edges, score_table
+from retain.models.value.spend import SpendModel
+from retain.models.value.tiers import TierEdges
 
 # Outputs of the probabilistic model used as inputs, computed over the learned window.
 BASE_FEATURES = ("base_p_alive", "base_expected_purchases", "base_p_no_purchase", "base_expected_order_value",
@@ -57,7 +60,7 @@ MIN_WINDOW_DAYS = 28
 @dataclass(frozen=True)
 class LearnedConfig:
     """Booster settings. ``n_jobs`` 1 by default: on a shared 2-core machine two threads can
-    stall (docs/stack notes). ``max_training_rows`` caps the inner-window customers the
+    stall (seen with LightGBM; it is configurable). ``max_training_rows`` caps the inner-window customers the
     boosters see (a seeded random sample), which bounds training time on large bases;
     ``validation_share`` of them are held out for early stopping and for fitting the
     interval's dispersion. ``learning_rate`` None: 0.05 below ``large_base_rows`` training
@@ -107,67 +110,75 @@ def inner_window_days(transactions: pd.DataFrame, calibration_end, horizon_days:
 
 @dataclass
 class LearnedValueModel:
-    """A fitted learned value model. ``base`` is the probabilistic model fitted at the
-    calibration end (its outputs are inputs; its P(alive), horizon shape and discounting are
-    used as described in the module docstring); ``window_days`` the length of the window the
-    boosters predict; ``config`` the value settings (horizon, margin, interval level)."""
+    """A learned value model.
 
-    base: ValueModel
-    config: ValueConfig
-    window_days: float
-    feature_names_: list[str]
-    purchases_booster_: lgb.Booster
-    spend_booster_: lgb.Booster
-    count_dispersion_: float          # negative-binomial shape k: Var N = mu + mu^2 / k
-    spend_log_sd_: float              # log-sd of spend given a purchase
+    Settings: ``window_days``, the horizon the boosters learn to predict (the holdout
+    length; ``fit`` shortens it with ``inner_window_days`` where the history is short);
+    ``config``, the value settings (horizon, margin, interval level); ``learned_config``,
+    the boosters'; ``feature_config``, how the feature tables are built; ``base``, the
+    probabilistic model already fitted on the feature table ``fit`` receives, if the caller
+    has it (``fit`` fits it otherwise). Its outputs are inputs; its P(alive), horizon shape
+    and discounting are used as the module docstring describes.
+
+    ``fit`` sets the attributes ending in ``_`` (``window_days_``: the window actually
+    learned), ``base`` and ``tier_edges``, and returns the model."""
+
+    window_days: float = 365.0
+    config: ValueConfig = field(default_factory=ValueConfig)
     learned_config: LearnedConfig = field(default_factory=LearnedConfig)
-    time_unit_days: float = 1.0
+    feature_config: FeatureConfig = field(default_factory=FeatureConfig)
+    base: ProbabilisticValueModel | None = None
     tier_edges: TierEdges | None = None
+    window_days_: float = float("nan")
+    feature_names_: list[str] = field(default_factory=list)
+    purchases_booster_: lgb.Booster | None = None
+    spend_booster_: lgb.Booster | None = None
+    count_dispersion_: float = float("nan")  # negative-binomial shape k: Var N = mu + mu^2 / k
+    spend_log_sd_: float = float("nan")  # log-sd of spend given a purchase
     training_rows_: int = 0
     inner_cutoff_: str = ""
-    family: str = "learned"
+
+    family = "learned"
+    business = NON_CONTRACTUAL
 
     # --- fitting -------------------------------------------------------------------
 
-    @classmethod
-    def fit(cls, transactions: pd.DataFrame, calibration_end, features: pd.DataFrame, *, window_days: float,
-            config: ValueConfig | None = None, learned_config: LearnedConfig | None = None,
-            feature_config: FeatureConfig | None = None, base: ValueModel | None = None,
-            inner: pd.DataFrame | None = None) -> "LearnedValueModel":
+    def fit(self, transactions: pd.DataFrame, calibration_end, features: pd.DataFrame, *,
+            tables: Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame] | None = None) -> "LearnedValueModel":
         """Fit on ``transactions`` strictly before ``calibration_end`` only (rows at or after
         it are dropped here, whatever the caller passes). ``features``: the feature table at
-        ``calibration_end`` (the customers the model is then evaluated and tiered on);
-        ``window_days``: the horizon to learn, shortened by ``inner_window_days``; ``base``:
-        the probabilistic model already fitted on ``features`` (fitted here otherwise);
-        ``inner``: the inner window's ``calibration_holdout`` table if the caller has it
-        (rolling origin builds it anyway), checked to end at ``calibration_end``."""
-        config = config or ValueConfig()
-        learned_config = learned_config or LearnedConfig()
-        feature_config = feature_config or FeatureConfig()
+        ``calibration_end`` (the customers the model is then evaluated and tiered on).
+        ``tables(cutoff, end)``: builds the ``calibration_holdout`` table of a window from
+        the same transactions (e.g. a cache that the rolling origin shares); by default
+        ``calibration_holdout`` on the history. The inner window's table it returns is
+        checked to run from the inner cutoff to ``calibration_end``."""
+        config, learned_config, feature_config = self.config, self.learned_config, self.feature_config
         unit = feature_config.time_unit_days
         calibration_end = pd.Timestamp(calibration_end).normalize()
-        _check_columns(features)
+        check_columns(features)
         history = transactions[transactions["timestamp"].to_numpy() < np.datetime64(calibration_end.date(), "D")]
-        window = inner_window_days(history, calibration_end, window_days)
+        window = inner_window_days(history, calibration_end, self.window_days)
         inner_cutoff = calibration_end - pd.Timedelta(days=window)
-        if inner is None:
+        if tables is None:
             inner, _ = calibration_holdout(history, inner_cutoff, calibration_end, config=feature_config)
-        elif len(inner) and (pd.Timestamp(inner["as_of"].iloc[0]) != inner_cutoff
-                             or float(inner["holdout_duration"].iloc[0]) * unit != window):
-            raise ValueError(f"the inner table must run from {inner_cutoff.date()} to {calibration_end.date()}")
+        else:
+            inner = tables(inner_cutoff, calibration_end)
+            if len(inner) and (pd.Timestamp(inner["as_of"].iloc[0]) != inner_cutoff
+                               or float(inner["holdout_duration"].iloc[0]) * unit != window):
+                raise ValueError(f"the inner table must run from {inner_cutoff.date()} to {calibration_end.date()}")
         if len(inner) < MIN_TRAINING_CUSTOMERS:
             raise FitError(
                 f"only {len(inner):,} customers bought before the inner cutoff {inner_cutoff.date()}; the learned model "
                 f"needs at least {MIN_TRAINING_CUSTOMERS}: use a later calibration end or more history")
-        # the inner base model only feeds inputs: no tier edges (a pass over every customer)
-        inner_base = ValueModel(
-            PurchaseModel(learned_config.base_family, penalizer=config.penalizer).fit(
-                inner["frequency"], inner["recency"], inner["T"]),
-            SpendModel(penalizer=config.penalizer, min_repeat_buyers=config.min_repeat_buyers).fit(
+        # the inner base model only feeds inputs: its parts, no tier edges (a pass over every customer)
+        inner_base = ProbabilisticValueModel(
+            learned_config.base_family, config, unit,
+            spend=SpendModel(penalizer=config.penalizer, min_repeat_buyers=config.min_repeat_buyers).fit(
                 inner["frequency"], inner["monetary"]),
-            config, unit)
-        if base is None:
-            base = ValueModel.fit(features, learned_config.base_family, config, unit)
+            purchase=PurchaseModel(learned_config.base_family, penalizer=config.penalizer).fit(
+                inner["frequency"], inner["recency"], inner["T"]))
+        if self.base is None:
+            self.base = ProbabilisticValueModel(learned_config.base_family, config, unit).fit(features)
         inputs = _inputs(inner, inner_base, window, None)
         names = list(inputs.columns)
         rng = np.random.default_rng(learned_config.seed)
@@ -188,20 +199,23 @@ class LearnedValueModel:
         valid_inputs = inputs.iloc[valid]
         mean_count = _predict(boosters["purchases"], valid_inputs, "purchases", learned_config.n_jobs)
         mean_spend = _predict(boosters["spend"], valid_inputs, "spend", learned_config.n_jobs)
-        dispersion = _fit_count_dispersion(purchases[valid], mean_count)
-        log_sd = _fit_spend_log_sd(spend[valid], mean_spend, _p_zero(mean_count, dispersion))
-        model = cls(base=base, config=config, window_days=window, feature_names_=names,
-                    purchases_booster_=boosters["purchases"], spend_booster_=boosters["spend"],
-                    count_dispersion_=dispersion, spend_log_sd_=log_sd, learned_config=learned_config,
-                    time_unit_days=unit, training_rows_=len(rows), inner_cutoff_=str(inner_cutoff.date()))
-        values = model.predict_values(features, with_interval=False)
-        model.tier_edges = TierEdges.fit(values["clv"], _current_value(features, config), config.tiers)
-        return model
+        self.count_dispersion_ = _fit_count_dispersion(purchases[valid], mean_count)
+        self.spend_log_sd_ = _fit_spend_log_sd(spend[valid], mean_spend, _p_zero(mean_count, self.count_dispersion_))
+        self.window_days_, self.feature_names_ = window, names
+        self.purchases_booster_, self.spend_booster_ = boosters["purchases"], boosters["spend"]
+        self.training_rows_, self.inner_cutoff_ = len(rows), str(inner_cutoff.date())
+        values = self.predict_values(features, with_interval=False)
+        self.tier_edges = fit_tier_edges(features, values["clv"], config)
+        return self
 
     # --- what scoring and training read ----------------------------------------------
 
     @property
-    def purchase(self):
+    def time_unit_days(self) -> float:
+        return self.feature_config.time_unit_days
+
+    @property
+    def purchase(self) -> PurchaseModel:
         """The probabilistic purchase model underneath (plots, logged parameters)."""
         return self.base.purchase
 
@@ -214,33 +228,40 @@ class LearnedValueModel:
         names = [n for n in self.feature_names_ if n not in BASE_FEATURES]
         return tuple(dict.fromkeys([*self.base.input_columns, *names]))
 
-    def _window_means(self, features: pd.DataFrame, histories=None) -> tuple[np.ndarray, np.ndarray]:
-        """Learned expected purchases and spend over ``window_days``. ``histories``: the
-        distinct (frequency, recency, T) of ``features`` if the caller has them."""
+    def _given(self, features: pd.DataFrame) -> tuple[np.ndarray, GivenHistories]:
+        """Each row's history and the base purchase model given the distinct histories: what
+        the inputs, the horizon ratio and P(alive) share."""
+        histories, inverse = histories_of(features)
+        return inverse, self.base.purchase.given(*histories)
+
+    def _window_means(self, features: pd.DataFrame, inverse: np.ndarray, given: GivenHistories
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Learned expected purchases and spend over ``window_days_``."""
         features = _with_inputs(features, [n for n in self.feature_names_ if n not in BASE_FEATURES])
-        inputs = _inputs(features, self.base, self.window_days, self.feature_names_, histories)
+        inputs = _inputs(features, self.base, self.window_days_, self.feature_names_, inverse, given)
         threads = self.learned_config.n_jobs
         return (_predict(self.purchases_booster_, inputs, "purchases", threads),
                 _predict(self.spend_booster_, inputs, "spend", threads))
 
-    def _horizon_ratio(self, days: float, histories) -> np.ndarray:
+    def _horizon_ratio(self, days: float, inverse: np.ndarray, given: GivenHistories) -> np.ndarray:
         """Per customer: the probabilistic model's expected purchases over ``days`` against
         those over the window (days / window where it expects none over the window)."""
-        patterns, inverse = histories
-        if days == self.window_days:
+        if days == self.window_days_:
             return np.ones(len(inverse))
-        over_days, over_window = self.base.purchase.expected_purchases(
-            np.array([days, self.window_days]) / self.time_unit_days, *patterns)
-        ratio = np.divide(over_days, over_window, out=np.full(len(over_days), days / self.window_days),
+        over_days, over_window = given.expected_purchases(np.array([days, self.window_days_]) / self.time_unit_days)
+        ratio = np.divide(over_days, over_window, out=np.full(len(over_days), days / self.window_days_),
                           where=over_window > 1e-12)
         return ratio[inverse]
 
-    def means_over(self, days: float, features: pd.DataFrame, histories=None) -> tuple[np.ndarray, np.ndarray]:
+    def means_over(self, days: float, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Expected repeat purchases and spend (undiscounted) in the next ``days``: one pass
         of the boosters for both (``expected_over`` times ``expected_order_value`` is two)."""
-        histories = histories or _patterns(features)
-        count, spend = self._window_means(features, histories)
-        ratio = self._horizon_ratio(days, histories)
+        return self._means_over(days, features, *self._given(features))
+
+    def _means_over(self, days: float, features: pd.DataFrame, inverse: np.ndarray, given: GivenHistories
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        count, spend = self._window_means(features, inverse, given)
+        ratio = self._horizon_ratio(days, inverse, given)
         return count * ratio, spend * ratio
 
     def expected_over(self, days: float, features: pd.DataFrame) -> np.ndarray:
@@ -250,22 +271,21 @@ class LearnedValueModel:
     def expected_order_value(self, features: pd.DataFrame) -> np.ndarray:
         """Learned spend over learned purchases in the window (the probabilistic model's
         expected order value where the learned count is near zero)."""
-        count, spend = self._window_means(features)
+        count, spend = self._window_means(features, *self._given(features))
         return np.where(count > 1e-9, spend / np.maximum(count, 1e-300), self.base.expected_order_value(features))
 
     def predict_values(self, features: pd.DataFrame, with_interval: bool = True) -> dict[str, np.ndarray]:
-        _check_columns(features)
+        check_columns(features)
         base = replace(self.base, config=self.config)
         horizon = self.config.horizon_days
-        patterns, inverse = histories = _patterns(features)
-        count, spend = self.means_over(horizon, features, histories)
-        discounted, plain = base._discounted_purchases(patterns)
+        inverse, given = self._given(features)
+        count, spend = self._means_over(horizon, features, inverse, given)
+        discounted, plain = base.discounted_purchases(given)
         discount = np.divide(discounted, plain, out=np.ones_like(plain), where=plain > 0)[inverse]
-        alive = base.purchase.p_alive(*patterns)
         units = horizon / self.time_unit_days
         values = {
-            "p_alive": alive[inverse],
-            "p_alive_horizon": base.purchase.p_alive_at(units, *patterns, alive=alive)[inverse],
+            "p_alive": given.alive[inverse],
+            "p_alive_horizon": given.p_alive_at(units)[inverse],
             "p_no_purchase_horizon": _p_zero(count, self.count_dispersion_),
             "expected_purchases": count,
             "expected_order_value": np.where(count > 1e-9, spend / np.maximum(count, 1e-300),
@@ -273,7 +293,7 @@ class LearnedValueModel:
             "clv": self.config.margin * discount * spend,
         }
         if with_interval:
-            outcomes = _Outcomes(count, spend, self.count_dispersion_, self.spend_log_sd_)
+            outcomes = CountSpendOutcomes(count, spend, self.count_dispersion_, self.spend_log_sd_)
             low, high = (1 - self.config.interval) / 2, (1 + self.config.interval) / 2
             values.update({
                 "expected_purchases_low": outcomes.count_quantile(low),
@@ -283,27 +303,30 @@ class LearnedValueModel:
             })
         return values
 
-    def predictive_interval(self, features: pd.DataFrame, days: float, level: float | None = None):
+    def outcomes(self, features: pd.DataFrame, days: float) -> "CountSpendOutcomes":
+        return self.forecast(features, days).outcomes
+
+    def forecast(self, features: pd.DataFrame, days: float) -> Forecast:
+        """The learned means over ``days`` and the distribution around them: one pass of the boosters."""
+        count, spend = self.means_over(days, features)
+        return Forecast(count, spend, CountSpendOutcomes(count, spend, self.count_dispersion_, self.spend_log_sd_))
+
+    def predictive_interval(self, features: pd.DataFrame, days: float, level: float | None = None
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per customer: the equal-tailed ``level`` interval of repeat purchases and of
         (undiscounted) spend in the next ``days``."""
         level = self.config.interval if level is None else level
-        outcomes = _Outcomes(*self.means_over(days, features), self.count_dispersion_, self.spend_log_sd_)
-        low, high = (1 - level) / 2, (1 + level) / 2
-        return (outcomes.count_quantile(low), outcomes.count_quantile(high),
-                outcomes.spend_quantile(low), outcomes.spend_quantile(high))
+        return self.outcomes(features, days).interval(level)
 
     def interval_coverage(self, features: pd.DataFrame, days: float, actual_purchases, actual_spend,
-                          level: float | None = None, means: tuple[np.ndarray, np.ndarray] | None = None
-                          ) -> dict[str, float]:
-        """The same measures as ``ValueModel.interval_coverage`` (randomized PIT coverage and
-        plain share inside), for this model's predictive distribution; ``means``: what
-        ``means_over(days, features)`` returned, if the caller has it."""
+                          level: float | None = None) -> dict[str, float]:
+        """The same measures as ``ProbabilisticValueModel.interval_coverage`` (randomized PIT
+        coverage and plain share inside), for this model's predictive distribution."""
         level = self.config.interval if level is None else level
-        outcomes = _Outcomes(*(means or self.means_over(days, features)), self.count_dispersion_, self.spend_log_sd_)
-        return coverage(outcomes, actual_purchases, actual_spend, level)
+        return self.outcomes(features, days).coverage(actual_purchases, actual_spend, level)
 
     def score(self, features: pd.DataFrame) -> pd.DataFrame:
-        """The value scores, one row per input row, in input order: ``ValueModel``'s columns."""
+        """The value scores, one row per input row, in input order: every family's columns."""
         return score_table(features, self.predict_values(features), self.tier_edges, self.config)
 
     def describe(self) -> dict:
@@ -312,7 +335,7 @@ class LearnedValueModel:
             "base_model": self.base.purchase.family,
             "purchase_params": self.base.purchase.params_,
             "spend_params": self.base.spend.params_,
-            "window_days": self.window_days,
+            "window_days": self.window_days_,
             "inner_cutoff": self.inner_cutoff_,
             "trees": {"purchases": self.purchases_booster_.num_trees(), "spend": self.spend_booster_.num_trees()},
             "count_dispersion": self.count_dispersion_,
@@ -323,28 +346,43 @@ class LearnedValueModel:
             "annual_discount_rate": self.config.annual_discount_rate,
         }
 
+    def params(self) -> dict[str, float]:
+        return {"window_days": self.window_days_, "training_customers": self.training_rows_,
+                "purchases_trees": self.purchases_booster_.num_trees(), "spend_trees": self.spend_booster_.num_trees(),
+                "count_dispersion": self.count_dispersion_, "spend_log_sd": self.spend_log_sd_}
+
+    def fit_metrics(self) -> dict[str, float]:
+        return {"frequency_monetary_correlation": self.spend.frequency_monetary_correlation_}
+
+    @property
+    def log_likelihood(self) -> None:
+        """None: the boosters' forecasts do not come from the base model's likelihood."""
+        return None
+
 
 # --- inputs ------------------------------------------------------------------------------
 
 
-def _inputs(features: pd.DataFrame, base: ValueModel, window_days: float, names: list[str] | None,
-            histories=None) -> pd.DataFrame:
+def _inputs(features: pd.DataFrame, base: ProbabilisticValueModel, window_days: float, names: list[str] | None,
+            inverse: np.ndarray | None = None, given: GivenHistories | None = None) -> pd.DataFrame:
     """The boosters' input frame: numeric feature columns (``names``, or every numeric one
-    but outcomes) and the base model's outputs over the window."""
+    but outcomes) and the base model's outputs over the window; ``inverse`` and ``given``:
+    each row's history and the base purchase model given them (found here if not given)."""
     if names is None:
         names = [c for c in features.columns
                  if not c.startswith(_NOT_INPUTS_PREFIX) and c not in BASE_FEATURES
                  and pd.api.types.is_numeric_dtype(features[c]) and not pd.api.types.is_bool_dtype(features[c])]
         names = names + list(BASE_FEATURES)
-    patterns, inverse = histories or _patterns(features)
+    if given is None:
+        histories, inverse = histories_of(features)
+        given = base.purchase.given(*histories)
     units = window_days / base.time_unit_days
-    alive = base.purchase.p_alive(*patterns)
-    expected = base.purchase.expected_purchases(units, *patterns)
+    expected = given.expected_purchases(units)
     order_value = base.expected_order_value(features)
     derived = {
-        "base_p_alive": alive[inverse],
+        "base_p_alive": given.alive[inverse],
         "base_expected_purchases": expected[inverse],
-        "base_p_no_purchase": base.purchase.p_no_purchase(units, *patterns, alive=alive)[inverse],
+        "base_p_no_purchase": given.p_no_purchase(units)[inverse],
         "base_expected_order_value": order_value,
         "base_expected_spend": expected[inverse] * order_value,
     }
@@ -430,7 +468,7 @@ def _fit_spend_log_sd(spend: np.ndarray, mean_spend: np.ndarray, p_zero: np.ndar
 
 
 @dataclass(frozen=True)
-class _Outcomes:
+class CountSpendOutcomes:
     """Count N ~ negative binomial (mean ``count``, shape ``dispersion``); spend S = 0 when
     N = 0, else lognormal with mean ``spend`` / P(N > 0) and log-sd ``log_sd``."""
 
@@ -443,12 +481,21 @@ class _Outcomes:
     def quiet(self) -> np.ndarray:
         return _p_zero(self.count, self.dispersion)
 
+    def interval(self, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The equal-tailed ``level`` interval of the count and of spend, per customer."""
+        low, high = (1 - level) / 2, (1 + level) / 2
+        return (self.count_quantile(low), self.count_quantile(high),
+                self.spend_quantile(low), self.spend_quantile(high))
+
+    def coverage(self, actual_purchases, actual_spend, level: float) -> dict[str, float]:
+        return coverage(self, actual_purchases, actual_spend, level)
+
     def _success(self) -> np.ndarray:
         return self.dispersion / (self.dispersion + np.maximum(self.count, 1e-12))
 
     def count_quantile(self, level: float) -> np.ndarray:
         """Smallest n with P(N <= n) >= level, by the recursion pmf(n+1) = pmf(n) (k+n)/(n+1) (1-p)
-        over the customers not yet there (scipy's ppf costs 3 s per million)."""
+        over the customers not yet there (far faster than scipy's ppf)."""
         k, success = self.dispersion, self._success()
         pmf = success ** k
         cdf = pmf.copy()

@@ -16,9 +16,9 @@ coefficient per attribute level rather than two parameters per *combination* of 
 so four attributes with 3-4 levels cost 10 coefficients, not 288 small-segment fits;
 heterogeneity within a segment (the reason retention rises with tenure) stays in kappa.
 
-``SubscriptionValueModel`` gives the same outputs as ``retain.models.value.ValueModel``
-(p_alive, expected_purchases = expected bills, expected_order_value = the bill, clv with an
-80% predictive interval, tiers), so scoring, the pyfunc, publishing, the churn model's
+``SubscriptionValueModel`` gives the same outputs as the other value families
+(``retain.models.value.ValueModel``: p_alive, expected_purchases = expected bills,
+expected_order_value = the bill, clv with an 80% predictive interval, tiers), so scoring, the pyfunc, publishing, the churn model's
 value features and the report do not depend on the family. ``detect_business`` decides
 whether a base is a subscription base.
 """
@@ -34,12 +34,13 @@ from scipy.optimize import minimize
 from scipy.special import betaln, digamma, expit, logit
 
 from retain.errors import RetainError
-from retain.models.purchase import FitError, collapse, covariance_from
-from retain.models.tiers import TierEdges
-from retain.models.value import PASSTHROUGH_COLUMNS, ValueConfig, _current_value, score_table
+from retain.models.value.config import ValueConfig
+from retain.models.value.coverage import band_share
+from retain.models.value.protocol import NON_CONTRACTUAL, SUBSCRIPTION, Forecast
+from retain.models.value.purchase import FitError, collapse, covariance_from
+from retain.models.value.scores import PASSTHROUGH_COLUMNS, fit_tier_edges, score_table
+from retain.models.value.tiers import TierEdges
 
-SUBSCRIPTION = "subscription"
-NON_CONTRACTUAL = "non-contractual"
 BUSINESSES = ("auto", SUBSCRIPTION, NON_CONTRACTUAL)
 FAMILY = "sbg"
 LABEL = "sBG"
@@ -157,8 +158,8 @@ class CovariateDesign:
     MISSING = "(missing)"
 
     @classmethod
-    def fit(cls, features: pd.DataFrame, columns, min_level_customers: int = 30,
-            max_levels: int = 20) -> "CovariateDesign":
+    def from_features(cls, features: pd.DataFrame, columns, min_level_customers: int = 30,
+                      max_levels: int = 20) -> "CovariateDesign":
         design = cls()
         for column in columns:
             values = features[column]
@@ -231,7 +232,7 @@ class CovariateDesign:
 
 def _labels(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Each row's code among the distinct values as text (missing -> MISSING): factorised
-    first, so that only the distinct values are turned into text (1M rows in 0.05 s)."""
+    first, so that only the distinct values are turned into text."""
     codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
     text = np.array([str(u) for u in uniques] + [CovariateDesign.MISSING], dtype=object)
     codes = np.where(codes < 0, len(uniques), codes)
@@ -329,7 +330,7 @@ class ShiftedBetaGeometric:
         missing = [c for c in columns if c not in features.columns]
         if missing:
             raise RetainError(f"the feature table lacks the covariate column(s) {missing}")
-        self.design_ = CovariateDesign.fit(features, columns, self.min_level_customers)
+        self.design_ = CovariateDesign.from_features(features, columns, self.min_level_customers)
         codes = self.design_.codes(features)
         distinct, counts, _ = collapse({"t": renewals, "churned": lapsed.astype(float), "earlier": earlier,
                                         **{k: v.astype(float) for k, v in codes.items()}})
@@ -444,37 +445,39 @@ def _own_bill(features: pd.DataFrame) -> np.ndarray:
 
 @dataclass
 class SubscriptionValueModel:
-    """A fitted sBG and the bill amounts, with the value settings and tier edges: the same
-    outputs as ``ValueModel`` (docs/value-models.md, "Subscription businesses").
+    """A sBG and the bill amounts, with the value settings and tier edges: the same outputs
+    as the other value families (docs/value-models.md, "Subscription businesses").
 
-    ``period_days``: the billing period; ``grace``: a bill overdue by more than this share
-    of a period means the subscription lapsed (churned); until then the renewal is pending
-    and counts with the customer's renewal probability."""
+    Settings: ``period_days``, the billing period; ``grace``: a bill overdue by more than
+    this share of a period means the subscription lapsed (churned); until then the renewal
+    is pending and counts with the customer's renewal probability; ``covariates``: the
+    attribute columns of the sBG (``default_covariates`` when None); ``business_reason``:
+    why this base was taken for a subscription base. ``fit(features)`` sets ``purchase``
+    (the sBG), ``spend`` (the bills) and ``tier_edges`` and returns the model."""
 
-    purchase: ShiftedBetaGeometric
-    spend: BillModel
-    config: ValueConfig
+    config: ValueConfig = field(default_factory=ValueConfig)
     time_unit_days: float = 1.0
     period_days: float = 30.0
     grace: float = 0.5
-    tier_edges: TierEdges | None = None
+    covariates: tuple[str, ...] | None = None
     business_reason: str = ""
+    purchase: ShiftedBetaGeometric | None = None
+    spend: BillModel | None = None
+    tier_edges: TierEdges | None = None
 
-    @classmethod
-    def fit(cls, features: pd.DataFrame, config: ValueConfig | None = None, time_unit_days: float = 1.0, *,
-            period_days: float, grace: float = 0.5, covariates: tuple[str, ...] | None = None,
-            business_reason: str = "") -> "SubscriptionValueModel":
-        config = config or ValueConfig()
-        if not period_days > 0:
-            raise RetainError(f"the billing period must be positive, not {period_days}")
+    family = FAMILY
+    business = SUBSCRIPTION
+
+    def fit(self, features: pd.DataFrame) -> "SubscriptionValueModel":
+        if not self.period_days > 0:
+            raise RetainError(f"the billing period must be positive, not {self.period_days}")
         _check_columns(features)
-        n_bills, _, lapsed, earlier = billing_histories(features, period_days, time_unit_days, grace)
-        purchase = ShiftedBetaGeometric(covariates=covariates).fit(n_bills, lapsed, features, earlier)
-        model = cls(purchase, BillModel().fit(features), config, time_unit_days, period_days, grace,
-                    business_reason=business_reason)
-        values = model.predict_values(features, with_interval=False)
-        model.tier_edges = TierEdges.fit(values["clv"], _current_value(features, config), config.tiers)
-        return model
+        n_bills, _, lapsed, earlier = billing_histories(features, self.period_days, self.time_unit_days, self.grace)
+        self.purchase = ShiftedBetaGeometric(covariates=self.covariates).fit(n_bills, lapsed, features, earlier)
+        self.spend = BillModel().fit(features)
+        values = self.predict_values(features, with_interval=False)
+        self.tier_edges = fit_tier_edges(features, values["clv"], self.config)
+        return self
 
     @property
     def input_columns(self) -> tuple[str, ...]:
@@ -501,7 +504,7 @@ class SubscriptionValueModel:
         due = j[None, :] * self.period_days - since_last[:, None]
         inside = (due < days) & ~lapsed[:, None]
         # S(n-1+j)/S(n-1) = prod_{i<j} (beta' + i)/(alpha + beta' + i): a running product, not
-        # two log Beta functions per cell (15x faster at 1M customers)
+        # two log Beta functions per cell
         step = (beta_now[:, None] + j[None, :] - 1) / (alpha[:, None] + beta_now[:, None] + j[None, :] - 1)
         chance = np.where(inside, np.cumprod(step, axis=1), 0.0)
         return _Renewals(chance=chance, due=np.maximum(due, 0.0), inside=inside, lapsed=lapsed,
@@ -514,6 +517,11 @@ class SubscriptionValueModel:
 
     def expected_order_value(self, features: pd.DataFrame) -> np.ndarray:
         return self.spend.expected_order_value(features)
+
+    def means_over(self, days: float, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Expected bills and spend (bills x bill amount, undiscounted) in the next ``days``."""
+        bills = self.expected_over(days, features)
+        return bills, bills * self.expected_order_value(features)
 
     def predict_values(self, features: pd.DataFrame, with_interval: bool = True) -> dict[str, np.ndarray]:
         """p_alive: 1 for a customer whose current period is paid, the chance of renewing for
@@ -541,53 +549,33 @@ class SubscriptionValueModel:
             low, high = (1 - self.config.interval) / 2, (1 + self.config.interval) / 2
             cumulative = np.cumsum(discount * renewals.inside, axis=1)
             for name, level in (("low", low), ("high", high)):
-                bills = (self.chance_above(renewals, level))
+                bills = renewals.pattern_quantile(level)
                 paid = np.where(bills > 0, cumulative[np.arange(len(bills)), np.maximum(bills - 1, 0)], 0.0)
                 values[f"expected_purchases_{name}"] = bills.astype(float)[inverse]
                 values[f"clv_{name}"] = self.config.margin * bill * paid[inverse]
         return values
 
-    @staticmethod
-    def chance_above(renewals: "_Renewals", level: float) -> np.ndarray:
-        """Per pattern: the ``level`` quantile of the number of bills."""
-        return (renewals.chance > 1 - level).sum(axis=1)
+    def outcomes(self, features: pd.DataFrame, days: float) -> "RenewalOutcomes":
+        return RenewalOutcomes(self._renewals(features, days), self.expected_order_value(features))
 
-    def predictive_interval(self, features: pd.DataFrame, days: float, level: float | None = None):
+    def forecast(self, features: pd.DataFrame, days: float) -> Forecast:
+        outcomes = self.outcomes(features, days)
+        bills = outcomes.renewals.chance.sum(axis=1)[outcomes.renewals.inverse]
+        return Forecast(bills, bills * outcomes.bill, outcomes)
+
+    def predictive_interval(self, features: pd.DataFrame, days: float, level: float | None = None
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per customer: the equal-tailed ``level`` interval of bills and of spend
         (undiscounted, bills x bill amount) in the next ``days``."""
         level = self.config.interval if level is None else level
-        renewals = self._renewals(features, days)
-        bill = self.expected_order_value(features)
-        low, high = (renewals.count_quantile(q).astype(float) for q in ((1 - level) / 2, (1 + level) / 2))
-        return low, high, low * bill, high * bill
+        return self.outcomes(features, days).interval(level)
 
     def interval_coverage(self, features: pd.DataFrame, days: float, actual_purchases, actual_spend,
                           level: float | None = None) -> dict[str, float]:
-        """As ``ValueModel.interval_coverage`` (randomized PIT coverage and plain share inside).
-        Spend is bills x bill amount here, so an actual spend is read as the nearest whole
-        number of bills at the customer's bill."""
+        """As the other families' (randomized PIT coverage and plain share inside), with
+        spend read in whole bills (``RenewalOutcomes.coverage``)."""
         level = self.config.interval if level is None else level
-        renewals = self._renewals(features, days)
-        bill = self.expected_order_value(features)
-        low_q, high_q = (1 - level) / 2, (1 + level) / 2
-        purchases = np.asarray(actual_purchases, dtype=float)
-        spend = np.asarray(actual_spend, dtype=float)
-        spend_bills = np.rint(np.divide(spend, bill, out=np.zeros_like(spend), where=bill > 0))
-        from retain.models.value import _band_share  # the same PIT band as the other families
-
-        def covered(counts):
-            return _band_share(renewals.count_cdf(counts - 1), renewals.count_cdf(counts), low_q, high_q)
-
-        count_low, count_high = renewals.count_quantile(low_q), renewals.count_quantile(high_q)
-        inside = (purchases >= count_low) & (purchases <= count_high)
-        spend_inside = (spend_bills >= count_low) & (spend_bills <= count_high)
-        return {
-            "purchases_interval_coverage": float(covered(purchases).mean()),
-            "spend_interval_coverage": float(covered(spend_bills).mean()),
-            "purchases_interval_share_inside": float(inside.mean()),
-            "spend_interval_share_inside": float(spend_inside.mean()),
-            "purchases_interval_mean_width": float((count_high - count_low).mean()),
-        }
+        return self.outcomes(features, days).coverage(actual_purchases, actual_spend, level)
 
     def retention_curves(self, features: pd.DataFrame, periods: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Renewals 0..K, the share of subscribers still paying after each (Kaplan-Meier,
@@ -609,7 +597,7 @@ class SubscriptionValueModel:
     # --- the score table -----------------------------------------------------------------
 
     def score(self, features: pd.DataFrame) -> pd.DataFrame:
-        """The value model's scores, one row per input row, in input order (as ``ValueModel.score``)."""
+        """The value model's scores, one row per input row, in input order."""
         return score_table(features, self.predict_values(features), self.tier_edges, self.config)
 
     def describe(self) -> dict:
@@ -628,6 +616,17 @@ class SubscriptionValueModel:
             "annual_discount_rate": self.config.annual_discount_rate,
         }
 
+    def params(self) -> dict[str, float]:
+        return self.purchase.params_
+
+    def fit_metrics(self) -> dict[str, float]:
+        return {**{f"coef_{metric_name(k)}": v for k, v in self.purchase.coef_.items()},
+                "billing_period_days": self.period_days}
+
+    @property
+    def log_likelihood(self) -> float:
+        return self.purchase.log_likelihood_
+
 
 @dataclass(frozen=True)
 class _Renewals:
@@ -643,9 +642,13 @@ class _Renewals:
     next_renewal: np.ndarray
     inverse: np.ndarray  # each customer's pattern (row of the arrays above)
 
+    def pattern_quantile(self, level: float) -> np.ndarray:
+        """Per pattern, the smallest n with P(N <= n) >= level: how many j have P(N >= j) > 1 - level."""
+        return (self.chance > 1 - level).sum(axis=1)
+
     def count_quantile(self, level: float) -> np.ndarray:
-        """Per customer, the smallest n with P(N <= n) >= level: how many j have P(N >= j) > 1 - level."""
-        return (self.chance > 1 - level).sum(axis=1)[self.inverse]
+        """``pattern_quantile`` per customer."""
+        return self.pattern_quantile(level)[self.inverse]
 
     def count_cdf(self, n: np.ndarray) -> np.ndarray:
         """Per customer P(N <= n) = 1 - P(N >= n + 1); 0 for n < 0."""
@@ -653,6 +656,52 @@ class _Renewals:
         column = np.clip(n, 0, self.chance.shape[1] - 1)
         above = np.where(n + 1 <= self.chance.shape[1], self.chance[self.inverse, column], 0.0)
         return np.where(n < 0, 0.0, 1.0 - above)
+
+
+@dataclass(frozen=True)
+class RenewalOutcomes:
+    """The bills N in a horizon (``renewals``) and the spend S = N x ``bill``, each
+    customer's bill amount."""
+
+    renewals: _Renewals
+    bill: np.ndarray
+
+    def count_quantile(self, level: float) -> np.ndarray:
+        return self.renewals.count_quantile(level).astype(float)
+
+    def count_cdf(self, n: np.ndarray) -> np.ndarray:
+        return self.renewals.count_cdf(n)
+
+    def spend_quantile(self, level: float) -> np.ndarray:
+        return self.count_quantile(level) * self.bill
+
+    def interval(self, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        low, high = (self.count_quantile(q) for q in ((1 - level) / 2, (1 + level) / 2))
+        return low, high, low * self.bill, high * self.bill
+
+    def coverage(self, actual_purchases, actual_spend, level: float) -> dict[str, float]:
+        """The measures of ``retain.models.value.coverage.coverage``; spend is bills x bill
+        amount here, so an actual spend is read as the nearest whole number of bills at the
+        customer's bill."""
+        renewals, bill = self.renewals, self.bill
+        low_q, high_q = (1 - level) / 2, (1 + level) / 2
+        purchases = np.asarray(actual_purchases, dtype=float)
+        spend = np.asarray(actual_spend, dtype=float)
+        spend_bills = np.rint(np.divide(spend, bill, out=np.zeros_like(spend), where=bill > 0))
+
+        def covered(counts):
+            return band_share(renewals.count_cdf(counts - 1), renewals.count_cdf(counts), low_q, high_q)
+
+        count_low, count_high = renewals.count_quantile(low_q), renewals.count_quantile(high_q)
+        inside = (purchases >= count_low) & (purchases <= count_high)
+        spend_inside = (spend_bills >= count_low) & (spend_bills <= count_high)
+        return {
+            "purchases_interval_coverage": float(covered(purchases).mean()),
+            "spend_interval_coverage": float(covered(spend_bills).mean()),
+            "purchases_interval_share_inside": float(inside.mean()),
+            "spend_interval_share_inside": float(spend_inside.mean()),
+            "purchases_interval_mean_width": float((count_high - count_low).mean()),
+        }
 
 
 def _check_columns(features: pd.DataFrame) -> None:

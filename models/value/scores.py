@@ -1,0 +1,83 @@
+"""The value score columns, built the same way for every family from its ``predict_values``
+output: the passthrough features, the numeric scores, and the tier and quadrant with their
+moves (``retain.models.actions``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from retain.data.frames import column_array, float_array
+from retain.models.actions import PYRAMID_MOVES, QUADRANT_MOVES
+from retain.models.value.config import ValueConfig
+from retain.models.value.tiers import PYRAMID, QUADRANT_ORDER, TierEdges
+
+if TYPE_CHECKING:
+    from retain.models.value.protocol import ValueModel
+
+REQUIRED_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary")
+PASSTHROUGH_COLUMNS = ("customer_id", "as_of", "frequency", "recency", "T", "monetary",
+                       "rfm_code", "rfm_segment", "lifecycle_stage")
+SCORE_COLUMNS = (
+    "p_alive", "p_alive_horizon", "p_no_purchase_horizon",
+    "expected_purchases", "expected_purchases_low", "expected_purchases_high",
+    "expected_order_value", "clv", "clv_low", "clv_high",
+    "value_tier", "tier_move", "value_quadrant", "value_move",
+)
+
+
+def score_table(features: pd.DataFrame, values: dict[str, np.ndarray], tier_edges: TierEdges,
+                config: ValueConfig) -> pd.DataFrame:
+    """The score table of any value model family from its ``predict_values`` output: the
+    passthrough features, ``SCORE_COLUMNS``, tier and quadrant with their moves."""
+    return pd.DataFrame(score_columns(features, values, tier_edges, config))
+
+
+def value_scores(model: ValueModel, features: pd.DataFrame) -> dict[str, np.ndarray]:
+    """``model.score(features)``'s columns as arrays, for any value family (no frame built:
+    the scoring core assembles its own)."""
+    return score_columns(features, model.predict_values(features), model.tier_edges, model.config)
+
+
+def score_columns(features: pd.DataFrame, values: dict[str, np.ndarray], tier_edges: TierEdges,
+                  config: ValueConfig) -> dict[str, np.ndarray]:
+    """``score_table``'s columns as a dict of arrays."""
+    # the columns gathered as arrays and made into one frame: inserting them one by one into
+    # a frame costs more than the arithmetic behind them for a single customer
+    present = set(features.columns)
+    columns = {name: column_array(features, name) for name in PASSTHROUGH_COLUMNS if name in present}
+    columns.update((name, values[name]) for name in SCORE_COLUMNS if name in values)
+    tier = tier_edges.pyramid_index(values["clv"])
+    quadrant = tier_edges.quadrant_index(current_value(features, config), values["clv"])
+    columns["value_tier"] = _PYRAMID_NAMES[tier]
+    columns["tier_move"] = _PYRAMID_MOVES[tier]
+    columns["value_quadrant"] = _QUADRANT_NAMES[quadrant]
+    columns["value_move"] = _QUADRANT_MOVES[quadrant]
+    return columns
+
+
+# tier and quadrant names and moves by their index (TierEdges.pyramid_index, quadrant_index)
+_PYRAMID_NAMES = np.array(PYRAMID, dtype=object)
+_PYRAMID_MOVES = np.array([PYRAMID_MOVES[tier] for tier in PYRAMID], dtype=object)
+_QUADRANT_NAMES = np.array(QUADRANT_ORDER, dtype=object)
+_QUADRANT_MOVES = np.array([QUADRANT_MOVES[quadrant] for quadrant in QUADRANT_ORDER], dtype=object)
+
+
+def fit_tier_edges(features: pd.DataFrame, clv: np.ndarray, config: ValueConfig) -> TierEdges:
+    """The tier and quadrant edges of a family fitted on ``features``, from its CLV there."""
+    return TierEdges.from_values(clv, current_value(features, config), config.tiers)
+
+
+def check_columns(features: pd.DataFrame) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in features.columns]
+    if missing:
+        raise ValueError(f"the feature table lacks column(s) {missing}; build it with retain.features.build_features")
+
+
+def current_value(features: pd.DataFrame, config: ValueConfig) -> np.ndarray:
+    column = config.current_value_column
+    if column not in features.columns:
+        raise ValueError(f"the value matrix needs the feature {column!r} (ValueConfig.current_value_column)")
+    return float_array(features, column)
