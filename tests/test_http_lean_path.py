@@ -43,7 +43,7 @@ def test_a_missing_feature_column_is_missing_in_both_paths(trained):
 def test_a_few_rows_get_the_category_codes_of_the_hashed_lookup(trained, monkeypatch):
     """Up to a few rows, categories are looked up value by value; the codes and the unseen
     counts equal those of the hash pass, for unseen, blank, padded and missing values."""
-    import retain.models.churn.inputs as churn_module
+    from retain.data import fast_paths
 
     pair = trained.pair()
     data = trained.dataset
@@ -52,9 +52,9 @@ def test_a_few_rows_get_the_category_codes_of_the_hashed_lookup(trained, monkeyp
     features = features.head(6).copy()
     known = pair.churn.categories_["attr_region"][0]
     features["attr_region"] = ["atlantis", None, "  ", f" {known} ", known, np.nan]
-    assert len(features) <= churn_module._FEW_ROWS
+    assert fast_paths.is_small(len(features))
     matrix, notes = pair.churn._model_inputs(features)
-    monkeypatch.setattr(churn_module, "_FEW_ROWS", 0)
+    monkeypatch.setattr(fast_paths, "SMALL_INPUT", -1)
     hashed, hashed_notes = pair.churn._model_inputs(features)
     np.testing.assert_array_equal(matrix, hashed)
     assert notes == hashed_notes and notes.unknown_categories["attr_region"] == 1

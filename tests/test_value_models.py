@@ -366,16 +366,16 @@ def test_penalized_fits_equal_lifetimes_penalized_fits(cdnow, family, fitter):
 def test_collapse_of_a_few_rows_equals_the_hashed_collapse(monkeypatch):
     """A request's few rows are collapsed with a dict; the same distinct rows, in the same
     order, as pandas' hash pass gives."""
-    import retain.models.value.purchase as purchase
+    from retain.data import fast_paths
 
     rng = np.random.default_rng(1)
     cases = []
-    for n in (1, 2, 5, 17, purchase._FEW_ROWS):
+    for n in (1, 2, 5, 17, fast_paths.SMALL_INPUT):
         x = rng.integers(0, 3, n).astype(float)
         x[rng.random(n) < 0.2] = -0.0  # -0.0 and 0.0 are one value in both
         cases.append({"x": x, "T": rng.integers(0, 2, n) * 30.5, "z": rng.choice([0.1, 0.2], n)})
     few = [collapse(columns) for columns in cases]
-    monkeypatch.setattr(purchase, "_FEW_ROWS", 0)
+    monkeypatch.setattr(fast_paths, "SMALL_INPUT", -1)
     for columns, (distinct, counts, inverse) in zip(cases, few):
         expected, expected_counts, expected_inverse = collapse(columns)
         np.testing.assert_array_equal(inverse, expected_inverse)

@@ -10,6 +10,7 @@ from typing import Mapping, Protocol
 import numpy as np
 import pandas as pd
 
+from retain.data import fast_paths
 from retain.data.frames import column_array
 from retain.errors import RetainError
 
@@ -154,17 +155,13 @@ class InputSchema:
         return np.where(np.isnan(values), np.nan, known[np.nan_to_num(values).astype(int)]).astype(object)
 
 
-# up to this many rows, category values are looked up one by one: a hash pass over them
-# (pd.factorize) costs more than the lookups it saves
-_FEW_ROWS = 32
-
-
 def _category_codes(values: np.ndarray, code_of: dict[str, int]) -> np.ndarray:
     """Each value as stripped text (blank: missing, as in category_text) looked up among the
     training categories: its code, -1 unseen, -2 missing. Each distinct value is looked up
     once."""
-    if len(values) <= _FEW_ROWS:
-        value_codes, distinct = np.arange(len(values)), values
+    few = fast_paths.each_value_once(values)
+    if few is not None:
+        value_codes, distinct = few
     else:
         value_codes, distinct = pd.factorize(values)  # a missing value's code -1 picks the final -2
     distinct_codes = np.array([-2 if pd.isna(value) else code_of.get(text, -1) if (text := str(value).strip())

@@ -22,6 +22,7 @@ from scipy.optimize import minimize
 from scipy.special import digamma, expit, gammaln, hyp2f1
 
 from retain.data.frames import float_array
+from retain.data import fast_paths
 from retain.errors import RetainError
 
 MIN_REPEAT_BUYERS = 10
@@ -42,8 +43,8 @@ def collapse(columns: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.
     position among them (so that ``distinct[col][inverse]`` restores the input)."""
     names = list(columns)
     n = len(columns[names[0]])
-    if n <= _FEW_ROWS:
-        return _collapse_few({name: np.asarray(columns[name], dtype=float) for name in names})
+    if fast_paths.is_small(n):
+        return fast_paths.distinct_rows_by_dict({name: np.asarray(columns[name], dtype=float) for name in names})
     key = np.zeros(n, dtype=np.int64)
     levels = []
     for name in names:
@@ -60,26 +61,6 @@ def collapse(columns: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.
         distinct[name] = uniques[first_keys % len(uniques)]
         first_keys = first_keys // len(uniques)
     return {name: distinct[name] for name in names}, counts, inverse
-
-
-# up to this many rows, ``collapse`` finds the distinct rows with a dict: hashing each column
-# with pandas costs more than that (one HTTP customer: 3 hash passes became one dict)
-_FEW_ROWS = 32
-
-
-def _collapse_few(columns: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """``collapse`` of a few rows: the same distinct rows, in order of first appearance."""
-    first_of: dict[tuple, int] = {}
-    firsts: list[int] = []
-    inverse = []
-    for position, row in enumerate(zip(*(column.tolist() for column in columns.values()))):
-        code = first_of.setdefault(row, len(first_of))
-        if code == len(firsts):
-            firsts.append(position)
-        inverse.append(code)
-    inverse = np.array(inverse, dtype=np.intp)
-    distinct = {name: column[firsts] for name, column in columns.items()}
-    return distinct, np.bincount(inverse, minlength=len(firsts)), inverse
 
 
 def covariance_from(information: np.ndarray) -> np.ndarray | None:

@@ -10,8 +10,9 @@ Why one threshold: every path here trades the same thing (Python's cost per valu
 pandas' cost per call), so one number, at the small end where each of them still wins, is
 enough; a request of one or a few customers stays below it. The number only moves work
 between two paths that give equal results: each path is equal to the general one by
-construction, and tests/test_fast_paths.py checks each against it (the tests turn the fast
-paths off by setting ``SMALL_INPUT`` to -1).
+construction, and a test checks each against it by turning the fast paths off (setting
+``SMALL_INPUT`` to -1): tests/test_fast_paths.py, and for the churn model's category codes,
+which need a trained model, the lean-path test of the model layer.
 
 Shape, for adding one: a function named for what it computes, taking what the general path
 takes, returning the result, or None when the input is not small (``is_small``) or not of the
@@ -82,4 +83,37 @@ def positions_by_dict(ids, values) -> np.ndarray | None:
     return np.array([position.get(value, -1) for value in values], dtype=np.intp)
 
 
-__all__ = ["PLAIN_ISO", "SMALL_INPUT", "is_small", "plain_iso_dates", "positions_by_dict", "stripped_strings"]
+# --- distinct rows and values ------------------------------------------------------------------
+
+
+def distinct_rows_by_dict(columns: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray] | None:
+    """``retain.models.value.purchase.collapse`` of a few rows (equal-length float columns):
+    the same distinct rows, in order of first appearance, their counts and each row's position
+    among them, found with one dict instead of a hash pass per column; None unless few."""
+    if not is_small(len(next(iter(columns.values())))):
+        return None
+    first_of: dict[tuple, int] = {}
+    firsts: list[int] = []
+    inverse = []
+    for position, row in enumerate(zip(*(column.tolist() for column in columns.values()))):
+        code = first_of.setdefault(row, len(first_of))
+        if code == len(firsts):
+            firsts.append(position)
+        inverse.append(code)
+    inverse = np.array(inverse, dtype=np.intp)
+    distinct = {name: column[firsts] for name, column in columns.items()}
+    return distinct, np.bincount(inverse, minlength=len(firsts)), inverse
+
+
+def each_value_once(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(codes, distinct) to look each value up by: for a few values, every value is its own
+    "distinct" value (looking up a repeat twice costs less than ``pd.factorize``'s hash pass);
+    None unless few. Unlike ``pd.factorize``, missing values keep a code of their own, so a
+    lookup must map a missing value itself."""
+    if not is_small(len(values)):
+        return None
+    return np.arange(len(values)), values
+
+
+__all__ = ["PLAIN_ISO", "SMALL_INPUT", "distinct_rows_by_dict", "each_value_once", "is_small", "plain_iso_dates",
+           "positions_by_dict", "stripped_strings"]
