@@ -153,7 +153,7 @@ def attributes(customer_ids: np.ndarray, customers: pd.DataFrame, as_of, codes: 
             continue
         values = column_array(customers, column)  # pandas' array for pandas' types: keeps tz, NA
         # -1 (no row) gives a missing value, with the dtype changes of a reindex: integers
-        # become floats, booleans objects; numpy's take (6x cheaper) when every row is there
+        # become floats, booleans objects; numpy's take (cheaper, docs/benchmarks.md) when every row is there
         values = values[row] if isinstance(values, np.ndarray) and everyone_listed else \
             pd.api.extensions.take(values, row, allow_fill=True)
         name = ATTRIBUTE_PREFIX + column
