@@ -59,6 +59,47 @@ def _freeze_what_stays() -> None:
     gc.freeze()
 
 
+def load_bento_pair(entries: dict) -> ServedPair:
+    """The pair imported into a Bento by ``retain build`` (``entries``: kind -> tag, version
+    label, info): no tracking server needed."""
+    import bentoml.mlflow
+
+    wrappers, labels, infos = {}, {}, []
+    for kind in ("clv", "churn"):
+        entry = entries[kind]
+        wrappers[kind] = bentoml.mlflow.load_model(entry["tag"]).unwrap_python_model()
+        labels[kind] = entry["version_label"]
+        infos.append(entry["info"])
+    pair = ModelPair.of(wrappers["clv"], wrappers["churn"], value_version=labels["clv"],
+                        churn_version=labels["churn"])
+    return ServedPair(pair, infos, source="bento")
+
+
+@dataclass
+class ServingState:
+    """What one server process serves: the ``ModelHolder`` (set when the service starts) and,
+    in a built Bento, the models imported into it. Readiness and ``GET /models`` read it."""
+
+    holder: "ModelHolder | None" = None
+    bento_models: dict = field(default_factory=dict)  # kind -> {"tag", "version_label", "info"}
+
+    def readiness(self) -> tuple[bool, dict]:
+        holder = self.holder
+        if holder is None:
+            return False, {"problem": "starting"}
+        served = holder.served
+        if served is None:
+            return False, {"problem": holder.problem}
+        return True, served.versions
+
+    def models_body(self) -> tuple[int, dict]:
+        holder = self.holder
+        served = holder.served if holder is not None else None
+        if served is None:
+            return 503, {"error": f"the models are not loaded yet: {holder.problem if holder else 'starting'}"}
+        return 200, {"models": served.models, "source": served.source, "loaded_at": served.loaded_at}
+
+
 class ModelHolder:
     """Loads the pair in the background (the server answers /readyz 503 meanwhile, saying
     why), polls the champion aliases, and swaps in a new pair once it is fully loaded."""

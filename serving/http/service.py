@@ -29,7 +29,7 @@ from retain.serving.http.guard import Guard
 from retain.serving.http.response import score_rows
 from retain.serving.http.schema import Customer, parse_as_of, request_model
 from retain.models.registry import champion_versions
-from retain.serving.http.served import ModelHolder, ServedPair, load_champions
+from retain.serving.http.served import ModelHolder, ServingState, load_bento_pair, load_champions
 from retain.serving.store import ScoreStore
 
 log = logging.getLogger("retain.serving")
@@ -96,24 +96,10 @@ def _not_ready(holder: ModelHolder) -> Response:
 
 # --- the service ----------------------------------------------------------------------------------
 
-BENTO_MODELS: dict = {}  # set by a built Bento's entry module (retain build)
-
-
-def _load_bento_models() -> ServedPair:
-    """The pair imported into the Bento by ``retain build``: no tracking server needed."""
-    import bentoml.mlflow
-
-    from retain.serving.scoring import ModelPair
-
-    wrappers, labels, infos = {}, {}, []
-    for kind in ("clv", "churn"):
-        entry = BENTO_MODELS[kind]
-        wrappers[kind] = bentoml.mlflow.load_model(entry["tag"]).unwrap_python_model()
-        labels[kind] = entry["version_label"]
-        infos.append(entry["info"])
-    pair = ModelPair.of(wrappers["clv"], wrappers["churn"], value_version=labels["clv"],
-                        churn_version=labels["churn"])
-    return ServedPair(pair, infos, source="bento")
+# What this worker process serves. BentoML builds the ASGI middleware (readiness, GET /models)
+# before it makes the service instance, so the two meet here; a built Bento's entry module
+# fills in the models imported into it (``use_bento_models``).
+STATE = ServingState()
 
 
 @bentoml.service(
@@ -127,8 +113,8 @@ class Retain:
     """Scores customers with the champion value and churn-type models."""
 
     def __init__(self) -> None:
-        if BENTO_MODELS:
-            self.holder = ModelHolder(_load_bento_models)
+        if STATE.bento_models:
+            self.holder = ModelHolder(lambda: load_bento_pair(STATE.bento_models))
         else:
             settings = OPTIONS.settings
             self.holder = ModelHolder(lambda: load_champions(settings), lambda: champion_versions(settings),
@@ -136,7 +122,7 @@ class Retain:
         self.store = ScoreStore(OPTIONS.settings.score_store_path)
         self.batcher = RequestBatcher(self._score_batch, OPTIONS.settings.max_request_customers,
                                       on_batch=_observe_batch)
-        _STATE["holder"] = self.holder
+        STATE.holder = self.holder
         self.holder.start()
 
     def __is_ready__(self) -> bool:
@@ -195,7 +181,7 @@ class Retain:
     def models(self) -> ModelsResponse:
         """The served models: names, versions, aliases, training dates, key holdout metrics
         (also ``GET /models``)."""
-        status, body = _models_body()
+        status, body = STATE.models_body()
         return _json(body, status)
 
     @bentoml.api(route="/admin/reload")
@@ -208,30 +194,9 @@ class Retain:
         return _json({"previous": previous.versions if previous else None, "current": current.versions})
 
 
-_STATE: dict = {}
-
-
-def _readiness():
-    holder = _STATE.get("holder")
-    if holder is None:
-        return False, {"problem": "starting"}
-    served = holder.served
-    if served is None:
-        return False, {"problem": holder.problem}
-    return True, served.versions
-
-
-def _models_body() -> tuple[int, dict]:
-    holder = _STATE.get("holder")
-    served = holder.served if holder is not None else None
-    if served is None:
-        return 503, {"error": f"the models are not loaded yet: {holder.problem if holder else 'starting'}"}
-    return 200, {"models": served.models, "source": served.source, "loaded_at": served.loaded_at}
-
-
 Retain.add_asgi_middleware(Guard, api_keys=OPTIONS.api_keys, no_auth=OPTIONS.no_auth,
-                           max_bytes=OPTIONS.settings.max_request_bytes, readiness=_readiness,
-                           get_routes={"/models": _models_body})
+                           max_bytes=OPTIONS.settings.max_request_bytes, readiness=STATE.readiness,
+                           get_routes={"/models": STATE.models_body})
 
 
 def use_bento_models(entries: dict) -> None:
@@ -239,7 +204,7 @@ def use_bento_models(entries: dict) -> None:
     declare them, so that ``bentoml build`` packages them."""
     from bentoml.models import BentoModel
 
-    BENTO_MODELS.update(entries)
+    STATE.bento_models.update(entries)
     for entry in entries.values():
         if all(str(m.tag) != entry["tag"] for m in getattr(Retain, "models", [])):
             Retain.models.append(BentoModel(entry["tag"]))
