@@ -20,7 +20,12 @@ from retain.features.segments import lifecycle_stage
 from retain.data.frames import frame_of
 from retain.features.tables import text_order
 
-from conftest import string_ids
+
+def string_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    return frame
+
 
 AS_OF = pd.Timestamp("2025-03-01")
 

@@ -15,13 +15,6 @@ from retain.cli import build_parser, main
 from retain.data.synthetic import GeneratorConfig, generate, write_dataset
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("RETAIN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
 def _parsers(parser, name="retain"):
     yield name, parser
     for action in parser._actions:

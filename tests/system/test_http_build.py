@@ -7,7 +7,7 @@ import sys
 import httpx
 
 from servers import free_port, stop_process_group, wait_until_ready
-from test_http import AS_OF, _with_everything, customer_body
+from http_bodies import AS_OF, customer_body, with_everything as _with_everything
 
 
 def test_the_built_bento_serves_without_the_tracking_store(trained, tmp_path):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import nbformat
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "retraining.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "retraining.ipynb"
 
 
 def test_notebook_is_stored_without_outputs():

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from servers import free_port, stop_process_group, wait_until_ready
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 BIN = Path(sys.executable).parent
 
 

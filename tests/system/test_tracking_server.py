@@ -53,13 +53,6 @@ def data(tmp_path_factory):
     return folder
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("RETAIN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
 def _fresh_registry(url: str, home: Path) -> Registry:
     """The server is shared by the session: start each test without a retain-clv model."""
     registry = Registry(Settings(home=home, tracking_uri=url))
