@@ -61,6 +61,7 @@ def test_rfm_equals_lifetimes_on_generated(generated):
     np.testing.assert_allclose(ours["monetary"], theirs["monetary_value"], rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_calibration_holdout_equals_lifetimes_on_cdnow():
     tx = cdnow_transactions("master")
     cal_end, end = pd.Timestamp("1997-10-01"), pd.Timestamp("1998-07-01")

@@ -64,6 +64,7 @@ def test_library_prints_and_warnings_stay_off_stdout_and_hidden_unless_verbose(c
     assert "success: False" in out.err  # (pytest records the warnings itself, so they are not checked here)
 
 
+@pytest.mark.slow
 def test_json_is_the_only_thing_on_stdout_and_mlflow_noise_is_hidden(tmp_path):
     """As a user runs it: a fresh process, MLflow imported inside the command."""
     write_dataset(generate(GeneratorConfig(customers=2000, seed=5)), tmp_path / "data")
@@ -97,6 +98,7 @@ def test_demo_with_no_customers_is_a_clear_error(tmp_path, home, capsys):
         generate(GeneratorConfig(customers=0))  # the library says so too, not numpy
 
 
+@pytest.mark.slow
 def test_demo_on_a_small_base_merges_rare_types_and_finishes(tmp_path, monkeypatch, capsys):
     """1,000 customers leave a few churners of each type: they are merged into 'other', so
     the classifier has two labels (LightGBM's multiclass needs to be told so)."""

@@ -29,6 +29,8 @@ KEYS = ("first-test-key", "second-test-key")
 MAX_CUSTOMERS = 50
 MAX_BYTES = 2_000_000
 
+pytestmark = pytest.mark.server
+
 
 class Server:
     def __init__(self, url, process, settings, log):

@@ -20,6 +20,8 @@ from retain.training.registry import CHAMPION, LOCK_SUFFIX, VALUE_MODEL_NAME, Re
 from retain.training.value import VALUE_GATE
 from servers import free_port, stop_process_group, wait_until_ready
 
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+
 
 @pytest.fixture(scope="session")
 def tracking_server(tmp_path_factory):
