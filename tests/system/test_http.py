@@ -1,9 +1,9 @@
 """The HTTP service, against a real ``retain serve`` (``bentoml serve``) on a loopback port.
 
-One server is started for the whole test session (it takes a few seconds), with the trained
-models in a copy of their store (the alias test moves the champion), the score store
-filled by ``retain score`` and a small request limit; it is stopped by its PID however the
-tests end.
+One server is started for this module's tests (it takes a few seconds, and is stopped after
+them: it polls the store every second), with the trained models in a copy of their store (the
+alias test moves the champion), the score store filled by ``retain score`` and a small request
+limit; it is stopped by its PID however the tests end.
 """
 
 import json
@@ -44,7 +44,7 @@ class Server:
         return self.post("/score", {"as_of": as_of, "customers": customers})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(trained, tmp_path_factory):
     from retain.cli import main
     from retain.settings import Settings

@@ -23,9 +23,9 @@ from servers import free_port, stop_process_group, wait_until_ready
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def tracking_server(tmp_path_factory):
-    """``mlflow server`` on a free loopback port for the whole session; its folder holds the
+    """``mlflow server`` on a free loopback port for this module's tests; its folder holds the
     database and the artifacts it proxies."""
     root = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
