@@ -1,26 +1,33 @@
+"""Fixtures shared by the layers (tests/unit, tests/data, tests/model, tests/system; see
+docs/testing.md): the small generated base and the trained models, each built once per
+session and only when a test asks for it."""
+
 import pandas as pd
 import pytest
 
 from retain.data.synthetic import GeneratorConfig, generate
 
-TABLE_NAMES = ("transactions", "customers", "interactions", "churn_events")
+LAYERS = ("unit", "data", "model", "system")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the layers fastest first (unit, data, model, system), each in file order, so that a
+    broken pure function fails in seconds, not after the servers; and mark every test that
+    uses the trained models slow: the first one trains both models."""
+    def layer(item):
+        folder = item.path.parent.name
+        return LAYERS.index(folder) if folder in LAYERS and item.path.parent.parent.name == "tests" else len(LAYERS)
+
+    items.sort(key=layer)  # stable: the order inside a layer is pytest's own
+    for item in items:
+        if "trained" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
 def generated():
     """A small generated base, shared read-only by the tests (copy before changing)."""
     return generate(GeneratorConfig(customers=4000, seed=7))
-
-
-@pytest.fixture(scope="session")
-def generated_tables(generated):
-    return {name: generated[name] for name in TABLE_NAMES}
-
-
-def string_ids(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.copy()
-    frame["customer_id"] = frame["customer_id"].astype(str)
-    return frame
 
 
 class TrainedModels:
@@ -52,4 +59,6 @@ class TrainedModels:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
+    """Both models trained on 6,000 generated customers (tests/model and tests/system): the
+    first test that asks trains them, every later one reuses the store read-only."""
     return TrainedModels(tmp_path_factory.mktemp("trained"))

@@ -4,7 +4,7 @@
 normalised. It is fitted and applied here, to scikit-learn's recipe for
 ``CalibratedClassifierCV(method="sigmoid")`` (Platt's target priors, the same optimiser and
 tolerances), so a model calibrates exactly as it did when scikit-learn fitted it
-(tests/test_model_scoring_path.py compares the two); its parameters are ours to read, and
+(tests/model/test_churn_calibration.py compares the two); its parameters are ours to read, and
 applying them is a few array operations with no per-call input checks, which matters when
 one customer is scored. Any other method goes through ``CalibratedClassifierCV``'s public
 ``fit`` and ``predict_proba`` (``ScikitLearnCalibration``).

@@ -11,7 +11,7 @@ pandas' cost per call), so one number, at the small end where each of them still
 enough; a request of one or a few customers stays below it. The number only moves work
 between two paths that give equal results: each path is equal to the general one by
 construction, and a test checks each against it by turning the fast paths off (setting
-``SMALL_INPUT`` to -1): tests/test_fast_paths.py, and for the churn model's category codes,
+``SMALL_INPUT`` to -1): tests/unit/test_fast_paths.py, and for the churn model's category codes,
 which need a trained model, the lean-path test of the model layer.
 
 Shape, for adding one: a function named for what it computes, taking what the general path

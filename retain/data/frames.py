@@ -3,7 +3,7 @@
 ``frame[name]`` builds (and caches) a Series, and a one-customer request reads dozens of
 columns that way: together they cost more than its arithmetic. ``column_array`` reads the
 values the frame holds directly. ``DataFrame._get_column_array`` is pandas' own accessor for this
-(private API: pyproject pins pandas <2.4; tests/test_validation.py checks it against
+(private API: pyproject pins pandas <2.4; tests/data/test_validation.py checks it against
 ``frame[name]`` for every kind of column).
 """
 
@@ -42,7 +42,7 @@ def frame_of(columns: dict, index: pd.Index | None = None) -> pd.DataFrame:
     nullable booleans, categories, dates with a time zone) is a block of its own, and the
     frame is made from the blocks. A Series gives its values (its index is not looked at).
     ``make_block`` and ``BlockManager`` are pandas' own constructors for this (internal API:
-    pyproject pins pandas <2.4; tests/test_features.py checks the frame equals pandas').
+    pyproject pins pandas <2.4; tests/data/test_features.py checks the frame equals pandas').
     """
     names = list(columns)
     n = len(next(iter(columns.values()))) if columns else 0 if index is None else len(index)

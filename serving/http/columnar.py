@@ -10,7 +10,7 @@ pydantic (``ScoreRequest``, the body's one definition) would accept it as it sta
 would give the same tables (``request_tables``). Any doubt (a pretty-printed body, a value
 of another JSON type, an unknown or missing field, a null where one is not allowed, a
 repeated or over-long id, too many customers) returns ``None``, and the body goes
-through pydantic, which accepts it or names what is wrong. tests/test_http_columnar.py
+through pydantic, which accepts it or names what is wrong. tests/unit/test_http_columnar.py
 checks both halves on valid and broken bodies.
 """
 

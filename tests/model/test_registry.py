@@ -33,6 +33,7 @@ def test_promote_names_the_store_and_does_not_create_an_empty_one(settings, caps
     assert "retain-churn-type is not registered in the MLflow store" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_locked_sqlite_store_is_retried_then_fails_with_advice(settings):
     """Another writer holds the file for 23 s: a caller with a short retry budget gets a clear
     error that points to a tracking server; a patient one gets through once it is released."""
@@ -67,6 +68,7 @@ def test_a_locked_sqlite_store_is_retried_then_fails_with_advice(settings):
     assert outcome["patient"] is None and outcome["patient_seconds"] >= 23  # no champion yet, read after the wait
 
 
+@pytest.mark.slow
 def test_the_promotion_lock_excludes_waits_and_takes_over_an_expired_lease(settings):
     configure_tracking(settings)
     first, second = Registry(settings), Registry(settings)

@@ -80,6 +80,7 @@ def test_labels_never_leak_into_features(base):
     assert (labels.to_numpy() != labels_after.to_numpy()).any()  # the labels did see the change
 
 
+@pytest.mark.slow
 def test_training_beats_both_baselines_and_serves_through_the_pyfunc(base, store):
     result = train_churn_model(base, AS_OF, snapshots=2, config=ChurnConfig(), settings=store)
     assert result.labels[0] == RETAINED and set(result.labels[1:]) == {"natural", "price", "service", "competition", "need"}
@@ -132,6 +133,7 @@ def test_training_beats_both_baselines_and_serves_through_the_pyfunc(base, store
     assert not again.promoted and "does not beat the current champion" in again.reason
 
 
+@pytest.mark.slow
 def test_transactions_and_churn_events_alone_are_enough(base, store):
     bare = type(base)(base.transactions, None, None, base.churn_events, base.report)
     result = train_churn_model(bare, AS_OF, config=ChurnConfig(value_features=False), settings=store)
@@ -167,6 +169,7 @@ def subscription_base(customers=4000, seed=3, bills_until="2026-01-01", events_u
     return validate_tables(tables, data_cutoff="2026-01-01") if validate else tables
 
 
+@pytest.mark.slow
 def test_subscription_business_with_attributes_and_few_transactions(store):
     data = subscription_base()
     result = train_churn_model(data, "2025-06-01", snapshots=3, config=ChurnConfig(horizon_days=60), settings=store)
@@ -175,6 +178,7 @@ def test_subscription_business_with_attributes_and_few_transactions(store):
     assert result.metrics["macro_f1"] > result.baseline_metrics["majority"]["macro_f1"]
 
 
+@pytest.mark.slow
 def test_a_snapshot_is_observed_until_its_last_churn_event(tmp_path, store, capsys):
     """Monthly bills up to 2025-07-01 and the churn events of the quarter after: the label
     window runs past the last bill, and is observed until the last churn event (or the
@@ -217,6 +221,7 @@ def _small_training_sets(base, keep=None):
     return table, parts
 
 
+@pytest.mark.slow
 def test_a_rare_type_is_merged_into_other_with_a_warning(base):
     table, parts = _small_training_sets(base, keep={"need": 12, "natural": 30})
     model = ChurnTypeModel(ChurnConfig(value_features=False))
@@ -241,6 +246,7 @@ def test_one_class_and_too_few_examples_are_clear_errors(base, store):
         ChurnTypeModel(ChurnConfig(value_features=False)).fit(*tiny[0], *tiny[1], *tiny[2])
 
 
+@pytest.mark.slow
 def test_unknown_categories_and_missing_features_at_scoring_time(base):
     table, parts = _small_training_sets(base)
     model = ChurnTypeModel(ChurnConfig(value_features=False)).fit(*parts[0], *parts[1], *parts[2])
@@ -317,6 +323,7 @@ def test_every_feature_the_churn_model_can_use_reads_as_words_in_any_configurati
     assert "90" not in text.replace("-90..90", "")  # no default window leaks into a configured one
 
 
+@pytest.mark.slow
 def test_one_pass_over_the_leaves_reproduces_lightgbm(base):
     """Raw scores from the leaf tables equal LightGBM's; path contributions plus each
     tree's root value add up to the raw score difference they explain."""
@@ -368,6 +375,7 @@ def test_top_decile_lift_averages_ties():
     assert metrics["churn_top_decile_lift"] == 1.0
 
 
+@pytest.mark.slow
 def test_a_type_missing_from_the_calibration_customers_still_trains(base):
     """Before: a small base whose calibration customers lacked one churn type ended in
     'IndexError: index 5 is out of bounds' inside scikit-learn's calibration."""
@@ -386,6 +394,7 @@ def test_a_type_missing_from_the_calibration_customers_still_trains(base):
     assert bare.calibrator_ is None and bare.score(table.head(50))["p_churn"].between(0, 1).all()
 
 
+@pytest.mark.slow
 def test_attributes_read_from_text_are_used_as_numbers_and_dates_with_blanks_missing():
     """A customers table as a CSV export gives it: the monthly charge (which decides the churn
     type here) as text with blank cells, a contract start date as ISO text. The model reads
@@ -421,6 +430,7 @@ def test_attributes_read_from_text_are_used_as_numbers_and_dates_with_blanks_mis
     assert scores["top_drivers"].str.contains(r"monthly charges: (?:10|20|40)\b").any()
 
 
+@pytest.mark.slow
 def test_on_attribute_heavy_data_the_six_class_decision_beats_a_plain_lightgbm_on_the_attributes():
     """An attribute-heavy subscription base (numbers, categories, a number as text with
     blanks, a date as text, missing values): the churn model's decision (retained or a churn

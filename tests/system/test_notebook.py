@@ -4,8 +4,9 @@ inside its working folder, and is kept in the repository without outputs."""
 from pathlib import Path
 
 import nbformat
+import pytest
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "retraining.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "retraining.ipynb"
 
 
 def test_notebook_is_stored_without_outputs():
@@ -14,6 +15,7 @@ def test_notebook_is_stored_without_outputs():
     assert code and all(not cell.outputs and cell.execution_count is None for cell in code)
 
 
+@pytest.mark.slow
 def test_notebook_runs_top_to_bottom_inside_its_working_folder(tmp_path, monkeypatch):
     from nbclient import NotebookClient
 

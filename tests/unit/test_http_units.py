@@ -1,31 +1,15 @@
-"""Pieces of the HTTP service that a running server cannot easily show: a missing champion
-named in the readiness answer, and the holder keeping the old pair when a reload fails."""
+"""Pieces of the HTTP service that a running server cannot easily show: the holder keeping
+the old pair when a reload fails, the guard, body errors, tracing (a missing champion named
+in the readiness answer needs trained models: tests/model/test_http_champions.py)."""
 
 import asyncio
-import shutil
 
 import pytest
 
 from retain.errors import RetainError
 from retain.serving.http.guard import Guard
-from retain.serving.http.served import ModelHolder, load_champions, wait_until
+from retain.serving.http.served import ModelHolder
 from retain.settings import Settings
-
-
-def test_a_missing_champion_is_named_with_the_reason(trained, tmp_path):
-    from mlflow import MlflowClient
-
-    from retain.models.registry import configure_tracking
-
-    shutil.copytree(trained.settings.home, tmp_path / "home")
-    settings = Settings(home=tmp_path / "home")
-    configure_tracking(settings)
-    MlflowClient().delete_registered_model_alias("retain-churn-type", "champion")
-    holder = ModelHolder(lambda: load_champions(settings)).start()
-    assert wait_until(lambda: holder.problem != "loading the champion models", 60)
-    assert not holder.ready and "retain-churn-type has no champion" in holder.problem
-    status, body = _call(Guard(None, readiness=lambda: (holder.ready, {"problem": holder.problem})), "/readyz")
-    assert status == 503 and b"retain-churn-type has no champion" in body
 
 
 def test_a_failed_reload_keeps_the_pair_being_served():

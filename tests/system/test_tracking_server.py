@@ -20,10 +20,12 @@ from retain.models.registry import CHAMPION, LOCK_SUFFIX, VALUE_MODEL_NAME, Regi
 from retain.training.value import VALUE_GATE
 from servers import free_port, stop_process_group, wait_until_ready
 
+pytestmark = [pytest.mark.slow, pytest.mark.server]
 
-@pytest.fixture(scope="session")
+
+@pytest.fixture(scope="module")
 def tracking_server(tmp_path_factory):
-    """``mlflow server`` on a free loopback port for the whole session; its folder holds the
+    """``mlflow server`` on a free loopback port for this module's tests; its folder holds the
     database and the artifacts it proxies."""
     root = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
@@ -51,13 +53,6 @@ def data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("teams") / "data"
     write_dataset(generate(GeneratorConfig(customers=5000, seed=11)), folder)
     return folder
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("RETAIN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
 
 
 def _fresh_registry(url: str, home: Path) -> Registry:

@@ -40,6 +40,7 @@ def _train(data, *extra, capsys):
     return code, captured
 
 
+@pytest.mark.slow
 def test_train_registers_a_champion_then_a_challenger_and_promote_moves_it(value_data, store, capsys):
     code, out = _train(value_data, capsys=capsys)
     assert code == 0, out.err
@@ -99,6 +100,7 @@ def test_train_registers_a_champion_then_a_challenger_and_promote_moves_it(value
     assert "has no version 9" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_champion_pyfunc_scores_features_and_raw_transactions_alike(value_data, store, capsys):
     code, out = _train(value_data, "--model", "bgnbd", capsys=capsys)
     assert code == 0, out.err
@@ -128,6 +130,7 @@ def test_champion_pyfunc_scores_features_and_raw_transactions_alike(value_data, 
     assert model.metadata.signature is not None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change, message", [
     (dict(calibration_end="2022-06-01"), "on or before the first purchase"),
     (dict(calibration_end="2025-01-01", holdout_end="2026-03-01"), "after the last transaction"),

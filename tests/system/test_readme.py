@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from servers import free_port, stop_process_group, wait_until_ready
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 BIN = Path(sys.executable).parent
 
 
@@ -30,6 +30,7 @@ def _env(**extra) -> dict:
     return env
 
 
+@pytest.mark.slow
 def test_the_walk_through_runs_and_writes_scores_and_report(tmp_path):
     script = _block_starting("export RETAIN_HOME").replace("--customers 20000", "--customers 6000")
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=_env(),
@@ -41,6 +42,7 @@ def test_the_walk_through_runs_and_writes_scores_and_report(tmp_path):
     assert "retain-clv" in done.stdout and "retain-churn-type" in done.stdout  # retain models listed both
 
 
+@pytest.mark.server
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_the_http_example_answers(trained, tmp_path):
     block = _block_starting("RETAIN_API_KEYS=")

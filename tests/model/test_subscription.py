@@ -259,6 +259,7 @@ def subscription_store(tmp_path_factory):
     return load_dataset(root / "data", data_cutoff=DATA_END), Settings(home=root / "home")
 
 
+@pytest.mark.slow
 def test_train_clv_uses_the_subscription_family_on_a_subscription_base_and_it_scores(subscription_store):
     import mlflow
 
@@ -298,6 +299,7 @@ def test_train_clv_uses_the_subscription_family_on_a_subscription_base_and_it_sc
     assert shorter.loc[scored.index, "expected_purchases"].sum() < scored["expected_purchases"].sum()
 
 
+@pytest.mark.slow
 def test_the_churn_model_keeps_its_value_features_on_a_subscription_base(subscription_store):
     from retain.models.churn import VALUE_FEATURES
     from retain.training.churn import train_churn_model

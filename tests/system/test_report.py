@@ -93,7 +93,7 @@ def test_report_opens_in_headless_chromium_with_charts_and_no_console_errors(sco
     assert result.returncode == 0 and shot.exists(), result.stderr[-2000:]
     picture = Image.open(shot).convert("L")
     assert picture.size == (1280, 2400)
-    assert len(set(picture.getdata())) > 50  # drawn charts and text, not a blank page
+    assert len(picture.getcolors(256)) > 50  # drawn charts and text, not a blank page (grey levels used)
     shutil.copy(shot, scored / "report.png")  # kept beside the report for people to look at
 
 

@@ -1,11 +1,13 @@
 """The README's first command, at a smaller size: the whole chain from generated data to scores."""
 
 import pandas as pd
+import pytest
 
 from retain.cli import main
 from retain.data.contract import SCORE_COLUMNS
 
 
+@pytest.mark.slow
 def test_demo_runs_the_chain_and_scores_every_customer(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("RETAIN_HOME", raising=False)

@@ -15,13 +15,6 @@ from retain.cli import build_parser, main
 from retain.data.synthetic import GeneratorConfig, generate, write_dataset
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("RETAIN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
 def _parsers(parser, name="retain"):
     yield name, parser
     for action in parser._actions:
@@ -71,6 +64,7 @@ def test_library_prints_and_warnings_stay_off_stdout_and_hidden_unless_verbose(c
     assert "success: False" in out.err  # (pytest records the warnings itself, so they are not checked here)
 
 
+@pytest.mark.slow
 def test_json_is_the_only_thing_on_stdout_and_mlflow_noise_is_hidden(tmp_path):
     """As a user runs it: a fresh process, MLflow imported inside the command."""
     write_dataset(generate(GeneratorConfig(customers=2000, seed=5)), tmp_path / "data")
@@ -104,6 +98,7 @@ def test_demo_with_no_customers_is_a_clear_error(tmp_path, home, capsys):
         generate(GeneratorConfig(customers=0))  # the library says so too, not numpy
 
 
+@pytest.mark.slow
 def test_demo_on_a_small_base_merges_rare_types_and_finishes(tmp_path, monkeypatch, capsys):
     """1,000 customers leave a few churners of each type: they are merged into 'other', so
     the classifier has two labels (LightGBM's multiclass needs to be told so)."""

@@ -5,11 +5,13 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from servers import free_port, stop_process_group, wait_until_ready
-from test_http import AS_OF, _with_everything, customer_body
+from http_bodies import AS_OF, customer_body, with_everything as _with_everything
 
 
+@pytest.mark.server
 def test_the_built_bento_serves_without_the_tracking_store(trained, tmp_path):
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "true",
            "RETAIN_HOME": str(tmp_path / "home"), "MLFLOW_TRACKING_URI": trained.settings.resolved_tracking_uri}

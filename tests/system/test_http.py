@@ -1,9 +1,9 @@
 """The HTTP service, against a real ``retain serve`` (``bentoml serve``) on a loopback port.
 
-One server is started for the whole test session (it takes a few seconds), with the trained
-models in a copy of their store (the alias test moves the champion), the score store
-filled by ``retain score`` and a small request limit; it is stopped by its PID however the
-tests end.
+One server is started for this module's tests (it takes a few seconds, and is stopped after
+them: it polls the store every second), with the trained models in a copy of their store (the
+alias test moves the champion), the score store filled by ``retain score`` and a small request
+limit; it is stopped by its PID however the tests end.
 """
 
 import json
@@ -23,44 +23,13 @@ import pytest
 
 from retain.serving import score_customers
 from servers import free_port, stop_process_group, wait_until_ready
+from http_bodies import AS_OF, customer_body, with_everything as _with_everything
 
-AS_OF = "2025-12-01"
 KEYS = ("first-test-key", "second-test-key")
 MAX_CUSTOMERS = 50
 MAX_BYTES = 2_000_000
 
-
-def _iso(value):
-    return None if pd.isna(value) else pd.Timestamp(value).isoformat()
-
-
-def _plain(value):
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value.item() if hasattr(value, "item") else value
-
-
-def customer_body(dataset, customer_id: str) -> dict:
-    """One customer of a Dataset as the /score body carries it."""
-    def rows(frame):
-        return frame[frame["customer_id"].astype(str) == customer_id] if frame is not None else frame.iloc[:0]
-
-    body = {"customer_id": customer_id, "transactions": [
-        {"timestamp": _iso(r.timestamp), "amount": float(r.amount), "order_id": str(r.order_id),
-         "discount": _plain(r.discount), "category": _plain(r.category), "channel": _plain(r.channel)}
-        for r in rows(dataset.transactions).itertuples()]}
-    body["interactions"] = [
-        {"timestamp": _iso(r.timestamp), "kind": str(r.kind), "resolved": _plain(r.resolved),
-         "resolution_hours": _plain(r.resolution_hours), "satisfaction": _plain(r.satisfaction)}
-        for r in rows(dataset.interactions).itertuples()]
-    body["churn_events"] = [{"churn_date": _iso(r.churn_date), "churn_type": r.churn_type}
-                            for r in rows(dataset.churn_events).itertuples()]
-    attributes = rows(dataset.customers)
-    if len(attributes):
-        first = attributes.iloc[0]
-        body["attributes"] = {k: (_iso(v) if k == "signup_date" else _plain(v)) for k, v in first.items()
-                              if k != "customer_id"}
-    return body
+pytestmark = pytest.mark.server
 
 
 class Server:
@@ -75,7 +44,7 @@ class Server:
         return self.post("/score", {"as_of": as_of, "customers": customers})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(trained, tmp_path_factory):
     from retain.cli import main
     from retain.settings import Settings
@@ -121,14 +90,6 @@ def _subset(dataset, ids):
         return None if frame is None else frame[frame["customer_id"].astype(str).isin(ids)].reset_index(drop=True)
     return replace(dataset, transactions=keep(dataset.transactions), customers=keep(dataset.customers),
                    interactions=keep(dataset.interactions), churn_events=keep(dataset.churn_events))
-
-
-def _with_everything(dataset, n):
-    """Customers with attributes, interactions and purchases, not churned before AS_OF."""
-    inter = set(dataset.interactions["customer_id"].astype(str))
-    churned = set(dataset.churn_events.loc[dataset.churn_events["churn_date"] < AS_OF, "customer_id"].astype(str))
-    ids = sorted(set(dataset.customers["customer_id"].astype(str)) & inter - churned)
-    return ids[:n]
 
 
 # --- scoring ----------------------------------------------------------------------------------------

@@ -67,3 +67,25 @@ def test_positions_of_a_few_ids_equal_pandas_lookup():
         found = tables.positions_in(ids, values)
         assert found.dtype == expected.dtype
         np.testing.assert_array_equal(found, expected)
+
+
+def test_collapse_of_a_few_rows_equals_the_hashed_collapse(monkeypatch):
+    """A request's few rows are collapsed with a dict; the same distinct rows, in the same
+    order, as pandas' hash pass gives."""
+    from retain.models.value.purchase import collapse
+
+    rng = np.random.default_rng(1)
+    cases = []
+    for n in (1, 2, 5, 17, fast_paths.SMALL_INPUT):
+        x = rng.integers(0, 3, n).astype(float)
+        x[rng.random(n) < 0.2] = -0.0  # -0.0 and 0.0 are one value in both
+        cases.append({"x": x, "T": rng.integers(0, 2, n) * 30.5, "z": rng.choice([0.1, 0.2], n)})
+    few = [collapse(columns) for columns in cases]
+    monkeypatch.setattr(fast_paths, "SMALL_INPUT", -1)
+    for columns, (distinct, counts, inverse) in zip(cases, few):
+        expected, expected_counts, expected_inverse = collapse(columns)
+        np.testing.assert_array_equal(inverse, expected_inverse)
+        np.testing.assert_array_equal(counts, expected_counts)
+        for name in columns:
+            assert distinct[name].dtype == expected[name].dtype
+            np.testing.assert_array_equal(distinct[name], expected[name])

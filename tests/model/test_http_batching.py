@@ -1,15 +1,10 @@
 """Requests that arrive while the server is busy are scored together, each answered as if
 it had been scored alone (serving/http/batching.py, serving/http/dispatch.score_requests)."""
 
-import asyncio
-import threading
-import time
-
 import pandas as pd
 import pytest
 
 from retain.errors import RetainError
-from retain.serving.http.batching import RequestBatcher
 from retain.serving.http.dispatch import Unscorable, _score_together, score_request, score_requests
 from retain.serving.http.schema import request_model
 from retain.serving.http.tables import request_tables
@@ -19,7 +14,7 @@ EARLIER = AS_OF - pd.Timedelta(days=90)
 
 
 def _requests(trained):
-    from test_http import _with_everything, customer_body
+    from http_bodies import customer_body, with_everything as _with_everything
 
     dataset = trained.dataset
     ids = _with_everything(dataset, 8)  # not churned, with attributes and interactions
@@ -68,42 +63,3 @@ def test_requests_scored_together_equal_each_scored_alone(trained):
     frames = {i: request_tables(requests[i][0]) for i in together_ids}
     ids = {i: [c["customer_id"] for c in requests[i][0]] for i in together_ids}
     assert _score_together(frames, ids, AS_OF, pair) is not None
-
-
-def test_the_batcher_waits_for_nothing_when_idle_and_groups_what_queues_behind_a_batch():
-    calls = []
-
-    def score_batch(items):
-        calls.append(list(items))
-        time.sleep(0.2)
-        return [ValueError(f"bad {item}") if item == "bad" else item.upper() for item in items]
-
-    async def scenario():
-        batcher = RequestBatcher(score_batch, max_customers=5)
-        first = asyncio.ensure_future(batcher.submit("a", 1))
-        await asyncio.sleep(0.05)  # "a" is being scored; these queue behind it
-        rest = [asyncio.ensure_future(batcher.submit(item, 2)) for item in ("b", "bad", "c", "d")]
-        results = await asyncio.gather(first, *rest, return_exceptions=True)
-        return results
-
-    started = time.monotonic()
-    results = asyncio.run(scenario())
-    assert results[0] == "A" and results[1] == "B" and results[3] == "C" and results[4] == "D"
-    assert isinstance(results[2], ValueError) and str(results[2]) == "bad bad"
-    # "a" alone at once; then as many as fit in 5 customers, then the rest
-    assert calls == [["a"], ["b", "bad"], ["c", "d"]]
-    assert time.monotonic() - started < 0.2 * 3 + 0.5
-
-
-def test_a_failing_batch_fails_only_its_own_requests():
-    def score_batch(items):
-        if "boom" in items:
-            raise RuntimeError("scoring failed")
-        return items
-
-    async def scenario():
-        batcher = RequestBatcher(score_batch, max_customers=1)
-        return await asyncio.gather(batcher.submit("boom", 1), batcher.submit("fine", 1), return_exceptions=True)
-
-    failed, fine = asyncio.run(scenario())
-    assert isinstance(failed, RuntimeError) and fine == "fine"

@@ -363,28 +363,6 @@ def test_penalized_fits_equal_lifetimes_penalized_fits(cdnow, family, fitter):
     assert ours.params_ != pytest.approx(unpenalized.params_, rel=1e-2)
 
 
-def test_collapse_of_a_few_rows_equals_the_hashed_collapse(monkeypatch):
-    """A request's few rows are collapsed with a dict; the same distinct rows, in the same
-    order, as pandas' hash pass gives."""
-    from retain.data import fast_paths
-
-    rng = np.random.default_rng(1)
-    cases = []
-    for n in (1, 2, 5, 17, fast_paths.SMALL_INPUT):
-        x = rng.integers(0, 3, n).astype(float)
-        x[rng.random(n) < 0.2] = -0.0  # -0.0 and 0.0 are one value in both
-        cases.append({"x": x, "T": rng.integers(0, 2, n) * 30.5, "z": rng.choice([0.1, 0.2], n)})
-    few = [collapse(columns) for columns in cases]
-    monkeypatch.setattr(fast_paths, "SMALL_INPUT", -1)
-    for columns, (distinct, counts, inverse) in zip(cases, few):
-        expected, expected_counts, expected_inverse = collapse(columns)
-        np.testing.assert_array_equal(inverse, expected_inverse)
-        np.testing.assert_array_equal(counts, expected_counts)
-        for name in columns:
-            assert distinct[name].dtype == expected[name].dtype
-            np.testing.assert_array_equal(distinct[name], expected[name])
-
-
 @pytest.mark.parametrize("family", ["ProbabilisticValueModel", "LearnedValueModel", "SubscriptionValueModel"])
 def test_every_family_implements_the_value_model_protocol(family):
     """Callers hold a ``ValueModel``: every member of the protocol, and of the outcome
