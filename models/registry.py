@@ -54,6 +54,24 @@ KEY_METRICS = {
 }
 
 
+def model_uri(name: str, version: str) -> str:
+    """MLflow's address of one registered version."""
+    return f"models:/{name}/{version}"
+
+
+def version_label(name: str, version: str) -> str:
+    """How scores and responses name the version that made them: ``retain-clv/v3``."""
+    return f"{name}/v{version}"
+
+
+def parse_version_label(label) -> tuple[str, str] | None:
+    """``version_label``'s (name, version); None for anything else (a run id, no model)."""
+    if not isinstance(label, str) or "/v" not in label:
+        return None
+    name, version = label.rsplit("/v", 1)
+    return (name, version) if version.isdigit() else None
+
+
 # --- the store -----------------------------------------------------------------------
 
 
@@ -399,8 +417,8 @@ def load_models(settings: Settings, selection: str = CHAMPION) -> LoadedModels:
                     known = []
                 raise RetainError(f"{name} has no version {version} in {display_uri(settings.resolved_tracking_uri)}; "
                                   f"known versions: {known or 'none'}") from None
-        loaded.models[kind] = load(f"models:/{name}/{version}").unwrap_python_model()
-        loaded.versions[kind] = f"{name}/v{version}"
+        loaded.models[kind] = load(model_uri(name, version)).unwrap_python_model()
+        loaded.versions[kind] = version_label(name, version)
     if not loaded.models:
         raise RetainError(
             f"no model to score with in {display_uri(settings.resolved_tracking_uri)}: train one first "
@@ -410,13 +428,13 @@ def load_models(settings: Settings, selection: str = CHAMPION) -> LoadedModels:
     return loaded
 
 
-def resolve_version(model_uri: str) -> tuple[str, str] | None:
+def resolve_version(uri: str) -> tuple[str, str] | None:
     """(NAME, VERSION) for ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``; None otherwise."""
-    if not model_uri.startswith("models:/"):
+    if not uri.startswith("models:/"):
         return None
     from mlflow import MlflowClient
 
-    reference = model_uri[len("models:/"):]
+    reference = uri[len("models:/"):]
     if "@" in reference:
         name, alias = reference.split("@", 1)
         return name, str(MlflowClient().get_model_version_by_alias(name, alias).version)
@@ -426,15 +444,25 @@ def resolve_version(model_uri: str) -> tuple[str, str] | None:
     return None
 
 
-def load(model_uri: str) -> mlflow.pyfunc.PyFuncModel:
+def load(uri: str) -> mlflow.pyfunc.PyFuncModel:
     """Load a pyfunc. An alias is resolved to its version first, so the model loaded is the
     version named in its output even if the alias moves meanwhile: the version column then
-    reads ``NAME/vVERSION`` (given to the model as MLflow ``model_config``)."""
-    resolved = resolve_version(model_uri)
-    if resolved is None:
-        return mlflow.pyfunc.load_model(model_uri)
-    name, version = resolved
-    return mlflow.pyfunc.load_model(f"models:/{name}/{version}", model_config={"version_label": f"{name}/v{version}"})
+    reads ``NAME/vVERSION`` (given to the model as MLflow ``model_config``). A model saved by
+    a retain whose modules have since moved is a clear error that says to retrain it."""
+    resolved = resolve_version(uri)
+    try:
+        if resolved is None:
+            return mlflow.pyfunc.load_model(uri)
+        name, version = resolved
+        return mlflow.pyfunc.load_model(model_uri(name, version),
+                                        model_config={"version_label": version_label(name, version)})
+    except (ImportError, AttributeError) as exc:
+        # the model object is pickled by module path: an older retain's layout does not load
+        raise RetainError(
+            f"{uri} was saved by an earlier version of retain that this one cannot read ({type(exc).__name__}: "
+            f"{exc}); retrain it with this version (retain train clv / retain train churn), or name a newer "
+            "version with --models"
+        ) from None
 
 
 def champion_versions(settings: Settings) -> dict[str, str | None]:

@@ -684,7 +684,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace-requests", action="store_true",
                    help="keep BentoML's OpenTelemetry tracing on the API routes (for when an exporter and sample "
                         "rate are configured in BentoML's settings; off by default: it records nothing unless "
-                        "configured and costs ~0.4 ms per request)")
+                        "configured and costs CPU on every request; docs/benchmarks.md)")
     _add_tracking_option(p)
     p.set_defaults(run=cmd_serve)
 

@@ -6,4 +6,9 @@ class RetainError(Exception):
 
 
 class DataValidationError(RetainError):
-    """Input tables broke the data contract (strict mode)."""
+    """Input tables broke the data contract (strict mode). ``problems``: each problem in words
+    (table, column, rows, examples), when the checks listed them."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems or [])

@@ -74,6 +74,16 @@ class GateOutcome(Enum):
         return cls.PASSED if passed else cls.FAILED
 
     @classmethod
+    def of_passed(cls, passed: bool | None) -> "GateOutcome":
+        """From ``retain models --json``'s ``gate_passed`` (None: not recorded)."""
+        return cls.NOT_RECORDED if passed is None else cls.of(passed)
+
+    @property
+    def passed(self) -> bool | None:
+        """``gate_passed`` as ``retain models --json`` shows it."""
+        return {GateOutcome.PASSED: True, GateOutcome.FAILED: False}.get(self)
+
+    @classmethod
     def from_tags(cls, tags: dict[str, str]) -> "GateOutcome":
         value = tags.get(GATE_PASSED_TAG)
         return {"true": cls.PASSED, "false": cls.FAILED}.get(value, cls.NOT_RECORDED)

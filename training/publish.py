@@ -17,7 +17,7 @@ import pandas as pd
 
 from retain.features import FeatureConfig, FeatureReference
 from retain.models.pyfunc import RetainPyfunc, log_pyfunc
-from retain.models.registry import Registry, configure_tracking, load
+from retain.models.registry import Registry, configure_tracking, load, model_uri
 from retain.settings import Settings
 from retain.training.gate import Decision, Gate, decide
 
@@ -56,7 +56,7 @@ def _champion_metrics(registry: Registry, candidate: Candidate, version: str | N
                       progress: Callable[[str], None]) -> dict | None:
     if version is None:
         return None
-    uri = f"models:/{candidate.model_name}/{version}"
+    uri = model_uri(candidate.model_name, version)
     progress(f"scoring the current champion ({candidate.model_name} version {version}) on the same held-out data")
     return candidate.score_champion(registry.call(lambda: load(uri).unwrap_python_model().model))
 

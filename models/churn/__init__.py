@@ -17,7 +17,8 @@ from retain.models.churn.inputs import (
 from retain.models.churn.labels import macro_f1_weights
 from retain.models.churn.model import ChurnTypeModel
 
-# models pickled before this package existed name this class here (inside their calibrator)
+# churn models pickled before this package existed name this class here (inside their calibrator);
+# older models of other kinds get retain.models.registry.load's advice to retrain
 from retain.models.churn.calibration import _GivenProbabilities  # noqa: E402,F401
 
 __all__ = [

@@ -468,7 +468,8 @@ def validate_tables(
         raise DataValidationError(
             "the data breaks the contract (docs/data-contract.md):\n"
             + report.text()
-            + "\nFix the rows, or run with --lenient to set them aside in a rejects file."
+            + "\nFix the rows, or run with --lenient to set them aside in a rejects file.",
+            problems=[p.describe() for p in report.problems],
         )
     clean: dict[str, pd.DataFrame] = {}
     for name, check in checks.items():

@@ -125,7 +125,11 @@ def marketing_section(scores: pd.DataFrame, horizon: float | None, charts: Chart
         ("CLV of those likely to churn", f"{figures.clv_likely_to_churn:,.0f}"),
     ])]
     groups = numbers.not_scored_groups(scores, not_scored_of_run)
-    if len(groups):
+    if groups is None:
+        parts.append(f"<p>Not scored (and left out of every chart below): {figures.customers - figures.scored:,} "
+                     "customers; each row's not_scored_reason says why (the counts by reason come with the "
+                     "score run's drift report, which is not beside this scores file).</p>")
+    elif len(groups):
         parts.append("<p>Not scored (and left out of every chart below): " + ", ".join(
             f"{_e(k)} {v:,}" for k, v in groups.items()) + ".</p>")
 

@@ -17,7 +17,9 @@ import pandas as pd
 
 from retain.errors import RetainError
 from retain.features.segments import LIFECYCLE_STAGES
-from retain.models.registry import CHURN_MODEL_NAME, KEY_METRICS, VALUE_MODEL_NAME, registered_models
+from retain.models.registry import (
+    CHAMPION, CHURN_MODEL_NAME, KEY_METRICS, VALUE_MODEL_NAME, parse_version_label, registered_models,
+)
 from retain.vocabulary import GateOutcome
 from retain.models.value.tiers import PYRAMID, QUADRANT_ORDER, QUADRANTS
 from retain.settings import Settings
@@ -116,9 +118,8 @@ def read_drift(scores_path: Path) -> dict | None:
 
 def version_number(label) -> str | None:
     """'retain-clv/v3' -> '3'."""
-    if not isinstance(label, str) or "/v" not in label:
-        return None
-    return label.rsplit("/v", 1)[1]
+    parsed = parse_version_label(label)
+    return parsed[1] if parsed else None
 
 
 def registry_overview(settings: Settings) -> dict:
@@ -147,7 +148,7 @@ def overview_of(uri: str, models: list[dict], runs: pd.DataFrame, score_store: P
                 "aliases": version["aliases"],
                 "role": tags.get("role"),
                 "gate": tags.get("gate"),
-                "gate_passed": {GateOutcome.PASSED: True, GateOutcome.FAILED: False}.get(GateOutcome.from_tags(tags)),
+                "gate_passed": GateOutcome.from_tags(tags).passed,
                 "run_id": version["run_id"],
                 "created": pd.Timestamp(version["created"], unit="ms").isoformat(timespec="seconds"),
                 "metrics": {k: metrics[k] for k in KEY_METRICS.get(model["name"], ()) if k in metrics},
@@ -195,7 +196,7 @@ def model_evidence(settings: Settings, models: list[dict], name: str, label_in_s
     if model is None:
         evidence.note = f"{name} is not registered in this store"
         return evidence
-    champion = next((v["version"] for v in model["versions"] if "champion" in v["aliases"]), None)
+    champion = next((v["version"] for v in model["versions"] if CHAMPION in v["aliases"]), None)
     version = version_number(label_in_scores) or champion
     if version is None:
         evidence.note = f"{name} has no champion and the scores name no version"
@@ -266,15 +267,17 @@ def headline(scores: pd.DataFrame, scored: pd.DataFrame, at_risk: pd.DataFrame) 
                     likely_to_churn=len(at_risk), clv_likely_to_churn=at_risk["clv"].sum())
 
 
-def not_scored_groups(scores: pd.DataFrame, counts_of_run: dict[str, int] | None) -> pd.Series:
-    """Customers not scored, by reason, most first. The counts by reason code come from the
-    score run (its OUT.drift.json); a scores file made elsewhere has only its total."""
+def not_scored_groups(scores: pd.DataFrame, counts_of_run: dict[str, int] | None) -> pd.Series | None:
+    """Customers not scored, by reason, most first (empty: everyone was scored). The counts
+    by reason code come from the score run (the OUT.drift.json ``retain score`` writes beside
+    its output); None when the scores file has none that adds up (a file moved or made
+    elsewhere): then only the total is known, and each row's reason."""
     total = int((scores["not_scored_reason"] != "").sum())
     if not total:
         return pd.Series(dtype=int)
-    counts = counts_of_run if counts_of_run and sum(counts_of_run.values()) == total else {
-        "see the not_scored_reason column": total}
-    return pd.Series(counts, dtype=int).sort_values(ascending=False, kind="stable")
+    if not counts_of_run or sum(counts_of_run.values()) != total:
+        return None
+    return pd.Series(counts_of_run, dtype=int).sort_values(ascending=False, kind="stable")
 
 
 def counts_and_value(scored: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from retain.vocabulary import GateOutcome
+
 
 def format_overview(overview: dict) -> str:
     """`retain models` as text a person reads."""
@@ -20,7 +22,7 @@ def format_overview(overview: dict) -> str:
             if version["metrics"]:
                 lines.append("        " + ", ".join(f"{k} {v:.4g}" for k, v in version["metrics"].items()))
             if version["gate"]:
-                outcome = {True: "passed", False: "failed", None: "outcome not recorded"}[version["gate_passed"]]
+                outcome = GateOutcome.of_passed(version["gate_passed"]).value
                 lines.append(f"        gate {outcome}: {version['gate']}")
     run = overview["last_score_run"]
     if run is None:

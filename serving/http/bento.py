@@ -21,7 +21,7 @@ from retain.errors import RetainError
 from retain.models.pyfunc import pip_requirements
 from retain.models.registry import CHURN_MODEL_NAME, VALUE_MODEL_NAME
 from retain.serving.http.config import NO_AUTH
-from retain.models.registry import champion_versions, model_info
+from retain.models.registry import champion_versions, model_info, model_uri, version_label
 from retain.settings import Settings
 
 ENTRY_MODULE = '''"""Entry module of a retain Bento (written by retain build): the service, serving the
@@ -51,8 +51,8 @@ def import_champions(settings: Settings) -> dict:
     for kind, name in (("clv", VALUE_MODEL_NAME), ("churn", CHURN_MODEL_NAME)):
         version = versions[name]
         info = model_info(client, name, version)
-        label = f"{name}/v{version}"
-        model = bentoml.mlflow.import_model(name, f"models:/{name}/{version}",
+        label = version_label(name, version)
+        model = bentoml.mlflow.import_model(name, model_uri(name, version),
                                             labels={"registry_version": version},
                                             metadata={"version_label": label, "info": json.dumps(info)})
         entries[kind] = {"tag": str(model.tag), "version_label": label, "info": info}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from retain.errors import RetainError
-from retain.models.registry import CHAMPION, display_uri, model_info
+from retain.models.registry import CHAMPION, display_uri, model_info, parse_version_label
 from retain.serving.models import load_model_pair
 from retain.serving.scoring import ModelPair
 from retain.settings import Settings
@@ -43,7 +43,7 @@ def load_champions(settings: Settings) -> ServedPair:
     if loaded.notes or loaded.pair.value is None or loaded.pair.churn is None:
         raise RetainError("; ".join(loaded.notes) or "a champion is missing")
     client = MlflowClient()
-    infos = [model_info(client, *label.split("/v", 1))
+    infos = [model_info(client, *parse_version_label(label))
              for label in (loaded.pair.clv_version, loaded.pair.churn_version)]
     return ServedPair(loaded.pair, infos, source=display_uri(settings.resolved_tracking_uri))
 

@@ -90,9 +90,8 @@ def validate(frames: dict[str, pd.DataFrame]) -> Dataset:
 
 def _problems(exc: DataValidationError) -> str:
     """The contract problems of a validation error, without the report's header and the
-    command-line hints ("- table.column: N row(s) ..." lines; the whole text when it has none)."""
-    lines = [line[2:] for line in str(exc).splitlines() if line.startswith("- ")]
-    return "; ".join(lines) if lines else str(exc)
+    command-line hints (the whole message when it lists none)."""
+    return "; ".join(exc.problems) if exc.problems else str(exc)
 
 
 def validated(frames: dict[str, pd.DataFrame], ids: list[str]) -> tuple[Dataset | None, dict[str, str]]:

@@ -260,7 +260,7 @@ def finish_score_job(job: ScoreJob, pair: ModelPair, work: Path, fmt: str, outco
     progress(f"writing {job.out}")
     tick = time.perf_counter()
     written = work / f"scores.{fmt}"
-    _write_sorted(work, written, fmt, pair.columns)
+    write_sorted(work, written, fmt, pair.columns)
     outcome.timed("write", tick)
     counts = _counts(work)
     if counts["scored"] == 0 and all(NotScored(code).before_the_data for code in counts["not_scored"]):
@@ -275,7 +275,7 @@ def finish_score_job(job: ScoreJob, pair: ModelPair, work: Path, fmt: str, outco
     rejects = None
     if outcome.rejected_any:
         rejects = job.rejects or job.out.with_name(job.out.name + ".rejects")
-        _merge_rejects(work, rejects)
+        merge_rejects(work, rejects)
 
     alerting = drift[~drift["column"].isin(AGE_COLUMNS)] if len(drift) else drift
     drifted = sorted(alerting.loc[alerting["psi"] > job.drift_threshold, "column"]) if len(alerting) else []
@@ -318,7 +318,7 @@ def finish_score_job(job: ScoreJob, pair: ModelPair, work: Path, fmt: str, outco
     return summary
 
 
-def _write_sorted(work: Path, target: Path, fmt: str, columns: dict[str, str]) -> None:
+def write_sorted(work: Path, target: Path, fmt: str, columns: dict[str, str]) -> None:
     parts = sorted(work.glob("part-*.parquet"))
     if not parts:
         raise RetainError("the dataset holds no customers to score")
@@ -369,7 +369,7 @@ def _drift(pair: ModelPair, work: Path, job: ScoreJob, not_scored: dict[str, int
     return drift, path
 
 
-def _merge_rejects(work: Path, target: Path) -> None:
+def merge_rejects(work: Path, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for name in TABLES:
         parts = sorted(work.glob(f"rejects-*/{name}.rejects.csv"))

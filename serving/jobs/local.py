@@ -87,7 +87,7 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
     work = work_folder(job.out, progress)
     outcome = ChunkOutcome()
     try:
-        bar = _progress_bar(chunks)
+        bar = _ProgressBar(chunks)
         for k in range(chunks):
             tick = time.perf_counter()
             frames = reader.chunk(k)
@@ -107,7 +107,7 @@ def run_score_job(job: ScoreJob, pair: ModelPair, *, store: ScoreStore | None = 
 
 
 
-class _progress_bar:
+class _ProgressBar:
     """A tqdm bar on a terminal; nothing (the caller logs lines) otherwise."""
 
     def __init__(self, total: int):

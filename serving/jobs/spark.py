@@ -46,11 +46,13 @@ from retain.serving.jobs.chunks import (
     check_writable,
     table_files,
     finish_score_job,
+    merge_rejects,
     output_format,
     part_columns,
     score_chunk,
     validate_chunk,
     work_folder,
+    write_sorted,
 )
 from retain.serving.scoring import ModelPair
 
@@ -514,7 +516,6 @@ def run_spark_features_job(job: FeaturesJob, spark, *, progress: Callable[[str],
     from pyspark.sql import functions as F
 
     from retain.features import FeatureConfig, FeatureReference, build_features
-    from retain.serving.jobs.chunks import _merge_rejects, _write_sorted
 
     fmt = "csv" if job.out.suffix.lower() == ".csv" else "parquet"
     check_writable(job.out)
@@ -560,7 +561,7 @@ def run_spark_features_job(job: FeaturesJob, spark, *, progress: Callable[[str],
         written = work / f"features.{fmt}"
         kinds = {name: DATETIME if pd.api.types.is_datetime64_any_dtype(dtype) else FLOAT
                  for name, dtype in table.dtypes.items()}
-        _write_sorted(work, written, fmt, kinds)
+        write_sorted(work, written, fmt, kinds)
         import duckdb
 
         customers = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{work}/part-*.parquet')").fetchone()[0]
@@ -570,7 +571,7 @@ def run_spark_features_job(job: FeaturesJob, spark, *, progress: Callable[[str],
         rejects = None
         if any(work.glob("rejects-*/*.rejects.csv")):
             rejects = job.rejects or job.out.with_name(job.out.name + ".rejects")
-            _merge_rejects(work, rejects)
+            merge_rejects(work, rejects)
         return FeaturesSummary(str(job.out), str(reference_path), customers, len(table.columns),
                                str(rejects) if rejects else None)
     finally:

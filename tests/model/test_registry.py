@@ -136,3 +136,30 @@ def test_settle_alias_decides_again_when_the_champion_moved_meanwhile(settings):
     aliases = client.get_registered_model("m").aliases
     assert {k: str(v) for k, v in aliases.items()} == {CHAMPION: "2"}  # one role per version
     assert client.get_model_version("m", "1").tags["role"] == "former champion"
+
+
+def test_a_model_saved_by_an_older_layout_of_retain_is_a_clear_error(settings, tmp_path, monkeypatch):
+    """Models are pickled by module path: one whose module no longer exists (a retain whose
+    modules have moved since) is an error that says to retrain, not a ModuleNotFoundError."""
+    import sys
+
+    import mlflow
+
+    from retain.models import registry
+
+    folder = tmp_path / "old_layout"
+    folder.mkdir()
+    (folder / "retain_old_layout.py").write_text(
+        "import mlflow\n\n\nclass OldModel(mlflow.pyfunc.PythonModel):\n"
+        "    def predict(self, context, model_input, params=None):\n        return model_input\n")
+    monkeypatch.syspath_prepend(str(folder))
+    import retain_old_layout
+
+    configure_tracking(settings, "old-layout")
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="model", python_model=retain_old_layout.OldModel(), pip_requirements=[])
+    version = mlflow.register_model(info.model_uri, "old-model").version
+    sys.path.remove(str(folder))
+    monkeypatch.delitem(sys.modules, "retain_old_layout")
+    with pytest.raises(RetainError, match=r"saved by an earlier version of retain.*retrain it"):
+        registry.load(f"models:/old-model/{version}")

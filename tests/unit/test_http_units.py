@@ -105,7 +105,7 @@ def test_the_served_pair_is_kept_out_of_full_garbage_collections():
 
 def test_the_api_routes_are_left_out_of_tracing_unless_asked_for(tmp_path):
     """BentoML's OpenTelemetry middleware records nothing unless tracing is configured, and
-    cost ~0.4 ms per /score request: the API routes skip it unless --trace-requests."""
+    costs CPU on every /score request: the API routes skip it unless --trace-requests."""
     from retain.cli import _service_environment, build_parser
     from retain.serving.http.config import options_from_environment, tracing_config
 
