@@ -54,7 +54,7 @@ def cumulative_tracking(days, actual, expected, calibration_end):
 
 
 def retention_curve(renewals, actual, fitted, period_days: float):
-    """Share of subscribers still paying after each renewal: actual (Kaplan-Meier,
+    """Share of subscribers still paying after each renewal: actual (Kaplan-Meier [KM1958],
     [KM1958]) vs the sBG ([FH2007])."""
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(renewals, actual, "k-", label="actual (Kaplan-Meier)")

@@ -578,7 +578,7 @@ class SubscriptionValueModel:
         return self.outcomes(features, days).coverage(actual_purchases, actual_spend, level)
 
     def retention_curves(self, features: pd.DataFrame, periods: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Renewals 0..K, the share of subscribers still paying after each (Kaplan-Meier,
+        """Renewals 0..K, the share of subscribers still paying after each (Kaplan-Meier [KM1958],
         [KM1958], over the histories, lapsed = churned, the others censored) and the model's
         S(k) = B(alpha_i, beta_i + k) / B(alpha_i, beta_i) averaged over the same customers."""
         n_bills, _, lapsed, earlier = billing_histories(features, self.period_days, self.time_unit_days, self.grace)

@@ -142,6 +142,7 @@ def test_a_model_saved_by_an_older_layout_of_retain_is_a_clear_error(settings, t
     """Models are pickled by module path: one whose module no longer exists (a retain whose
     modules have moved since) is an error that says to retrain, not a ModuleNotFoundError."""
     import sys
+    import warnings
 
     import mlflow
 
@@ -156,7 +157,8 @@ def test_a_model_saved_by_an_older_layout_of_retain_is_a_clear_error(settings, t
     import retain_old_layout
 
     configure_tracking(settings, "old-layout")
-    with mlflow.start_run():
+    with mlflow.start_run(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # MLflow's advice to add type hints to predict
         info = mlflow.pyfunc.log_model(name="model", python_model=retain_old_layout.OldModel(), pip_requirements=[])
     version = mlflow.register_model(info.model_uri, "old-model").version
     sys.path.remove(str(folder))
