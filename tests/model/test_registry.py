@@ -154,11 +154,11 @@ def test_a_model_saved_by_an_older_layout_of_retain_is_a_clear_error(settings, t
         "import mlflow\n\n\nclass OldModel(mlflow.pyfunc.PythonModel):\n"
         "    def predict(self, context, model_input, params=None):\n        return model_input\n")
     monkeypatch.syspath_prepend(str(folder))
-    import retain_old_layout
-
     configure_tracking(settings, "old-layout")
     with mlflow.start_run(), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # MLflow's advice to add type hints to predict
+        import retain_old_layout
+
         info = mlflow.pyfunc.log_model(name="model", python_model=retain_old_layout.OldModel(), pip_requirements=[])
     version = mlflow.register_model(info.model_uri, "old-model").version
     sys.path.remove(str(folder))
