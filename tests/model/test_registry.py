@@ -138,11 +138,11 @@ def test_settle_alias_decides_again_when_the_champion_moved_meanwhile(settings):
     assert client.get_model_version("m", "1").tags["role"] == "former champion"
 
 
+@pytest.mark.filterwarnings("ignore:.*Add type hints to the `predict` method:UserWarning")  # MLflow's advice
 def test_a_model_saved_by_an_older_layout_of_retain_is_a_clear_error(settings, tmp_path, monkeypatch):
     """Models are pickled by module path: one whose module no longer exists (a retain whose
     modules have moved since) is an error that says to retrain, not a ModuleNotFoundError."""
     import sys
-    import warnings
 
     import mlflow
 
@@ -155,8 +155,7 @@ def test_a_model_saved_by_an_older_layout_of_retain_is_a_clear_error(settings, t
         "    def predict(self, context, model_input, params=None):\n        return model_input\n")
     monkeypatch.syspath_prepend(str(folder))
     configure_tracking(settings, "old-layout")
-    with mlflow.start_run(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # MLflow's advice to add type hints to predict
+    with mlflow.start_run():
         import retain_old_layout
 
         info = mlflow.pyfunc.log_model(name="model", python_model=retain_old_layout.OldModel(), pip_requirements=[])
