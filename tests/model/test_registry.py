@@ -138,7 +138,6 @@ def test_settle_alias_decides_again_when_the_champion_moved_meanwhile(settings):
     assert client.get_model_version("m", "1").tags["role"] == "former champion"
 
 
-@pytest.mark.filterwarnings("ignore:.*Add type hints to the `predict` method:UserWarning")  # MLflow's advice
 def test_a_model_saved_by_an_older_layout_of_retain_is_a_clear_error(settings, tmp_path, monkeypatch):
     """Models are pickled by module path: one whose module no longer exists (a retain whose
     modules have moved since) is an error that says to retrain, not a ModuleNotFoundError."""
