@@ -1,6 +1,8 @@
 """Customers of a test Dataset as ``/score`` request bodies carry them, for the tests that
-call the HTTP service (tests/system) and those that score requests in-process (tests/model)."""
+call the HTTP service (tests/system) and those that score requests in-process (tests/model);
+and one request sent to an ASGI app in-process (``call_asgi``)."""
 
+import asyncio
 import math
 
 import pandas as pd
@@ -47,3 +49,18 @@ def with_everything(dataset, n):
     churned = set(dataset.churn_events.loc[dataset.churn_events["churn_date"] < AS_OF, "customer_id"].astype(str))
     ids = sorted(set(dataset.customers["customer_id"].astype(str)) & inter - churned)
     return ids[:n]
+
+
+def call_asgi(app, path, method="GET", headers=()):
+    """(status, body) of one request with an empty body sent to ``app``."""
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "path": path, "method": method, "headers": list(headers)}
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], sent[1]["body"]

@@ -1,12 +1,13 @@
 """The HTTP service's model holder with a real store: a missing champion is named in the
 readiness answer (the pieces that need no trained models: tests/unit/test_http_units.py)."""
 
-import asyncio
 import shutil
 
 from retain.serving.http.guard import Guard
 from retain.serving.http.served import ModelHolder, load_champions, wait_until
 from retain.settings import Settings
+
+from http_bodies import call_asgi as _call
 
 
 def test_a_missing_champion_is_named_with_the_reason(trained, tmp_path):
@@ -23,17 +24,3 @@ def test_a_missing_champion_is_named_with_the_reason(trained, tmp_path):
     assert not holder.ready and "retain-churn-type has no champion" in holder.problem
     status, body = _call(Guard(None, readiness=lambda: (holder.ready, {"problem": holder.problem})), "/readyz")
     assert status == 503 and b"retain-churn-type has no champion" in body
-
-
-def _call(app, path, method="GET", headers=()):
-    sent = []
-
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "path": path, "method": method, "headers": list(headers)}
-    asyncio.run(app(scope, receive, send))
-    return sent[0]["status"], sent[1]["body"]

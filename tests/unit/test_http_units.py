@@ -2,7 +2,6 @@
 the old pair when a reload fails, the guard, body errors, tracing (a missing champion named
 in the readiness answer needs trained models: tests/model/test_http_champions.py)."""
 
-import asyncio
 
 import pytest
 
@@ -10,6 +9,8 @@ from retain.errors import RetainError
 from retain.serving.http.guard import Guard
 from retain.serving.http.served import ModelHolder
 from retain.settings import Settings
+
+from http_bodies import call_asgi as _call
 
 
 def test_a_failed_reload_keeps_the_pair_being_served():
@@ -29,20 +30,6 @@ def test_a_failed_reload_keeps_the_pair_being_served():
     with pytest.raises(RetainError, match="store unreachable"):
         holder.reload()
     assert holder.served is served and holder.ready
-
-
-def _call(app, path, method="GET", headers=()):
-    sent = []
-
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "path": path, "method": method, "headers": list(headers)}
-    asyncio.run(app(scope, receive, send))
-    return sent[0]["status"], sent[1]["body"]
 
 
 def test_keys_are_checked_before_anything_else_and_bodies_by_size():
