@@ -31,6 +31,11 @@ class ValueConfig:
     penalizer: float = 0.0
     min_repeat_buyers: int = 30
 
+    def money_terms(self) -> dict[str, float]:
+        """The settings that turn purchases into CLV, as a family's ``describe`` reports them."""
+        return {"horizon_days": self.horizon_days, "margin": self.margin,
+                "annual_discount_rate": self.annual_discount_rate}
+
     def __post_init__(self):
         if self.horizon_days <= 0 or self.discount_step_days <= 0:
             raise ValueError("horizon_days and discount_step_days must be positive")

@@ -341,9 +341,7 @@ class LearnedValueModel:
             "count_dispersion": self.count_dispersion_,
             "spend_log_sd": self.spend_log_sd_,
             "time_unit_days": self.time_unit_days,
-            "horizon_days": self.config.horizon_days,
-            "margin": self.config.margin,
-            "annual_discount_rate": self.config.annual_discount_rate,
+            **self.config.money_terms(),
         }
 
     def params(self) -> dict[str, float]:

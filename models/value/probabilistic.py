@@ -217,9 +217,7 @@ class ProbabilisticValueModel:
             "purchase_params": self.purchase.params_,
             "spend_params": self.spend.params_,
             "time_unit_days": self.time_unit_days,
-            "horizon_days": self.config.horizon_days,
-            "margin": self.config.margin,
-            "annual_discount_rate": self.config.annual_discount_rate,
+            **self.config.money_terms(),
         }
 
     def params(self) -> dict[str, float]:

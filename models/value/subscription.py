@@ -611,9 +611,7 @@ class SubscriptionValueModel:
             "spend_params": self.spend.params_,
             "period_days": self.period_days,
             "time_unit_days": self.time_unit_days,
-            "horizon_days": self.config.horizon_days,
-            "margin": self.config.margin,
-            "annual_discount_rate": self.config.annual_discount_rate,
+            **self.config.money_terms(),
         }
 
     def params(self) -> dict[str, float]:
