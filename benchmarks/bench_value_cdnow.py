@@ -30,7 +30,11 @@ from retain.training.value import (
     FAMILY_LABELS, VALUE_FAMILIES, WindowTables, _fit_families, _rolling_origin, select_family,
 )
 
-COLUMNS = ("purchases_mae", "total_purchases_pct_error", "spend_spearman", "top10_revenue_share")
+COLUMNS = ("purchases_mae", "total_purchases_pct_error", "total_spend_pct_error", "spend_gini", "purchases_gini",
+           "top5_revenue_share", "top10_revenue_share", "top20_revenue_share", "spend_decile_calibration_error",
+           "spend_spearman")
+SHORT = ("MAE", "agg purch %", "agg spend %", "spend Gini", "purch Gini", "top5%", "top10%", "top20%", "decile err",
+         "spend Spearman")
 
 
 def tie_diagnostics(table, predicted_spend: dict[str, np.ndarray]) -> None:
@@ -81,14 +85,14 @@ def main() -> None:
     _rolling_origin(transactions, [], fitted, comparison, config, feature_config, lambda message: None, windows)
     for name, entry in comparison.items():
         rows[f"retain {FAMILY_LABELS[name]}"] = entry.get("metrics", {})
-    print(f"{'model':34s} " + " ".join(f"{c:>26s}" for c in COLUMNS) + f" {'80% coverage (purch/spend)':>28s}")
+    print(f"{'model':34s} " + " ".join(f"{c:>12s}" for c in SHORT) + f" {'PIT 80% (purch/spend)':>22s}")
     for name, metrics in rows.items():
         if not metrics:
             print(f"{name:34s} failed: {comparison}")
             continue
         coverage = (f"{metrics['purchases_interval_coverage']:.3f} / {metrics['spend_interval_coverage']:.3f}"
                     if "purchases_interval_coverage" in metrics else "")
-        print(f"{name:34s} " + " ".join(f"{metrics[c]:26.4f}" for c in COLUMNS) + f" {coverage:>28s}")
+        print(f"{name:34s} " + " ".join(f"{metrics[c]:12.4f}" for c in COLUMNS) + f" {coverage:>22s}")
     chosen = select_family(comparison)
     print(f"all families fitted and scored in {elapsed:.1f} s; learned: {comparison['learned'].get('params')}")
     print(f"--model auto chooses {FAMILY_LABELS[chosen]} (selection scores: "

@@ -422,8 +422,8 @@ def load_models(settings: Settings, selection: str = CHAMPION) -> LoadedModels:
     if not loaded.models:
         raise RetainError(
             f"no model to score with in {display_uri(settings.resolved_tracking_uri)}: train one first "
-            "(retain train clv / retain train churn), promote a version (retain promote), or name versions with "
-            "--models clv=N,churn=M"
+            "(retain train clv / retain train churn) or promote a version (retain promote clv --version N --force); "
+            "retain score can also name versions: retain score --models clv=N,churn=M"
         )
     return loaded
 
