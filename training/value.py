@@ -440,6 +440,7 @@ def train_value_model(
         progress(f"fitting Gamma-Gamma on the repeat buyers among {len(table):,} customers")
         spend_model = SpendModel(penalizer=config.penalizer, min_repeat_buyers=config.min_repeat_buyers).fit(
             table["frequency"], table["monetary"])
+        progress(f"  spend: {spend_model.description}")
         fitted, predictions, comparison = _fit_families(
             table, families, spend_model, config, feature_config.time_unit_days, strict=family != "auto",
             progress=progress, windows=window_tables)

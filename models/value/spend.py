@@ -18,7 +18,7 @@ from scipy.optimize import minimize
 from scipy.special import digamma, gammaln
 from scipy.stats import pearsonr
 
-from retain.models.value.purchase import FitError, collapse, covariance_from, numeric_hessian
+from retain.models.value.purchase import FitError, _gradient_jacobian, collapse, covariance_from
 
 PARAM_NAMES = ("p", "q", "v")
 # Relative spread of mean spend per customer below which spend counts as constant.
@@ -29,32 +29,57 @@ CONSTANT_SPREAD = 1e-3
 _LIMIT_P, _LIMIT_Q = 1e6, 1e12
 
 
-def _objective(log_params, x, log_m, m, weights, distinct_x, x_weight, which_x, penalizer, scale):
-    """Gamma-Gamma total negative log-likelihood (lifetimes' form, [Hardie-note-025] eq. 3)
-    and its gradient in log parameters, on spend divided by ``scale`` (so v is near 1; the
-    penalty applies to v in the original unit, as lifetimes'):
-        log L = log G(px+q) - log G(px) - log G(q) + q log v + (px-1) log m + px log x
-                - (px+q) log(x m + v)."""
-    p, q, v = np.exp(log_params)
-    px_distinct = p * distinct_x
-    px = px_distinct[which_x]
-    log_xm_v = np.log(x * m + v)
-    x_terms = gammaln(px_distinct + q) - gammaln(px_distinct) - gammaln(q)
-    log_likelihood = ((x_weight * x_terms).sum() + weights.sum() * q * np.log(v)
-                      + (weights * ((px - 1) * log_m + px * np.log(x) - (px + q) * log_xm_v)).sum())
-    d_x = digamma(px_distinct + q)
-    d_p = ((x_weight * distinct_x * (d_x - digamma(px_distinct))).sum()
-           + (weights * x * (log_m + np.log(x) - log_xm_v)).sum())
-    d_q = (x_weight * (d_x - digamma(q))).sum() + weights.sum() * np.log(v) - (weights * log_xm_v).sum()
-    d_v = weights.sum() * q / v - (weights * (px + q) / (x * m + v)).sum()
-    gradient = -np.array([d_p * p, d_q * q, d_v * v])
-    value = -log_likelihood
-    if penalizer:
-        params = np.array([p, q, v * scale])
-        total = weights.sum() * penalizer
-        value += total * (params ** 2).sum()
-        gradient += 2 * total * params ** 2
-    return value, gradient
+@dataclass(frozen=True)
+class _Collapsed:
+    """Repeat buyers collapsed by (frequency x, mean spend m), with what the likelihood
+    needs of them computed once: the terms in x alone per distinct x, and the sums that do
+    not depend on the parameters. Spend is divided by ``scale`` (so v is near 1)."""
+
+    x: np.ndarray
+    m: np.ndarray
+    weights: np.ndarray
+    scale: float
+
+    @classmethod
+    def of(cls, x, m, weights, scale: float = 1.0) -> "_Collapsed":
+        return cls(np.asarray(x, float), np.asarray(m, float) / scale, np.asarray(weights, float), scale)
+
+    def __post_init__(self):
+        distinct_x, which_x = np.unique(self.x, return_inverse=True)
+        log_xm = np.log(self.x) + np.log(self.m)
+        object.__setattr__(self, "distinct_x", distinct_x)
+        object.__setattr__(self, "x_weight", np.bincount(which_x, weights=self.weights))
+        object.__setattr__(self, "xm", self.x * self.m)
+        object.__setattr__(self, "wx", self.weights * self.x)
+        object.__setattr__(self, "total", self.weights.sum())
+        object.__setattr__(self, "sum_wx_log_xm", (self.wx * log_xm).sum())
+        object.__setattr__(self, "sum_w_log_m", (self.weights * np.log(self.m)).sum())
+
+    def objective(self, log_params, penalizer: float = 0.0) -> tuple[float, np.ndarray]:
+        """Gamma-Gamma total negative log-likelihood (lifetimes' form, [Hardie-note-025]
+        eq. 3) and its gradient in log parameters (the penalty, as lifetimes', on v in the
+        original unit):
+            log L = log G(px+q) - log G(px) - log G(q) + q log v + (px-1) log m + px log x
+                    - (px+q) log(x m + v)."""
+        p, q, v = np.exp(log_params)
+        px = p * self.distinct_x
+        log_xm_v = np.log(self.xm + v)
+        inverse_xm_v = 1.0 / (self.xm + v)
+        sum_wx_log, sum_w_log = (self.wx * log_xm_v).sum(), (self.weights * log_xm_v).sum()
+        sum_wx_inverse, sum_w_inverse = (self.wx * inverse_xm_v).sum(), (self.weights * inverse_xm_v).sum()
+        log_likelihood = ((self.x_weight * (gammaln(px + q) - gammaln(px) - gammaln(q))).sum()
+                          + self.total * q * np.log(v) + p * self.sum_wx_log_xm - self.sum_w_log_m
+                          - p * sum_wx_log - q * sum_w_log)
+        digamma_sum = digamma(px + q)
+        d_p = (self.x_weight * self.distinct_x * (digamma_sum - digamma(px))).sum() + self.sum_wx_log_xm - sum_wx_log
+        d_q = (self.x_weight * (digamma_sum - digamma(q))).sum() + self.total * np.log(v) - sum_w_log
+        d_v = self.total * q / v - p * sum_wx_inverse - q * sum_w_inverse
+        value, gradient = -log_likelihood, -np.array([d_p * p, d_q * q, d_v * v])
+        if penalizer:
+            params = np.array([p, q, v * self.scale])
+            value += self.total * penalizer * (params ** 2).sum()
+            gradient = gradient + 2 * self.total * penalizer * params ** 2
+        return float(value), gradient
 
 
 @dataclass
@@ -97,7 +122,7 @@ class SpendModel:
             and np.ptp(frequency[repeat]) > 0 else float("nan"))
         if spread <= CONSTANT_SPREAD:
             return self._constant(mean)
-        log_params = self._maximum_likelihood(x, m / mean, weights, mean)
+        log_params = self._maximum_likelihood(x, m, weights, mean)
         if log_params is None:
             return self._constant(mean)
         params = np.exp(log_params) * np.array([1.0, 1.0, mean])
@@ -107,10 +132,11 @@ class SpendModel:
                 f"the Gamma-Gamma fit gave q={self.params_['q']:.3g} <= 1, so the population mean spend is "
                 "undefined; try a penalizer or check for extreme order values"
             )
-        data = (x, m, weights)
-        self.log_likelihood_ = -self._total_negative_log_likelihood(self._log_params(), *data)
-        information = numeric_hessian(lambda lp: self._total_negative_log_likelihood(lp, *data), self._log_params())
-        self.log_params_cov_ = covariance_from(information)
+        data = _Collapsed.of(x, m, weights)
+        with np.errstate(all="ignore"):
+            self.log_likelihood_ = -data.objective(self._log_params())[0]
+            information = _gradient_jacobian(lambda lp: data.objective(lp)[1], self._log_params())
+        self.log_params_cov_ = covariance_from(information) if np.all(np.isfinite(information)) else None
         return self
 
     def _constant(self, mean: float) -> "SpendModel":
@@ -123,21 +149,20 @@ class SpendModel:
         return self
 
     def _maximum_likelihood(self, x, m, weights, scale) -> np.ndarray | None:
-        """Log parameters on spend scaled by ``scale``; None where the likelihood keeps
+        """Log parameters on spend divided by ``scale``; None where the likelihood keeps
         rising towards the no-spread limit (p and q without bound: spend nearly constant)."""
-        distinct_x, which_x = np.unique(x, return_inverse=True)
-        x_weight = np.bincount(which_x, weights=weights)
-        args = (x, np.log(m), m, weights, distinct_x, x_weight, which_x, self.penalizer, scale)
+        data = _Collapsed.of(x, m, weights, scale)
 
         def guarded(log_params):
             with np.errstate(all="ignore"):
-                value, gradient = _objective(log_params, *args)
+                value, gradient = data.objective(log_params, self.penalizer)
             if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
                 return np.inf, np.zeros(3)
             return value, gradient
 
         start = np.log([2.0, 3.0, 1.0])  # a population mean p v / (q - 1) of the observed mean
-        result = minimize(guarded, start, jac=True, method="BFGS", options={"gtol": 1e-9 * weights.sum()})
+        with np.errstate(all="ignore"):
+            result = minimize(guarded, start, jac=True, method="BFGS", options={"gtol": 1e-9 * weights.sum()})
         params = np.exp(result.x)
         if not np.all(np.isfinite(params)) or params[0] > 1e5 or params[1] > 1e5:
             return None  # the no-spread limit
@@ -166,14 +191,6 @@ class SpendModel:
 
     def _log_params(self) -> np.ndarray:
         return np.log([self.params_[name] for name in PARAM_NAMES])
-
-    @staticmethod
-    def _total_negative_log_likelihood(log_params, frequency, monetary, weights) -> float:
-        distinct_x, which_x = np.unique(frequency, return_inverse=True)
-        x_weight = np.bincount(which_x, weights=weights)
-        with np.errstate(all="ignore"):
-            return float(_objective(log_params, frequency, np.log(monetary), monetary, weights, distinct_x,
-                                    x_weight, which_x, 0.0, 1.0)[0])
 
     def expected_order_value(self, frequency, monetary, params: dict[str, float] | None = None) -> np.ndarray:
         """E[spend per purchase | x, m] ([FHL2005b] eq. 5; [Hardie-note-025] eq. 5): a
