@@ -20,6 +20,7 @@ from retain.features.eligibility import scorable_features
 from retain.models.value import (
     FitError, LearnedConfig, LearnedValueModel, ProbabilisticValueModel, SubscriptionValueModel, ValueConfig, ValueModel,
 )
+from retain.models.value.coverage import pit_histogram
 from retain.models.value.purchase import FAMILIES
 from retain.models.value.spend import SpendModel
 from retain.models.value.subscription import (
@@ -126,6 +127,21 @@ def _tracking_series(transactions, table, model: ValueModel, calibration_end, ho
     per_customer = np.concatenate([[0.0], model.purchase.expected_purchases_new(ages[1:])])
     expected = np.convolve(cohorts, per_customer)[: len(grid)]
     return grid, actual[: len(grid)], expected
+
+
+def purchases_pit(model: ValueModel, table: pd.DataFrame) -> list[float]:
+    """The PIT histogram (ten bins) of the model's holdout purchase counts (``pit_histogram``)."""
+    outcomes = model.outcomes(table, _holdout_days(model, table))
+    return [float(v) for v in pit_histogram(outcomes, table["holdout_purchases"])]
+
+
+def _log_pit(model: ValueModel, table: pd.DataFrame, metrics: dict[str, float]) -> list[float]:
+    shares = purchases_pit(model, table)
+    figure = plots.pit_histogram(shares, metrics["purchases_interval_coverage"],
+                                 metrics["purchases_interval_share_inside"], model.config.interval)
+    mlflow.log_figure(figure, "plots/pit_histogram.png")
+    plots.close(figure)
+    return shares
 
 
 def _log_plots(transactions, table, model: ValueModel, purchases, baseline_purchases, calibration_end, holdout_end):
@@ -545,10 +561,11 @@ def _log_run(run: _TrainingRun, decision: Decision, champion_metrics: dict | Non
             mlflow.log_metrics({f"{name}_{k}": v for k, v in entry["metrics"].items()})
     mlflow.log_metrics({f"param_{k}": v for k, v in {**model.purchase.params_, **model.spend.params_}.items()})
     mlflow.log_metrics(model.fit_metrics())
+    pit = _log_pit(model, run.table, run.metrics)
     mlflow.log_dict({"chosen": run.chosen, "business": choice.kind, "business_reason": choice.reason,
                      "comparison": run.comparison, "baseline": run.baseline, "champion": champion_metrics,
                      "decision": decision.reason, "standard_errors": model.purchase.standard_errors(),
-                     "warnings": run.warnings},
+                     "purchases_pit_histogram": pit, "interval": config.interval, "warnings": run.warnings},
                     "evaluation.json")
     _log_plots(run.transactions, run.table, model, run.purchases, run.baseline_purchases, run.calibration_end,
                run.holdout_end)
