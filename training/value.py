@@ -287,6 +287,9 @@ def _fit_families(table, families, spend_model, config, time_unit_days, *, stric
         predictions[name] = (purchases, spend)
         comparison[name] = {"params": model.params(), "metrics": metrics,
                             "spend_deciles": decile_calibration(table["holdout_spend"], spend).to_dict(orient="list")}
+        if getattr(model.purchase, "limit_", ""):  # a boundary fit: the limiting model, in words
+            comparison[name]["note"] = model.purchase.description
+            progress(f"  {FAMILY_LABELS[name]}: {model.purchase.description}")
         progress(f"  {FAMILY_LABELS[name]}: holdout purchases MAE {metrics['purchases_mae']:.4f}, "
                  f"spend Gini {metrics['spend_gini']:.3f}, total error {metrics['total_purchases_pct_error']:+.1f}%, "
                  f"{config.interval:.0%} interval coverage {metrics['purchases_interval_coverage']:.1%}")

@@ -78,4 +78,5 @@ def test_the_learned_model_trains_on_a_base_with_no_dropout(tmp_path):
     dataset = load_dataset(folder, data_cutoff="2026-01-01")
     result = train_value_model(dataset, "2025-07-01", family="learned", settings=Settings(home=tmp_path / "home"))
     assert result.chosen_model == "learned" and "error" not in result.comparison["learned"]
+    assert "no detectable dropout: this is the NBD model" in result.comparison["learned"]["note"]
     assert abs(result.metrics["total_purchases_pct_error"]) < 15
