@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import digamma, gammaln
+from scipy.special import digamma, gammaln, polygamma
 from scipy.stats import pearsonr
 
-from retain.models.value.purchase import FitError, _gradient_jacobian, collapse, covariance_from
+from retain.models.value.purchase import FitError, collapse, covariance_from
 
 PARAM_NAMES = ("p", "q", "v")
 # Relative spread of mean spend per customer below which spend counts as constant.
@@ -33,16 +33,11 @@ _LIMIT_P, _LIMIT_Q = 1e6, 1e12
 class _Collapsed:
     """Repeat buyers collapsed by (frequency x, mean spend m), with what the likelihood
     needs of them computed once: the terms in x alone per distinct x, and the sums that do
-    not depend on the parameters. Spend is divided by ``scale`` (so v is near 1)."""
+    not depend on the parameters."""
 
     x: np.ndarray
     m: np.ndarray
     weights: np.ndarray
-    scale: float
-
-    @classmethod
-    def of(cls, x, m, weights, scale: float = 1.0) -> "_Collapsed":
-        return cls(np.asarray(x, float), np.asarray(m, float) / scale, np.asarray(weights, float), scale)
 
     def __post_init__(self):
         distinct_x, which_x = np.unique(self.x, return_inverse=True)
@@ -55,10 +50,10 @@ class _Collapsed:
         object.__setattr__(self, "sum_wx_log_xm", (self.wx * log_xm).sum())
         object.__setattr__(self, "sum_w_log_m", (self.weights * np.log(self.m)).sum())
 
-    def objective(self, log_params, penalizer: float = 0.0) -> tuple[float, np.ndarray]:
+    def objective(self, log_params, penalizer: float = 0.0, hessian: bool = False):
         """Gamma-Gamma total negative log-likelihood (lifetimes' form, [Hardie-note-025]
-        eq. 3) and its gradient in log parameters (the penalty, as lifetimes', on v in the
-        original unit):
+        eq. 3) and its gradient in log parameters (with lifetimes' penalty, penalizer x
+        sum(params^2) per customer); with ``hessian``, also its exact Hessian in log parameters:
             log L = log G(px+q) - log G(px) - log G(q) + q log v + (px-1) log m + px log x
                     - (px+q) log(x m + v)."""
         p, q, v = np.exp(log_params)
@@ -76,10 +71,62 @@ class _Collapsed:
         d_v = self.total * q / v - p * sum_wx_inverse - q * sum_w_inverse
         value, gradient = -log_likelihood, -np.array([d_p * p, d_q * q, d_v * v])
         if penalizer:
-            params = np.array([p, q, v * self.scale])
+            params = np.array([p, q, v])
             value += self.total * penalizer * (params ** 2).sum()
             gradient = gradient + 2 * self.total * penalizer * params ** 2
-        return float(value), gradient
+        if not hessian:
+            return float(value), gradient
+        # second derivatives of log L in (p, q, v): the terms in x alone are trigammas per
+        # distinct x; p and q enter the rest linearly, so only v's curvature needs the rows
+        trigamma_sum = polygamma(1, px + q)
+        sum_wx_inverse2 = (self.wx * inverse_xm_v ** 2).sum()
+        sum_w_inverse2 = (self.weights * inverse_xm_v ** 2).sum()
+        raw = np.empty((3, 3))
+        raw[0, 0] = (self.x_weight * self.distinct_x ** 2 * (trigamma_sum - polygamma(1, px))).sum()
+        raw[1, 1] = (self.x_weight * (trigamma_sum - polygamma(1, q))).sum()
+        raw[0, 1] = raw[1, 0] = (self.x_weight * self.distinct_x * trigamma_sum).sum()
+        raw[2, 2] = -self.total * q / v ** 2 + p * sum_wx_inverse2 + q * sum_w_inverse2
+        raw[0, 2] = raw[2, 0] = -sum_wx_inverse
+        raw[1, 2] = raw[2, 1] = self.total / v - sum_w_inverse
+        theta = np.array([p, q, v])
+        # d2/dphi_i dphi_j of log L with theta = exp(phi): theta_i theta_j H_ij + [i = j] theta_i g_i
+        curvature = -(theta[:, None] * theta[None, :] * raw + np.diag(theta * np.array([d_p, d_q, d_v])))
+        if penalizer:
+            curvature = curvature + np.diag(4 * self.total * penalizer * params ** 2)
+        return float(value), gradient, curvature
+
+
+def _newton(data: _Collapsed, start: np.ndarray, penalizer: float, tolerance: float, max_steps: int = 60):
+    """Newton's method with step halving on the exact Hessian (three parameters: a handful
+    of passes over the rows, where BFGS needs tens). (log parameters, gradient) once the
+    gradient is below ``tolerance``; (None, None) where the Hessian is not positive
+    definite or the steps stall (the caller falls back to BFGS). Running towards the
+    no-spread limit (p, q beyond 1e5) stops early with the point reached."""
+    at = start
+    value, gradient, curvature = data.objective(at, penalizer, hessian=True)
+    for _ in range(max_steps):
+        if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
+            return None, None
+        if np.abs(gradient).max() < tolerance or np.exp(at[:2]).max() > 1e5:
+            return at, gradient
+        try:
+            if not np.all(np.linalg.eigvalsh(curvature) > 0):
+                return None, None
+            step = -np.linalg.solve(curvature, gradient)
+        except np.linalg.LinAlgError:
+            return None, None
+        step *= min(1.0, 2.0 / max(np.abs(step).max(), 1e-300))  # at most a factor e^2 per step
+        for _ in range(30):
+            candidate = at + step
+            new_value = data.objective(candidate, penalizer)[0]
+            if np.isfinite(new_value) and new_value <= value:
+                break
+            step /= 2
+        else:
+            return None, None
+        at = candidate
+        value, gradient, curvature = data.objective(at, penalizer, hessian=True)
+    return None, None
 
 
 @dataclass
@@ -122,20 +169,19 @@ class SpendModel:
             and np.ptp(frequency[repeat]) > 0 else float("nan"))
         if spread <= CONSTANT_SPREAD:
             return self._constant(mean)
-        log_params = self._maximum_likelihood(x, m, weights, mean)
+        data = _Collapsed(x, m, weights)
+        log_params = self._maximum_likelihood(data, mean)
         if log_params is None:
             return self._constant(mean)
-        params = np.exp(log_params) * np.array([1.0, 1.0, mean])
-        self.params_ = dict(zip(PARAM_NAMES, map(float, params)))
+        self.params_ = dict(zip(PARAM_NAMES, map(float, np.exp(log_params))))
         if self.params_["q"] <= 1:
             raise FitError(
                 f"the Gamma-Gamma fit gave q={self.params_['q']:.3g} <= 1, so the population mean spend is "
                 "undefined; try a penalizer or check for extreme order values"
             )
-        data = _Collapsed.of(x, m, weights)
         with np.errstate(all="ignore"):
             self.log_likelihood_ = -data.objective(self._log_params())[0]
-            information = _gradient_jacobian(lambda lp: data.objective(lp)[1], self._log_params())
+            information = data.objective(self._log_params(), hessian=True)[2]
         self.log_params_cov_ = covariance_from(information) if np.all(np.isfinite(information)) else None
         return self
 
@@ -148,10 +194,11 @@ class SpendModel:
         self.log_likelihood_ = float("nan")
         return self
 
-    def _maximum_likelihood(self, x, m, weights, scale) -> np.ndarray | None:
-        """Log parameters on spend divided by ``scale``; None where the likelihood keeps
-        rising towards the no-spread limit (p and q without bound: spend nearly constant)."""
-        data = _Collapsed.of(x, m, weights, scale)
+    def _maximum_likelihood(self, data: "_Collapsed", mean: float) -> np.ndarray | None:
+        """Log parameters, from a start whose population mean p v / (q - 1) is the observed
+        ``mean`` (Newton's steps in log parameters do not depend on the unit of spend);
+        None where the likelihood keeps rising towards the no-spread limit (p and q without
+        bound: spend nearly constant)."""
 
         def guarded(log_params):
             with np.errstate(all="ignore"):
@@ -160,16 +207,22 @@ class SpendModel:
                 return np.inf, np.zeros(3)
             return value, gradient
 
-        start = np.log([2.0, 3.0, 1.0])  # a population mean p v / (q - 1) of the observed mean
+        start = np.log([2.0, 3.0, mean])
+        tolerance = 1e-9 * data.total
         with np.errstate(all="ignore"):
-            result = minimize(guarded, start, jac=True, method="BFGS", options={"gtol": 1e-9 * weights.sum()})
-        params = np.exp(result.x)
+            found, jac = _newton(data, start, self.penalizer, tolerance)
+            if found is None:  # Newton left the region where the Hessian is positive definite: BFGS
+                result = minimize(guarded, start, jac=True, method="BFGS", options={"gtol": tolerance})
+                found, jac, message = result.x, result.jac, result.message
+            else:
+                message = "Newton"
+        params = np.exp(found)
         if not np.all(np.isfinite(params)) or params[0] > 1e5 or params[1] > 1e5:
             return None  # the no-spread limit
-        if not np.all(np.isfinite(result.jac)) or np.abs(result.jac).max() > 1e-4 * weights.sum():
-            raise FitError(f"the Gamma-Gamma spend fit did not converge on {int(weights.sum()):,} repeat buyers "
-                           f"({result.message}); try a penalizer (e.g. --penalizer 0.001)")
-        return result.x
+        if not np.all(np.isfinite(jac)) or np.abs(jac).max() > 1e-4 * data.total:
+            raise FitError(f"the Gamma-Gamma spend fit did not converge on {int(data.total):,} repeat buyers "
+                           f"({message}); try a penalizer (e.g. --penalizer 0.001)")
+        return found
 
     @property
     def description(self) -> str:
