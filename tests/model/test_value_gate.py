@@ -66,3 +66,17 @@ def test_auto_does_not_choose_a_family_that_ranks_best_but_overforecasts_the_tot
              "pareto": {"spend_gini": 0.65, "total_purchases_abs_pct_error": 25.0}}
     scores = selection_scores(means)
     assert select_family({name: {"selection_score": s} for name, s in scores.items()}) == "pareto"
+
+
+def test_no_model_to_serve_names_only_options_the_command_has(tmp_path, monkeypatch):
+    """`retain serve` has no --models option: the error no longer tells it to use one."""
+    from retain.errors import RetainError
+    from retain.models.registry import load_models
+    from retain.settings import Settings
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(RetainError) as error:
+        load_models(Settings(home=tmp_path / "home"))
+    message = str(error.value)
+    assert "retain promote clv --version N" in message
+    assert "retain score --models clv=N,churn=M" in message and "or name versions with --models" not in message
