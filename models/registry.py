@@ -47,8 +47,8 @@ LOCK_SUFFIX = ".promotion-lock"
 LOCK_TAG = "retain.lock"
 # The holdout metrics shown for a version (GET /models, the report, retain models), per model.
 KEY_METRICS = {
-    VALUE_MODEL_NAME: ("purchases_mae", "baseline_purchases_mae", "purchases_rmse", "spend_mae",
-                       "total_purchases_pct_error", "purchases_spearman", "top10_revenue_share"),
+    VALUE_MODEL_NAME: ("spend_gini", "baseline_spend_gini", "top10_revenue_share", "total_purchases_pct_error",
+                       "purchases_mae", "baseline_purchases_mae", "purchases_rmse", "spend_mae", "purchases_spearman"),
     CHURN_MODEL_NAME: ("macro_f1", "baseline_majority_macro_f1", "baseline_logistic_rfm_macro_f1", "accuracy",
                        "log_loss", "brier", "churn_roc_auc", "churn_pr_auc", "churn_top_decile_lift"),
 }
@@ -422,8 +422,8 @@ def load_models(settings: Settings, selection: str = CHAMPION) -> LoadedModels:
     if not loaded.models:
         raise RetainError(
             f"no model to score with in {display_uri(settings.resolved_tracking_uri)}: train one first "
-            "(retain train clv / retain train churn), promote a version (retain promote), or name versions with "
-            "--models clv=N,churn=M"
+            "(retain train clv / retain train churn) or promote a version (retain promote clv --version N --force); "
+            "retain score can also name versions: retain score --models clv=N,churn=M"
         )
     return loaded
 

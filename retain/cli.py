@@ -272,8 +272,9 @@ def _report(result, args, summary) -> int:
 
 
 def _print_value_summary(result) -> None:
-    rows = ["purchases_mae", "purchases_rmse", "spend_mae", "spend_rmse", "total_purchases_pct_error",
-            "purchases_spearman", "spend_spearman", "top10_revenue_share", "top20_revenue_share"]
+    rows = ["spend_gini", "purchases_gini", "top5_revenue_share", "top10_revenue_share", "top20_revenue_share",
+            "total_purchases_pct_error", "total_spend_pct_error", "purchases_mae", "purchases_rmse", "spend_mae",
+            "spend_rmse", "purchases_spearman", "spend_spearman"]
     columns = {"model": result.metrics, "naive": result.baseline_metrics}
     if result.champion_metrics:
         columns["champion"] = result.champion_metrics

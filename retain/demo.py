@@ -109,17 +109,23 @@ def next_steps(result: DemoResult, retain: str = "retain") -> list[str]:
     example = customer.loc[customer["not_scored_reason"] == "", "customer_id"].iloc[0]
     home = f"RETAIN_HOME={settings.home}"
     auth = "-H 'Authorization: Bearer change-me' -H 'Content-Type: application/json'"
-    return [
+    first, second = ((result.as_of - pd.Timedelta(days=days)).date() for days in (300, 80))
+    steps = [
         f"open the report:   {result.report}",
         f"runs and models:   {Path(retain).parent / 'mlflow' if '/' in retain else 'mlflow'} ui "
         f"--backend-store-uri {settings.resolved_tracking_uri}",
         f"list models:       {home} {retain} models",
         f"score again:       {home} {retain} score --data {result.data} --as-of {result.as_of.date()} --out scores.csv",
         f"rebuild report:    {home} {retain} report --out report.html",
+    ]
+    if result.churn is None:  # the HTTP service serves both champions; this base trained no churn model
+        return steps + ["serve over HTTP:   needs a churn-type champion as well, which this data (no churn events) "
+                        "cannot train: run the demo on generated data (retain demo) to try the service"]
+    return steps + [
         f"serve over HTTP:   {home} RETAIN_API_KEYS=change-me {retain} serve --port 3000",
         f"look up a score:   curl -s -X POST localhost:3000/lookup {auth} -d '{{\"customer_ids\": [\"{example}\"]}}'",
         f"score a customer:  curl -s -X POST localhost:3000/score {auth} "
         f"-d '{{\"as_of\": \"{result.as_of.date()}\", \"customers\": [{{\"customer_id\": \"new-1\", "
-        '\"transactions\": [{\"timestamp\": \"2025-03-01\", \"amount\": 20.5}, '
-        '{\"timestamp\": \"2025-09-14\", \"amount\": 35.0}]}]}\'',
+        f'\"transactions\": [{{\"timestamp\": \"{first}\", \"amount\": 20.5}}, '
+        f'{{\"timestamp\": \"{second}\", \"amount\": 35.0}}]}}]}}\'',
     ]

@@ -62,3 +62,32 @@ def decide(gate: Gate, candidate: dict[str, float], baselines: dict[str, dict[st
         decision.promote &= ok
         decision.reasons.append(comparison(ok, "the current champion", why))
     return decision
+
+
+@dataclass(frozen=True)
+class ValueGate:
+    """The value models' rule, discrimination and calibration together (docs/value-models.md):
+    a candidate beats a reference when it ranks customers strictly better (higher normalized
+    Gini of holdout spend, ``ranking``) without forecasting worse in aggregate: its absolute
+    aggregate error (``aggregate``, in percent) is no larger than the reference's, or within
+    ``tolerance`` percent of the actual total. So a model that ranks best but over-forecasts
+    the total by 50% does not win, and one off by 5% is not held back by a reference off by 2%
+    (windows differ by several percent; the total is not known better than that)."""
+
+    ranking: str = "spend_gini"
+    aggregate: str = "total_purchases_abs_pct_error"
+    tolerance: float = 15.0
+
+    def calibrated(self, candidate: dict[str, float], reference: dict[str, float] | None = None) -> bool:
+        """The aggregate clause alone: within the tolerance, or no worse than ``reference``."""
+        bound = self.tolerance if reference is None else max(self.tolerance, reference[self.aggregate])
+        return candidate[self.aggregate] <= bound
+
+    def beats(self, candidate: dict[str, float], reference: dict[str, float]) -> tuple[bool, str]:
+        """(verdict, the reason in words)."""
+        ranks_better = candidate[self.ranking] > reference[self.ranking]
+        calibrated = self.calibrated(candidate, reference)
+        reason = (f"{self.ranking} {candidate[self.ranking]:.4g} vs {reference[self.ranking]:.4g}; "
+                  f"{self.aggregate} {candidate[self.aggregate]:.4g} vs {reference[self.aggregate]:.4g} "
+                  f"({'within' if calibrated else 'outside'} the {self.tolerance:g}% tolerance or the reference's)")
+        return ranks_better and calibrated, reason

@@ -20,17 +20,18 @@ from retain.features.eligibility import scorable_features
 from retain.models.value import (
     FitError, LearnedConfig, LearnedValueModel, ProbabilisticValueModel, SubscriptionValueModel, ValueConfig, ValueModel,
 )
+from retain.models.value.coverage import pit_histogram
 from retain.models.value.purchase import FAMILIES
 from retain.models.value.spend import SpendModel
 from retain.models.value.subscription import (
     FAMILY as SUBSCRIPTION_FAMILY, LABEL as SUBSCRIPTION_LABEL, SUBSCRIPTION, BusinessChoice, detect_business,
 )
 from retain.training import plots
-from retain.training.evaluate import naive_value_forecast, value_metrics
+from retain.training.evaluate import decile_calibration, naive_value_forecast, value_metrics
 from retain.training.publish import Candidate, publish
 from retain.console import strict_json
 from retain.models.registry import VALUE_MODEL_NAME, display_uri
-from retain.training.gate import Decision, Gate
+from retain.training.gate import Decision, ValueGate
 from retain.training.publish import fingerprint
 
 EXPERIMENT = "retain-clv"
@@ -40,9 +41,9 @@ LEARNED = "learned"
 VALUE_FAMILIES = (*FAMILIES, LEARNED)
 FAMILY_LABELS = {**{name: spec[0] for name, spec in FAMILIES.items()}, LEARNED: "learned (LightGBM)",
                  SUBSCRIPTION_FAMILY: SUBSCRIPTION_LABEL}
-# Promoted on: per-customer purchase error first, with rank agreement not allowed to get
-# worse (the family is chosen by ``selection_scores``, not by this gate).
-VALUE_GATE = Gate(primary="purchases_mae", secondary=("purchases_spearman",))
+# Promoted on ranking and calibration together (``ValueGate``: higher spend Gini without a
+# worse aggregate forecast); ``auto`` chooses the family by the same rule (``select_family``).
+VALUE_GATE = ValueGate()
 
 
 @dataclass
@@ -128,6 +129,21 @@ def _tracking_series(transactions, table, model: ValueModel, calibration_end, ho
     return grid, actual[: len(grid)], expected
 
 
+def purchases_pit(model: ValueModel, table: pd.DataFrame) -> list[float]:
+    """The PIT histogram (ten bins) of the model's holdout purchase counts (``pit_histogram``)."""
+    outcomes = model.outcomes(table, _holdout_days(model, table))
+    return [float(v) for v in pit_histogram(outcomes, table["holdout_purchases"])]
+
+
+def _log_pit(model: ValueModel, table: pd.DataFrame, metrics: dict[str, float]) -> list[float]:
+    shares = purchases_pit(model, table)
+    figure = plots.pit_histogram(shares, metrics["purchases_interval_coverage"],
+                                 metrics["purchases_interval_share_inside"], model.config.interval)
+    mlflow.log_figure(figure, "plots/pit_histogram.png")
+    plots.close(figure)
+    return shares
+
+
 def _log_plots(transactions, table, model: ValueModel, purchases, baseline_purchases, calibration_end, holdout_end):
     """The holdout and model plots of the run: a subscription model's retention curve, or
     the purchase model's P(alive) and expected-purchases matrices and cumulative tracking."""
@@ -177,8 +193,8 @@ def _fit_subscription(table, config, time_unit_days, choice: BusinessChoice, pro
     model = SubscriptionValueModel(config, time_unit_days, period_days=choice.period_days,
                                    business_reason=choice.reason).fit(table)
     purchases, spend, metrics = _holdout_evaluation(model, table)
-    progress(f"  {SUBSCRIPTION_LABEL}: holdout bills MAE {metrics['purchases_mae']:.4f}, Spearman "
-             f"{metrics['purchases_spearman']:.3f}, total error {metrics['total_purchases_pct_error']:+.1f}%, "
+    progress(f"  {SUBSCRIPTION_LABEL}: holdout bills MAE {metrics['purchases_mae']:.4f}, spend Gini "
+             f"{metrics['spend_gini']:.3f}, total error {metrics['total_purchases_pct_error']:+.1f}%, "
              f"{config.interval:.0%} interval coverage {metrics['purchases_interval_coverage']:.1%}")
     entry = {"params": {**model.purchase.params_, "kappa": model.purchase.kappa_},
              "coefficients": model.purchase.coef_, "period_days": model.period_days, "metrics": metrics}
@@ -189,7 +205,8 @@ def _fit_subscription(table, config, time_unit_days, choice: BusinessChoice, pro
 
 # Metrics summarised over the rolling-origin windows (mean and standard deviation).
 SUMMARY_METRICS = ("purchases_mae", "total_purchases_pct_error", "total_purchases_abs_pct_error",
-                   "purchases_spearman", "spend_spearman", "top10_revenue_share",
+                   "total_spend_pct_error", "spend_gini", "purchases_gini", "top10_revenue_share",
+                   "purchases_spearman", "spend_spearman",
                    "purchases_interval_coverage", "spend_interval_coverage")
 
 
@@ -268,9 +285,13 @@ def _fit_families(table, families, spend_model, config, time_unit_days, *, stric
             continue
         fitted[name] = model
         predictions[name] = (purchases, spend)
-        comparison[name] = {"params": model.params(), "metrics": metrics}
+        comparison[name] = {"params": model.params(), "metrics": metrics,
+                            "spend_deciles": decile_calibration(table["holdout_spend"], spend).to_dict(orient="list")}
+        if getattr(model.purchase, "limit_", ""):  # a boundary fit: the limiting model, in words
+            comparison[name]["note"] = model.purchase.description
+            progress(f"  {FAMILY_LABELS[name]}: {model.purchase.description}")
         progress(f"  {FAMILY_LABELS[name]}: holdout purchases MAE {metrics['purchases_mae']:.4f}, "
-                 f"Spearman {metrics['purchases_spearman']:.3f}, total error {metrics['total_purchases_pct_error']:+.1f}%, "
+                 f"spend Gini {metrics['spend_gini']:.3f}, total error {metrics['total_purchases_pct_error']:+.1f}%, "
                  f"{config.interval:.0%} interval coverage {metrics['purchases_interval_coverage']:.1%}")
     return fitted, predictions, comparison
 
@@ -369,36 +390,30 @@ def _rolling_origin(transactions, earlier, fitted, comparison, config, feature_c
     for name, score in scores.items():
         comparison[name]["selection_score"] = score
         mean, std = comparison[name]["mean"], comparison[name]["std"]
-        progress(f"  {FAMILY_LABELS[name]} over {len(per_family[name])} window(s): purchases MAE "
-                 f"{mean['purchases_mae']:.4f} ± {std['purchases_mae']:.4f}, total error "
-                 f"{mean['total_purchases_pct_error']:+.1f}% ± {std['total_purchases_pct_error']:.1f}, spend Spearman "
-                 f"{mean['spend_spearman']:.3f} ± {std['spend_spearman']:.3f}; selection score {score:.3f}")
+        progress(f"  {FAMILY_LABELS[name]} over {len(per_family[name])} window(s): spend Gini "
+                 f"{mean['spend_gini']:.3f} ± {std['spend_gini']:.3f}, total error "
+                 f"{mean['total_purchases_pct_error']:+.1f}% ± {std['total_purchases_pct_error']:.1f}, purchases MAE "
+                 f"{mean['purchases_mae']:.4f} ± {std['purchases_mae']:.4f}; selection score {score:.3f}")
 
 
-def selection_scores(means: dict[str, dict[str, float]]) -> dict[str, float]:
-    """The documented selection rule (docs/value-models.md): each family's mean over the
-    windows of
-        purchases_mae / best purchases_mae - 1           (per-customer error, relative)
-      + total_purchases_abs_pct_error / 100              (aggregate error)
-      + best spend_spearman - spend_spearman              (ranking of spend)
-    so 1% more error per customer weighs as much as 1 point of aggregate error or 0.01 of
-    rank correlation; the lowest score is chosen."""
-    best_mae = min(m["purchases_mae"] for m in means.values())
-    best_rank = max(m["spend_spearman"] for m in means.values())
-    return {
-        name: float(m["purchases_mae"] / max(best_mae, 1e-12) - 1
-                    + m["total_purchases_abs_pct_error"] / 100
-                    + best_rank - m["spend_spearman"])
-        for name, m in means.items()
-    }
+def selection_scores(means: dict[str, dict[str, float]], gate: ValueGate = VALUE_GATE) -> dict[str, float]:
+    """The documented selection rule (docs/value-models.md), the gate's rule over the
+    families' means over the windows: a family is calibrated when its mean absolute
+    aggregate error is within the gate's tolerance (15%) or no worse than the best family's;
+    its score is its mean spend Gini, less 1 when it is not calibrated (so every calibrated
+    family ranks above every other); the highest score is chosen. A family that ranks best
+    but over-forecasts the total by 50% is not chosen while another stays within 15%."""
+    best_aggregate = min(m[gate.aggregate] for m in means.values())
+    bound = {gate.aggregate: best_aggregate}
+    return {name: float(m[gate.ranking] - (0.0 if gate.calibrated(m, bound) else 1.0)) for name, m in means.items()}
 
 
 def select_family(comparison: dict[str, dict]) -> str:
-    """The family with the lowest selection score; the simpler family (BG/NBD, MBG/NBD,
+    """The family with the highest selection score; the simpler family (BG/NBD, MBG/NBD,
     Pareto/NBD, learned order) on a tie."""
     scored = [name for name in VALUE_FAMILIES if "selection_score" in comparison.get(name, {})]
-    return min(scored, key=lambda name: (round(comparison[name]["selection_score"], 9),
-                                         VALUE_FAMILIES.index(name)))
+    return max(scored, key=lambda name: (round(comparison[name]["selection_score"], 9),
+                                         -VALUE_FAMILIES.index(name)))
 
 
 def train_value_model(
@@ -444,6 +459,7 @@ def train_value_model(
         progress(f"fitting Gamma-Gamma on the repeat buyers among {len(table):,} customers")
         spend_model = SpendModel(penalizer=config.penalizer, min_repeat_buyers=config.min_repeat_buyers).fit(
             table["frequency"], table["monetary"])
+        progress(f"  spend: {spend_model.description}")
         fitted, predictions, comparison = _fit_families(
             table, families, spend_model, config, feature_config.time_unit_days, strict=family != "auto",
             progress=progress, windows=window_tables)
@@ -459,7 +475,7 @@ def train_value_model(
     purchases, spend = predictions[chosen]
     metrics = comparison[chosen]["metrics"]
     if family == "auto" and len(fitted) > 1:
-        progress(f"chose {FAMILY_LABELS[chosen]}: lowest selection score "
+        progress(f"chose {FAMILY_LABELS[chosen]}: highest selection score "
                  f"({comparison[chosen]['selection_score']:.3f}; see docs/value-models.md)")
 
     duration = float(table["holdout_duration"].iloc[0])
@@ -548,10 +564,11 @@ def _log_run(run: _TrainingRun, decision: Decision, champion_metrics: dict | Non
             mlflow.log_metrics({f"{name}_{k}": v for k, v in entry["metrics"].items()})
     mlflow.log_metrics({f"param_{k}": v for k, v in {**model.purchase.params_, **model.spend.params_}.items()})
     mlflow.log_metrics(model.fit_metrics())
+    pit = _log_pit(model, run.table, run.metrics)
     mlflow.log_dict({"chosen": run.chosen, "business": choice.kind, "business_reason": choice.reason,
                      "comparison": run.comparison, "baseline": run.baseline, "champion": champion_metrics,
                      "decision": decision.reason, "standard_errors": model.purchase.standard_errors(),
-                     "warnings": run.warnings},
+                     "purchases_pit_histogram": pit, "interval": config.interval, "warnings": run.warnings},
                     "evaluation.json")
     _log_plots(run.transactions, run.table, model, run.purchases, run.baseline_purchases, run.calibration_end,
                run.holdout_end)

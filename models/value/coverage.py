@@ -57,3 +57,16 @@ def band_share(below: np.ndarray, upto: np.ndarray, low: float, high: float) -> 
     overlap = np.clip(np.minimum(upto, high) - np.maximum(below, low), 0.0, None)
     point = (below >= low) & (below <= high)
     return np.where(width > 1e-12, overlap / np.maximum(width, 1e-300), point.astype(float))
+
+
+def pit_histogram(outcomes, actual_purchases, bins: int = 10) -> np.ndarray:
+    """The (non-randomized) PIT histogram of purchase counts ([CGH2009]): each customer's PIT
+    is spread evenly over [F(y-1), F(y)], the share of it in each of ``bins`` equal bins of
+    [0, 1] is averaged over customers. Flat at 1/bins when the predictive distributions are
+    calibrated; a U shape means too narrow, a hump too wide, a slope biased. ``outcomes``: any
+    family's ``OutcomeDistribution`` (it needs ``count_cdf`` only)."""
+    purchases = np.asarray(actual_purchases, dtype=float)
+    below, upto = outcomes.count_cdf(purchases - 1), outcomes.count_cdf(purchases)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    shares = np.array([band_share(below, upto, low, high).mean() for low, high in zip(edges[:-1], edges[1:])])
+    return shares / max(shares.sum(), 1e-300)  # a point PIT on an inner edge counts in both bins

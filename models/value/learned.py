@@ -86,6 +86,12 @@ class LearnedConfig:
         if not 0 < self.validation_share < 0.5:
             raise ValueError("validation_share must be between 0 and 0.5")
 
+    def base_families(self) -> tuple[str, ...]:
+        """``base_family`` first, then the other probabilistic families: the probabilistic
+        inputs come from the first that fits (at a boundary a family is its limiting model,
+        ``PurchaseModel.fit``; one that truly fails is passed over)."""
+        return (self.base_family, *[f for f in ("bgnbd", "mbgnbd", "pareto") if f != self.base_family])
+
     def step(self, training_rows: int) -> float:
         if self.learning_rate is not None:
             return self.learning_rate
@@ -171,14 +177,18 @@ class LearnedValueModel:
                 f"only {len(inner):,} customers bought before the inner cutoff {inner_cutoff.date()}; the learned model "
                 f"needs at least {MIN_TRAINING_CUSTOMERS}: use a later calibration end or more history")
         # the inner base model only feeds inputs: its parts, no tier edges (a pass over every customer)
-        inner_base = ProbabilisticValueModel(
-            learned_config.base_family, config, unit,
-            spend=SpendModel(penalizer=config.penalizer, min_repeat_buyers=config.min_repeat_buyers).fit(
-                inner["frequency"], inner["monetary"]),
-            purchase=PurchaseModel(learned_config.base_family, penalizer=config.penalizer).fit(
+        inner_spend = SpendModel(penalizer=config.penalizer, min_repeat_buyers=config.min_repeat_buyers).fit(
+            inner["frequency"], inner["monetary"])
+        inner_purchase = _first_that_fits(
+            learned_config.base_families(),
+            lambda family: PurchaseModel(family, penalizer=config.penalizer).fit(
                 inner["frequency"], inner["recency"], inner["T"]))
+        inner_base = ProbabilisticValueModel(inner_purchase.family, config, unit, spend=inner_spend,
+                                             purchase=inner_purchase)
         if self.base is None:
-            self.base = ProbabilisticValueModel(learned_config.base_family, config, unit).fit(features)
+            self.base = _first_that_fits(
+                learned_config.base_families(),
+                lambda family: ProbabilisticValueModel(family, config, unit).fit(features))
         inputs = _inputs(inner, inner_base, window, None)
         names = list(inputs.columns)
         rng = np.random.default_rng(learned_config.seed)
@@ -356,6 +366,17 @@ class LearnedValueModel:
     def log_likelihood(self) -> None:
         """None: the boosters' forecasts do not come from the base model's likelihood."""
         return None
+
+
+def _first_that_fits(families: tuple[str, ...], fit: Callable[[str], object]):
+    """``fit(family)`` of the first family that fits; the FitErrors of all, if none does."""
+    reasons = []
+    for family in families:
+        try:
+            return fit(family)
+        except FitError as exc:
+            reasons.append(str(exc))
+    raise FitError("no probabilistic model could be fitted for the learned model's inputs: " + "; ".join(reasons))
 
 
 # --- inputs ------------------------------------------------------------------------------

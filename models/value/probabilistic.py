@@ -216,6 +216,7 @@ class ProbabilisticValueModel:
             "purchase_model": self.purchase.family,
             "purchase_params": self.purchase.params_,
             "spend_params": self.spend.params_,
+            "spend_model": self.spend.description,
             "time_unit_days": self.time_unit_days,
             **self.config.money_terms(),
         }

@@ -248,8 +248,32 @@ def _groups(x, t_x, T, weights):
     return _x_groups(x, weights)
 
 
+def _nbd_objective(log_params, x, t_x, T, weights, groups=None) -> tuple[float, np.ndarray]:
+    """NBD total negative log-likelihood (r, alpha: Poisson purchases at a gamma-distributed
+    rate, nobody drops out; [Hardie-note-009]'s limit s -> 0) and its gradient in log
+    parameters: the limit of BG/NBD and MBG/NBD as the drop-out probability a/(a+b) -> 0
+    and of Pareto/NBD as s -> 0, with the same constants."""
+    r, alpha = np.exp(log_params)
+    distinct_x, x_weight = (groups or _groups(x, t_x, T, weights))[:2]
+    log_alpha_T = np.log(alpha + T)
+    log_likelihood = ((x_weight * (gammaln(r + distinct_x) - gammaln(r) + r * np.log(alpha))).sum()
+                      - (weights * (r + x) * log_alpha_T).sum())
+    d_r = (x_weight * (digamma(r + distinct_x) - digamma(r) + np.log(alpha))).sum() - (weights * log_alpha_T).sum()
+    d_alpha = weights.sum() * r / alpha - (weights * (r + x) / (alpha + T)).sum()
+    return -log_likelihood, -np.array([d_r * r, d_alpha * alpha])
+
+
+# The limiting model a family reaches when the data show no drop-out (its name, parameters).
+NO_DROPOUT = "nbd"
+NO_DROPOUT_PARAMS = ("r", "alpha")
+NO_DROPOUT_WORDS = "no detectable dropout: this is the NBD model (purchases at each customer's own steady rate)"
+# 5% critical value of chi-square with 2 degrees of freedom: a family's two drop-out
+# parameters must raise the log-likelihood by more than half of it to count as detected.
+_DROPOUT_DETECTED = 5.991
+
 # objective, precomputed groups, and which log parameters carry the time unit
 _OBJECTIVES = {
+    NO_DROPOUT: (_nbd_objective, _groups, (1,)),
     "bgnbd": (_bgnbd_objective, _groups, (1,)),
     "mbgnbd": (_mbgnbd_objective, _groups, (1,)),
     "pareto": (_pareto_objective, _pareto_groups, (1, 3)),
@@ -276,7 +300,8 @@ def _fit_maximum_likelihood(family: str, x, t_x, T, weights, penalizer: float = 
     histories start from a fit on a sample of them (5%, and at least 20,000), with that
     fit's curvature scaled up as the first inverse-Hessian guess: the full fit then takes a
     handful of steps, not forty."""
-    label = FAMILIES[family][0]
+    label, names = (("NBD", NO_DROPOUT_PARAMS) if family == NO_DROPOUT
+                    else (FAMILIES[family][0], FAMILIES[family][2]))
     objective, grouping, time_params = _OBJECTIVES[family]
     objective = _finite_or_infinite(_penalized(objective, penalizer))
     scale = 1.0 / T.max()
@@ -297,7 +322,7 @@ def _fit_maximum_likelihood(family: str, x, t_x, T, weights, penalizer: float = 
         result = minimize(objective, start, jac=True, method="BFGS", args=(*part, groups), options=options)
         return result, groups
 
-    start, inverse_hessian = _starting_point(*data, time_params), None
+    start, inverse_hessian = _starting_point(*data, time_params)[: len(names)], None
     with np.errstate(all="ignore"):
         if len(x) > 40_000:
             sample = np.random.default_rng(0).random(len(x)) < max(0.05, 20_000 / len(x))
@@ -311,12 +336,16 @@ def _fit_maximum_likelihood(family: str, x, t_x, T, weights, penalizer: float = 
         result, _ = bfgs(data, start, inverse_hessian)
     log_params = result.x.copy()
     log_params[list(time_params)] -= np.log(scale)
-    _check_not_extreme(label, dict(zip(FAMILIES[family][2], np.exp(log_params))))
-    if not np.all(np.isfinite(result.jac)) or np.abs(result.jac).max() > 1e-4 * weights.sum():
-        raise FitError(
-            f"the {label} fit did not converge on {int(weights.sum()):,} customers ({result.message}); "
-            "try a penalizer (e.g. --penalizer 0.001) or a longer calibration period"
-        )
+    try:
+        _check_not_extreme(label, dict(zip(names, np.exp(log_params))))
+        if not np.all(np.isfinite(result.jac)) or np.abs(result.jac).max() > 1e-4 * weights.sum():
+            raise FitError(
+                f"the {label} fit did not converge on {int(weights.sum()):,} customers ({result.message}); "
+                "try a penalizer (e.g. --penalizer 0.001) or a longer calibration period"
+            )
+    except FitError as exc:
+        exc.log_params = log_params  # where the optimiser stopped: the caller may recognise a limit
+        raise
     return log_params
 
 
@@ -431,6 +460,7 @@ class PurchaseModel:
     log_params_cov_: np.ndarray | None = None
     n_customers_: int = 0
     n_patterns_: int = 0
+    limit_: str = ""  # NO_DROPOUT where the family's fit reached its no-drop-out limit
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -442,7 +472,12 @@ class PurchaseModel:
 
     @property
     def param_names(self) -> tuple[str, ...]:
-        return FAMILIES[self.family][2]
+        return NO_DROPOUT_PARAMS if self.limit_ else FAMILIES[self.family][2]
+
+    @property
+    def description(self) -> str:
+        """The fitted model in words: the family, or the limit its fit reached."""
+        return f"{self.label}: {NO_DROPOUT_WORDS}" if self.limit_ else self.label
 
     # --- fitting -------------------------------------------------------------------
 
@@ -459,11 +494,16 @@ class PurchaseModel:
             )
         distinct, counts, _ = collapse({"frequency": frequency, "recency": recency, "T": T})
         data = (distinct["frequency"], distinct["recency"], distinct["T"], counts.astype(float))
-        log_params = _fit_maximum_likelihood(self.family, *data, penalizer=self.penalizer)
+        self.limit_ = ""
+        try:
+            log_params = _fit_maximum_likelihood(self.family, *data, penalizer=self.penalizer)
+        except FitError as exc:
+            log_params = self._no_dropout_limit(data, exc)
+            self.limit_ = NO_DROPOUT
         self.params_ = dict(zip(self.param_names, map(float, np.exp(log_params))))
         self.n_customers_ = int(counts.sum())
         self.n_patterns_ = len(counts)
-        objective, grouping, _ = _OBJECTIVES[self.family]
+        objective, grouping, _ = _OBJECTIVES[self.limit_ or self.family]
         groups = grouping(*data)
         with np.errstate(all="ignore"):
             self.log_likelihood_ = -float(objective(self._log_params(), *data, groups)[0])
@@ -473,6 +513,27 @@ class PurchaseModel:
             raise FitError(f"the {self.label} likelihood is not finite on this data; try another model")
         self.log_params_cov_ = covariance_from(information) if np.all(np.isfinite(information)) else None
         return self
+
+    def _no_dropout_limit(self, data, failure: FitError) -> np.ndarray:
+        """Where the family's fit ran to a boundary: the NBD's log parameters if the NBD
+        (no drop-out, the limit every family reaches as drop-out vanishes) fits as well as
+        the family did where its fit stopped (the likelihood-ratio statistic below the 5%
+        critical value of chi-square with 2 degrees of freedom); else ``failure`` is raised:
+        a fit that truly failed."""
+        try:
+            nbd = _fit_maximum_likelihood(NO_DROPOUT, *data, penalizer=self.penalizer)
+        except FitError:
+            raise failure from None
+        objective, grouping, _ = _OBJECTIVES[self.family]
+        stopped = getattr(failure, "log_params", None)
+        with np.errstate(all="ignore"):
+            nbd_fit = -_OBJECTIVES[NO_DROPOUT][0](nbd, *data)[0]
+            family_fit = -objective(stopped, *data, grouping(*data))[0] if stopped is not None else np.inf
+        if not np.isfinite(family_fit):
+            family_fit = nbd_fit if stopped is not None else np.inf
+        if 2 * (family_fit - nbd_fit) > _DROPOUT_DETECTED:
+            raise failure
+        return nbd
 
     def _log_params(self) -> np.ndarray:
         return np.log([self.params_[name] for name in self.param_names])
@@ -497,6 +558,8 @@ class PurchaseModel:
         self._require_fitted()
         x, t_x, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
         p = params or self.params_
+        if self.limit_:
+            return np.ones(np.broadcast(x, t_x, T).shape)
         with np.errstate(all="ignore"):
             if self.family == "pareto":
                 alive_term = -(p["r"] + x) * np.log(p["alpha"] + T) - p["s"] * np.log(p["beta"] + T)
@@ -534,7 +597,9 @@ class PurchaseModel:
 
     def _expected_purchases(self, t, frequency, recency, T, p, alive, pairs) -> np.ndarray:
         horizons = np.atleast_1d(np.asarray(t, dtype=float))
-        if self.family == "pareto":
+        if self.limit_:  # no drop-out: the posterior mean rate (r+x)/(alpha+T) times t
+            result = alive * (p["r"] + frequency) / (p["alpha"] + T) * horizons[:, None]
+        elif self.family == "pareto":
             log_ratio = np.log((p["beta"] + T) / (p["beta"] + T + horizons[:, None]))
             s_minus_1 = p["s"] - 1
             # [1 - u^(s-1)] / (s-1) = -expm1((s-1) log u) / (s-1), which tends to -log u at s = 1
@@ -557,7 +622,9 @@ class PurchaseModel:
         MBG/NBD: the same with p ~ Beta(a, b+x+1) (a drop-out chance at every purchase,
         the first included). Pareto/NBD: mu ~ Gamma(s, beta+T), P(survive) = ((beta+T)/(beta+T+t))^s.
         """
-        if self.family == "pareto":
+        if self.limit_:
+            survive = np.ones(np.shape(T))
+        elif self.family == "pareto":
             survive = ((p["beta"] + T) / (p["beta"] + T + t)) ** p["s"]
         else:
             extra = 1.0 if self.family == "mbgnbd" else 0.0
@@ -577,7 +644,7 @@ class PurchaseModel:
             + s (alpha+T)^(r+x) (beta+T)^s [G(T) - G(T+t)]   (G as in the likelihood),
         the same value as lifetimes' conditional P(N = 0) ([Hardie-note-028] eq. 16), in log space.
         """
-        if self.family == "pareto":
+        if self.family == "pareto" and not self.limit_:
             return self._pareto_p_no_purchase(t, frequency, recency, T, p, alive)
         quiet = ((p["alpha"] + T) / (p["alpha"] + T + t)) ** (p["r"] + frequency)
         return np.clip(1.0 - alive + alive * quiet, 0.0, 1.0)
@@ -594,6 +661,8 @@ class PurchaseModel:
 
     def expected_purchases_new(self, t) -> np.ndarray:
         """Expected repeat purchases by a new customer in their first t units (unconditional)."""
+        if self.limit_:
+            return self.params_["r"] / self.params_["alpha"] * np.asarray(t, float)
         return np.asarray(self._fitter().expected_number_of_purchases_up_to_time(np.asarray(t, float)), dtype=float)
 
     def standard_errors(self) -> dict[str, float]:
@@ -729,7 +798,7 @@ def count_tail(model: "PurchaseModel", t: float, x: np.ndarray, T: np.ndarray, c
     p = model.params_
     x, T = np.asarray(x, dtype=float), np.asarray(T, dtype=float)
     shape = p["r"] + x
-    if model.family == "pareto":
+    if model.family == "pareto" and not model.limit_:
         nodes, weights = np.polynomial.legendre.leggauss(_DEATH_NODES)
         u = (nodes + 1) / 2 * t
         scale = p["beta"] + T[:, None]
@@ -741,7 +810,8 @@ def count_tail(model: "PurchaseModel", t: float, x: np.ndarray, T: np.ndarray, c
     else:
         times = np.full((len(x), 1), float(t))
         node_weight = None  # one time node of weight 1: P(K >= n) itself
-        b_prime = p["b"] + x + (1.0 if model.family == "mbgnbd" else 0.0)
+        # no drop-out (the NBD limit): every purchase chance is a purchase
+        b_prime = None if model.limit_ else p["b"] + x + (1.0 if model.family == "mbgnbd" else 0.0)
         survival_step = np.ones(len(x))  # B(a, b'+n-1) / B(a, b'), 1 at n = 1
     miss = times / (p["alpha"] + T[:, None] + times)  # 1 - p of the negative binomial
     with np.errstate(all="ignore"):

@@ -230,7 +230,11 @@ def value_evidence_section(evidence: ModelEvidence, charts: Charts) -> str:
         parts.append(f"<p>Gate: {_e(evaluation.get('decision', ''))}</p>")
         for warning in evaluation.get("warnings") or []:
             parts.append(f'<p class="note">{_e(warning)}</p>')
+        parts.append(_interval_calibration(evaluation))
     parts += _logged_plots(evidence, (
+        ("pit_histogram.png", "PIT histogram of holdout purchases",
+         "Where each customer's actual holdout purchases fell in their predictive distribution: flat bars mean "
+         "calibrated intervals, a U shape too narrow, a hump too wide."),
         ("cumulative_tracking.png", "Cumulative repeat purchases, actual vs predicted",
          "Repeat purchases of the calibration customers, summed day by day: the model's expectation against what happened."),
         ("holdout_by_frequency.png", "Holdout purchases by calibration frequency", ""),
@@ -238,6 +242,21 @@ def value_evidence_section(evidence: ModelEvidence, charts: Charts) -> str:
         ("frequency_recency_matrix.png", "Frequency/recency matrix", "Expected purchases by frequency and recency."),
     ), charts)
     return "\n".join(parts)
+
+
+def _interval_calibration(evaluation: dict) -> str:
+    """The chosen value model's interval coverage in words: the randomized PIT coverage
+    (judges calibration) beside the plain share inside (higher for whole-number counts)."""
+    metrics = (evaluation.get("comparison", {}).get(evaluation.get("chosen"), {}) or {}).get("metrics", {})
+    coverage, inside = metrics.get("purchases_interval_coverage"), metrics.get("purchases_interval_share_inside")
+    if coverage is None or inside is None:
+        return ""
+    level = evaluation.get("interval", 0.8)
+    return (f"<p>Purchase intervals ({level:.0%}): randomized PIT coverage {coverage:.1%}, which is {level:.0%} "
+            f"when the intervals are calibrated; {inside:.1%} of customers fell inside their interval, more than "
+            f"{level:.0%} by construction for whole-number counts (a customer who most likely buys nothing gets "
+            "the interval 0 to 0), so that share is not read as miscalibration. The PIT histogram below shows "
+            "the whole distribution.</p>")
 
 
 def churn_evidence_section(evidence: ModelEvidence, charts: Charts) -> str:

@@ -339,17 +339,29 @@ def at_risk_by_type(at_risk: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.D
 
 # --- the models' evaluation --------------------------------------------------------------------
 
-VALUE_METRIC_ROWS = ("purchases_mae", "purchases_rmse", "spend_mae", "spend_rmse", "total_purchases_pct_error",
-                     "purchases_spearman", "spend_spearman", "top10_revenue_share", "top20_revenue_share")
+VALUE_METRIC_ROWS = ("spend_gini", "purchases_gini", "top5_revenue_share", "top10_revenue_share",
+                     "top20_revenue_share", "total_purchases_pct_error", "total_spend_pct_error",
+                     "spend_decile_calibration_error", "purchases_mae", "purchases_rmse", "spend_mae", "spend_rmse",
+                     "purchases_spearman", "spend_spearman", "purchases_interval_coverage",
+                     "purchases_interval_share_inside")
 CHURN_METRIC_ROWS = ("macro_f1", "accuracy", "log_loss", "brier", "churn_roc_auc", "churn_pr_auc",
                      "churn_top_decile_lift", "type_accuracy_among_churners", "type_macro_f1_among_churners")
-_LOWER_IS_BETTER = ("_mae", "_rmse", "log_loss", "brier", "abs_pct_error")
+_LOWER_IS_BETTER = ("_mae", "_rmse", "log_loss", "brier", "abs_pct_error", "_calibration_error")
+
+
+def _better_when(metric: str) -> str:
+    if metric.endswith("_pct_error") and "abs" not in metric:
+        return "closer to 0"
+    if metric.endswith("_interval_coverage"):
+        return "closer to the interval level"
+    if metric.endswith(("_share_inside", "_spearman")):
+        return "reported only"
+    return "lower" if metric.endswith(_LOWER_IS_BETTER) else "higher"
 
 
 def metric_table(rows: list[str], columns: dict[str, dict]) -> pd.DataFrame:
     """One row per metric, which way is better, and one column per compared model."""
-    data = {"metric": rows, "better when": ["closer to 0" if r.endswith("_pct_error") and "abs" not in r
-                                            else "lower" if r.endswith(_LOWER_IS_BETTER) else "higher" for r in rows]}
+    data = {"metric": rows, "better when": [_better_when(r) for r in rows]}
     for name, values in columns.items():
         data[name] = [values.get(r, float("nan")) if values else float("nan") for r in rows]
     return pd.DataFrame(data)

@@ -40,8 +40,8 @@ def test_every_option_has_help_and_shows_its_default():
 
 @pytest.fixture(scope="module")
 def constant_spend(tmp_path_factory):
-    """Every purchase costs 10.00: the Gamma-Gamma optimiser cannot converge, and lifetimes
-    prints the optimiser's result to stdout before raising."""
+    """Every purchase costs 10.00 (a dates-only log): once lifetimes' Gamma-Gamma optimiser
+    printed its result to stdout and stopped; the spend model now gives the observed mean."""
     folder = tmp_path_factory.mktemp("constant") / "data"
     folder.mkdir()
     tables = generate(GeneratorConfig(customers=3000, seed=2))
@@ -52,16 +52,15 @@ def constant_spend(tmp_path_factory):
 
 def test_library_prints_and_warnings_stay_off_stdout_and_hidden_unless_verbose(constant_spend, home, capsys):
     argv = ["train", "clv", "--data", str(constant_spend), "--calibration-end", "2025-01-01",
-            "--data-cutoff", "2026-01-01", "--json"]
-    assert main(argv) == 2
+            "--data-cutoff", "2026-01-01", "--model", "bgnbd", "--json"]
+    assert main(argv) == 0
     out = capsys.readouterr()
-    assert out.out == ""  # not the optimiser's "message: ... success: False"
-    assert "error: the Gamma-Gamma spend fit did not converge" in out.err
+    assert json.loads(out.out)["model_version"] == "1"  # one JSON document, no optimiser output
+    assert "spend per purchase has no spread to model" in out.err  # said in words (issue 26)
     assert "success: False" not in out.err and "RuntimeWarning" not in out.err
-    assert main(argv + ["--verbose"]) == 2
+    assert main(argv + ["--verbose"]) == 0
     out = capsys.readouterr()
-    assert out.out == ""
-    assert "success: False" in out.err  # (pytest records the warnings itself, so they are not checked here)
+    assert json.loads(out.out)["model_version"] == "2"
 
 
 @pytest.mark.slow
