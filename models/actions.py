@@ -1,5 +1,10 @@
 """Every action text retain recommends, in one place: the move for each value tier and
-value-matrix quadrant, and the retention move for each churn type (docs/domain.md)."""
+value-matrix quadrant, and the retention move for each churn type (docs/domain.md).
+
+A tier move and a quadrant move never point opposite ways for one customer
+(docs/customer-story.md): the matrix's "high later" is the pyramid's top three tiers, and
+each move's direction is in ``MOVE_DIRECTION``: "grow" (spend to keep or raise the
+customer's value) or "save" (serve at the lowest cost)."""
 
 # The move that would raise a customer to the next tier (docs/domain.md, customer pyramid).
 PYRAMID_MOVES = {
@@ -10,10 +15,18 @@ PYRAMID_MOVES = {
 }
 
 QUADRANT_MOVES = {
-    "high now / high later": "invest: the most valuable now and later",
-    "high now / low later": "maintain: the cash-flow core, large now but less later",
-    "low now / high later": "develop: little now, real potential",
+    "high now / high later": "invest: large now and among the top by value later",
+    "high now / low later": "harvest: large so far, little expected later; serve efficiently, no new investment",
+    "low now / high later": "develop: little so far, among the top by value later",
     "low now / low later": "reduce cost or let go: low now and later",
+}
+
+# Which way each value move points: "grow" spends on the customer, "save" serves at low cost.
+MOVE_DIRECTION = {
+    PYRAMID_MOVES["platinum"]: "grow", PYRAMID_MOVES["gold"]: "grow", PYRAMID_MOVES["iron"]: "grow",
+    PYRAMID_MOVES["lead"]: "save",
+    QUADRANT_MOVES["high now / high later"]: "grow", QUADRANT_MOVES["low now / high later"]: "grow",
+    QUADRANT_MOVES["high now / low later"]: "save", QUADRANT_MOVES["low now / low later"]: "save",
 }
 
 

@@ -26,8 +26,10 @@ from retain.features.tables import positions_in
 from retain.models.churn import ChurnTypeModel
 from retain.models.value import ValueModel, value_scores
 
-# The columns the value model computes (its drift profile is the one that counts for them).
-VALUE_OUTPUTS = ("p_alive", "expected_purchases", "expected_order_value", "clv", "value_tier", "value_quadrant")
+# The columns the value model computes (its drift profile is the one that counts for them); the
+# lifecycle stage among them: the value model's P(alive) decides termination (features.segments).
+VALUE_OUTPUTS = ("p_alive", "expected_purchases", "expected_order_value", "clv", "value_tier", "value_quadrant",
+                 "lifecycle_stage")
 # The feature columns every score row carries, whichever models there are.
 FEATURE_COLUMNS = ("frequency", "recency", "T", "monetary", "rfm_code", "rfm_segment", "lifecycle_stage")
 
