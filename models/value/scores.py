@@ -55,10 +55,8 @@ def score_columns(features: pd.DataFrame, values: dict[str, np.ndarray], tier_ed
         judged = stage_given_p_alive(stage, values["p_alive"], config.termination_p_alive)
         if judged is not stage:
             columns["lifecycle_stage"] = _same_kind(judged, stage)
-    for mean, low, high in (("clv", "clv_low", "clv_high"),
-                            ("expected_purchases", "expected_purchases_low", "expected_purchases_high")):
-        if low in columns and high in columns:
-            columns[low], columns[high] = holding_the_mean(values[mean], columns[low], columns[high])
+    if "clv_low" in columns and "clv_high" in columns:
+        columns["clv_low"], columns["clv_high"] = holding_the_mean(values["clv"], columns["clv_low"], columns["clv_high"])
     tier = tier_edges.pyramid_index(values["clv"])
     quadrant = tier_edges.quadrant_index(current_value(features, config), values["clv"])
     columns["value_tier"] = _PYRAMID_NAMES[tier]
