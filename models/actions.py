@@ -6,6 +6,8 @@ A tier move and a quadrant move never point opposite ways for one customer
 each move's direction is in ``MOVE_DIRECTION``: "grow" (spend to keep or raise the
 customer's value) or "save" (serve at the lowest cost)."""
 
+import numpy as np
+
 # The move that would raise a customer to the next tier (docs/domain.md, customer pyramid).
 PYRAMID_MOVES = {
     "platinum": "keep: full service, priority care; protect the relationship",
@@ -42,3 +44,16 @@ GENERIC_ACTION = "contact the customer to learn why they may leave"
 LOW_RISK_ACTION = "no churn action: keep normal contact"
 
 
+# For a customer the value model believes gone (lifecycle stage "termination": P(alive) below
+# ValueConfig.termination_p_alive) and the churn model does not flag: the first move of the
+# precedence in docs/customer-story.md, never "keep normal contact".
+GONE_ACTION = "no retention spend: the customer looks gone; win back only if their value so far justifies it"
+
+
+def action_given_stage(action, will_churn, stage):
+    """``action`` with ``GONE_ACTION`` for the customers in "termination" whom the churn
+    model does not flag (a flagged customer keeps the move for their churn type)."""
+    ended = (np.asarray(stage, dtype=object) == "termination") & ~np.asarray(will_churn, dtype=bool)
+    if not ended.any():
+        return action
+    return np.where(ended, GONE_ACTION, np.asarray(action, dtype=object)).astype(object)

@@ -23,6 +23,7 @@ from retain.errors import RetainError
 from retain.features import FeatureConfig, FeatureReference
 from retain.features.eligibility import scorable_features
 from retain.features.tables import positions_in
+from retain.models.actions import action_given_stage
 from retain.models.churn import ChurnTypeModel
 from retain.models.value import ValueModel, value_scores
 
@@ -156,6 +157,9 @@ def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
             scored.update({name: churn[name] for name in churn if name in columns})
             scored["churn_horizon_days"] = np.full(len(features), pair.churn.config.horizon_days)
             batch.missing_features, batch.unknown_categories = notes.missing_features, notes.unknown_categories
+            if "lifecycle_stage" in scored and "recommended_action" in scored:  # docs/customer-story.md
+                scored["recommended_action"] = action_given_stage(
+                    scored["recommended_action"], scored["will_churn"], scored["lifecycle_stage"])
         for name, values in scored.items():
             if name in ("customer_id", "as_of"):
                 continue

@@ -16,12 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from retain.models.actions import MOVE_DIRECTION
+from retain.models.actions import LOW_RISK_ACTION, MOVE_DIRECTION
 from retain.models.value import ValueConfig
 
 TOLERANCE = 0.01
 # The value invariants, and the ones that read the churn model's columns.
 VALUE_INVARIANTS = ("alive_vs_lifecycle", "opposite_moves", "interval_holds_clv")
+# Read the churn columns but hold by the scoring core's construction (the precedence of moves).
+MOVE_INVARIANTS = ("termination_vs_action",)
+# Hold once the churn model is one threshold on p_churn (issue 23's churn part).
 CHURN_INVARIANTS = ("one_churn_threshold", "termination_vs_will_churn", "alive_vs_churn")
 # "P(alive) below 0.3 with p_churn below 0.1" (issue 23): the model thinks the customer is
 # probably gone already, the churn model that they will stay.
@@ -85,6 +88,8 @@ def broken_masks(scores: pd.DataFrame, termination_p_alive: float | None = None,
         if _has(scored, "lifecycle_stage", "p_alive"):
             ended = scored["lifecycle_stage"].astype(object).to_numpy() == "termination"
             masks["termination_vs_will_churn"] = ended & ~flagged
+            if _has(scored, "recommended_action"):
+                masks["termination_vs_action"] = ended & (scored["recommended_action"] == LOW_RISK_ACTION).to_numpy()
             masks["alive_vs_churn"] = (scored["p_alive"].to_numpy(dtype=float) < cut) & (p_churn < LOW_P_CHURN)
     return masks
 

@@ -17,14 +17,16 @@ from retain.data.cdnow import cdnow_transactions
 from retain.features import FeatureConfig
 from retain.features.pipeline import build_features
 from retain.features.segments import stage_given_p_alive
-from retain.models.actions import MOVE_DIRECTION, PYRAMID_MOVES, QUADRANT_MOVES
+from retain.models.actions import (
+    GONE_ACTION, LOW_RISK_ACTION, MOVE_DIRECTION, PYRAMID_MOVES, QUADRANT_MOVES, action_given_stage,
+)
 from retain.models.pyfunc import RetainPyfunc
 from retain.models.value.probabilistic import ProbabilisticValueModel
 from retain.models.value.scores import holding_the_mean
 from retain.models.value.tiers import PYRAMID, QUADRANT_MATRIX_NAMES, QUADRANTS, TierConfig, TierEdges, value_share_edge
 from retain.serving.scoring import ModelPair, score_customers
 
-from story import CHURN_INVARIANTS, VALUE_INVARIANTS, assert_story, check_story, story_failures
+from story import CHURN_INVARIANTS, MOVE_INVARIANTS, VALUE_INVARIANTS, assert_story, check_story, story_failures
 
 AS_OF = "2025-12-01"
 CDNOW_AS_OF = "1998-07-01"
@@ -66,6 +68,13 @@ def test_high_later_is_the_pyramid_top_and_high_now_a_share_of_value():
     assert value_share_edge(np.zeros(5), 0.8) == float("inf")
 
 
+def test_a_customer_who_looks_gone_is_never_told_to_keep_normal_contact():
+    action = np.array(["offer", LOW_RISK_ACTION, LOW_RISK_ACTION], dtype=object)
+    got = action_given_stage(action, np.array([True, False, False]), np.array(["termination", "termination", "growth"]))
+    assert got.tolist() == ["offer", GONE_ACTION, LOW_RISK_ACTION]
+    assert action_given_stage(action, np.array([False] * 3), np.array(["growth"] * 3)) is action
+
+
 def test_interval_widened_to_hold_the_mean_and_nothing_else():
     low, high = holding_the_mean(np.array([5.0, 50.0, 0.5, np.nan]), np.array([1.0, 0.0, 1.0, 0.0]),
                                  np.array([9.0, 40.0, 2.0, 3.0]))
@@ -82,6 +91,7 @@ def test_the_checker_finds_each_contradiction():
                        QUADRANT_MOVES["low now / low later"], None],
         "clv": [10.0, 5.0, 3.0, np.nan], "clv_low": [0.0, 0.0, 0.0, np.nan], "clv_high": [8.0, 9.0, 9.0, np.nan],
         "p_churn": [0.5, 0.05, 0.2, np.nan], "will_churn": pd.array([True, False, True, None], dtype="boolean"),
+        "recommended_action": ["make a targeted offer", LOW_RISK_ACTION, "make a targeted offer", None],
     })
     found = {i.name: (i.broken, i.scored, i.examples) for i in check_story(scores)}
     assert found["alive_vs_lifecycle"] == (1, 3, ("a",))
@@ -90,6 +100,7 @@ def test_the_checker_finds_each_contradiction():
     assert found["one_churn_threshold"] == (0, 3, ())
     assert found["termination_vs_will_churn"] == (1, 3, ("b",))
     assert found["alive_vs_churn"] == (1, 3, ("b",))
+    assert found["termination_vs_action"] == (1, 3, ("b",))
     assert {i.name for i in story_failures(scores)} == set(found) - {"one_churn_threshold"}
     assert {i.name for i in check_story(scores.drop(columns=["p_churn", "will_churn"]))} == set(VALUE_INVARIANTS)
 
@@ -102,13 +113,16 @@ def generated_scores(trained):
 
 
 def test_batch_scores_tell_one_value_story(generated_scores):
-    checks = assert_story(generated_scores, VALUE_INVARIANTS)
+    checks = assert_story(generated_scores, VALUE_INVARIANTS + MOVE_INVARIANTS)
     assert checks[0].scored > 2000
     scored = generated_scores[generated_scores["not_scored_reason"] == ""]
     # the old contradictions, as the issue measured them
     assert not ((scored["p_alive"] >= 0.9) & (scored["lifecycle_stage"] == "termination")).any()
     assert not (scored["tier_move"].str.startswith("avoid cost") & scored["value_move"].str.startswith("invest")).any()
     assert (scored["value_quadrant"] == "high now / high later").mean() < 0.3
+    ended = scored["lifecycle_stage"] == "termination"
+    assert ended.any() and (scored.loc[ended & ~scored["will_churn"].astype(bool), "recommended_action"]
+                            == GONE_ACTION).all()
 
 
 @CHURN_PART
@@ -134,7 +148,7 @@ def http_scores(trained):
 
 
 def test_http_answers_tell_one_value_story(http_scores):
-    assert_story(http_scores, VALUE_INVARIANTS)
+    assert_story(http_scores, VALUE_INVARIANTS + MOVE_INVARIANTS)
 
 
 @CHURN_PART
