@@ -163,9 +163,10 @@ def marketing_section(scores: pd.DataFrame, horizon: float | None, charts: Chart
         for row in numbers.quadrant_rows(by_quadrant)])))
 
     parts.append("<h3>Active customers most at risk, by churn type</h3>")
-    parts.append("<p>Active customers the churn model expects to leave within its horizon, ranked by the value "
-                 "at risk (probability of churn &times; CLV). Drivers are what moved this customer's prediction "
-                 "most; the action is the retention move for the churn type.</p>")
+    if with_churn:
+        parts.append("<p>Active customers the churn model expects to leave within its horizon, ranked by the value "
+                     "at risk (probability of churn &times; CLV). Drivers are what moved this customer's prediction "
+                     "most; the action is the retention move for the churn type.</p>")
     if not with_churn:
         parts.append('<p class="note">These scores were made without a churn model, so they hold no churn '
                      "predictions: score with a churn-type model (retain train churn, then retain score).</p>")

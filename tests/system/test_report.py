@@ -141,6 +141,7 @@ def test_scores_without_a_churn_model_say_so_instead_of_no_risk(trained, tmp_pat
         r'<div class="kpi"><div class="value">([^<]*)</div><div class="label">([^<]*)</div>', page))
     assert tiles["active customers likely to churn"] == "no churn model"  # not "0": nobody predicted anything
     assert tiles["CLV of those likely to churn"] == "no churn model"
+    assert "the churn model expects to leave" not in page  # no churn model to expect anything
     assert "the scores were made without retain-churn-type: this is its current champion" in page
     assert not re.findall(r"<td>(C\d+)</td>", page)  # no at-risk table
 
