@@ -1,6 +1,8 @@
 """The value score columns, built the same way for every family from its ``predict_values``
 output: the passthrough features, the numeric scores, and the tier and quadrant with their
-moves (``retain.models.actions``)."""
+moves (``retain.models.actions``). The columns agree with each other by construction
+(docs/customer-story.md): P(alive) decides the lifecycle stage's termination, the CLV range
+holds the CLV, the quadrant's move points the tier move's way."""
 
 from __future__ import annotations
 
@@ -44,7 +46,9 @@ def value_scores(model: ValueModel, features: pd.DataFrame) -> dict[str, np.ndar
 
 def score_columns(features: pd.DataFrame, values: dict[str, np.ndarray], tier_edges: TierEdges,
                   config: ValueConfig) -> dict[str, np.ndarray]:
-    """``score_table``'s columns as a dict of arrays."""
+    """``score_table``'s columns as a dict of arrays. Two columns are more than passed
+    through (docs/customer-story.md): the lifecycle stage, whose termination P(alive)
+    decides, and the CLV range, widened to hold the CLV."""
     # the columns gathered as arrays and made into one frame: inserting them one by one into
     # a frame costs more than the arithmetic behind them for a single customer
     present = set(features.columns)
@@ -56,7 +60,8 @@ def score_columns(features: pd.DataFrame, values: dict[str, np.ndarray], tier_ed
         if judged is not stage:
             columns["lifecycle_stage"] = _same_kind(judged, stage)
     if "clv_low" in columns and "clv_high" in columns:
-        columns["clv_low"], columns["clv_high"] = holding_the_mean(values["clv"], columns["clv_low"], columns["clv_high"])
+        columns["clv_low"], columns["clv_high"] = holding_the_mean(
+            values["clv"], columns["clv_low"], columns["clv_high"])
     tier = tier_edges.pyramid_index(values["clv"])
     quadrant = tier_edges.quadrant_index(current_value(features, config), values["clv"])
     columns["value_tier"] = _PYRAMID_NAMES[tier]
