@@ -7,6 +7,7 @@ each move's direction is in ``MOVE_DIRECTION``: "grow" (spend to keep or raise t
 customer's value) or "save" (serve at the lowest cost)."""
 
 import numpy as np
+import pandas as pd
 
 # The move that would raise a customer to the next tier (docs/domain.md, customer pyramid).
 PYRAMID_MOVES = {
@@ -52,8 +53,10 @@ GONE_ACTION = "no retention spend: the customer looks gone; win back only if the
 
 def action_given_stage(action, will_churn, stage):
     """``action`` with ``GONE_ACTION`` for the customers in "termination" whom the churn
-    model does not flag (a flagged customer keeps the move for their churn type)."""
-    ended = (np.asarray(stage, dtype=object) == "termination") & ~np.asarray(will_churn, dtype=bool)
+    model does not flag (a flagged customer keeps the move for their churn type; an unknown
+    flag counts as not flagged)."""
+    flagged = pd.array(will_churn, dtype="boolean").fillna(False).to_numpy(dtype=bool)
+    ended = (np.asarray(stage, dtype=object) == "termination") & ~flagged
     if not ended.any():
         return action
     return np.where(ended, GONE_ACTION, np.asarray(action, dtype=object)).astype(object)

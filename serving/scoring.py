@@ -157,7 +157,8 @@ def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
             scored.update({name: churn[name] for name in churn if name in columns})
             scored["churn_horizon_days"] = np.full(len(features), pair.churn.config.horizon_days)
             batch.missing_features, batch.unknown_categories = notes.missing_features, notes.unknown_categories
-            if "lifecycle_stage" in scored and "recommended_action" in scored:  # docs/customer-story.md
+            # a customer whose P(alive) says gone is never told to keep normal contact (docs/customer-story.md)
+            if pair.value is not None and "lifecycle_stage" in scored and "recommended_action" in scored:
                 scored["recommended_action"] = action_given_stage(
                     scored["recommended_action"], scored["will_churn"], scored["lifecycle_stage"])
         for name, values in scored.items():

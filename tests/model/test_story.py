@@ -73,6 +73,8 @@ def test_a_customer_who_looks_gone_is_never_told_to_keep_normal_contact():
     got = action_given_stage(action, np.array([True, False, False]), np.array(["termination", "termination", "growth"]))
     assert got.tolist() == ["offer", GONE_ACTION, LOW_RISK_ACTION]
     assert action_given_stage(action, np.array([False] * 3), np.array(["growth"] * 3)) is action
+    unknown = pd.array([None, False, None], dtype="boolean")
+    assert action_given_stage(action, unknown, np.array(["termination"] * 3)).tolist() == [GONE_ACTION] * 3
 
 
 def test_interval_widened_to_hold_the_mean_and_nothing_else():
