@@ -55,7 +55,8 @@ def action_given_stage(action, will_churn, stage):
     """``action`` with ``GONE_ACTION`` for the customers in "termination" whom the churn
     model does not flag (a flagged customer keeps the move for their churn type; an unknown
     flag counts as not flagged)."""
-    flagged = pd.array(will_churn, dtype="boolean").fillna(False).to_numpy(dtype=bool)
+    flagged = will_churn if getattr(will_churn, "dtype", None) == bool else pd.array(
+        will_churn, dtype="boolean").fillna(False).to_numpy(dtype=bool)
     ended = (np.asarray(stage, dtype=object) == "termination") & ~flagged
     if not ended.any():
         return action
