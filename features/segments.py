@@ -148,3 +148,20 @@ def lifecycle_stage(features, rules: LifecycleRules) -> np.ndarray:
         ["termination", "acquisition", "decline", "growth"],
         default="maturity",
     ).astype(object)
+
+
+def stage_given_p_alive(stage, p_alive, termination_p_alive: float) -> np.ndarray:
+    """The lifecycle stage once a value model has judged whether the customer is alive: one
+    source of truth for "alive" (docs/customer-story.md). "termination" exactly where
+    P(alive) is below ``termination_p_alive``; a customer the rhythm rule of
+    ``lifecycle_stage`` calls ended but the model still believes alive is "decline" (overdue
+    for their rhythm, not gone). Where P(alive) is missing the rule's stage stands.
+    ``stage`` itself comes back when no stage changes."""
+    p_alive = np.asarray(p_alive, dtype=float)
+    text = np.asarray(stage, dtype=object)
+    known = ~np.isnan(p_alive)
+    ended = known & (p_alive < termination_p_alive)
+    overdue = known & ~ended & (text == "termination")
+    if not (ended & (text != "termination")).any() and not overdue.any():
+        return stage
+    return np.where(ended, "termination", np.where(overdue, "decline", text)).astype(object)

@@ -23,11 +23,14 @@ from retain.errors import RetainError
 from retain.features import FeatureConfig, FeatureReference
 from retain.features.eligibility import scorable_features
 from retain.features.tables import positions_in
+from retain.models.actions import action_given_stage
 from retain.models.churn import ChurnTypeModel
 from retain.models.value import ValueModel, value_scores
 
-# The columns the value model computes (its drift profile is the one that counts for them).
-VALUE_OUTPUTS = ("p_alive", "expected_purchases", "expected_order_value", "clv", "value_tier", "value_quadrant")
+# The columns the value model computes (its drift profile is the one that counts for them); the
+# lifecycle stage among them: the value model's P(alive) decides termination (features.segments).
+VALUE_OUTPUTS = ("p_alive", "expected_purchases", "expected_order_value", "clv", "value_tier", "value_quadrant",
+                 "lifecycle_stage")
 # The feature columns every score row carries, whichever models there are.
 FEATURE_COLUMNS = ("frequency", "recency", "T", "monetary", "rfm_code", "rfm_segment", "lifecycle_stage")
 
@@ -154,6 +157,10 @@ def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
             scored.update({name: churn[name] for name in churn if name in columns})
             scored["churn_horizon_days"] = np.full(len(features), pair.churn.config.horizon_days)
             batch.missing_features, batch.unknown_categories = notes.missing_features, notes.unknown_categories
+            # a customer whose P(alive) says gone is never told to keep normal contact (docs/customer-story.md)
+            if pair.value is not None and "lifecycle_stage" in scored and "recommended_action" in scored:
+                scored["recommended_action"] = action_given_stage(
+                    scored["recommended_action"], scored["will_churn"], scored["lifecycle_stage"])
         for name, values in scored.items():
             if name in ("customer_id", "as_of"):
                 continue

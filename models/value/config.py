@@ -18,7 +18,9 @@ class ValueConfig:
     feature that measures a customer's value today in the value matrix. ``interval`` is the
     level of the per-customer predictive intervals (``clv_low``/``clv_high``,
     ``expected_purchases_low``/``_high``): the central 80% of what the customer will buy
-    and spend over the horizon, by default.
+    and spend over the horizon, by default, widened to hold the expected value.
+    ``termination_p_alive``: below this P(alive) the lifecycle stage is "termination", and
+    only there (docs/customer-story.md).
     """
 
     horizon_days: float = 365.0
@@ -30,6 +32,7 @@ class ValueConfig:
     tiers: TierConfig = field(default_factory=TierConfig)
     penalizer: float = 0.0
     min_repeat_buyers: int = 30
+    termination_p_alive: float = 0.3
 
     def money_terms(self) -> dict[str, float]:
         """The settings that turn purchases into CLV, as a family's ``describe`` reports them."""
@@ -41,6 +44,8 @@ class ValueConfig:
             raise ValueError("horizon_days and discount_step_days must be positive")
         if not 0 < self.interval < 1:
             raise ValueError("interval must be between 0 and 1, e.g. 0.8")
+        if not 0 < self.termination_p_alive < 1:
+            raise ValueError("termination_p_alive must be between 0 and 1, e.g. 0.3")
         if self.annual_discount_rate <= -1:
             raise ValueError("annual_discount_rate must be above -1")
 

@@ -53,7 +53,8 @@ def write_report(settings: Settings, out: Path, scores_path: Path | None = None,
     progress("drawing the charts")
     charts = html.Charts()
     drift = numbers.read_drift(scores_path)
-    marketing = html.marketing_section(scores, numbers.scores_horizon(scores), charts, (drift or {}).get("not_scored"))
+    marketing = html.marketing_section(scores, numbers.scores_horizon(scores), charts, (drift or {}).get("not_scored"),
+                                       churn.evaluation)
     page = html.page(
         as_of=numbers.scores_as_of(scores), customers=len(scores), labels=labels, uri=uri, scores_path=scores_path,
         marketing=marketing, registry=html.registry_section(overview),

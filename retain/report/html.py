@@ -108,21 +108,26 @@ _BREAKDOWNS = (  # column, chart title, axis label
 )
 
 
+NO_CHURN_MODEL = "no churn model"
+
+
 def marketing_section(scores: pd.DataFrame, horizon: float | None, charts: Charts,
-                      not_scored_of_run: dict[str, int] | None = None) -> str:
-    """Who the customers are and who to act on."""
+                      not_scored_of_run: dict[str, int] | None = None, churn_evaluation: dict | None = None) -> str:
+    """Who the customers are and who to act on. ``churn_evaluation``: the churn model's
+    held-out evaluation, for the precision to expect of each action list."""
     from retain.training import plots
 
     scored = numbers.scored_customers(scores)
     at_risk = numbers.likely_to_churn(scored)
     figures = numbers.headline(scores, scored, at_risk)
     horizon_text = f"{horizon:g} days" if horizon else "the model's horizon"
+    with_churn = numbers.has_churn_model(scores)
     parts = [_kpis([
         ("customers in the scores file", f"{figures.customers:,}"),
         ("active customers scored", f"{figures.scored:,}"),
         (f"total CLV over {horizon_text}", f"{figures.total_clv:,.0f}"),
-        ("active customers likely to churn", f"{figures.likely_to_churn:,}"),
-        ("CLV of those likely to churn", f"{figures.clv_likely_to_churn:,.0f}"),
+        ("active customers likely to churn", f"{figures.likely_to_churn:,}" if with_churn else NO_CHURN_MODEL),
+        ("CLV of those likely to churn", f"{figures.clv_likely_to_churn:,.0f}" if with_churn else NO_CHURN_MODEL),
     ])]
     groups = numbers.not_scored_groups(scores, not_scored_of_run)
     if groups is None:
@@ -143,13 +148,14 @@ def marketing_section(scores: pd.DataFrame, horizon: float | None, charts: Chart
     parts.append(charts.drawn(plots.clv_distribution(scored["clv"], horizon), "CLV distribution",
                               "Each bar counts the customers whose CLV falls in its range; the scale is logarithmic "
                               "because a few customers are worth far more than most."))
+    parts.append(_interval(numbers.interval_words(scored), horizon_text))
 
     parts.append("<h3>Value matrix</h3>")
     by_quadrant = numbers.clv_by_quadrant(scored)
     counts, values = numbers.value_matrix(by_quadrant)
     parts.append(charts.drawn(plots.value_matrix(counts, values, value_label="CLV"), "Value matrix",
-                              f"Rows: value so far; columns: CLV over {horizon_text}; high = above the training "
-                              "base's median."))
+                              f"Rows: value so far (the last 180 days' spend); columns: CLV over {horizon_text}. "
+                              + _high_words(numbers.high_value_cuts(scored))))
     parts.append(_table(pd.DataFrame([
         {"quadrant": row["quadrant"], "customers": row["customers"], value_label: f'{row["clv"]:,.0f}',
          "mean CLV per customer": "–" if row["mean_clv"] is None else f'{row["mean_clv"]:,.0f}',
@@ -157,30 +163,72 @@ def marketing_section(scores: pd.DataFrame, horizon: float | None, charts: Chart
         for row in numbers.quadrant_rows(by_quadrant)])))
 
     parts.append("<h3>Active customers most at risk, by churn type</h3>")
-    parts.append("<p>Active customers the churn model expects to leave within its horizon, ranked by the value "
-                 "at risk (probability of churn &times; CLV). Drivers are what moved this customer's prediction "
-                 "most; the action is the retention move for the churn type.</p>")
-    if not numbers.has_churn_model(scores):
+    if with_churn:
+        parts.append("<p>Active customers the churn model expects to leave within its horizon, ranked by the value "
+                     "at risk (probability of churn &times; CLV). Drivers are what moved this customer's prediction "
+                     "most; the action is the retention move for the churn type.</p>")
+    if not with_churn:
         parts.append('<p class="note">These scores were made without a churn model, so they hold no churn '
                      "predictions: score with a churn-type model (retain train churn, then retain score).</p>")
     elif at_risk.empty:
         parts.append("<p>No active customer is predicted to churn.</p>")
     else:
-        parts.append(_at_risk(*numbers.at_risk_by_type(at_risk), charts))
+        parts.append(_at_risk(*numbers.at_risk_by_type(at_risk), charts, numbers.list_precision(churn_evaluation)))
     return "\n".join(parts)
 
 
-def _at_risk(by_type: pd.DataFrame, rows_of: dict[str, pd.DataFrame], charts: Charts) -> str:
+def _high_words(cuts: dict | None) -> str:
+    if cuts is None:
+        return ""
+    return (f"High later = in the customer pyramid's top three tiers (platinum, gold, iron: "
+            f"{cuts['high_later']:.0%} of these customers, holding {cuts['clv_of_high_later']:.0%} of the CLV); "
+            f"high now = among the customers who together hold 80% of the training base's value so far "
+            f"({cuts['high_now']:.0%} of these customers). The quadrants are not tiers: the pyramid's metals "
+            "name the tiers only.")
+
+
+def _interval(words: dict | None, horizon_text: str) -> str:
+    """The CLV range in a marketer's words, with medians per tier."""
+    if words is None:
+        return '<p class="note">These scores hold no CLV range (clv_low, clv_high).</p>'
+    level = words["level"]
+    return ("<h3>How sure the CLV is</h3>"
+            f"<p>Each customer's CLV is an average over what they may do in the next {_e(horizon_text)}. Beside it, "
+            f"clv_low to clv_high is a range that holds what the customer will actually be worth at least "
+            f"{level:.0%} of the time: the central {level:.0%} of their possible outcomes, widened where needed to "
+            "hold the CLV itself. A range that starts at 0 means there is at least a "
+            f"{(1 - level) / 2:.0%} chance that the customer buys nothing at all in that time: true of "
+            f"{words['starts_at_zero']:.0%} of the {words['customers']:,} active customers. That is why CLV is "
+            "best read over a group (a tier, a list): one customer is likely to be worth less than their CLV, "
+            "a few far more.</p>"
+            + _table(words["by_tier"]))
+
+
+def _at_risk(by_type: pd.DataFrame, rows_of: dict[str, pd.DataFrame], charts: Charts,
+             precision: dict[str, dict]) -> str:
     from retain.training import plots
 
     parts = [charts.drawn(plots.category_counts(by_type["customers"], "Active customers likely to churn, by churn type",
                                                 "churn type", by_type["at_risk"], "value at risk (p(churn) x CLV)"),
                           "At-risk customers by churn type")]
+    if not precision:
+        parts.append('<p class="note">The churn model\'s training run recorded no held-out precision per churn '
+                     "type, so how many of each list will really leave is not known.</p>")
+    else:
+        parts.append("<p>Beside each list: of the held-out customers the model flagged for that churn type, the "
+                     "share who did leave for it within the horizon (precision), and the share of those who left "
+                     "for it that it flagged (recall). The training run records these for the whole list, not "
+                     "for its top rows (no gains curve).</p>")
     for churn_type, rows in rows_of.items():
         shown = rows.head(numbers.AT_RISK_ROWS_PER_TYPE)
+        expected = precision.get(churn_type) or {}
         parts.append(f"<h4>{_e(churn_type)}: {len(rows):,} customers, value at risk "
                      f"{rows['value at risk'].sum():,.0f}"
                      + (f" (the {len(shown)} with most at stake shown)" if len(rows) > len(shown) else "") + "</h4>")
+        if expected.get("precision") is not None:
+            parts.append(f"<p>Expected precision of this list: {expected['precision']:.0%} (held out; recall "
+                         f"{expected['recall']:.0%} of {int(expected.get('support') or 0):,} who left for "
+                         f"{_e(churn_type)}).</p>")
         parts.append(_table(pd.DataFrame({
             "customer": shown["customer_id"].astype(str),
             "p(churn)": shown["p_churn"].map(lambda v: f"{v:.0%}"),
@@ -293,6 +341,9 @@ def drift_section(drift: dict | None, runs: pd.DataFrame, charts: Charts) -> str
         parts.append(f"<p>Scoring date {_e(found.as_of)}: population stability index (PSI) of each "
                      f"feature and score against the models' training data. Above {found.threshold:g} is a major shift. "
                      + (f"<strong>Alert: {_e(', '.join(found.alert))}.</strong>" if found.alert else "No major shift.")
+                     + (f" {_e(', '.join(found.shifted_without_alert))} (customer age) moved past it, which "
+                        "raises no alert: ages grow with the time between training and scoring, whatever the "
+                        "business does." if found.shifted_without_alert else "")
                      + "</p>")
         psi = found.psi
         if len(psi):

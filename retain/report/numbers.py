@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 
 from retain.errors import RetainError
+from retain.features.drift import AGE_COLUMNS
 from retain.features.segments import LIFECYCLE_STAGES
+from retain.models.churn.config import RETAINED
 from retain.models.registry import (
     CHAMPION, CHURN_MODEL_NAME, KEY_METRICS, VALUE_MODEL_NAME, parse_version_label, registered_models,
 )
@@ -320,6 +322,44 @@ def quadrant_rows(by_quadrant: pd.DataFrame) -> list[dict]:
             for q in DISPLAY_ORDER["value_quadrant"]]
 
 
+def interval_words(scored: pd.DataFrame, level: float = 0.8) -> dict | None:
+    """What ``clv_low``/``clv_high`` say, in figures a sentence can carry: the share of
+    customers whose range starts at 0, and per value tier the median CLV and range (None
+    when the scores hold no interval)."""
+    if not {"clv", "clv_low", "clv_high"} <= set(scored.columns) or scored["clv_low"].isna().all():
+        return None
+    rows = scored.dropna(subset=["clv", "clv_low", "clv_high"])
+    tiers = [t for t in PYRAMID if t in set(rows.get("value_tier", pd.Series(dtype=object)))]
+    by_tier = [{"value tier": tier, "customers": int(len(part)), "median CLV": part["clv"].median(),
+                "median low end": part["clv_low"].median(), "median high end": part["clv_high"].median(),
+                "range starts at 0": f"{(part['clv_low'] <= 0).mean():.0%}"}
+               for tier in tiers for part in [rows[rows["value_tier"] == tier]]]
+    return {"level": level, "starts_at_zero": float((rows["clv_low"] <= 0).mean()), "customers": len(rows),
+            "by_tier": pd.DataFrame(by_tier)}
+
+
+def high_value_cuts(scored: pd.DataFrame) -> dict | None:
+    """The value matrix's "high" in figures: the share of active customers high on each axis
+    and the share of the CLV those high later hold (None without quadrants)."""
+    quadrant = scored["value_quadrant"].dropna().astype(str)
+    if quadrant.empty:
+        return None
+    later = quadrant.str.endswith("high later")
+    now = quadrant.str.startswith("high now")
+    clv = scored.loc[quadrant.index, "clv"].fillna(0.0)
+    return {"high_later": float(later.mean()), "high_now": float(now.mean()),
+            "clv_of_high_later": float(clv[later].sum() / clv.sum()) if clv.sum() > 0 else float("nan")}
+
+
+def list_precision(evaluation: dict | None) -> dict[str, dict]:
+    """Per churn type, the held-out precision and recall of the model's decision for it (the
+    customers it flagged for that type who did leave for it): what to expect of each action
+    list. Empty when the training run recorded none."""
+    per_class = ((evaluation or {}).get("metrics") or {}).get("per_class") or {}
+    return {label: {k: values.get(k) for k in ("precision", "recall", "support")}
+            for label, values in per_class.items() if label != RETAINED}
+
+
 def has_churn_model(scores: pd.DataFrame) -> bool:
     """Whether the scores were made with a churn model."""
     return "churn_model_version" in scores.columns and scores["churn_model_version"].notna().any()
@@ -409,12 +449,15 @@ def per_class_metrics(evaluation: dict) -> pd.DataFrame | None:
 
 @dataclass
 class Drift:
-    """A drift report's columns (PSI per column), the major-shift threshold, the columns above it."""
+    """A drift report's columns (PSI per column), the major-shift threshold, the columns above
+    it that raise an alert, and those above it that do not (customer age: ``AGE_COLUMNS``),
+    as ``retain score`` and the score store decide."""
 
     columns: pd.DataFrame
     threshold: float
     alert: list[str]
     as_of: str
+    shifted_without_alert: list[str] = field(default_factory=list)
 
     @property
     def psi(self) -> pd.Series:
@@ -426,8 +469,9 @@ def drift_of(report: dict) -> Drift:
     """``report``: a drift report that has columns."""
     frame = pd.DataFrame(report["columns"])
     threshold = float(report.get("threshold_psi", 0.25))
-    alert = frame.loc[frame["psi"].fillna(0) > threshold, "column"].tolist()
-    return Drift(frame, threshold, alert, report.get("as_of", "?"))
+    above = frame.loc[frame["psi"].fillna(0) > threshold, "column"].tolist()
+    alert = [c for c in above if c not in AGE_COLUMNS]
+    return Drift(frame, threshold, alert, report.get("as_of", "?"), [c for c in above if c in AGE_COLUMNS])
 
 
 def recent_runs(runs: pd.DataFrame, n: int = 10) -> pd.DataFrame:

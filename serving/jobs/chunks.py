@@ -26,16 +26,13 @@ import pandas as pd
 from retain.data import Dataset, validate_tables
 from retain.data.contract import BOOL, DATETIME, FLOAT, ID, STRING, TABLES
 from retain.errors import RetainError
-from retain.features.drift import MAJOR_PSI, compare
+from retain.features.drift import AGE_COLUMNS, MAJOR_PSI, compare
 from retain.features.eligibility import distinct_ids
 from retain.serving.scoring import ModelPair, conform, score_customers
 from retain.serving.store import ScoreStore
 from retain.vocabulary import NotScored
 
 FORMATS = {".parquet": "parquet", ".csv": "csv"}
-# A customer's age grows with the time between training and scoring whatever the business
-# does: its shift is reported in the drift file but raises no alert.
-AGE_COLUMNS = ("T",)
 # The part files carry each row's not-scored code beside the score columns, for the counts;
 # the output file has the score columns only.
 NOT_SCORED_CODE = "_not_scored"

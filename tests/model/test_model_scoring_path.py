@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from retain.features import build_features
+from retain.features.segments import stage_given_p_alive
 from retain.models.churn.calibration import ScikitLearnCalibration, SigmoidCalibration
 from retain.models.drivers import describe_feature
 from retain.models.value.purchase import collapse, distinct_pairs
@@ -122,11 +123,19 @@ def test_score_table_keeps_the_passthrough_dtypes(scored):
     features["rfm_segment"] = features["rfm_segment"].astype("category")
     features["lifecycle_stage"] = features["lifecycle_stage"].astype("string")
     features["as_of"] = features["as_of"].dt.tz_localize("UTC")
-    table = score_table(features, pair.value.predict_values(features), pair.value.tier_edges, pair.value.config)
+    values = pair.value.predict_values(features)
+    table = score_table(features, values, pair.value.tier_edges, pair.value.config)
     for name in PASSTHROUGH_COLUMNS:
         if name in features:
             assert table[name].dtype == features[name].dtype, name
-            np.testing.assert_array_equal(table[name].to_numpy(), features[name].to_numpy())
+            # the lifecycle stage is the features' once P(alive) has decided termination
+            expected = features[name].to_numpy() if name != "lifecycle_stage" else stage_given_p_alive(
+                features[name].to_numpy(dtype=object), values["p_alive"], pair.value.config.termination_p_alive)
+            np.testing.assert_array_equal(table[name].to_numpy(), expected)
+    features["lifecycle_stage"] = features["lifecycle_stage"].astype("category")
+    table = score_table(features, values, pair.value.tier_edges, pair.value.config)
+    assert isinstance(table["lifecycle_stage"].dtype, pd.CategoricalDtype)
+    assert table["lifecycle_stage"].notna().all()
     assert list(table.index) == list(range(20))
     assert table["value_tier"].dtype == object and table["value_move"].dtype == object
 
@@ -139,8 +148,9 @@ def test_tier_and_quadrant_indexes_name_what_the_edges_say():
     assert edges.pyramid_tier(clv).tolist() == [PYRAMID[i] for i in edges.pyramid_index(clv)]
     current = np.array([6.0, 6.0, 1.0, 1.0, 5.0, 6.0, np.nan])
     quadrants = [QUADRANT_ORDER[i] for i in edges.quadrant_index(current, clv)]
+    # high now: at or above high_current; high later: in the pyramid's top three tiers (CLV >= iron's edge)
     assert quadrants == [QUADRANTS[(True, True)], QUADRANTS[(True, True)], QUADRANTS[(False, True)],
-                         QUADRANTS[(False, False)], QUADRANTS[(False, False)], QUADRANTS[(True, False)],
+                         QUADRANTS[(False, True)], QUADRANTS[(True, False)], QUADRANTS[(True, False)],
                          QUADRANTS[(False, False)]]
     assert edges.value_quadrant(current, clv).tolist() == quadrants
 

@@ -77,6 +77,11 @@ def test_report_is_one_self_contained_file_for_both_audiences(scored):
     assert "naive baseline" in page and "majority baseline" in page and "logistic rfm baseline" in page
     assert "population stability index" in page and "scores_2025_12_01" in page
     assert f"{len(scores):,} customers" in page
+    # the story the scores tell, in words: how sure the CLV is, what "high" means, each list's precision
+    assert "How sure the CLV is" in page and "at least 80% of the time" in page
+    assert "median" not in re.sub(r"median (CLV|low end|high end)|median: ", "", page)  # "high" is no median cut
+    assert "top three tiers" in page
+    assert page.count("Expected precision of this list") == len(set(active["churn_type"]))
 
 
 def test_report_opens_in_headless_chromium_with_charts_and_no_console_errors(scored, tmp_path):
@@ -132,6 +137,11 @@ def test_scores_without_a_churn_model_say_so_instead_of_no_risk(trained, tmp_pat
     assert main(["report", "--scores", str(scores), "--out", str(tmp_path / "report.html"), *uri]) == 0
     page = (tmp_path / "report.html").read_text()
     assert "made without a churn model" in page and "No active customer is predicted to churn" not in page
+    tiles = dict((label, value) for value, label in re.findall(
+        r'<div class="kpi"><div class="value">([^<]*)</div><div class="label">([^<]*)</div>', page))
+    assert tiles["active customers likely to churn"] == "no churn model"  # not "0": nobody predicted anything
+    assert tiles["CLV of those likely to churn"] == "no churn model"
+    assert "the churn model expects to leave" not in page  # no churn model to expect anything
     assert "the scores were made without retain-churn-type: this is its current champion" in page
     assert not re.findall(r"<td>(C\d+)</td>", page)  # no at-risk table
 
@@ -175,3 +185,37 @@ def test_report_numbers_without_html():
     assert list(by_type.index) == ["price", "service"]  # value at risk 0.5 x 10 = 5.0 before 0.9 x 5 = 4.5
     assert rows_of["service"]["value at risk"].tolist() == [4.5]
     assert numbers.has_churn_model(scores)
+
+
+def test_customer_age_shifts_without_an_alert_as_the_cli_and_store_say():
+    """T (customer age) past the threshold is reported, never an alert: as `retain score`'s
+    summary and the score store decide (serving/jobs/chunks.py, features.drift.AGE_COLUMNS)."""
+    from retain.report import html, numbers
+
+    report = {"as_of": "2025-12-01", "threshold_psi": 0.25, "columns": [
+        {"column": "T", "psi": 0.9, "unseen_share": None, "level": "major"},
+        {"column": "clv", "psi": 0.05, "unseen_share": None, "level": "stable"}]}
+    found = numbers.drift_of(report)
+    assert found.alert == [] and found.shifted_without_alert == ["T"]
+    section = html.drift_section(report, pd.DataFrame(), html.Charts())
+    assert "Alert" not in section and "No major shift" in section and "raises no alert" in section
+    report["columns"][1]["psi"] = 0.4
+    assert "<strong>Alert: clv.</strong>" in html.drift_section(report, pd.DataFrame(), html.Charts())
+
+
+def test_interval_words_and_list_precision_from_the_numbers():
+    from retain.report import numbers
+
+    scored = pd.DataFrame({"clv": [10.0, 100.0, 5.0], "clv_low": [0.0, 20.0, 0.0], "clv_high": [30.0, 300.0, 9.0],
+                           "value_tier": ["iron", "platinum", "lead"],
+                           "value_quadrant": ["high now / high later", "low now / high later", "low now / low later"]})
+    words = numbers.interval_words(scored)
+    assert words["starts_at_zero"] == pytest.approx(2 / 3)
+    assert words["by_tier"]["value tier"].tolist() == ["platinum", "iron", "lead"]
+    assert numbers.interval_words(scored.drop(columns=["clv_low"])) is None
+    cuts = numbers.high_value_cuts(scored)
+    assert cuts["high_later"] == pytest.approx(2 / 3) and cuts["clv_of_high_later"] == pytest.approx(110 / 115)
+    evaluation = {"metrics": {"per_class": {"retained": {"precision": 0.9, "recall": 0.9, "support": 90},
+                                            "price": {"precision": 0.4, "recall": 0.3, "support": 10}}}}
+    assert numbers.list_precision(evaluation) == {"price": {"precision": 0.4, "recall": 0.3, "support": 10}}
+    assert numbers.list_precision(None) == {}
