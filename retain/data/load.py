@@ -100,13 +100,16 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return frame
 
 
-def read_table(path: Path, spec: TableSpec) -> pd.DataFrame:
+def read_table(path: Path, spec: TableSpec, columns: dict | None = None) -> pd.DataFrame:
+    """``columns``: the mapping of the table's contract columns to the file's."""
+    columns = columns or {}
+    # ids stay text: "00042" must not become 42, nor 17850 become 17850.0 in a column with blanks
+    text = {columns.get(name, name): str for name in ("customer_id", "order_id")}
     try:
         if path.suffix == ".parquet":
             frame = _read_parquet(path)
         else:
-            # ids stay text: "00042" must not become 42
-            frame = pd.read_csv(path, dtype={"customer_id": str}, keep_default_na=True)
+            frame = pd.read_csv(path, dtype=text, keep_default_na=True)
     except pd.errors.EmptyDataError:
         raise RetainError(f"{spec.name}: file {path} is empty (no header, no rows)") from None
     except Exception as exc:  # pyarrow and the csv parser raise many types
@@ -162,7 +165,7 @@ def load_dataset(
                     f"{folder} has no {name}.parquet or {name}.csv; the {name} table is required"
                 )
             continue
-        frame = read_table(path, spec)
-        frames[name] = _apply_mapping(frame, spec, mapping.get(name, {}).get("columns", {}), path)
+        columns = mapping.get(name, {}).get("columns", {})
+        frames[name] = _apply_mapping(read_table(path, spec, columns), spec, columns, path)
     return validate_tables(frames, mode=mode, data_cutoff=data_cutoff, rejects_dir=rejects_dir,
                            date_format=date_format)
