@@ -517,8 +517,10 @@ def cmd_demo(args) -> int:
     """Generate a base (or import CDNOW), train and gate both models, score every customer."""
     from retain.demo import highest_risk, next_steps, run_demo
 
+    from retain.demo import DEFAULT_WORKDIRS
+
     progress = _stage_printer()
-    workdir = args.workdir
+    workdir = args.workdir or DEFAULT_WORKDIRS[args.data]
     settings = args.settings
     if settings.uses_local_store and not os.environ.get("RETAIN_HOME"):
         settings = settings.with_(home=workdir / "retain-home")  # a demo keeps its models to itself
@@ -705,8 +707,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_report)
 
     p = sub.add_parser("demo", help="run the whole chain on generated data (or CDNOW): train, score, store")
-    p.add_argument("--workdir", "--out", dest="workdir", type=Path, default=Path("demo-out"),
-                   help="folder the demo writes everything into")
+    p.add_argument("--workdir", "--out", dest="workdir", type=Path,
+                   help="folder the demo writes everything into (default: demo-out, or demo-cdnow with --data "
+                        "cdnow; a folder holding the other demo's data is refused)")
     p.add_argument("--customers", type=_positive(int), default=20_000, help="size of the generated base")
     p.add_argument("--seed", type=int, default=0, help="random seed of the generated base")
     p.add_argument("--data", choices=["generated", "cdnow"], default="generated",
