@@ -225,3 +225,19 @@ def test_drift_is_measured_against_training_and_alerts_loudly(trained, tmp_path)
     psi = {row["column"]: row["psi"] for row in report["columns"]}
     assert psi["monetary"] > 0.25 and psi["frequency"] < 0.1  # counts did not move, money did
     assert bool(store.runs()["drift_alert"].iloc[-1])
+
+
+def test_report_finds_the_last_runs_scores_from_any_folder(trained, cli, tmp_path, monkeypatch, capsys):
+    """`retain score --out scores.parquet` run in one folder, `retain report` without --scores in
+    another: the store records the output as an absolute path."""
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "jobs")
+    assert cli("score", "--data", str(trained.data), "--as-of", AS_OF, "--out", "scores.parquet") == 0
+    assert ScoreStore(tmp_path / "home" / "scores.duckdb").runs()["output"].iloc[-1] == \
+        str(tmp_path / "jobs" / "scores.parquet")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    capsys.readouterr()
+    assert cli("report", "--out", "report.html") == 0, capsys.readouterr().err
+    assert f"scores {tmp_path / 'jobs' / 'scores.parquet'}" in capsys.readouterr().err
+    assert (tmp_path / "elsewhere" / "report.html").exists()
