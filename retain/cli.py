@@ -128,6 +128,23 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _refuse_output_over_input(out: Path, data: Path, mapping: dict) -> None:
+    """An output equal to, or inside, a table of the dataset it is computed from would overwrite
+    the input (a Parquet table may be a folder)."""
+    from retain.data.contract import TABLES
+
+    target = out.resolve()
+    for name in TABLES:
+        files = [data / f"{name}{suffix}" for suffix in TABLE_SUFFIXES]
+        if mapping.get(name, {}).get("file"):
+            files.append(data / mapping[name]["file"])
+        for table in files:
+            table = table.resolve()
+            if target == table or table in target.parents:
+                raise RetainError(f"--out {out} would overwrite the input table {table} (the {name} table of "
+                                  f"--data {data}); write the output elsewhere, e.g. --out {data.parent / out.name}")
+
+
 def _load(args, out: Path):
     from retain.data import load_dataset, read_mapping
 
@@ -161,9 +178,11 @@ def _write_table(table: pd.DataFrame, out: Path) -> None:
 
 
 def cmd_features(args) -> int:
+    from retain.data import read_mapping
     from retain.features import FeatureConfig, FeatureReference, build_features
 
     progress = _stage_printer()
+    _refuse_output_over_input(args.out, args.data, read_mapping(args.map, args.column))
     if args.engine == "spark":
         return _features_on_spark(args, progress)
     dataset = _load(args, args.out)
@@ -369,6 +388,7 @@ def cmd_score(args) -> int:
     from retain.serving.jobs.chunks import output_format
 
     output_format(job.out, job.output_format)  # a wrong suffix fails before any model is loaded
+    _refuse_output_over_input(job.out, job.data, job.mapping)
     with contextlib.ExitStack() as stack:
         spark = None
         if args.engine == "spark":  # started first: a missing Java fails before the models load

@@ -241,3 +241,23 @@ def test_report_finds_the_last_runs_scores_from_any_folder(trained, cli, tmp_pat
     assert cli("report", "--out", "report.html") == 0, capsys.readouterr().err
     assert f"scores {tmp_path / 'jobs' / 'scores.parquet'}" in capsys.readouterr().err
     assert (tmp_path / "elsewhere" / "report.html").exists()
+
+
+@pytest.mark.parametrize("command", ["score", "features"])
+def test_an_output_over_an_input_table_is_refused(trained, cli, tmp_path, capsys, command):
+    run = (lambda argv: cli(*argv)) if command == "score" else main  # features reads no tracking store
+    data = tmp_path / "data"
+    shutil.copytree(trained.data, data)
+    table = data / "transactions.parquet"
+    before = table.read_bytes()
+    for out in (table, data / "." / "transactions.parquet", data / "customers.parquet"):
+        assert run([command, "--data", str(data), "--as-of", AS_OF, "--out", str(out)]) == 2
+        assert f"would overwrite the input table {out.resolve()}" in capsys.readouterr().err
+    assert table.read_bytes() == before
+    # a Parquet table may be a folder of files: an output inside it is refused too
+    folder = tmp_path / "folder-data"
+    (folder / "transactions.parquet").mkdir(parents=True)
+    shutil.copy(table, folder / "transactions.parquet" / "part-0.parquet")
+    out = folder / "transactions.parquet" / "scores.parquet"
+    assert run([command, "--data", str(folder), "--as-of", AS_OF, "--out", str(out)]) == 2
+    assert "would overwrite the input table" in capsys.readouterr().err and not out.exists()
