@@ -474,6 +474,30 @@ def _service_environment(args, settings: Settings) -> dict:
     return env
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with one line, before the server starts, when the address cannot be listened on
+    (the server's own failure is a long third-party traceback)."""
+    import errno
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise RetainError(f"--host {host}: not an address of this machine ({exc.strerror})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise RetainError(f"port {port} on {host} is already in use by another program; "
+                                  f"choose another port with --port, e.g. --port {port + 1}") from None
+            if exc.errno == errno.EACCES:
+                raise RetainError(f"port {port} on {host} needs privileges this user lacks; "
+                                  "choose a port above 1023 with --port") from None
+            raise RetainError(f"cannot listen on {host}:{port} ({exc.strerror}); check --host and --port") from None
+
+
 def _bentoml() -> list[str]:
     return [sys.executable, "-m", "bentoml"]
 
@@ -484,6 +508,7 @@ def cmd_serve(args) -> int:
         raise RetainError("--workers must be at least 1")
     env = _service_environment(args, args.settings)
     target = args.bento or "retain.serving.http.service:Retain"
+    _check_port_free(args.host, args.port)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         _say(f"warning: binding {args.host}: the service is reachable from other machines; keep the API keys secret")
     _say(f"serving {target} on http://{args.host}:{args.port} with models from "
