@@ -276,7 +276,7 @@ def cmd_train_clv(args) -> int:
 
 def _add_tracking_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tracking-uri", help="MLflow store: a tracking server http://HOST:PORT or a database URI "
-                        "(default: $MLFLOW_TRACKING_URI, else a sqlite file in the retain home; docs/teams.md)")
+                        "(default: $MLFLOW_TRACKING_URI, else a sqlite file in $RETAIN_HOME; docs/teams.md)")
 
 
 def _report(result, args, summary) -> int:
@@ -620,8 +620,29 @@ class _Parser(argparse.ArgumentParser):
                               help="also show third-party log lines, warnings and optimiser output")
 
 
+HOME_HELP = ("RETAIN_HOME (default: ./.retain in the current folder) is where retain keeps its state: the "
+             "MLflow store of runs and models (mlflow.db, mlartifacts/) unless MLFLOW_TRACKING_URI or --tracking-uri "
+             "names another, and the score store (scores.duckdb). Commands run with the same RETAIN_HOME see the "
+             "same models and scores, from any folder.")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from retain import __version__
+
+    try:
+        return version("retain")
+    except PackageNotFoundError:
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="retain", description="Customer churn and value prediction.")
+    parser = _Parser(prog="retain", description="Customer churn and value prediction.",
+                     epilog=HOME_HELP + " Other environment variables: MLFLOW_TRACKING_URI (the tracking store), "
+                     "RETAIN_API_KEYS (keys of retain serve), RETAIN_DEBUG=1 (tracebacks of internal errors).")
+    parser.add_argument("--version", action="version", version=f"retain {_version()}",
+                        help="print retain's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("generate", help="write a synthetic customer base with known ground truth")
@@ -651,9 +672,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_options(p)
     p.set_defaults(run=cmd_features)
 
-    p = sub.add_parser("train", help="fit, evaluate, log to MLflow, register and gate a model")
+    p = sub.add_parser("train", epilog=HOME_HELP, help="fit, evaluate, log to MLflow, register and gate a model")
     train = p.add_subparsers(dest="model", required=True)
-    p = train.add_parser("clv", help="purchase and spend models: CLV and P(alive)")
+    p = train.add_parser("clv", epilog=HOME_HELP, help="purchase and spend models: CLV and P(alive)")
     _add_data_options(p)
     p.add_argument("--calibration-end", type=_date, required=True, help="fit on purchases before this date")
     p.add_argument("--holdout-end", type=_date,
@@ -674,7 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.set_defaults(run=cmd_train_clv)
 
-    p = train.add_parser("churn", help="the churn-type classifier: who leaves in the horizon, and why")
+    p = train.add_parser("churn", epilog=HOME_HELP, help="the churn-type classifier: who leaves in the horizon, and why")
     _add_data_options(p)
     p.add_argument("--as-of", type=_date, required=True, help="features before this date; labels in the horizon after")
     p.add_argument("--horizon-days", type=_positive(float), default=90.0,
@@ -691,7 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.set_defaults(run=cmd_train_churn)
 
-    p = sub.add_parser("promote", help="move the champion (or another) alias to a model version by hand")
+    p = sub.add_parser("promote", epilog=HOME_HELP, help="move the champion (or another) alias to a model version by hand")
     p.add_argument("model", choices=["clv", "churn"], help="clv (retain-clv) or churn (retain-churn-type)")
     p.add_argument("--version", required=True, help="the registered model version to point the alias at")
     p.add_argument("--alias", default="champion", choices=["champion", "challenger"], help="the alias to move")
@@ -700,7 +721,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.set_defaults(run=cmd_promote)
 
-    p = sub.add_parser("score", help="score every customer of a dataset with the champion models")
+    p = sub.add_parser("score", epilog=HOME_HELP, help="score every customer of a dataset with the champion models")
     _add_data_options(p)
     p.add_argument("--as-of", type=_date, required=True, help="score as of this date: only rows before it count")
     p.add_argument("--out", type=Path, required=True, help="scores file, .parquet or .csv")
@@ -717,7 +738,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
     p.set_defaults(run=cmd_score)
 
-    p = sub.add_parser("serve", help="the HTTP scoring service (BentoML) with the champion models")
+    p = sub.add_parser("serve", epilog=HOME_HELP, help="the HTTP scoring service (BentoML) with the champion models")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=_positive(int), default=3000, help="port to listen on")
     p.add_argument("--workers", type=_positive(int), default=1, help="server worker processes")
@@ -735,23 +756,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tracking_option(p)
     p.set_defaults(run=cmd_serve)
 
-    p = sub.add_parser("build", help="a Bento with the champion models in it, deployable without the tracking store")
+    p = sub.add_parser("build", epilog=HOME_HELP, help="a Bento with the champion models in it, deployable without the tracking store")
     p.add_argument("--out", type=Path, help="also export the Bento to this file (.bento)")
     _add_tracking_option(p)
     p.set_defaults(run=cmd_build)
 
-    p = sub.add_parser("models", help="list the registered models, their versions, aliases, gates and metrics")
+    p = sub.add_parser("models", epilog=HOME_HELP, help="list the registered models, their versions, aliases, gates and metrics")
     _add_tracking_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=cmd_models)
 
-    p = sub.add_parser("report", help="write a self-contained HTML report of the scores and the models")
+    p = sub.add_parser("report", epilog=HOME_HELP, help="write a self-contained HTML report of the scores and the models")
     p.add_argument("--scores", type=Path, help="scores file (default: the last run recorded in the score store)")
     p.add_argument("--out", type=Path, required=True, help="HTML file to write, e.g. report.html")
     _add_tracking_option(p)
     p.set_defaults(run=cmd_report)
 
-    p = sub.add_parser("demo", help="run the whole chain on generated data (or CDNOW): train, score, store")
+    p = sub.add_parser("demo", epilog=HOME_HELP, help="run the whole chain on generated data (or CDNOW): train, score, store")
     p.add_argument("--workdir", "--out", dest="workdir", type=Path,
                    help="folder the demo writes everything into (default: demo-out, or demo-cdnow with --data "
                         "cdnow; a folder holding the other demo's data is refused)")

@@ -152,3 +152,15 @@ def test_a_busy_port_ends_serve_with_one_line_naming_the_port_and_the_flag(tmp_p
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1, run.stderr
     assert f"port {port}" in lines[0] and "--port" in lines[0] and "already in use" in lines[0]
+
+
+def test_version_and_retain_home_in_the_help(capsys):
+    import retain
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"retain {retain.__version__}"
+    parsers = dict(_parsers(build_parser()))
+    assert "RETAIN_HOME" in parsers["retain"].format_help()
+    for name in ("train clv", "train churn", "promote", "score", "serve", "build", "models", "report", "demo"):
+        assert "RETAIN_HOME" in parsers[f"retain {name}"].format_help(), name
