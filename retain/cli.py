@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import re
+import subprocess
 import sys
 import time
 import traceback
@@ -59,7 +60,34 @@ def _positive(kind):
     return parse
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text}: a port is a number from 1 to 65535")
+    return port
+
+
+MAX_HORIZON_DAYS = 36_500  # a hundred years: a longer horizon is a typing error, and costs memory per day
+
+
+def _horizon_days(text: str) -> float:
+    days = _positive(float)(text)
+    if days > MAX_HORIZON_DAYS:
+        raise argparse.ArgumentTypeError(f"{text} days is beyond {MAX_HORIZON_DAYS:,} (a hundred years)")
+    return days
+
+
 TABLE_SUFFIXES = (".parquet", ".csv")
+
+
+def _output_folder(path: Path, flag: str = "--out") -> Path:
+    """A folder to write into: refused when it is a file (writing would fail half-way)."""
+    if path.exists() and not path.is_dir():
+        raise RetainError(f"{flag} {path} is a file; give a folder to write into")
+    return path
 
 
 def _table_path(text: str) -> Path:
@@ -78,6 +106,7 @@ def cmd_generate(args) -> int:
 
     if args.customers < 1:
         raise RetainError("--customers must be at least 1")
+    _output_folder(args.out)
     progress = _stage_printer()
     if args.business == "subscription":
         config = SubscriptionConfig(customers=args.customers, seed=args.seed, start=args.start, end=args.end)
@@ -100,6 +129,7 @@ def cmd_generate(args) -> int:
 def cmd_import(args) -> int:
     from retain.data.cdnow import import_cdnow
 
+    _output_folder(args.out)
     out, rows = import_cdnow(args.out, "sample" if args.sample else "master")
     _say(f"wrote {out / 'transactions.parquet'}: {rows:,} CDNOW transactions")
     return 0
@@ -148,7 +178,7 @@ def _refuse_output_over_input(out: Path, data: Path, mapping: dict) -> None:
 def _load(args, out: Path):
     from retain.data import load_dataset, read_mapping
 
-    rejects = args.rejects or out.with_name(out.name + ".rejects")
+    rejects = _output_folder(args.rejects or out.with_name(out.name + ".rejects"), "--rejects")
     dataset = load_dataset(
         args.data,
         mode="lenient" if args.lenient else "strict",
@@ -179,14 +209,16 @@ def _write_table(table: pd.DataFrame, out: Path) -> None:
 
 def cmd_features(args) -> int:
     from retain.data import read_mapping
-    from retain.features import FeatureConfig, FeatureReference, build_features
+    from retain.features import FeatureConfig, build_features
 
     progress = _stage_printer()
     _refuse_output_over_input(args.out, args.data, read_mapping(args.map, args.column))
     if args.engine == "spark":
         return _features_on_spark(args, progress)
+    if args.out.is_dir():
+        raise RetainError(f"--out {args.out} is a folder; give a file name ending in .parquet or .csv")
+    reference = _read_reference(args.reference)
     dataset = _load(args, args.out)
-    reference = FeatureReference.load(args.reference) if args.reference else None
     progress(f"computing features as of {args.as_of.date()}")
     table, reference = build_features(
         dataset.transactions,
@@ -214,6 +246,24 @@ def cmd_features(args) -> int:
     return 0
 
 
+def _read_reference(path: Path | None):
+    """The RFM/ABC cut points of a ``.reference.json`` that ``retain features`` wrote, or None."""
+    from retain.features import FeatureReference
+
+    if path is None:
+        return None
+    try:
+        return FeatureReference.load(path)
+    except OSError as exc:
+        raise RetainError(f"cannot read --reference {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise RetainError(f"--reference {path} is not JSON ({exc}); give a .reference.json written by "
+                          "retain features") from None
+    except TypeError:  # JSON, without the cut points' fields
+        raise RetainError(f"--reference {path} does not hold RFM cut points; give a .reference.json written by "
+                          "retain features") from None
+
+
 def _spark_config(args):
     from retain.serving.jobs.spark import SparkConfig
 
@@ -232,11 +282,11 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
 
 def _features_on_spark(args, progress) -> int:
     from retain.data import read_mapping
-    from retain.features import FeatureConfig, FeatureReference
+    from retain.features import FeatureConfig
     from retain.serving.jobs.spark import FeaturesJob, run_spark_features_job, spark_session
 
     job = FeaturesJob(data=args.data, as_of=args.as_of, out=args.out, config=FeatureConfig(time_unit_days=args.time_unit_days),
-                      reference=FeatureReference.load(args.reference) if args.reference else None,
+                      reference=_read_reference(args.reference),
                       mapping=read_mapping(args.map, args.column), lenient=args.lenient,
                       data_cutoff=args.data_cutoff, rejects=args.rejects)
     with spark_session(_spark_config(args)) as spark:
@@ -498,6 +548,17 @@ def _check_port_free(host: str, port: int) -> None:
             raise RetainError(f"cannot listen on {host}:{port} ({exc.strerror}); check --host and --port") from None
 
 
+def _check_bento(bento: str, env: dict) -> None:
+    """A Bento that exists, as a tag in the Bento store or a built Bento's folder (bentoml's own
+    failure is a traceback after the server started)."""
+    if Path(bento).is_dir():
+        return
+    check = subprocess.run([*_bentoml(), "get", bento, "-o", "json"], env=env, capture_output=True, text=True)
+    if check.returncode != 0:
+        raise RetainError(f"--bento {bento}: no such Bento in the Bento store ({env.get('BENTOML_HOME') or '~/bentoml'})"
+                          "; `bentoml list` shows the built ones, `retain build` builds one")
+
+
 def _bentoml() -> list[str]:
     return [sys.executable, "-m", "bentoml"]
 
@@ -508,6 +569,8 @@ def cmd_serve(args) -> int:
         raise RetainError("--workers must be at least 1")
     env = _service_environment(args, args.settings)
     target = args.bento or "retain.serving.http.service:Retain"
+    if args.bento:
+        _check_bento(args.bento, env)
     _check_port_free(args.host, args.port)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         _say(f"warning: binding {args.host}: the service is reachable from other machines; keep the API keys secret")
@@ -565,7 +628,7 @@ def cmd_demo(args) -> int:
     from retain.demo import DEFAULT_WORKDIRS
 
     progress = _stage_printer()
-    workdir = args.workdir or DEFAULT_WORKDIRS[args.data]
+    workdir = _output_folder(args.workdir or DEFAULT_WORKDIRS[args.data], "--workdir")
     settings = args.settings
     if settings.uses_local_store and not os.environ.get("RETAIN_HOME"):
         settings = settings.with_(home=workdir / "retain-home")  # a demo keeps its models to itself
@@ -687,8 +750,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="subscription (regular bills: the sBG model) or non-contractual (BG/NBD and peers); "
                         "auto detects regular bills (docs/value-models.md)")
     p.add_argument("--time-unit-days", type=_positive(float), default=1.0, help="unit of recency and T (7 = weeks)")
-    p.add_argument("--horizon-days", type=_positive(float), default=365.0, help="CLV horizon in days")
-    p.add_argument("--margin", type=float, default=1.0, help="profit margin applied to spend")
+    p.add_argument("--horizon-days", type=_horizon_days, default=365.0, help="CLV horizon in days")
+    p.add_argument("--margin", type=_positive(float), default=1.0, help="profit margin applied to spend")
     p.add_argument("--discount-rate", type=float, default=0.10, help="annual discount rate")
     p.add_argument("--penalizer", type=float, default=0.0, help="L2 penalty that helps a fit converge")
     _add_tracking_option(p)
@@ -726,7 +789,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=_date, required=True, help="score as of this date: only rows before it count")
     p.add_argument("--out", type=Path, required=True, help="scores file, .parquet or .csv")
     p.add_argument("--format", choices=["parquet", "csv"], help="output format (default: from the --out suffix)")
-    p.add_argument("--horizon-days", type=_positive(float),
+    p.add_argument("--horizon-days", type=_horizon_days,
                    help="horizon of expected_purchases and clv (default: the value model's)")
     p.add_argument("--models", default="champion",
                    help="'champion', or versions: clv=N,churn=M (either alone scores with that model only)")
@@ -740,7 +803,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", epilog=HOME_HELP, help="the HTTP scoring service (BentoML) with the champion models")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    p.add_argument("--port", type=_positive(int), default=3000, help="port to listen on")
+    p.add_argument("--port", type=_port, default=3000, help="port to listen on")
     p.add_argument("--workers", type=_positive(int), default=1, help="server worker processes")
     p.add_argument("--api-keys-file", type=Path, help="API keys, one per line (also: RETAIN_API_KEYS)")
     p.add_argument("--no-auth", action="store_true", help="serve without API keys (local experiments only)")
@@ -785,6 +848,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+TRACKING_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks")
+
+
+def _check_tracking_uri(uri: str | None) -> None:
+    """A store MLflow can hold models in: a tracking server or a database (MLflow's own error
+    for a folder or an unknown scheme is a page of text)."""
+    if uri is None:
+        return
+    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
+    if scheme not in TRACKING_SCHEMES:
+        from retain.models.registry import display_uri
+
+        raise RetainError(
+            f"tracking store {display_uri(uri)!r} (--tracking-uri or MLFLOW_TRACKING_URI) is neither a tracking server nor a "
+            "database: use http://HOST:PORT, or a database URI such as sqlite:///PATH/mlflow.db or "
+            "postgresql://USER@HOST/DB (a folder is not supported by MLflow's registry); docs/teams.md")
+
+
 def main(argv: list[str] | None = None) -> int:
     from retain.console import command_output
 
@@ -795,9 +876,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             args.settings = Settings.from_environment(tracking_uri=getattr(args, "tracking_uri", None),
                                                       verbose=verbose)
+            if hasattr(args, "tracking_uri"):
+                _check_tracking_uri(args.settings.tracking_uri)
             return args.run(args)
         except RetainError as exc:
             _say(f"error: {exc}")
+            return 2
+        except OSError as exc:  # a path given that cannot be read or written: the user's to fix
+            where = f" {exc.filename}" if exc.filename else ""
+            _say(f"error: cannot use{where}: {exc.strerror or exc}")
             return 2
         except KeyboardInterrupt:
             _say("interrupted")
