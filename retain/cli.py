@@ -433,7 +433,7 @@ def cmd_score(args) -> int:
     job = ScoreJob(
         data=args.data, as_of=args.as_of, out=args.out, output_format=args.format,
         chunk_customers=args.chunk_customers, lenient=args.lenient, mapping=read_mapping(args.map, args.column),
-        data_cutoff=args.data_cutoff, rejects=args.rejects,
+        data_cutoff=args.data_cutoff, rejects=args.rejects, date_format=args.date_format,
     )
     from retain.serving.jobs.chunks import output_format
 

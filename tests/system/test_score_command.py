@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -261,3 +262,20 @@ def test_an_output_over_an_input_table_is_refused(trained, cli, tmp_path, capsys
     out = folder / "transactions.parquet" / "scores.parquet"
     assert run([command, "--data", str(folder), "--as-of", AS_OF, "--out", str(out)]) == 2
     assert "would overwrite the input table" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_line_item_export_scores_as_it_comes(trained, cli, tmp_path, capsys):
+    """The Online-Retail-like fixture (tests/fixtures): line items, cancellations, guest
+    checkouts and month-first dates, scored in chunks without --lenient; --date-format holds
+    for every chunk (a chunk alone may hold no day over 12 to settle the order)."""
+    fixtures = Path(__file__).parent.parent / "fixtures"
+    data = tmp_path / "export"
+    data.mkdir()
+    shutil.copy(fixtures / "online_retail_lines.csv", data)
+    out = tmp_path / "scores.parquet"
+    assert cli("score", "--data", str(data), "--map", str(fixtures / "online_retail_mapping.json"),
+               "--date-format", "%m/%d/%Y %H:%M", "--as-of", "2011-02-01", "--data-cutoff", "2011-12-31",
+               "--chunk-customers", "2", "--out", str(out), "--no-store") == 0, capsys.readouterr().err
+    scores = pd.read_parquet(out)
+    assert sorted(scores["customer_id"]) == ["12346", "12583", "13047", "14527", "14911", "17809", "17850"]
+    assert scores.loc[scores["customer_id"] == "17850", "frequency"].item() == 2
