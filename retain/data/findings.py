@@ -101,8 +101,10 @@ class TableCheck:
     array): a check does not redo a pass another check has made (a hash pass over the ids, a
     Series made anew after every assignment to the frame)."""
 
-    def __init__(self, spec: TableSpec, frame: pd.DataFrame):
+    def __init__(self, spec: TableSpec, frame: pd.DataFrame, guest_sales: bool = False):
         self.spec = spec
+        # rows without a customer id are guest sales (set aside, counted), not defects
+        self.guest_sales = guest_sales
         given = list(frame.columns)
         keep = given if spec.open_columns else [c for c in spec.columns if c in frame.columns]
         # a shallow copy: every parsed column is assigned anew, the caller's frame is untouched

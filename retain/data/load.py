@@ -190,4 +190,4 @@ def load_dataset(
         columns = mapping.get(name, {}).get("columns", {})
         frames[name] = _apply_mapping(read_table(path, spec, columns), spec, columns, path)
     return validate_tables(frames, mode=mode, data_cutoff=data_cutoff, rejects_dir=rejects_dir,
-                           date_format=date_format)
+                           date_format=date_format, guest_sales=True)

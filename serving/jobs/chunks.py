@@ -244,7 +244,7 @@ def validate_chunk(frames: dict[str, pd.DataFrame], *, lenient: bool, data_cutof
     empty = [name for name, frame in frames.items() if name != "transactions" and frame.empty]
     dataset = validate_tables({name: frame for name, frame in frames.items() if name not in empty},
                               mode="lenient" if lenient else "strict", data_cutoff=data_cutoff,
-                              rejects_dir=rejects_dir, date_format=date_format)
+                              rejects_dir=rejects_dir, date_format=date_format, guest_sales=True)
     for name in empty:
         spec, frame = TABLES[name], frames[name]
         typed = frame[list(frame.columns) if spec.open_columns else [c for c in spec.columns if c in frame]].copy()

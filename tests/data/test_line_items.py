@@ -134,3 +134,16 @@ def test_day_month_dates_are_never_guessed(tmp_path):
         load_dataset(folder, data_cutoff=CUTOFF)
     dates = load_dataset(folder, data_cutoff=CUTOFF, date_format="%m/%d/%Y %H:%M").transactions["timestamp"]
     assert list(dates) == [pd.Timestamp("2010-12-01 08:26"), pd.Timestamp("2011-01-02 10:00")]
+
+
+def test_guest_sales_are_a_dataset_folders_not_a_requests():
+    """In tables made from one request's customers (HTTP, pyfunc) a blank id is that request's
+    defect; only a shop's export (a dataset folder, a score job's chunk) has guest sales."""
+    from retain.data import validate_tables
+
+    frame = pd.DataFrame({"customer_id": ["c1", " "], "timestamp": ["2011-01-05", "2011-01-06"], "amount": [3.0, 4.0]})
+    with pytest.raises(DataValidationError, match="have no value"):
+        validate_tables({"transactions": frame}, data_cutoff=CUTOFF)
+    dataset = validate_tables({"transactions": frame}, data_cutoff=CUTOFF, guest_sales=True)
+    assert list(dataset.transactions["customer_id"]) == ["c1"]
+    assert dataset.report.fact("transactions", "guest sales").count == 1
