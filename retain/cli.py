@@ -193,6 +193,9 @@ def _load(args, out: Path):
         _say("kept and counted (ordinary in real data, see docs/data-contract.md):\n" + report.facts_text())
     if not report.ok:
         _say("set aside:\n" + report.text() + f"\nrejected rows with reasons: {report.rejects_dir}/")
+    if dataset.transactions.empty:
+        raise RetainError(f"{args.data}: no customer's transaction is left to use (every row was set aside, or a "
+                          "guest sale without a customer id); see the counts above")
     return dataset
 
 

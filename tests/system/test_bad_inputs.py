@@ -19,6 +19,8 @@ def paths(tmp_path, home):
     data = tmp_path / "data"
     data.mkdir()
     (data / "transactions.csv").write_text(GOOD)
+    (tmp_path / "guests").mkdir()
+    (tmp_path / "guests" / "transactions.csv").write_text("customer_id,timestamp,amount\n,2025-01-05,10.0\n")
     (data / "dates.csv").write_text("customer_id,timestamp,amount\na,05/01/2025,10\na,13/02/2025,3\n")
     a_file = tmp_path / "a-file"
     a_file.write_text("not a folder")
@@ -58,6 +60,8 @@ CASES = {
     "features out cannot be created": ([*FEATURES, "--out", "/proc/no/such/f.parquet"], "cannot use /proc/no"),
     "rejects folder is a file": ([*FEATURES, "--out", "{TMP}/f.parquet", "--lenient", "--rejects", "{FILE}"],
                                  "--rejects {FILE} is a file"),
+    "only guest sales": (["features", "--data", "{TMP}/guests", "--as-of", "2025-06-01", "--out", "{TMP}/f.parquet"],
+                         "no customer's transaction is left to use"),
     "tracking store of an unknown scheme": (["models", "--tracking-uri", "foo://bar"],
                                             "is neither a tracking server nor a database"),
     "tracking store as a folder": (["models", "--tracking-uri", "{TMP}"], "is neither a tracking server nor a database"),
