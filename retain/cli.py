@@ -851,7 +851,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-TRACKING_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks")
+TRACKING_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks", "databricks-uc", "uc")
 
 
 def _check_tracking_uri(uri: str | None) -> None:

@@ -362,7 +362,7 @@ def _check_duplicates(check: TableCheck) -> None:
         duplicate = np.zeros(len(frame), dtype=bool)
         if len(without_order):
             duplicate[without_order] = _duplicates(check, columns, without_order)
-    check.note(int((duplicate & ~check.bad).sum()), None, "duplicate an earlier row exactly and have no order_id "
+    check.note(int((duplicate & ~check.dropped).sum()), None, "duplicate an earlier row exactly and have no order_id "
                "to tell them apart: kept, counted as separate events")
 
 
