@@ -5,8 +5,10 @@ a date, the same order twice): it is reported with its table, column, row number
 data rows, the header not counted) and a count; ``strict`` fails with that report,
 ``lenient`` sets the bad rows aside in a rejects file with one reason per row. A *fact* is an
 ordinary feature of real exports (two identical orders on one day, a customer with only
-returns, time zones): the rows are kept and the fact is counted in the report. Nothing is
-dropped silently. Text is read into the contract's kinds by ``retain.data.parse``.
+returns, time zones): the rows are kept and the fact is counted in the report. Guest sales
+(transactions without a customer id, in a dataset folder) are counted and kept out of every
+customer's table. Nothing is dropped silently. A line-item export's lines are checked as
+transactions, then summed into orders (``retain.data.line_items``). Text is read into the contract's kinds by ``retain.data.parse``.
 """
 
 from __future__ import annotations
@@ -464,18 +466,15 @@ def _add_line_amounts(check: TableCheck) -> None:
 
 
 def _note_guest_sales(check: TableCheck) -> None:
+    """The transactions without a customer id, their orders and money, as a fact."""
     guests = check.aside
     if not guests.any():
         return
-    what = "have no customer id: guest sales, counted here, in no customer's history and not scored"
-    amount = check.array("amount")[guests & ~check.bad]
-    money = f"; net amount {np.nansum(amount):,.2f}"
+    money = f"net amount {np.nansum(check.array('amount')[guests]):,.2f}"
     if "order_id" in check.names:
-        orders = len(np.unique(check.codes("order_id")[0][guests]))
-        what += f" ({orders:,} order(s){money})"
-    else:
-        what += f" ({money[2:]})"
-    check.note(int(guests.sum()), "customer_id", what)
+        money = f"{len(np.unique(check.codes('order_id')[0][guests])):,} order(s); {money}"
+    check.note(int(guests.sum()), "customer_id", "have no customer id: guest sales, counted here, in no customer's "
+               f"history and not scored ({money})")
 
 
 def validate_tables(
