@@ -93,6 +93,7 @@ def test_flag_values_out_of_range_are_refused_when_parsed(argv, message, capsys)
     assert refused.value.code == 2 and message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_serve_refuses_a_bento_that_does_not_exist(tmp_path, home, monkeypatch, capsys):
     monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bentoml"))
     monkeypatch.setenv("RETAIN_API_KEYS", "k")

@@ -139,6 +139,7 @@ def test_features_count_only_returns_customers_apart(tmp_path, capsys):
     assert "1 customers first bought on or after 2023-06-01 and are not in it, nor are 1 with only returns" in err
 
 
+@pytest.mark.slow
 def test_a_busy_port_ends_serve_with_one_line_naming_the_port_and_the_flag(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

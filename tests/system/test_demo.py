@@ -44,6 +44,7 @@ def _first_demo_leftovers(workdir):
     return data
 
 
+@pytest.mark.slow
 def test_the_cdnow_demo_has_its_own_folder_and_refuses_the_generated_demos(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("RETAIN_HOME", raising=False)
