@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import re
+import subprocess
 import sys
 import time
 import traceback
@@ -59,7 +60,34 @@ def _positive(kind):
     return parse
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text}: a port is a number from 1 to 65535")
+    return port
+
+
+MAX_HORIZON_DAYS = 36_500  # a hundred years: a longer horizon is a typing error, and costs memory per day
+
+
+def _horizon_days(text: str) -> float:
+    days = _positive(float)(text)
+    if days > MAX_HORIZON_DAYS:
+        raise argparse.ArgumentTypeError(f"{text} days is beyond {MAX_HORIZON_DAYS:,} (a hundred years)")
+    return days
+
+
 TABLE_SUFFIXES = (".parquet", ".csv")
+
+
+def _output_folder(path: Path, flag: str = "--out") -> Path:
+    """A folder to write into: refused when it is a file (writing would fail half-way)."""
+    if path.exists() and not path.is_dir():
+        raise RetainError(f"{flag} {path} is a file; give a folder to write into")
+    return path
 
 
 def _table_path(text: str) -> Path:
@@ -78,6 +106,7 @@ def cmd_generate(args) -> int:
 
     if args.customers < 1:
         raise RetainError("--customers must be at least 1")
+    _output_folder(args.out)
     progress = _stage_printer()
     if args.business == "subscription":
         config = SubscriptionConfig(customers=args.customers, seed=args.seed, start=args.start, end=args.end)
@@ -100,6 +129,7 @@ def cmd_generate(args) -> int:
 def cmd_import(args) -> int:
     from retain.data.cdnow import import_cdnow
 
+    _output_folder(args.out)
     out, rows = import_cdnow(args.out, "sample" if args.sample else "master")
     _say(f"wrote {out / 'transactions.parquet'}: {rows:,} CDNOW transactions")
     return 0
@@ -128,10 +158,27 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _refuse_output_over_input(out: Path, data: Path, mapping: dict) -> None:
+    """An output equal to, or inside, a table of the dataset it is computed from would overwrite
+    the input (a Parquet table may be a folder)."""
+    from retain.data.contract import TABLES
+
+    target = out.resolve()
+    for name in TABLES:
+        files = [data / f"{name}{suffix}" for suffix in TABLE_SUFFIXES]
+        if mapping.get(name, {}).get("file"):
+            files.append(data / mapping[name]["file"])
+        for table in files:
+            table = table.resolve()
+            if target == table or table in target.parents:
+                raise RetainError(f"--out {out} would overwrite the input table {table} (the {name} table of "
+                                  f"--data {data}); write the output elsewhere, e.g. --out {data.parent / out.name}")
+
+
 def _load(args, out: Path):
     from retain.data import load_dataset, read_mapping
 
-    rejects = args.rejects or out.with_name(out.name + ".rejects")
+    rejects = _output_folder(args.rejects or out.with_name(out.name + ".rejects"), "--rejects")
     dataset = load_dataset(
         args.data,
         mode="lenient" if args.lenient else "strict",
@@ -146,6 +193,9 @@ def _load(args, out: Path):
         _say("kept and counted (ordinary in real data, see docs/data-contract.md):\n" + report.facts_text())
     if not report.ok:
         _say("set aside:\n" + report.text() + f"\nrejected rows with reasons: {report.rejects_dir}/")
+    if dataset.transactions.empty:
+        raise RetainError(f"{args.data}: no customer's transaction is left to use (every row was set aside, or a "
+                          "guest sale without a customer id); see the counts above")
     return dataset
 
 
@@ -161,13 +211,17 @@ def _write_table(table: pd.DataFrame, out: Path) -> None:
 
 
 def cmd_features(args) -> int:
-    from retain.features import FeatureConfig, FeatureReference, build_features
+    from retain.data import read_mapping
+    from retain.features import FeatureConfig, build_features
 
     progress = _stage_printer()
+    _refuse_output_over_input(args.out, args.data, read_mapping(args.map, args.column))
     if args.engine == "spark":
         return _features_on_spark(args, progress)
+    if args.out.is_dir():
+        raise RetainError(f"--out {args.out} is a folder; give a file name ending in .parquet or .csv")
+    reference = _read_reference(args.reference)
     dataset = _load(args, args.out)
-    reference = FeatureReference.load(args.reference) if args.reference else None
     progress(f"computing features as of {args.as_of.date()}")
     table, reference = build_features(
         dataset.transactions,
@@ -195,6 +249,24 @@ def cmd_features(args) -> int:
     return 0
 
 
+def _read_reference(path: Path | None):
+    """The RFM/ABC cut points of a ``.reference.json`` that ``retain features`` wrote, or None."""
+    from retain.features import FeatureReference
+
+    if path is None:
+        return None
+    try:
+        return FeatureReference.load(path)
+    except OSError as exc:
+        raise RetainError(f"cannot read --reference {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise RetainError(f"--reference {path} is not JSON ({exc}); give a .reference.json written by "
+                          "retain features") from None
+    except TypeError:  # JSON, without the cut points' fields
+        raise RetainError(f"--reference {path} does not hold RFM cut points; give a .reference.json written by "
+                          "retain features") from None
+
+
 def _spark_config(args):
     from retain.serving.jobs.spark import SparkConfig
 
@@ -213,11 +285,11 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
 
 def _features_on_spark(args, progress) -> int:
     from retain.data import read_mapping
-    from retain.features import FeatureConfig, FeatureReference
+    from retain.features import FeatureConfig
     from retain.serving.jobs.spark import FeaturesJob, run_spark_features_job, spark_session
 
     job = FeaturesJob(data=args.data, as_of=args.as_of, out=args.out, config=FeatureConfig(time_unit_days=args.time_unit_days),
-                      reference=FeatureReference.load(args.reference) if args.reference else None,
+                      reference=_read_reference(args.reference),
                       mapping=read_mapping(args.map, args.column), lenient=args.lenient,
                       data_cutoff=args.data_cutoff, rejects=args.rejects)
     with spark_session(_spark_config(args)) as spark:
@@ -257,7 +329,7 @@ def cmd_train_clv(args) -> int:
 
 def _add_tracking_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tracking-uri", help="MLflow store: a tracking server http://HOST:PORT or a database URI "
-                        "(default: $MLFLOW_TRACKING_URI, else a sqlite file in the retain home; docs/teams.md)")
+                        "(default: $MLFLOW_TRACKING_URI, else a sqlite file in $RETAIN_HOME; docs/teams.md)")
 
 
 def _report(result, args, summary) -> int:
@@ -365,11 +437,12 @@ def cmd_score(args) -> int:
     job = ScoreJob(
         data=args.data, as_of=args.as_of, out=args.out, output_format=args.format,
         chunk_customers=args.chunk_customers, lenient=args.lenient, mapping=read_mapping(args.map, args.column),
-        data_cutoff=args.data_cutoff, rejects=args.rejects,
+        data_cutoff=args.data_cutoff, rejects=args.rejects, date_format=args.date_format,
     )
     from retain.serving.jobs.chunks import output_format
 
     output_format(job.out, job.output_format)  # a wrong suffix fails before any model is loaded
+    _refuse_output_over_input(job.out, job.data, job.mapping)
     with contextlib.ExitStack() as stack:
         spark = None
         if args.engine == "spark":  # started first: a missing Java fails before the models load
@@ -455,6 +528,41 @@ def _service_environment(args, settings: Settings) -> dict:
     return env
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with one line, before the server starts, when the address cannot be listened on
+    (the server's own failure is a long third-party traceback)."""
+    import errno
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise RetainError(f"--host {host}: not an address of this machine ({exc.strerror})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise RetainError(f"port {port} on {host} is already in use by another program; "
+                                  f"choose another port with --port, e.g. --port {port + 1}") from None
+            if exc.errno == errno.EACCES:
+                raise RetainError(f"port {port} on {host} needs privileges this user lacks; "
+                                  "choose a port above 1023 with --port") from None
+            raise RetainError(f"cannot listen on {host}:{port} ({exc.strerror}); check --host and --port") from None
+
+
+def _check_bento(bento: str, env: dict) -> None:
+    """A Bento that exists, as a tag in the Bento store or a built Bento's folder (bentoml's own
+    failure is a traceback after the server started)."""
+    if Path(bento).is_dir():
+        return
+    check = subprocess.run([*_bentoml(), "get", bento, "-o", "json"], env=env, capture_output=True, text=True)
+    if check.returncode != 0:
+        raise RetainError(f"--bento {bento}: no such Bento in the Bento store ({env.get('BENTOML_HOME') or '~/bentoml'})"
+                          "; `bentoml list` shows the built ones, `retain build` builds one")
+
+
 def _bentoml() -> list[str]:
     return [sys.executable, "-m", "bentoml"]
 
@@ -465,6 +573,9 @@ def cmd_serve(args) -> int:
         raise RetainError("--workers must be at least 1")
     env = _service_environment(args, args.settings)
     target = args.bento or "retain.serving.http.service:Retain"
+    if args.bento:
+        _check_bento(args.bento, env)
+    _check_port_free(args.host, args.port)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         _say(f"warning: binding {args.host}: the service is reachable from other machines; keep the API keys secret")
     _say(f"serving {target} on http://{args.host}:{args.port} with models from "
@@ -518,8 +629,10 @@ def cmd_demo(args) -> int:
     """Generate a base (or import CDNOW), train and gate both models, score every customer."""
     from retain.demo import highest_risk, next_steps, run_demo
 
+    from retain.demo import DEFAULT_WORKDIRS
+
     progress = _stage_printer()
-    workdir = args.workdir
+    workdir = _output_folder(args.workdir or DEFAULT_WORKDIRS[args.data], "--workdir")
     settings = args.settings
     if settings.uses_local_store and not os.environ.get("RETAIN_HOME"):
         settings = settings.with_(home=workdir / "retain-home")  # a demo keeps its models to itself
@@ -574,8 +687,29 @@ class _Parser(argparse.ArgumentParser):
                               help="also show third-party log lines, warnings and optimiser output")
 
 
+HOME_HELP = ("RETAIN_HOME (default: ./.retain in the current folder) is where retain keeps its state: the "
+             "MLflow store of runs and models (mlflow.db, mlartifacts/) unless MLFLOW_TRACKING_URI or --tracking-uri "
+             "names another, and the score store (scores.duckdb). Commands run with the same RETAIN_HOME see the "
+             "same models and scores, from any folder.")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from retain import __version__
+
+    try:
+        return version("retain")
+    except PackageNotFoundError:
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="retain", description="Customer churn and value prediction.")
+    parser = _Parser(prog="retain", description="Customer churn and value prediction.",
+                     epilog=HOME_HELP + " Other environment variables: MLFLOW_TRACKING_URI (the tracking store), "
+                     "RETAIN_API_KEYS (keys of retain serve), RETAIN_DEBUG=1 (tracebacks of internal errors).")
+    parser.add_argument("--version", action="version", version=f"retain {_version()}",
+                        help="print retain's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("generate", help="write a synthetic customer base with known ground truth")
@@ -605,9 +739,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_options(p)
     p.set_defaults(run=cmd_features)
 
-    p = sub.add_parser("train", help="fit, evaluate, log to MLflow, register and gate a model")
+    p = sub.add_parser("train", epilog=HOME_HELP, help="fit, evaluate, log to MLflow, register and gate a model")
     train = p.add_subparsers(dest="model", required=True)
-    p = train.add_parser("clv", help="purchase and spend models: CLV and P(alive)")
+    p = train.add_parser("clv", epilog=HOME_HELP, help="purchase and spend models: CLV and P(alive)")
     _add_data_options(p)
     p.add_argument("--calibration-end", type=_date, required=True, help="fit on purchases before this date")
     p.add_argument("--holdout-end", type=_date,
@@ -620,15 +754,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="subscription (regular bills: the sBG model) or non-contractual (BG/NBD and peers); "
                         "auto detects regular bills (docs/value-models.md)")
     p.add_argument("--time-unit-days", type=_positive(float), default=1.0, help="unit of recency and T (7 = weeks)")
-    p.add_argument("--horizon-days", type=_positive(float), default=365.0, help="CLV horizon in days")
-    p.add_argument("--margin", type=float, default=1.0, help="profit margin applied to spend")
+    p.add_argument("--horizon-days", type=_horizon_days, default=365.0, help="CLV horizon in days")
+    p.add_argument("--margin", type=_positive(float), default=1.0, help="profit margin applied to spend")
     p.add_argument("--discount-rate", type=float, default=0.10, help="annual discount rate")
     p.add_argument("--penalizer", type=float, default=0.0, help="L2 penalty that helps a fit converge")
     _add_tracking_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.set_defaults(run=cmd_train_clv)
 
-    p = train.add_parser("churn", help="the churn-type classifier: who leaves in the horizon, and why")
+    p = train.add_parser("churn", epilog=HOME_HELP, help="the churn-type classifier: who leaves in the horizon, and why")
     _add_data_options(p)
     p.add_argument("--as-of", type=_date, required=True, help="features before this date; labels in the horizon after")
     p.add_argument("--horizon-days", type=_positive(float), default=90.0,
@@ -645,7 +779,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.set_defaults(run=cmd_train_churn)
 
-    p = sub.add_parser("promote", help="move the champion (or another) alias to a model version by hand")
+    p = sub.add_parser("promote", epilog=HOME_HELP, help="move the champion (or another) alias to a model version by hand")
     p.add_argument("model", choices=["clv", "churn"], help="clv (retain-clv) or churn (retain-churn-type)")
     p.add_argument("--version", required=True, help="the registered model version to point the alias at")
     p.add_argument("--alias", default="champion", choices=["champion", "challenger"], help="the alias to move")
@@ -654,12 +788,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
     p.set_defaults(run=cmd_promote)
 
-    p = sub.add_parser("score", help="score every customer of a dataset with the champion models")
+    p = sub.add_parser("score", epilog=HOME_HELP, help="score every customer of a dataset with the champion models")
     _add_data_options(p)
     p.add_argument("--as-of", type=_date, required=True, help="score as of this date: only rows before it count")
     p.add_argument("--out", type=Path, required=True, help="scores file, .parquet or .csv")
     p.add_argument("--format", choices=["parquet", "csv"], help="output format (default: from the --out suffix)")
-    p.add_argument("--horizon-days", type=_positive(float),
+    p.add_argument("--horizon-days", type=_horizon_days,
                    help="horizon of expected_purchases and clv (default: the value model's)")
     p.add_argument("--models", default="champion",
                    help="'champion', or versions: clv=N,churn=M (either alone scores with that model only)")
@@ -671,9 +805,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the run summary as one JSON object")
     p.set_defaults(run=cmd_score)
 
-    p = sub.add_parser("serve", help="the HTTP scoring service (BentoML) with the champion models")
+    p = sub.add_parser("serve", epilog=HOME_HELP, help="the HTTP scoring service (BentoML) with the champion models")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    p.add_argument("--port", type=_positive(int), default=3000, help="port to listen on")
+    p.add_argument("--port", type=_port, default=3000, help="port to listen on")
     p.add_argument("--workers", type=_positive(int), default=1, help="server worker processes")
     p.add_argument("--api-keys-file", type=Path, help="API keys, one per line (also: RETAIN_API_KEYS)")
     p.add_argument("--no-auth", action="store_true", help="serve without API keys (local experiments only)")
@@ -689,25 +823,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tracking_option(p)
     p.set_defaults(run=cmd_serve)
 
-    p = sub.add_parser("build", help="a Bento with the champion models in it, deployable without the tracking store")
+    p = sub.add_parser("build", epilog=HOME_HELP, help="a Bento with the champion models in it, deployable without the tracking store")
     p.add_argument("--out", type=Path, help="also export the Bento to this file (.bento)")
     _add_tracking_option(p)
     p.set_defaults(run=cmd_build)
 
-    p = sub.add_parser("models", help="list the registered models, their versions, aliases, gates and metrics")
+    p = sub.add_parser("models", epilog=HOME_HELP, help="list the registered models, their versions, aliases, gates and metrics")
     _add_tracking_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=cmd_models)
 
-    p = sub.add_parser("report", help="write a self-contained HTML report of the scores and the models")
+    p = sub.add_parser("report", epilog=HOME_HELP, help="write a self-contained HTML report of the scores and the models")
     p.add_argument("--scores", type=Path, help="scores file (default: the last run recorded in the score store)")
     p.add_argument("--out", type=Path, required=True, help="HTML file to write, e.g. report.html")
     _add_tracking_option(p)
     p.set_defaults(run=cmd_report)
 
-    p = sub.add_parser("demo", help="run the whole chain on generated data (or CDNOW): train, score, store")
-    p.add_argument("--workdir", "--out", dest="workdir", type=Path, default=Path("demo-out"),
-                   help="folder the demo writes everything into")
+    p = sub.add_parser("demo", epilog=HOME_HELP, help="run the whole chain on generated data (or CDNOW): train, score, store")
+    p.add_argument("--workdir", "--out", dest="workdir", type=Path,
+                   help="folder the demo writes everything into (default: demo-out, or demo-cdnow with --data "
+                        "cdnow; a folder holding the other demo's data is refused)")
     p.add_argument("--customers", type=_positive(int), default=20_000, help="size of the generated base")
     p.add_argument("--seed", type=int, default=0, help="random seed of the generated base")
     p.add_argument("--data", choices=["generated", "cdnow"], default="generated",
@@ -715,6 +850,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tracking_option(p)
     p.set_defaults(run=cmd_demo)
     return parser
+
+
+TRACKING_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks", "databricks-uc", "uc")
+
+
+def _check_tracking_uri(uri: str | None) -> None:
+    """A store MLflow can hold models in: a tracking server or a database (MLflow's own error
+    for a folder or an unknown scheme is a page of text)."""
+    if uri is None:
+        return
+    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
+    if scheme not in TRACKING_SCHEMES:
+        from retain.models.registry import display_uri
+
+        raise RetainError(
+            f"tracking store {display_uri(uri)!r} (--tracking-uri or MLFLOW_TRACKING_URI) is neither a tracking server nor a "
+            "database: use http://HOST:PORT, or a database URI such as sqlite:///PATH/mlflow.db or "
+            "postgresql://USER@HOST/DB (a folder is not supported by MLflow's registry); docs/teams.md")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -727,9 +880,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             args.settings = Settings.from_environment(tracking_uri=getattr(args, "tracking_uri", None),
                                                       verbose=verbose)
+            if hasattr(args, "tracking_uri"):
+                _check_tracking_uri(args.settings.tracking_uri)
             return args.run(args)
         except RetainError as exc:
             _say(f"error: {exc}")
+            return 2
+        except OSError as exc:  # a path given that cannot be read or written: the user's to fix
+            where = f" {exc.filename}" if exc.filename else ""
+            _say(f"error: cannot use{where}: {exc.strerror or exc}")
             return 2
         except KeyboardInterrupt:
             _say("interrupted")

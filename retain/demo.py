@@ -7,6 +7,7 @@ load the score store, and say where everything is. The CLI only prints what this
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -14,10 +15,35 @@ from typing import Callable
 import pandas as pd
 
 from retain.data import load_dataset
+from retain.errors import RetainError
 from retain.settings import Settings
 
 CDNOW = "cdnow"
 GENERATED = "generated"
+# each demo's own folder by default: the CDNOW demo must not write over the generated one's data
+DEFAULT_WORKDIRS = {GENERATED: Path("demo-out"), CDNOW: Path("demo-cdnow")}
+_MARK = "demo.json"  # which demo a folder holds
+
+
+def claim_workdir(workdir: Path, source: str) -> None:
+    """Mark ``workdir`` as this demo's, or refuse it when it holds another demo's data (its
+    tables would mix with this one's: the generated demo's churn events and interactions
+    beside CDNOW's purchases)."""
+    mark = workdir / _MARK
+    held = None
+    if mark.exists():
+        try:
+            held = json.loads(mark.read_text()).get("data")
+        except (OSError, ValueError, AttributeError):
+            held = None
+    elif (workdir / "data" / "transactions.parquet").exists():  # a folder from before the mark
+        held = GENERATED if (workdir / "data" / "truth.json").exists() else CDNOW
+    if held is not None and held != source:
+        raise RetainError(
+            f"{workdir} holds the {held} demo's data; the {source} demo would mix its tables with them. "
+            f"Run it in a folder of its own (--workdir {DEFAULT_WORKDIRS[source]}), or delete {workdir} first")
+    workdir.mkdir(parents=True, exist_ok=True)
+    mark.write_text(json.dumps({"data": source}) + "\n")
 
 
 @dataclass
@@ -43,6 +69,7 @@ def run_demo(workdir: Path, *, settings: Settings, source: str = GENERATED, cust
     from retain.training.value import train_value_model
 
     workdir = Path(workdir)
+    claim_workdir(workdir, source)
     data = workdir / "data"
     if source == CDNOW:
         from retain.data.cdnow import import_cdnow

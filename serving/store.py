@@ -38,6 +38,11 @@ def _sql_text(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def _absolute(path) -> str:
+    """A run's output as an absolute path: ``retain report`` reads it from any folder."""
+    return os.path.abspath(path) if path else ""
+
+
 @contextmanager
 def _load_lock(path: Path, wait_seconds: float):
     lock_path = path.with_name(path.name + ".lock")
@@ -85,7 +90,7 @@ class ScoreStore:
                     connection.execute(
                         f"INSERT INTO {RUNS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [pd.Timestamp(as_of).date(), pd.Timestamp.now(tz="UTC").tz_localize(None).to_pydatetime(),
-                         table, str(run.get("output", "")), run.get("clv_model_version"),
+                         table, _absolute(run.get("output")), run.get("clv_model_version"),
                          run.get("churn_model_version"), int(run.get("customers", 0)), int(run.get("scored", 0)),
                          bool(run.get("drift_alert", False)), json.dumps(run.get("details", {}), default=str)],
                     )

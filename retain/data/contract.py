@@ -33,6 +33,8 @@ class TableSpec:
     time_column: str | None = None
     # True when the table may carry further columns of the user's own (customer attributes).
     open_columns: bool = False
+    # True for a line-item export: one row per product line, an order's lines sharing its order_id.
+    lines: bool = False
 
     @property
     def columns(self) -> dict[str, str]:
@@ -45,6 +47,16 @@ TRANSACTIONS = TableSpec(
     optional={"order_id": TEXT, "discount": FLOAT, "category": TEXT, "channel": TEXT},
     required_table=True,
     time_column="timestamp",
+)
+# The transactions of a line-item export (one row per product line): ``amount`` is
+# quantity x unit_price, summed per order_id (``retain.data.line_items``).
+TRANSACTION_LINES = TableSpec(
+    name="transactions",
+    required={"customer_id": ID, "timestamp": DATETIME, "order_id": TEXT, "quantity": FLOAT, "unit_price": FLOAT},
+    optional={"discount": FLOAT, "category": TEXT, "channel": TEXT},
+    required_table=True,
+    time_column="timestamp",
+    lines=True,
 )
 CUSTOMERS = TableSpec(
     name="customers",

@@ -101,8 +101,10 @@ class TableCheck:
     array): a check does not redo a pass another check has made (a hash pass over the ids, a
     Series made anew after every assignment to the frame)."""
 
-    def __init__(self, spec: TableSpec, frame: pd.DataFrame):
+    def __init__(self, spec: TableSpec, frame: pd.DataFrame, guest_sales: bool = False):
         self.spec = spec
+        # rows without a customer id are guest sales (set aside, counted), not defects
+        self.guest_sales = guest_sales
         given = list(frame.columns)
         keep = given if spec.open_columns else [c for c in spec.columns if c in frame.columns]
         # a shallow copy: every parsed column is assigned anew, the caller's frame is untouched
@@ -116,6 +118,8 @@ class TableCheck:
         self.problems: list[Problem] = []
         self.facts: list[Fact] = []
         self._bad = np.zeros(len(frame), dtype=bool)
+        # rows kept out of the clean table without being defects (guest sales): no check flags them
+        self._aside = np.zeros(len(frame), dtype=bool)
         self._reason: np.ndarray | None = None  # made at the first problem: most tables have none
         self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.stripped_ids: tuple | None = None  # ``parse.stripped_ids`` of ids coded with other tables' ids
@@ -129,7 +133,7 @@ class TableCheck:
         if not mask.any():  # the usual case: nothing to flag
             return
         # a row already rejected keeps its first reason and is not counted twice
-        mask = mask & ~self._bad
+        mask = mask & ~self._bad & ~self._aside
         if not mask.any():
             return
         rows = np.flatnonzero(mask)
@@ -148,9 +152,23 @@ class TableCheck:
         if count:
             self.facts.append(Fact(self.spec.name, column, what, int(count), unit, list(examples)[:3]))
 
+    def set_aside(self, mask: np.ndarray) -> None:
+        """Keep these rows out of the clean table, without calling them defects (the caller
+        notes the fact)."""
+        self._aside |= np.asarray(mask, dtype=bool)
+
     @property
     def bad(self) -> np.ndarray:
         return self._bad
+
+    @property
+    def aside(self) -> np.ndarray:
+        return self._aside
+
+    @property
+    def dropped(self) -> np.ndarray:
+        """Rows not in the clean table: defects and rows set aside."""
+        return self._bad | self._aside
 
     @property
     def reason(self) -> np.ndarray:

@@ -30,12 +30,17 @@ def read_mapping(path: str | Path | None, column_flags: list[str] | None = None)
             mapping = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise RetainError(f"cannot read mapping file {path}: {exc}") from None
+        if not isinstance(mapping, dict):
+            raise RetainError(f"mapping file {path} holds a {type(mapping).__name__}; it should hold one object by "
+                              'table, e.g. {"transactions": {"file": "orders.csv", "columns": {"customer_id": "CustID"}}}')
         unknown = set(mapping) - set(TABLES)
         if unknown:
             raise RetainError(
                 f"mapping file {path} names unknown table(s) {sorted(unknown)}; "
                 f"tables are {sorted(TABLES)}"
             )
+        for table, entry in mapping.items():
+            _check_mapping_entry(path, table, entry)
     for flag in column_flags or []:
         try:
             target, source = flag.split("=", 1)
@@ -48,6 +53,23 @@ def read_mapping(path: str | Path | None, column_flags: list[str] | None = None)
             raise RetainError(f"column mapping {flag!r}: unknown table {table!r}")
         mapping.setdefault(table, {}).setdefault("columns", {})[column] = source
     return mapping
+
+
+def _check_mapping_entry(path, table: str, entry) -> None:
+    """One table's entry of a mapping file: {"file": NAME, "columns": {CONTRACT: YOURS}}."""
+    example = f'e.g. "{table}": {{"file": "{table}.csv", "columns": {{"customer_id": "CustID"}}}}'
+    if not isinstance(entry, dict):
+        raise RetainError(f"mapping file {path}: {table} should be an object with \"file\" and/or \"columns\", {example}")
+    unknown = set(entry) - {"file", "columns"}
+    if unknown:
+        raise RetainError(f"mapping file {path}: {table} has unknown key(s) {sorted(unknown)}; "
+                          f'the keys are "file" and "columns", {example}')
+    if "file" in entry and not isinstance(entry["file"], str):
+        raise RetainError(f"mapping file {path}: {table}.file should be a file name (text), not {entry['file']!r}")
+    columns = entry.get("columns", {})
+    if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
+        raise RetainError(f"mapping file {path}: {table}.columns should map contract columns to your column "
+                          f"names (text), {example}")
 
 
 def _find_table_file(folder: Path, name: str, mapping: dict) -> Path | None:
@@ -100,13 +122,16 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return frame
 
 
-def read_table(path: Path, spec: TableSpec) -> pd.DataFrame:
+def read_table(path: Path, spec: TableSpec, columns: dict | None = None) -> pd.DataFrame:
+    """``columns``: the mapping of the table's contract columns to the file's."""
+    columns = columns or {}
+    # ids stay text: "00042" must not become 42, nor 17850 become 17850.0 in a column with blanks
+    text = {columns.get(name, name): str for name in ("customer_id", "order_id")}
     try:
         if path.suffix == ".parquet":
             frame = _read_parquet(path)
         else:
-            # ids stay text: "00042" must not become 42
-            frame = pd.read_csv(path, dtype={"customer_id": str}, keep_default_na=True)
+            frame = pd.read_csv(path, dtype=text, keep_default_na=True)
     except pd.errors.EmptyDataError:
         raise RetainError(f"{spec.name}: file {path} is empty (no header, no rows)") from None
     except Exception as exc:  # pyarrow and the csv parser raise many types
@@ -162,7 +187,7 @@ def load_dataset(
                     f"{folder} has no {name}.parquet or {name}.csv; the {name} table is required"
                 )
             continue
-        frame = read_table(path, spec)
-        frames[name] = _apply_mapping(frame, spec, mapping.get(name, {}).get("columns", {}), path)
+        columns = mapping.get(name, {}).get("columns", {})
+        frames[name] = _apply_mapping(read_table(path, spec, columns), spec, columns, path)
     return validate_tables(frames, mode=mode, data_cutoff=data_cutoff, rejects_dir=rejects_dir,
-                           date_format=date_format)
+                           date_format=date_format, guest_sales=True)

@@ -169,7 +169,11 @@ def parse_other_dates(text: np.ndarray, values: np.ndarray, unparsed: np.ndarray
     rest = text[unparsed]
     order, examples = None, []
     if date_format:
-        parsed[unparsed] = pd.to_datetime(rest, errors="coerce", format=date_format)
+        try:
+            parsed[unparsed] = pd.to_datetime(rest, errors="coerce", format=date_format)
+        except ValueError as exc:  # a format pandas cannot use: "'Q' is a bad directive in format '%Q'"
+            raise DataValidationError(f"{where}: --date-format {date_format!r} is not a date format ({exc}); "
+                                      "write it as for strptime, e.g. '%d/%m/%Y %H:%M'") from None
     else:
         order, examples = day_month_order(rest, where)
         # not ISO: pandas' inference, told the day/month order when the data showed it

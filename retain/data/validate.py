@@ -5,8 +5,10 @@ a date, the same order twice): it is reported with its table, column, row number
 data rows, the header not counted) and a count; ``strict`` fails with that report,
 ``lenient`` sets the bad rows aside in a rejects file with one reason per row. A *fact* is an
 ordinary feature of real exports (two identical orders on one day, a customer with only
-returns, time zones): the rows are kept and the fact is counted in the report. Nothing is
-dropped silently. Text is read into the contract's kinds by ``retain.data.parse``.
+returns, time zones): the rows are kept and the fact is counted in the report. Guest sales
+(transactions without a customer id, in a dataset folder) are counted and kept out of every
+customer's table. Nothing is dropped silently. A line-item export's lines are checked as
+transactions, then summed into orders (``retain.data.line_items``). Text is read into the contract's kinds by ``retain.data.parse``.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from retain.data.contract import (
     SATISFACTION_LEVELS,
     TABLES,
     TEXT,
+    TRANSACTION_LINES,
     TableSpec,
 )
-from retain.data.findings import TableCheck, ValidationReport
+from retain.data.findings import Fact, TableCheck, ValidationReport
 from retain.data.frames import column_array
+from retain.data.line_items import is_line_items, line_amounts, orders_from_lines
 from retain.errors import DataValidationError, RetainError
 
 STRICT = "strict"
@@ -75,7 +79,11 @@ def _check_ids(check: TableCheck, column: str) -> None:
     # strip the distinct values, not every row: a million ids repeat across many rows
     codes, uniques = check.codes(column)
     text, empty, changed = check.stripped_ids if check.stripped_ids is not None else parse.stripped_ids(uniques)
-    check.flag((codes < 0) | np.append(empty, False)[codes], column, "have no value (ids must be non-empty)")
+    blank = (codes < 0) | np.append(empty, False)[codes]
+    if check.guest_sales:
+        check.set_aside(blank)  # guest sales: noted with their orders and money by ``_note_guest_sales``
+    else:
+        check.flag(blank, column, "have no value (ids must be non-empty)")
     if isinstance(raw.dtype, pd.CategoricalDtype):
         if changed is not None:
             stripped = pd.Index(text)
@@ -188,10 +196,18 @@ def _check_flags(check: TableCheck, column: str) -> None:
 def _check_columns(spec: TableSpec, frame: pd.DataFrame) -> None:
     missing = [c for c in spec.required if c not in frame.columns]
     if missing:
+        if spec.lines:
+            layout = (" A line-item export (one row per product line) gives quantity and unit_price in place "
+                      "of amount, and the order_id (invoice number) that groups an order's lines.")
+        elif spec.name == "transactions" and "amount" in missing:
+            layout = (" For one row per product line, map quantity and unit_price instead of amount "
+                      "(docs/data-contract.md, 'Line-item exports').")
+        else:
+            layout = ""
         raise DataValidationError(
             f"{spec.name}: required column(s) {missing} missing; the file has "
             f"{list(frame.columns)}. Rename them in the file, or map them with "
-            f"--column {spec.name}.{missing[0]}=YOUR_NAME or a mapping file."
+            f"--column {spec.name}.{missing[0]}=YOUR_NAME or a mapping file.{layout}"
         )
     if len(frame) == 0:  # (it has columns: the required ones)
         raise DataValidationError(f"{spec.name}: the table has a header but no rows")
@@ -288,9 +304,28 @@ def _shared_values(values: pd.Series) -> np.ndarray:
     return values.duplicated(keep=False).to_numpy()
 
 
+def _check_lines(check: TableCheck) -> None:
+    """An order's lines share its order_id, and identical lines inside one order are ordinary
+    (the same product scanned twice); an order_id whose lines name two customers is a defect."""
+    columns = [c for c in check.spec.columns if c in check.names]
+    duplicate = _duplicates(check, columns)
+    check.note(int((duplicate & ~check.dropped).sum()), None, "repeat an earlier line of the same order in every "
+               "contract column: kept and summed (the same product scanned twice, or two products of one price)")
+    orders, customers = check.codes("order_id")[0], check.codes("customer_id")[0]
+    kept = ~check.dropped
+    pairs = pd.DataFrame({"order": orders[kept], "customer": customers[kept]}).drop_duplicates()
+    shared = pairs["order"][pairs["order"].duplicated()].unique()
+    if len(shared):
+        check.flag(np.isin(orders, shared) & kept, "order_id", "are lines of an order whose lines name more "
+                   "than one customer", check.column("order_id"))
+
+
 def _check_duplicates(check: TableCheck) -> None:
     """Identical rows with nothing to tell them apart are kept (two identical orders on one
     day happen); the same order_id twice is the same order twice, a defect."""
+    if check.spec.lines:
+        _check_lines(check)
+        return
     frame = check.frame
     columns = [c for c in check.spec.columns if c in check.names]
     without_order = None  # every row
@@ -329,7 +364,7 @@ def _check_duplicates(check: TableCheck) -> None:
         duplicate = np.zeros(len(frame), dtype=bool)
         if len(without_order):
             duplicate[without_order] = _duplicates(check, columns, without_order)
-    check.note(int((duplicate & ~check.bad).sum()), None, "duplicate an earlier row exactly and have no order_id "
+    check.note(int((duplicate & ~check.dropped).sum()), None, "duplicate an earlier row exactly and have no order_id "
                "to tell them apart: kept, counted as separate events")
 
 
@@ -370,8 +405,8 @@ def _check_transactions(check: TableCheck) -> None:
     if "discount" in check.names:
         discount = check.column("discount")  # numbers by now: compared as an array
         check.flag(discount.to_numpy() < 0, "discount", "is negative", discount)
-    if check.bad.any():
-        good = frame.loc[~check.bad, ["customer_id", "timestamp", "amount"]]
+    if check.dropped.any():
+        good = frame.loc[~check.dropped, ["customer_id", "timestamp", "amount"]]
         only_returns = np.asarray(customers_with_only_returns(good), dtype=object)
     else:  # every row counts: the id codes made while checking the ids serve
         codes, ids = check.codes("customer_id")
@@ -401,7 +436,7 @@ def _check_interactions(check: TableCheck) -> None:
 def _known_customers(check: TableCheck) -> tuple[TableCheck, np.ndarray]:
     """The transactions' check and, per distinct id, whether it has at least one good row."""
     codes, uniques = check.codes("customer_id")
-    return check, np.bincount(codes[(codes >= 0) & ~check.bad], minlength=len(uniques)) > 0
+    return check, np.bincount(codes[(codes >= 0) & ~check.dropped], minlength=len(uniques)) > 0
 
 
 def _flag_unknown_customers(check: TableCheck, known: tuple[TableCheck, np.ndarray]) -> None:
@@ -424,6 +459,24 @@ def _flag_unknown_customers(check: TableCheck, known: tuple[TableCheck, np.ndarr
     check.flag(unknown, "customer_id", "name customers with no transaction", ids)
 
 
+def _add_line_amounts(check: TableCheck) -> None:
+    """A line-item table's amount per line: quantity x unit price."""
+    check.frame["amount"] = line_amounts(check.array("quantity"), check.array("unit_price"))
+    check.names.add("amount")
+
+
+def _note_guest_sales(check: TableCheck) -> None:
+    """The transactions without a customer id, their orders and money, as a fact."""
+    guests = check.aside
+    if not guests.any():
+        return
+    money = f"net amount {np.nansum(check.array('amount')[guests]):,.2f}"
+    if "order_id" in check.names:
+        money = f"{len(np.unique(check.codes('order_id')[0][guests])):,} order(s); {money}"
+    check.note(int(guests.sum()), "customer_id", "have no customer id: guest sales, counted here, in no customer's "
+               f"history and not scored ({money})")
+
+
 def validate_tables(
     frames: dict[str, pd.DataFrame],
     *,
@@ -431,20 +484,33 @@ def validate_tables(
     data_cutoff: pd.Timestamp | str | None = None,
     rejects_dir: str | Path | None = None,
     date_format: str | None = None,
+    guest_sales: bool = False,
 ) -> Dataset:
-    """Check in-memory tables against the contract; see the module docstring."""
+    """Check in-memory tables against the contract; see the module docstring.
+
+    ``guest_sales``: transactions without a customer id are guest sales of a shop's export,
+    counted and kept out of every customer's history, rather than defects. Loading a dataset
+    folder says so; tables made from one request's customers (HTTP, pyfunc) do not, where a
+    blank id is the request's defect."""
     if mode not in (STRICT, LENIENT):
         raise RetainError(f"validation mode must be {STRICT!r} or {LENIENT!r}, not {mode!r}")
     if "transactions" not in frames:
         raise RetainError("the transactions table is required")
     cutoff = pd.Timestamp(data_cutoff) if data_cutoff is not None else pd.Timestamp.now()
-    checks = {name: TableCheck(TABLES[name], frames[name]) for name in TABLES if name in frames}
+    specs = dict(TABLES)
+    if is_line_items(frames["transactions"]):
+        specs["transactions"] = TRANSACTION_LINES
+    checks = {name: TableCheck(specs[name], frames[name], guest_sales=guest_sales and name == "transactions")
+              for name in TABLES if name in frames}
     iso_dates = _iso_dates(list(checks.values()))
     _code_text_ids(list(checks.values()))
     for name, check in checks.items():
         _check_table(check, frames[name], cutoff, date_format, iso_dates)
-    _check_transactions(checks["transactions"])
     tx = checks["transactions"]
+    if tx.spec.lines:
+        _add_line_amounts(tx)
+    _check_transactions(tx)
+    _note_guest_sales(tx)
     known = _known_customers(tx)
     if "customers" in checks:
         customers = checks["customers"]
@@ -484,9 +550,14 @@ def validate_tables(
             rejected.insert(0, "row", np.flatnonzero(bad) + 1)
             rejected.insert(1, "reason", check.reason[bad])
             rejected.to_csv(report.rejects_dir / f"{name}.rejects.csv", index=False)
-            clean[name] = check.frame.loc[~bad].reset_index(drop=True)
-        else:
-            clean[name] = check.frame
+        dropped = check.dropped  # defects, and guest sales (in no customer's table)
+        clean[name] = check.frame.loc[~dropped].reset_index(drop=True) if dropped.any() else check.frame
+    if checks["transactions"].spec.lines:
+        lines = clean["transactions"]
+        clean["transactions"] = orders_from_lines(lines)
+        report.facts.append(Fact("transactions", None, f"became {len(clean['transactions']):,} orders: quantity x "
+                                 "unit_price summed per order_id, an order's negative lines summed apart as a "
+                                 "return", len(lines), unit="line(s)"))
     return Dataset(
         transactions=clean["transactions"],
         customers=clean.get("customers"),

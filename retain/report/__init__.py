@@ -38,7 +38,13 @@ def write_report(settings: Settings, out: Path, scores_path: Path | None = None,
     out = Path(out)
     if out.is_dir():
         raise RetainError(f"--out {out} is a folder; give a file name such as report.html")
-    scores_path = Path(scores_path) if scores_path else numbers.default_scores_path(settings)
+    if scores_path:
+        scores_path = Path(scores_path)
+    else:
+        scores_path = numbers.default_scores_path(settings)
+        if not scores_path.exists():
+            raise RetainError(f"the last score run recorded in the score store {settings.score_store_path} wrote "
+                              f"{scores_path}, which no longer exists: give --scores PATH, or run `retain score` again")
     progress(f"reading the scores {scores_path}")
     scores = numbers.read_scores(scores_path)
     runs = numbers.score_runs(settings)

@@ -55,6 +55,7 @@ class ScoreJob:
     data_cutoff: pd.Timestamp | None = None
     rejects: Path | None = None
     drift_threshold: float = MAJOR_PSI
+    date_format: str | None = None  # how to read dates that are not ISO 8601 (--date-format)
 
 
 @dataclass
@@ -205,7 +206,8 @@ def score_chunk(frames: dict[str, pd.DataFrame], job: ScoreJob, pair: ModelPair,
         ids = _input_ids({"customers": frames["customers"]})
         return _not_scored(ids, NotScored.NO_TRANSACTIONS, job, pair)
     tick = time.perf_counter()
-    dataset = validate_chunk(frames, lenient=job.lenient, data_cutoff=job.data_cutoff, rejects_dir=rejects_dir)
+    dataset = validate_chunk(frames, lenient=job.lenient, data_cutoff=job.data_cutoff, rejects_dir=rejects_dir,
+                             date_format=job.date_format)
     outcome.rejected_any |= bool(dataset.report.rows_rejected and any(dataset.report.rows_rejected.values()))
     outcome.timed("validate", tick)
     tick = time.perf_counter()
@@ -230,7 +232,8 @@ def _not_scored(ids, reason: NotScored, job: ScoreJob, pair: ModelPair) -> pd.Da
 _VALIDATED_DTYPES = {ID: object, DATETIME: "datetime64[ns]", FLOAT: "float64", BOOL: "boolean"}
 
 
-def validate_chunk(frames: dict[str, pd.DataFrame], *, lenient: bool, data_cutoff, rejects_dir: Path) -> Dataset:
+def validate_chunk(frames: dict[str, pd.DataFrame], *, lenient: bool, data_cutoff, rejects_dir: Path,
+                   date_format: str | None = None) -> Dataset:
     """``validate_tables`` on the tables of one chunk of customers. An optional table with
     no rows for these customers (it has rows for others) is passed on empty, typed as
     validation types it, rather than refused as a table without rows: its features are
@@ -238,7 +241,7 @@ def validate_chunk(frames: dict[str, pd.DataFrame], *, lenient: bool, data_cutof
     empty = [name for name, frame in frames.items() if name != "transactions" and frame.empty]
     dataset = validate_tables({name: frame for name, frame in frames.items() if name not in empty},
                               mode="lenient" if lenient else "strict", data_cutoff=data_cutoff,
-                              rejects_dir=rejects_dir)
+                              rejects_dir=rejects_dir, date_format=date_format, guest_sales=True)
     for name in empty:
         spec, frame = TABLES[name], frames[name]
         typed = frame[list(frame.columns) if spec.open_columns else [c for c in spec.columns if c in frame]].copy()

@@ -5,6 +5,7 @@ messages for small or empty inputs."""
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -135,3 +136,31 @@ def test_features_count_only_returns_customers_apart(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "1 customer(s) have only returns" in err  # the load reports the fact
     assert "1 customers first bought on or after 2023-06-01 and are not in it, nor are 1 with only returns" in err
+
+
+@pytest.mark.slow
+def test_a_busy_port_ends_serve_with_one_line_naming_the_port_and_the_flag(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "RETAIN_HOME": str(tmp_path / "home"), "BENTOML_HOME": str(tmp_path / "bentoml")}
+        env.pop("MLFLOW_TRACKING_URI", None)
+        run = subprocess.run([sys.executable, "-m", "retain.cli", "serve", "--port", str(port), "--no-auth"],
+                             capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    assert f"port {port}" in lines[0] and "--port" in lines[0] and "already in use" in lines[0]
+
+
+def test_version_and_retain_home_in_the_help(capsys):
+    import retain
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"retain {retain.__version__}"
+    parsers = dict(_parsers(build_parser()))
+    assert "RETAIN_HOME" in parsers["retain"].format_help()
+    for name in ("train clv", "train churn", "promote", "score", "serve", "build", "models", "report", "demo"):
+        assert "RETAIN_HOME" in parsers[f"retain {name}"].format_help(), name

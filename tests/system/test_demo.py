@@ -32,3 +32,37 @@ def test_demo_runs_the_chain_and_scores_every_customer(tmp_path, monkeypatch, ca
     # every artifact lands in the demo's store, none in the working directory
     assert any((tmp_path / "demo" / "retain-home" / "mlartifacts").iterdir())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+
+
+def _first_demo_leftovers(workdir):
+    """What the generated demo leaves in its folder, as far as the CDNOW demo can tell."""
+    data = workdir / "data"
+    data.mkdir(parents=True)
+    pd.DataFrame({"customer_id": ["a"], "timestamp": [pd.Timestamp("2025-01-01")], "amount": [1.0]}).to_parquet(
+        data / "transactions.parquet")
+    (data / "truth.json").write_text("{}")
+    return data
+
+
+@pytest.mark.slow
+def test_the_cdnow_demo_has_its_own_folder_and_refuses_the_generated_demos(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("RETAIN_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    data = _first_demo_leftovers(tmp_path / "demo-out")
+    before = pd.read_parquet(data / "transactions.parquet")
+    assert main(["demo", "--data", "cdnow", "--workdir", "demo-out"]) == 2
+    err = capsys.readouterr().err
+    assert "demo-out holds the generated demo's data" in err and "--workdir demo-cdnow" in err
+    pd.testing.assert_frame_equal(pd.read_parquet(data / "transactions.parquet"), before)  # untouched
+
+    # its default folder is not the generated demo's: shown here by a folder it must refuse
+    from retain.demo import claim_workdir
+
+    claim_workdir(tmp_path / "demo-cdnow", "generated")
+    assert main(["demo", "--data", "cdnow"]) == 2
+    assert "demo-cdnow holds the generated demo's data" in capsys.readouterr().err
+    # and the generated demo refuses a CDNOW demo's folder
+    claim_workdir(tmp_path / "other", "cdnow")
+    assert main(["demo", "--workdir", "other", "--customers", "100"]) == 2
+    assert "other holds the cdnow demo's data" in capsys.readouterr().err

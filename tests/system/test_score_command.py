@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -225,3 +226,56 @@ def test_drift_is_measured_against_training_and_alerts_loudly(trained, tmp_path)
     psi = {row["column"]: row["psi"] for row in report["columns"]}
     assert psi["monetary"] > 0.25 and psi["frequency"] < 0.1  # counts did not move, money did
     assert bool(store.runs()["drift_alert"].iloc[-1])
+
+
+def test_report_finds_the_last_runs_scores_from_any_folder(trained, cli, tmp_path, monkeypatch, capsys):
+    """`retain score --out scores.parquet` run in one folder, `retain report` without --scores in
+    another: the store records the output as an absolute path."""
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "jobs")
+    assert cli("score", "--data", str(trained.data), "--as-of", AS_OF, "--out", "scores.parquet") == 0
+    assert ScoreStore(tmp_path / "home" / "scores.duckdb").runs()["output"].iloc[-1] == \
+        str(tmp_path / "jobs" / "scores.parquet")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    capsys.readouterr()
+    assert cli("report", "--out", "report.html") == 0, capsys.readouterr().err
+    assert f"scores {tmp_path / 'jobs' / 'scores.parquet'}" in capsys.readouterr().err
+    assert (tmp_path / "elsewhere" / "report.html").exists()
+
+
+@pytest.mark.parametrize("command", ["score", "features"])
+def test_an_output_over_an_input_table_is_refused(trained, cli, tmp_path, capsys, command):
+    run = (lambda argv: cli(*argv)) if command == "score" else main  # features reads no tracking store
+    data = tmp_path / "data"
+    shutil.copytree(trained.data, data)
+    table = data / "transactions.parquet"
+    before = table.read_bytes()
+    for out in (table, data / "." / "transactions.parquet", data / "customers.parquet"):
+        assert run([command, "--data", str(data), "--as-of", AS_OF, "--out", str(out)]) == 2
+        assert f"would overwrite the input table {out.resolve()}" in capsys.readouterr().err
+    assert table.read_bytes() == before
+    # a Parquet table may be a folder of files: an output inside it is refused too
+    folder = tmp_path / "folder-data"
+    (folder / "transactions.parquet").mkdir(parents=True)
+    shutil.copy(table, folder / "transactions.parquet" / "part-0.parquet")
+    out = folder / "transactions.parquet" / "scores.parquet"
+    assert run([command, "--data", str(folder), "--as-of", AS_OF, "--out", str(out)]) == 2
+    assert "would overwrite the input table" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_line_item_export_scores_as_it_comes(trained, cli, tmp_path, capsys):
+    """The Online-Retail-like fixture (tests/fixtures): line items, cancellations, guest
+    checkouts and month-first dates, scored in chunks without --lenient; --date-format holds
+    for every chunk (a chunk alone may hold no day over 12 to settle the order)."""
+    fixtures = Path(__file__).parent.parent / "fixtures"
+    data = tmp_path / "export"
+    data.mkdir()
+    shutil.copy(fixtures / "online_retail_lines.csv", data)
+    out = tmp_path / "scores.parquet"
+    assert cli("score", "--data", str(data), "--map", str(fixtures / "online_retail_mapping.json"),
+               "--date-format", "%m/%d/%Y %H:%M", "--as-of", "2011-02-01", "--data-cutoff", "2011-12-31",
+               "--chunk-customers", "2", "--out", str(out), "--no-store") == 0, capsys.readouterr().err
+    scores = pd.read_parquet(out)
+    assert sorted(scores["customer_id"]) == ["12346", "12583", "13047", "14527", "14911", "17809", "17850"]
+    assert scores.loc[scores["customer_id"] == "17850", "frequency"].item() == 2
