@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from retain.errors import RetainError
 from retain.serving.http.batching import RequestBatcher
 from retain.serving.http.config import options_from_environment, tracing_config
+from retain.serving.http.connections import limit_header_time, quiet_refusals
 from retain.serving.http.dispatch import Unscorable, score_requests
 from retain.serving.http.guard import Guard
 from retain.serving.http.response import score_rows
@@ -36,6 +37,8 @@ log = logging.getLogger("retain.serving")
 
 OPTIONS = options_from_environment()
 ScoreRequest = request_model(OPTIONS.settings.max_request_customers)
+limit_header_time(OPTIONS.header_seconds)
+quiet_refusals()
 MAX_LOOKUP_IDS = 10_000
 
 CUSTOMERS_COUNTER = bentoml.metrics.Counter(
@@ -142,6 +145,9 @@ class Retain:
                                                             for k, v in exc.reasons.items()]}, 422)
         except RetainError as exc:
             return _json({"error": str(exc)}, 422)
+        except Exception:  # noqa: BLE001 - this request's own failure (dispatch logged it): its 500 alone
+            return _json({"error": "the request could not be scored because of an error in the server; "
+                                   "the server log says why"}, 500)
         self._count(not_scored)
         return _json({"as_of": day.strftime("%Y-%m-%d"), **served.versions, "customers": rows})
 
@@ -196,7 +202,7 @@ class Retain:
 
 Retain.add_asgi_middleware(Guard, api_keys=OPTIONS.api_keys, no_auth=OPTIONS.no_auth,
                            max_bytes=OPTIONS.settings.max_request_bytes, readiness=STATE.readiness,
-                           get_routes={"/models": STATE.models_body})
+                           get_routes={"/models": STATE.models_body}, body_seconds=OPTIONS.body_seconds)
 
 
 def use_bento_models(entries: dict) -> None:

@@ -7,12 +7,16 @@ field, and the others are scored (docs/http-api.md, "Errors").
 
 from __future__ import annotations
 
+import tempfile
+from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from retain.data import Dataset, validate_tables
+from retain.data.validate import LENIENT
 from retain.data.frames import frame_of
 from retain.errors import DataValidationError
 from retain.serving.http.columnar import RequestTables
@@ -83,6 +87,23 @@ def _only(frames: dict[str, pd.DataFrame], ids) -> dict[str, pd.DataFrame]:
     return out
 
 
+def orders_of_their_customer(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The transactions with each order id read as its customer's own: in a request every
+    customer's history stands alone, so two customers naming the same order id are two
+    orders (a customer's row never depends on who else is in the request). The customer's
+    position in the table is put in front (``7:o-1``); a blank order id stays blank."""
+    tx = frames.get("transactions")
+    if tx is None or "order_id" not in tx.columns:
+        return frames
+    orders = tx["order_id"]
+    text = orders.astype(str).str.strip()
+    given = orders.notna().to_numpy() & (text != "").to_numpy()
+    owner = pd.Series(pd.factorize(tx["customer_id"])[0], index=tx.index).astype(str)
+    scoped = tx.copy(deep=False)
+    scoped["order_id"] = (owner + ":" + text).where(given, orders)
+    return {**frames, "transactions": scoped}
+
+
 def validate(frames: dict[str, pd.DataFrame]) -> Dataset:
     # rows on or after as_of are ignored by the features, so no date is "in the future" here
     return validate_tables(frames, data_cutoff=pd.Timestamp.max)
@@ -94,28 +115,48 @@ def _problems(exc: DataValidationError) -> str:
     return "; ".join(exc.problems) if exc.problems else str(exc)
 
 
-def validated(frames: dict[str, pd.DataFrame], ids: list[str]) -> tuple[Dataset | None, dict[str, str]]:
+def _rows_breaking_the_contract(frames: dict[str, pd.DataFrame], ids: list[str]) -> dict[str, str]:
+    """Each customer with a row that breaks the contract, and why in words: one lenient check
+    of the whole request (its rejects say which rows broke what), so finding them costs one
+    pass over the rows, not one check per customer."""
+    with tempfile.TemporaryDirectory(prefix="retain-request-") as folder:
+        try:
+            validate_tables(frames, mode=LENIENT, data_cutoff=pd.Timestamp.max, rejects_dir=folder)
+        except DataValidationError as exc:  # not about rows (a table without a column): everyone's
+            return {cid: NotScored.INVALID_INPUT.words(problems=_problems(exc)) for cid in ids}
+        found: dict[str, Counter] = {}
+        for path in sorted(Path(folder).glob("*.rejects.csv")):
+            table = path.name.split(".")[0]
+            rejects = pd.read_csv(path, usecols=["row", "reason"], dtype={"reason": str}, keep_default_na=False)
+            owners = frames[table]["customer_id"].to_numpy()[rejects["row"].to_numpy() - 1]
+            for owner, reason in zip(owners.tolist(), rejects["reason"].tolist()):
+                found.setdefault(owner, Counter())[(table, reason)] += 1
+    words = {}
+    for owner, reasons in found.items():
+        parts = []
+        for (table, reason), rows in reasons.items():
+            column, _, what = reason.partition(": ")
+            parts.append(f"{table}.{column}: {rows} row(s) {what}" if what else f"{table}: {rows} row(s) {reason}")
+        words[owner] = NotScored.INVALID_INPUT.words(problems="; ".join(parts))
+    return words
+
+
+def validated(frames: dict[str, pd.DataFrame], ids: list[str],
+              rejected: dict[str, str] | None = None) -> tuple[Dataset | None, dict[str, str]]:
     """The contract-checked tables of the customers whose rows pass, and for every other
     customer the reason in words (``NotScored.INVALID_INPUT``: the table, field and rows
-    that broke the contract).
+    that broke the contract; ``rejected``: those set aside before, with their reasons).
 
-    The whole request is checked at once; only when that fails is each customer checked
-    alone, to find who broke what (the common, clean request pays for one check)."""
+    The whole request is checked at once; only when that fails are the customers whose
+    rows broke the contract found (the common, clean request pays for one check)."""
+    bad = dict(rejected or {})
     if "transactions" not in frames:
-        return None, {}
+        return None, bad
     try:
-        return validate(frames), {}
+        return validate(frames), bad
     except DataValidationError:
         pass
-    bad: dict[str, str] = {}
-    for cid in ids:
-        own = _only(frames, [cid])
-        if "transactions" not in own:
-            continue  # no transactions: the scoring core says so
-        try:
-            validate(own)
-        except DataValidationError as exc:
-            bad[cid] = NotScored.INVALID_INPUT.words(problems=_problems(exc))
+    bad.update(_rows_breaking_the_contract(frames, ids))
     good = [cid for cid in ids if cid not in bad]
     rest = _only(frames, good)
     if "transactions" not in rest:
@@ -128,7 +169,7 @@ def validated(frames: dict[str, pd.DataFrame], ids: list[str]) -> tuple[Dataset 
                 del rest[name]
     try:
         return validate(rest), bad
-    except DataValidationError as exc:  # not expected: every customer passed alone
+    except DataValidationError as exc:  # not expected: the customers left broke no row
         return None, {**bad, **{cid: NotScored.INVALID_INPUT.words(problems=_problems(exc)) for cid in good}}
 
 
