@@ -159,7 +159,7 @@ def request_model(max_customers: int):
         @classmethod
         def model_validate_json(cls, json_data, **kwargs):
             if isinstance(json_data, (bytes, str)):
-                _check_depth(json_data.encode() if isinstance(json_data, str) else json_data)
+                _check_shape(json_data.encode() if isinstance(json_data, str) else json_data, max_customers)
             columns = reader.read(json_data) if isinstance(json_data, bytes) and not kwargs else None
             if columns is not None:
                 # a large body pydantic would accept unchanged, read into columns directly
@@ -215,9 +215,10 @@ _BRACKETS_AND_QUOTES = b'[]{}"'
 _OTHER_BYTES = bytes(b for b in range(256) if b not in _BRACKETS_AND_QUOTES)
 
 
-def nesting_depth(body: bytes) -> int:
-    """How deep the body's arrays and objects nest, brackets inside strings not counted: a
-    few passes in C and numpy over the brackets and quotes, no recursion."""
+def body_shape(body: bytes) -> tuple[int, int]:
+    """(how deep the body's arrays and objects nest, how many objects open at the depth of
+    a customer), brackets inside strings not counted: a few passes in C and numpy over the
+    brackets and quotes, no recursion, whatever the body holds."""
     if b"\\" in body:
         # drop escaped backslashes, then escaped quotes: the quotes left open and close strings
         body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
@@ -226,18 +227,29 @@ def nesting_depth(body: bytes) -> int:
     outside = (np.cumsum(quote, dtype=np.int64) & 1) == 0
     brackets = marks[outside & ~quote]
     if not len(brackets):
-        return 0
-    steps = np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1).astype(np.int32)
-    return int(np.cumsum(steps).max())
+        return 0, 0
+    opens = (brackets == ord("[")) | (brackets == ord("{"))
+    depth = np.cumsum(np.where(opens, 1, -1).astype(np.int32))
+    # {"customers": [{...}, ...]}: a customer is an object opened at depth 3; in a body pydantic
+    # accepts nothing else is (as_of is text, other fields are refused)
+    customers = int(np.count_nonzero((depth == 3) & (brackets == ord("{"))))
+    return int(depth.max()), customers
 
 
-def _check_depth(body: bytes) -> None:
-    depth = nesting_depth(body)
+def _check_shape(body: bytes, max_customers: int) -> None:
+    """Refuse, before any parser reads it, a body nested too deep (a recursive parser would
+    overflow the stack) or with more customers than allowed (pydantic would build every one
+    of them in memory first)."""
+    depth, customers = body_shape(body)
     if depth > MAX_DEPTH:
-        raise ValidationError.from_exception_data("ScoreRequest", [{
-            "type": PydanticCustomError("too_deep", "the body nests {depth} levels deep; a /score body nests 5 "
-                                                    "and at most {limit} are read", {"depth": depth, "limit": MAX_DEPTH}),
-            "loc": (), "input": None}])
+        error = PydanticCustomError("too_deep", "the body nests {depth} levels deep; a /score body nests 5 and at "
+                                                "most {limit} are read", {"depth": depth, "limit": MAX_DEPTH})
+    elif customers > max_customers:
+        error = PydanticCustomError("too_long", "customers: the body holds {n} customers; at most {limit} are "
+                                                "scored per request", {"n": customers, "limit": max_customers})
+    else:
+        return
+    raise ValidationError.from_exception_data("ScoreRequest", [{"type": error, "loc": (), "input": None}])
 
 
 def _customer_problem(error: dict) -> str:
