@@ -36,6 +36,7 @@ def _deep(levels: int, size: int = 0) -> bytes:
 
 # --- the body's shape, before any parser ---------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_body_nested_20000_levels_deep_is_refused_not_fatal():
     """Before: bodies of 128 KB and more went to Arrow's JSON reader, which overflowed the C
     stack on this one and killed the process (in-flight requests lost, nothing logged)."""
