@@ -115,6 +115,9 @@ def _problems(exc: DataValidationError) -> str:
     return "; ".join(exc.problems) if exc.problems else str(exc)
 
 
+_NO_TRANSACTION = "name customers with no transaction"  # the contract's words for rows of unknown customers
+
+
 def _rows_breaking_the_contract(frames: dict[str, pd.DataFrame], ids: list[str]) -> dict[str, str]:
     """Each customer with a row that breaks the contract, and why in words: one lenient check
     of the whole request (its rejects say which rows broke what), so finding them costs one
@@ -131,11 +134,14 @@ def _rows_breaking_the_contract(frames: dict[str, pd.DataFrame], ids: list[str])
             owners = frames[table]["customer_id"].to_numpy()[rejects["row"].to_numpy() - 1]
             for owner, reason in zip(owners.tolist(), rejects["reason"].tolist()):
                 found.setdefault(owner, Counter())[(table, reason)] += 1
+    order = {name: i for i, name in enumerate(("transactions", "customers", "interactions", "churn_events"))}
     words = {}
     for owner, reasons in found.items():
         parts = []
-        for (table, reason), rows in reasons.items():
+        for (table, reason), rows in sorted(reasons.items(), key=lambda item: order.get(item[0][0], 9)):
             column, _, what = reason.partition(": ")
+            if what == _NO_TRANSACTION and len(reasons) > 1:
+                continue  # a consequence of its transactions' problems, named before
             parts.append(f"{table}.{column}: {rows} row(s) {what}" if what else f"{table}: {rows} row(s) {reason}")
         words[owner] = NotScored.INVALID_INPUT.words(problems="; ".join(parts))
     return words
