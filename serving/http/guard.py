@@ -10,6 +10,7 @@
   ``Authorization: Bearer KEY``; a wrong or missing key gets 401 with no detail. Keys are
   compared in constant time (each key's digest with ``hmac.compare_digest``, all keys tried).
 - ``/readyz`` answers 503 with which model is missing and why until both are loaded.
+- ``GET /docs.json``, the OpenAPI document, is BentoML's completed (serving/http/openapi.py).
 - ``GET`` routes BentoML cannot declare (its API methods are POST) are answered here,
   behind the key check: ``GET /models``.
 """
@@ -45,7 +46,7 @@ async def _answer(send, status: int, body: dict | None, headers=()) -> None:
 
 class Guard:
     def __init__(self, app, *, api_keys=(), no_auth: bool = False, max_bytes: int = 64 << 20, readiness=None,
-                 get_routes=None, body_seconds: float = 60.0):
+                 get_routes=None, body_seconds: float = 60.0, documents=None):
         self.app = app
         self.key_digests = [_digest(k) for k in api_keys]
         self.no_auth = no_auth
@@ -53,6 +54,7 @@ class Guard:
         self.readiness = readiness  # () -> (ready, details)
         self.get_routes = get_routes or {}  # path -> () -> (status, body)
         self.body_seconds = body_seconds
+        self.documents = documents or {}  # public GET path -> () -> body (the OpenAPI document)
 
     def _authorised(self, headers: dict) -> bool:
         if self.no_auth:
@@ -72,6 +74,8 @@ class Guard:
         if path == "/readyz" and self.readiness is not None:
             ready, details = self.readiness()
             return await _answer(send, 200 if ready else 503, {"ready": ready, **details})
+        if scope["method"] == "GET" and path in self.documents:
+            return await _answer(send, 200, self.documents[path]())
         if path not in PUBLIC_PATHS and not path.startswith(PUBLIC_PREFIXES) and not self._authorised(headers):
             return await _answer(send, 401, {"error": "unauthorized"}, [(b"www-authenticate", b"Bearer")])
         if scope["method"] == "GET" and path in self.get_routes:

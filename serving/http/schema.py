@@ -50,12 +50,10 @@ _STRICT = ConfigDict(extra="forbid")
 
 class Transaction(TypedDict):
     __pydantic_config__ = _STRICT  # type: ignore[misc]
-    timestamp: Annotated[str, Field(description="date or date-time of the order, ISO 8601",
-                                    examples=["2025-11-02T10:15:00"])]
-    amount: Annotated[float, Field(strict=True, description="order value; negative for a return",
-                                   examples=[42.5])]
-    order_id: NotRequired[Annotated[str | None, Field(description="the customer's order; lines sharing it are "
-                                                                  "one order", examples=["o-1001"])]]
+    timestamp: Annotated[str, Field(description="date or date-time of the order, ISO 8601")]
+    amount: Annotated[float, Field(strict=True, description="order value; negative for a return")]
+    order_id: NotRequired[Annotated[str | None, Field(description="the customer's own order id (two customers "
+                                                                  "may use the same one)")]]
     discount: NotRequired[Annotated[float | None, Field(strict=True)]]
     category: NotRequired[str | None]
     channel: NotRequired[str | None]
@@ -81,7 +79,7 @@ AttributeValue = str | float | bool | None
 
 class Customer(TypedDict):
     __pydantic_config__ = _STRICT  # type: ignore[misc]
-    customer_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, examples=["c1"])]
+    customer_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
     transactions: list[Transaction]
     attributes: NotRequired[dict[str, AttributeValue] | None]
     interactions: NotRequired[Annotated[list[Interaction] | None,
@@ -141,10 +139,9 @@ def request_model(max_customers: int):
     reader = ColumnReader(max_customers, _is_date_or_none)
 
     class ScoreRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_BODY]})
+        model_config = _STRICT
         as_of: str | None = Field(None, description="score as of this date (YYYY-MM-DD, years "
-                                                    f"{FIRST_AS_OF.year}-{LAST_AS_OF.year}); default: today in UTC",
-                                  examples=["2025-12-01"])
+                                                    f"{FIRST_AS_OF.year}-{LAST_AS_OF.year}); default: today in UTC")
         customers: list[Customer] = Field(min_length=1, max_length=max_customers)
 
         @classmethod

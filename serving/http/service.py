@@ -13,6 +13,7 @@ settings when the module is imported. Size limits, API keys and readiness are AS
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 
@@ -28,7 +29,8 @@ from retain.serving.http.connections import limit_header_time, quiet_refusals
 from retain.serving.http.dispatch import Unscorable, score_requests
 from retain.serving.http.guard import Guard
 from retain.serving.http.response import score_rows
-from retain.serving.http.schema import Customer, parse_as_of, request_model
+from retain.serving.http import openapi
+from retain.serving.http.schema import EXAMPLE_BODY, Customer, parse_as_of, request_model
 from retain.models.registry import champion_versions
 from retain.serving.http.served import ModelHolder, ServingState, load_bento_pair, load_champions
 from retain.serving.store import ScoreStore
@@ -200,9 +202,17 @@ class Retain:
         return _json({"previous": previous.versions if previous else None, "current": current.versions})
 
 
+@functools.cache
+def openapi_document() -> dict:
+    """BentoML's OpenAPI document, completed (serving/http/openapi.py); made once."""
+    return openapi.complete(Retain.openapi_spec.asdict(), {
+        "/score": EXAMPLE_BODY, "/lookup": {"customer_ids": [c["customer_id"] for c in EXAMPLE_BODY["customers"]]}})
+
+
 Retain.add_asgi_middleware(Guard, api_keys=OPTIONS.api_keys, no_auth=OPTIONS.no_auth,
                            max_bytes=OPTIONS.settings.max_request_bytes, readiness=STATE.readiness,
-                           get_routes={"/models": STATE.models_body}, body_seconds=OPTIONS.body_seconds)
+                           get_routes={"/models": STATE.models_body}, body_seconds=OPTIONS.body_seconds,
+                           documents={"/docs.json": openapi_document})
 
 
 def use_bento_models(entries: dict) -> None:
