@@ -16,6 +16,7 @@ contract (``tables.validated``), customer by customer.
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated
 
 import numpy as np
@@ -233,6 +234,12 @@ def body_shape(body: bytes) -> tuple[int, int]:
     return int(depth.max()), customers
 
 
+# \\uD800-\\uDBFF not followed by \\uDC00-\\uDFFF, or the latter not preceded by the former: a
+# lone surrogate, which JSON's escapes allow but no UTF-8 text (the response) can hold
+_LONE_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+                             rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
 def _check_shape(body: bytes, max_customers: int) -> None:
     """Refuse, before any parser reads it, a body nested too deep (a recursive parser would
     overflow the stack) or with more customers than allowed (pydantic would build every one
@@ -244,6 +251,9 @@ def _check_shape(body: bytes, max_customers: int) -> None:
     elif customers > max_customers:
         error = PydanticCustomError("too_long", "customers: the body holds {n} customers; at most {limit} are "
                                                 "scored per request", {"n": customers, "limit": max_customers})
+    elif b"\\u" in body and _LONE_SURROGATE.search(body):
+        error = PydanticCustomError("unicode", "the body holds a lone surrogate escape (\\ud800 to \\udfff, unpaired), "
+                                               "which is no Unicode character", {})
     else:
         return
     raise ValidationError.from_exception_data("ScoreRequest", [{"type": error, "loc": (), "input": None}])
