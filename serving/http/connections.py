@@ -6,7 +6,7 @@ request's headers, and one log line (not a traceback) for a request refused as b
   trickles header bytes holds them for ever, keys or not. ``limit_header_time`` closes a
   connection whose request's headers are not complete within the limit. It wraps four
   methods of uvicorn's httptools protocol (the one used when httptools is installed, as
-  the ``serving`` extra does); tests/system/test_http_hostile.py checks that it holds.
+  the ``serving`` extra does); tests/system/test_http.py checks that it holds.
 - Bad requests: BentoML logs every request its body model refuses (400) at error level with
   the traceback, whose text holds the customers' values. ``quiet_refusals`` turns those
   records into one warning line: the route and the number of errors, no values.

@@ -502,3 +502,155 @@ def test_schemathesis_finds_no_server_error_and_every_answer_as_documented(serve
     scored = _customers_counted(server.url).get('{outcome="scored",reason=""}', 0) - scored_before
     assert scored >= 2, "schemathesis reached no successful /score answer"
     assert httpx.get(server.url + "/readyz").status_code == 200
+
+
+# --- hostile requests ------------------------------------------------------------------------------------
+
+def _slow_headers(url: str, seconds: float) -> float:
+    """Open a connection, send half a request's headers, and wait: how long until the server
+    closes it (``seconds`` + 1 if it does not)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    started = time.monotonic()
+    with socket.create_connection((parts.hostname, parts.port), timeout=seconds + 1) as connection:
+        connection.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: applica")
+        try:
+            while connection.recv(1024):
+                pass
+        except OSError:
+            pass
+    return time.monotonic() - started
+
+
+def test_hostile_clients_break_neither_the_service_nor_other_clients(server, trained):
+    """Clients sending what broke the service before, all at once, while good clients score
+    and /readyz is watched: every good request answered 200, the service ready throughout,
+    each hostile request answered 4xx (or scored, where its defect is one customer's), slow
+    clients cut off, and nothing of a refused body in the log."""
+    good_ids = _with_everything(trained.dataset, 6)
+    goods = [customer_body(trained.dataset, cid) for cid in good_ids]
+    marker = "amount-9f3c-not-a-number"
+    stop, failures, good_answers, readiness = threading.Event(), [], [], []
+
+    def good_client(i):
+        with httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {KEYS[0]}"}) as http:
+            while not stop.is_set():
+                response = http.post("/score", json={"as_of": AS_OF, "customers": [goods[i % len(goods)]]})
+                good_answers.append(response.status_code)
+                if response.status_code != 200 or response.json()["customers"][0]["not_scored_reason"]:
+                    failures.append(response.text[:300])
+
+    def watch_readiness():
+        while not stop.is_set():
+            readiness.append(httpx.get(server.url + "/readyz", timeout=30).status_code)
+            time.sleep(0.1)
+
+    def customers_with(change):
+        body = [json.loads(json.dumps(b)) for b in goods[:3]]
+        change(body)
+        return {"as_of": AS_OF, "customers": body}
+
+    deep = (b'{"as_of": "2025-12-01", "customers": [{"customer_id": "deep", "transactions": [], "attributes": '
+            + b'{"a": ' * 20_000 + b"1" + b"}" * 20_000 + b"}]}")
+    hostile = {
+        # name: (body or raw bytes, headers, expected status, words the answer holds)
+        "nested 20,000 deep": (deep, {}, 400, "levels deep"),
+        "as_of year 0": ({"as_of": "0000-01-01", "customers": goods[:2]}, {}, 400, "as_of"),
+        "as_of before year 0": ({"as_of": "-2026-01-01", "customers": goods[:2]}, {}, 400, "as_of"),
+        "as_of 9999-12-31": ({"as_of": "9999-12-31", "customers": goods[:2]}, {}, 400, "as_of"),
+        "multipart without boundary": (b"--x\r\n", {"content-type": "multipart/form-data"}, 415, "JSON"),
+        "more customers than allowed": ({"customers": [dict(goods[0], customer_id=f"c{i}")
+                                                       for i in range(MAX_CUSTOMERS + 1)]}, {}, 400, "customers"),
+        "lone surrogate": (b'{"customers": [{"customer_id": "\\ud800", "transactions": []}]}', {}, 400, "surrogate"),
+        "shared order ids": (customers_with(lambda c: [row.update(order_id=f"o{j}") for b in c[:2]
+                                                       for j, row in enumerate(b["transactions"])]), {}, 200, ""),
+        "text amount": (customers_with(lambda c: c[1]["transactions"][0].update(amount=marker)), {}, 200,
+                        "transactions.0.amount"),
+        "null amount": (customers_with(lambda c: c[1]["transactions"][0].update(amount=None)), {}, 200,
+                        "transactions.0.amount"),
+        "padded id": (customers_with(lambda c: c[0].update(customer_id=f"  {c[0]['customer_id']}  ")), {}, 200, ""),
+    }
+    answers = {}
+
+    def hostile_client(name):
+        body, headers, _, _ = hostile[name]
+        content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        with httpx.Client(base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {KEYS[0]}"}) as http:
+            answers[name] = [http.post("/score", content=content,
+                                       headers={"content-type": "application/json", **headers}) for _ in range(3)]
+
+    slow = {}
+    threads = [threading.Thread(target=good_client, args=(i,)) for i in range(3)]
+    threads.append(threading.Thread(target=watch_readiness))
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.5)
+        attackers = [threading.Thread(target=hostile_client, args=(name,)) for name in hostile]
+        attackers += [threading.Thread(target=lambda i=i: slow.__setitem__(i, _slow_headers(server.url, 20)))
+                      for i in range(20)]
+        for thread in attackers:
+            thread.start()
+        for thread in attackers:
+            thread.join()
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+    assert not failures, failures[:3]
+    assert len(good_answers) > 10 and set(readiness) == {200}, (len(good_answers), set(readiness))
+    for name, (body, _, status, words) in hostile.items():
+        for response in answers[name]:
+            assert response.status_code == status, (name, response.text[:500])
+            assert words in response.text, (name, response.text[:500])
+        if status == 200:
+            rows = {row["customer_id"]: row for row in answers[name][0].json()["customers"]}
+            for cid in good_ids[:3]:
+                if not (name in ("text amount", "null amount") and cid == good_ids[1]):
+                    assert rows[cid]["not_scored_reason"] == "" and rows[cid]["clv"] > 0, (name, rows[cid])
+    # connections holding half their headers are closed after the time allowed
+    assert all(HEADER_SECONDS - 0.5 < took < HEADER_SECONDS + 5 for took in slow.values()), slow
+    # a refused body is one warning line, without the body's values or a traceback
+    log = server.log.read_text()
+    assert marker not in log and "/score [POST] refused: " in log and "ValidationError" not in log
+
+
+def test_a_body_that_trickles_in_is_cut_off_with_408(server):
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(server.url)
+    started = time.monotonic()
+    with socket.create_connection((parts.hostname, parts.port), timeout=BODY_SECONDS + 10) as connection:
+        connection.sendall(f"POST /score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEYS[0]}\r\n"
+                           "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{".encode())
+        answer = b""
+        while chunk := connection.recv(4096):  # the body never completes: the server answers alone
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive within" in answer, answer[:300]
+    assert BODY_SECONDS - 0.5 < time.monotonic() - started < BODY_SECONDS + 5
+
+
+def test_the_store_password_is_masked_in_the_start_up_line_and_the_score_progress(trained, tmp_path):
+    """Before: `retain serve` and `retain score` printed the tracking URI as given, password
+    and all (docs/teams.md promises ***)."""
+    uri = f"http://alice:S3cretPW@127.0.0.1:{free_port()}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "RETAIN_HOME": str(tmp_path / "home"),
+           "RETAIN_API_KEYS": "k", "BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "true",
+           "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+    serve = subprocess.Popen([sys.executable, "-m", "retain.cli", "serve", "--port", str(free_port())], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        first = serve.stdout.readline()
+    finally:
+        stop_process_group(serve)
+        serve.stdout.close()
+    score = subprocess.run([sys.executable, "-m", "retain.cli", "score", "--data", str(trained.data), "--as-of", AS_OF,
+                            "--out", str(tmp_path / "scores.parquet")], env=env, capture_output=True, text=True,
+                           timeout=300)
+    for text in (first, score.stdout + score.stderr):
+        assert "alice:***@127.0.0.1" in text and "S3cretPW" not in text, text[-2000:]

@@ -1,7 +1,7 @@
 """Requests built to break the HTTP service, and the pieces that stop them, in-process: the
 body's shape checked before any parser recurses into it, one client's error kept to that
 client, per-customer defects set aside, bodies read within a time limit, credentials never
-shown. The same catalogue against a running server: tests/system/test_http_hostile.py."""
+shown. The same catalogue against a running server: tests/system/test_http.py ("hostile")."""
 
 import asyncio
 import json
