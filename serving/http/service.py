@@ -30,7 +30,7 @@ from retain.serving.http.dispatch import Unscorable, score_requests
 from retain.serving.http.guard import Guard
 from retain.serving.http.response import score_rows
 from retain.serving.http import openapi
-from retain.serving.http.schema import EXAMPLE_BODY, Customer, parse_as_of, request_model
+from retain.serving.http.schema import EXAMPLE_BODY, Customer, parse_as_of, read_off_the_loop, request_model
 from retain.models.registry import champion_versions
 from retain.serving.http.served import ModelHolder, ServingState, load_bento_pair, load_champions
 from retain.serving.store import ScoreStore
@@ -200,6 +200,9 @@ class Retain:
         except RetainError as exc:
             return _json({"error": str(exc)}, 503)
         return _json({"previous": previous.versions if previous else None, "current": current.versions})
+
+
+read_off_the_loop(Retain.apis["score"].input_spec)
 
 
 @functools.cache
