@@ -55,7 +55,7 @@ def score_requests(requests: list[tuple[list[Customer] | RequestTables, pd.Times
     distinct by a request prefix, and every step before the models is per customer, so a
     customer's row does not depend on who shares the call. Anything else goes alone."""
     read = [as_tables(customers) for customers, _ in requests]
-    frames = [orders_of_their_customer(tables.frames) for tables in read]
+    frames = [orders_of_their_customer(tables.frames, len(tables)) for tables in read]
     groups: dict[tuple, list[int]] = {}
     for i, ((_, as_of), tables) in enumerate(zip(requests, frames)):
         # a request without interactions or churn events scores as one whose customers have

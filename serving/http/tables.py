@@ -2,7 +2,9 @@
 
 A well-formed customer whose values break the contract (a NaN amount, a date that does not
 parse, a negative discount...) is set aside with a ``not_scored_reason`` that names the
-field, and the others are scored (docs/http-api.md, "Errors").
+field, and the others are scored (docs/http-api.md, "Errors"). Each customer's history
+stands alone: its order ids are its own (``orders_of_their_customer``), and finding who broke
+the contract is one pass over the request's rows (``validated``).
 """
 
 from __future__ import annotations
@@ -87,20 +89,32 @@ def _only(frames: dict[str, pd.DataFrame], ids) -> dict[str, pd.DataFrame]:
     return out
 
 
-def orders_of_their_customer(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+_strip = np.frompyfunc(str.strip, 1, 1)
+
+
+def orders_of_their_customer(frames: dict[str, pd.DataFrame], customers: int) -> dict[str, pd.DataFrame]:
     """The transactions with each order id read as its customer's own: in a request every
     customer's history stands alone, so two customers naming the same order id are two
-    orders (a customer's row never depends on who else is in the request). The customer's
-    position in the table is put in front (``7:o-1``); a blank order id stays blank."""
+    orders (a customer's row never depends on who else is in the request). When customers
+    do share one, the customer's position is put in front of every order id (``7:o-1``; a
+    blank one stays blank); otherwise (one customer, the usual case) nothing is copied."""
     tx = frames.get("transactions")
-    if tx is None or "order_id" not in tx.columns:
+    if customers < 2 or tx is None or "order_id" not in tx.columns:
         return frames
-    orders = tx["order_id"]
-    text = orders.astype(str).str.strip()
-    given = orders.notna().to_numpy() & (text != "").to_numpy()
-    owner = pd.Series(pd.factorize(tx["customer_id"])[0], index=tx.index).astype(str)
+    orders, uniques = pd.factorize(tx["order_id"])  # -1: no order id
+    if len(uniques):  # as the contract compares them: stripped of white space
+        stripped, _ = pd.factorize(_strip(uniques.astype(str)))
+        orders = np.where(orders >= 0, stripped[orders], -1)
+    owners, _ = pd.factorize(tx["customer_id"])
+    first_owner = np.full(orders.max() + 2 if len(orders) else 1, -1)  # the last slot: rows without one
+    first_owner[orders[::-1]] = owners[::-1]  # the owner of each order's first row
+    if not ((orders >= 0) & (first_owner[orders] != owners)).any():
+        return frames
+    given = tx["order_id"]
+    text = given.astype(str).str.strip()
+    present = given.notna().to_numpy() & (text != "").to_numpy()
     scoped = tx.copy(deep=False)
-    scoped["order_id"] = (owner + ":" + text).where(given, orders)
+    scoped["order_id"] = (pd.Series(owners, index=tx.index).astype(str) + ":" + text).where(present, given)
     return {**frames, "transactions": scoped}
 
 

@@ -281,3 +281,15 @@ def test_a_body_is_parsed_off_the_event_loop():
 
     parsed, ticks = asyncio.run(scenario())
     assert parsed == b"{}" and ticks >= 20  # the loop went on while the body was parsed
+
+
+def test_order_ids_are_scoped_to_their_customer_only_when_customers_share_one():
+    from retain.serving.http.tables import orders_of_their_customer
+
+    tx = pd.DataFrame({"customer_id": ["a", "a", "b", "b", "c"], "order_id": ["o1", "o2", " o1", None, "o9"],
+                       "amount": 1.0})
+    scoped = orders_of_their_customer({"transactions": tx}, 3)["transactions"]
+    assert scoped["order_id"].tolist() == ["0:o1", "0:o2", "1:o1", None, "2:o9"]
+    distinct = tx.assign(order_id=["o1", "o2", "o3", None, "o9"])
+    assert orders_of_their_customer({"transactions": distinct}, 3)["transactions"] is distinct
+    assert orders_of_their_customer({"transactions": tx}, 1)["transactions"] is tx
