@@ -35,6 +35,10 @@ from retain.vocabulary import NotScored
 # nested deeper is refused before any parser recurses into it (Arrow's JSON reader, used for
 # large bodies, overflows the C stack at some 20,000 levels and kills the worker).
 MAX_DEPTH = 16
+# Below this size the shape is left to pydantic: its parser refuses a body nested over 200
+# levels by itself, such a body's customers cost little memory, and counting brackets would
+# cost a small request more than parsing it.
+SHAPE_CHECKED_FROM = 32_768
 # as_of must be a day the feature code can move a year around (pandas' nanosecond range)
 FIRST_AS_OF = pd.Timestamp("1900-01-01")
 LAST_AS_OF = pd.Timestamp("2199-12-31")
@@ -248,10 +252,10 @@ _LONE_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][
 
 
 def _check_shape(body: bytes, max_customers: int) -> None:
-    """Refuse, before any parser reads it, a body nested too deep (a recursive parser would
-    overflow the stack) or with more customers than allowed (pydantic would build every one
-    of them in memory first)."""
-    depth, customers = body_shape(body)
+    """Refuse, before any parser reads it, a large body nested too deep (Arrow's JSON reader
+    would overflow the stack) or with more customers than allowed (pydantic would build every
+    one of them in memory first), and a body with a lone surrogate escape."""
+    depth, customers = body_shape(body) if len(body) >= SHAPE_CHECKED_FROM else (0, 0)
     if depth > MAX_DEPTH:
         error = PydanticCustomError("too_deep", "the body nests {depth} levels deep; a /score body nests 5 and at "
                                                 "most {limit} are read", {"depth": depth, "limit": MAX_DEPTH})
@@ -332,7 +336,7 @@ def parse_as_of(text: str | None) -> pd.Timestamp:
         raise PydanticCustomError("date", "as_of: {text} is not a date (use YYYY-MM-DD)", {"text": repr(text)})
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert("UTC").tz_localize(None)
-    if not FIRST_AS_OF <= stamp <= LAST_AS_OF + pd.Timedelta(days=1):
+    if not FIRST_AS_OF.year <= stamp.year <= LAST_AS_OF.year:  # whole years: a comparison of years is enough
         raise PydanticCustomError("date", "as_of: {text} is not a day between {first} and {last}",
                                   {"text": repr(text), "first": FIRST_AS_OF.strftime("%Y-%m-%d"),
                                    "last": LAST_AS_OF.strftime("%Y-%m-%d")})

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from retain.serving.http.batching import RequestBatcher
 from retain.serving.http.columnar import MIN_BYTES, RequestTables
 from retain.serving.http.guard import Guard
-from retain.serving.http.schema import EXAMPLE_BODY, MAX_DEPTH, body_shape, request_model
+from retain.serving.http.schema import EXAMPLE_BODY, MAX_DEPTH, SHAPE_CHECKED_FROM, body_shape, request_model
 
 from http_bodies import call_asgi
 
@@ -56,13 +56,23 @@ def test_the_shape_is_read_without_recursion_and_ignores_brackets_in_text():
     assert body_shape(body) == (5, 2)  # body, customers, customer, transactions, row
     assert body_shape(_deep(100_000)) == (100_003, 1)
     assert body_shape(b"[" * 1_000_000 + b"]" * 1_000_000)[0] == 1_000_000  # no recursion, no stack
-    fine = request_model(10).model_validate_json(_deep(MAX_DEPTH - 3))
+    fine = request_model(10_000).model_validate_json(_deep(MAX_DEPTH - 3, size=SHAPE_CHECKED_FROM))
     assert isinstance(fine.customers, RequestTables) and fine.customers.rejected  # deep attributes: its own reason
+    with pytest.raises(ValidationError, match="levels deep"):
+        request_model(10_000).model_validate_json(_deep(MAX_DEPTH, size=SHAPE_CHECKED_FROM))
 
 
 def test_more_customers_than_allowed_are_refused_before_parsing():
-    body = json.dumps({"customers": [{"customer_id": f"c{i}", "transactions": []} for i in range(11)]}).encode()
-    with pytest.raises(ValidationError, match="holds 11 customers; at most 10"):
+    body = json.dumps({"customers": [{"customer_id": f"c{i}", "transactions": []} for i in range(2_001)]}).encode()
+    assert len(body) > SHAPE_CHECKED_FROM
+    with pytest.raises(ValidationError, match="holds 2001 customers; at most 2000"):
+        request_model(2_000).model_validate_json(body)
+
+
+def test_a_small_body_nested_deep_is_refused_by_pydantic_itself():
+    body = _deep(4_000)
+    assert len(body) < SHAPE_CHECKED_FROM
+    with pytest.raises(ValidationError, match="recursion limit exceeded"):
         request_model(10).model_validate_json(body)
 
 
