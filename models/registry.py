@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import socket
 import time
 import uuid
@@ -26,7 +27,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
 from mlflow import MlflowClient
@@ -107,13 +107,14 @@ def _create_experiment(name: str, artifact_location: str | None) -> None:
             raise
 
 
+# user:password@ after a scheme, in any text (a URI alone, or inside an error message)
+_CREDENTIALS = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:]*):[^\s/?#@]*@")
+
+
 def display_uri(uri: str) -> str:
-    """The store's address without a password, for printing."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.hostname + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    """The store's address without a password, for printing: ``http://alice:***@host``.
+    Any text may be given: the password of every URI in it is masked."""
+    return _CREDENTIALS.sub(r"\g<head>:***@", uri)
 
 
 def is_store_locked(exc: BaseException | None) -> bool:

@@ -428,6 +428,7 @@ def cmd_promote(args) -> int:
 
 def cmd_score(args) -> int:
     from retain.data import read_mapping
+    from retain.models.registry import display_uri
     from retain.serving import load_model_pair
     from retain.serving.jobs import ScoreJob, run_score_job
     from retain.serving.store import ScoreStore
@@ -449,7 +450,7 @@ def cmd_score(args) -> int:
             from retain.serving.jobs.spark import run_spark_score_job, spark_session
 
             spark = stack.enter_context(spark_session(_spark_config(args)))
-        progress(f"loading models ({args.models}) from {args.settings.resolved_tracking_uri}")
+        progress(f"loading models ({args.models}) from {display_uri(args.settings.resolved_tracking_uri)}")
         loaded = load_model_pair(args.settings, args.models)
         for note in loaded.notes:
             _say(f"note: {note}")
@@ -569,6 +570,8 @@ def _bentoml() -> list[str]:
 
 def cmd_serve(args) -> int:
     """Run ``bentoml serve`` on the service; the settings go to it through its environment."""
+    from retain.models.registry import display_uri
+
     if args.workers < 1:
         raise RetainError("--workers must be at least 1")
     env = _service_environment(args, args.settings)
@@ -579,7 +582,7 @@ def cmd_serve(args) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         _say(f"warning: binding {args.host}: the service is reachable from other machines; keep the API keys secret")
     _say(f"serving {target} on http://{args.host}:{args.port} with models from "
-         f"{'the Bento' if args.bento else args.settings.resolved_tracking_uri}")
+         f"{'the Bento' if args.bento else display_uri(args.settings.resolved_tracking_uri)}")
     command = [*_bentoml(), "serve", target, "--host", args.host, "--port", str(args.port)]
     sys.stdout.flush()
     # become the server process: signals sent to this PID reach bentoml itself

@@ -7,8 +7,9 @@ load (date, time, output path, model versions, counts, drift alert).
 
 Readers are never blocked or broken by a load: a load builds a new database file beside the
 store and renames it over the old one in one step. A reader that has the old file open
-keeps reading the old snapshot; the next one opens the new file. Loads take a lock file so
-that two loads do not race; open the store read-only to read it (``duckdb -readonly FILE``,
+keeps reading the old snapshot; the next one opens the new file. A load killed midway
+leaves its file (``.NAME.building-PID``): the next load removes those whose process is gone.
+Loads take a lock file so that two loads do not race; open the store read-only to read it (``duckdb -readonly FILE``,
 ``duckdb.connect(FILE, read_only=True)``).
 """
 
@@ -66,6 +67,16 @@ def _load_lock(path: Path, wait_seconds: float):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 class ScoreStore:
     def __init__(self, path: str | Path, lock_wait_seconds: float = 60.0):
         self.path = Path(path)
@@ -75,6 +86,7 @@ class ScoreStore:
         """Load a score run's Parquet output as the table of its date; returns the table name."""
         table = table_for(as_of)
         with _load_lock(self.path, self.lock_wait_seconds):
+            self._remove_killed_builds()
             building = self.path.with_name(f".{self.path.name}.building-{os.getpid()}")
             building.unlink(missing_ok=True)
             try:
@@ -107,6 +119,14 @@ class ScoreStore:
             finally:
                 building.unlink(missing_ok=True)
         return table
+
+    def _remove_killed_builds(self) -> None:
+        """The files of loads whose process is gone (killed midway): no load can finish them."""
+        prefix = f".{self.path.name}.building-"
+        for leftover in self.path.parent.glob(f"{prefix}*"):
+            pid = leftover.name[len(prefix):].split(".")[0]  # also its write-ahead log, NAME.wal
+            if pid.isdigit() and not _running(int(pid)):
+                leftover.unlink(missing_ok=True)
 
     def _copy_previous(self, connection, skip: str) -> None:
         if not self.path.exists():

@@ -67,10 +67,11 @@ class RequestBatcher:
                 batch = self._next_batch()
                 if not batch:
                     continue
+                items = [item for item, _ in batch]
                 try:
-                    results = await anyio.to_thread.run_sync(self._score_batch, [item for item, _ in batch])
-                except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
-                    results = [exc] * len(batch)
+                    results = await anyio.to_thread.run_sync(self._score_batch, items)
+                except Exception:  # noqa: BLE001 - whose error it is, only scoring each alone can tell
+                    results = [await self._alone(item) for item in items]
                 for (_, future), result in zip(batch, results):
                     if future.done():
                         continue
@@ -80,3 +81,12 @@ class RequestBatcher:
                         future.set_result(result)
         finally:
             self._draining = False
+
+    async def _alone(self, item):
+        """The result of ``item`` scored by itself, or the error it raises by itself: one
+        request's error never reaches the requests batched with it."""
+        try:
+            [result] = await anyio.to_thread.run_sync(self._score_batch, [item])
+        except Exception as exc:  # noqa: BLE001 - this request's own error, answered to it alone
+            return exc
+        return result

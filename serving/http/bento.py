@@ -21,7 +21,7 @@ from retain.errors import RetainError
 from retain.models.pyfunc import pip_requirements
 from retain.models.registry import CHURN_MODEL_NAME, VALUE_MODEL_NAME
 from retain.serving.http.config import NO_AUTH
-from retain.models.registry import champion_versions, model_info, model_uri, version_label
+from retain.models.registry import champion_versions, display_uri, model_info, model_uri, version_label
 from retain.settings import Settings
 
 ENTRY_MODULE = '''"""Entry module of a retain Bento (written by retain build): the service, serving the
@@ -44,7 +44,7 @@ def import_champions(settings: Settings) -> dict:
     versions = champion_versions(settings)  # also points MLflow at the store
     missing = [name for name, version in versions.items() if version is None]
     if missing:
-        raise RetainError(f"{', '.join(missing)} has no champion in {settings.resolved_tracking_uri}: "
+        raise RetainError(f"{', '.join(missing)} has no champion in {display_uri(settings.resolved_tracking_uri)}: "
                           "train and promote one first (retain train / retain promote)")
     client = MlflowClient()
     entries = {}
@@ -66,7 +66,7 @@ def _source_tree() -> Path | None:
 
 def build_bento(settings: Settings, *, out: Path | None = None, progress=print, env: dict | None = None) -> str:
     """Import the champions, build the Bento; returns its tag (and exports it to ``out``)."""
-    progress(f"importing the champion models from {settings.resolved_tracking_uri}")
+    progress(f"importing the champion models from {display_uri(settings.resolved_tracking_uri)}")
     entries = import_champions(settings)
     with tempfile.TemporaryDirectory(prefix="retain-bento-") as folder:
         stage = Path(folder)

@@ -8,7 +8,9 @@ plus the few serving-only options below. Nothing reads the environment after tha
 ``RETAIN_API_KEYS_FILE``: more keys, one per line. ``RETAIN_NO_AUTH=1``: serve without keys
 (local experiments only). ``RETAIN_MAX_REQUEST_CUSTOMERS``, ``RETAIN_MAX_REQUEST_BYTES``:
 request limits. ``RETAIN_RELOAD_SECONDS``: how often the champion alias is polled (0: never).
-``RETAIN_WORKERS``: server worker processes. ``RETAIN_TRACE_REQUESTS=1``: keep BentoML's
+``RETAIN_WORKERS``: server worker processes. ``RETAIN_HEADER_SECONDS`` (default 10),
+``RETAIN_BODY_SECONDS`` (default 60): how long a client may take to send its request's
+headers, then its body, before the connection is closed (0: no limit). ``RETAIN_TRACE_REQUESTS=1``: keep BentoML's
 OpenTelemetry middleware on the API routes (``tracing_config``). A built Bento serves the
 models imported into it instead of the registry's: its entry module hands them to
 ``service.use_bento_models`` (serving/http/bento.py), not through the environment.
@@ -30,6 +32,8 @@ MAX_BYTES = "RETAIN_MAX_REQUEST_BYTES"
 RELOAD_SECONDS = "RETAIN_RELOAD_SECONDS"
 WORKERS = "RETAIN_WORKERS"
 TRACE_REQUESTS = "RETAIN_TRACE_REQUESTS"
+HEADER_SECONDS = "RETAIN_HEADER_SECONDS"
+BODY_SECONDS = "RETAIN_BODY_SECONDS"
 # the service's own routes (BentoML's /livez, /readyz, /metrics are its own business)
 API_ROUTES = ("/score", "/lookup", "/models", "/admin/reload")
 
@@ -41,6 +45,8 @@ class ServiceOptions:
     reload_seconds: float = 30.0
     workers: int = 1
     trace_requests: bool = False
+    header_seconds: float = 10.0
+    body_seconds: float = 60.0
 
     @property
     def api_keys(self) -> tuple[str, ...]:
@@ -68,8 +74,8 @@ def _number(environ, name, kind, default):
         value = kind(text)
     except ValueError:
         raise RetainError(f"{name}={text!r} is not a number") from None
-    if value < 0:
-        raise RetainError(f"{name} must not be negative, not {text}")
+    if not value >= 0 or value == float("inf"):
+        raise RetainError(f"{name} must be a number, not negative, not {text}")
     return value
 
 
@@ -95,4 +101,6 @@ def options_from_environment(environ=None) -> ServiceOptions:
         reload_seconds=_number(environ, RELOAD_SECONDS, float, 30.0),
         workers=max(1, _number(environ, WORKERS, int, 1)),
         trace_requests=_flag(environ, TRACE_REQUESTS),
+        header_seconds=_number(environ, HEADER_SECONDS, float, 10.0),
+        body_seconds=_number(environ, BODY_SECONDS, float, 60.0),
     )

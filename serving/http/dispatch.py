@@ -10,6 +10,7 @@ answers 422 with every customer's reason (``Unscorable``).
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -18,9 +19,12 @@ from retain.data import Dataset
 from retain.errors import RetainError
 from retain.serving.http.columnar import RequestTables
 from retain.serving.http.schema import Customer
-from retain.serving.http.tables import as_tables, validate, validated, with_empty_tables
+from retain.serving.http.tables import as_tables, orders_of_their_customer, validate, validated, with_empty_tables
 from retain.serving.scoring import ModelPair, ScoredBatch, conform_arrays, missing_values, score_customers
 from retain.vocabulary import NotScored
+
+log = logging.getLogger("retain.serving")
+
 
 class Unscorable(Exception):
     """No customer of the request could be scored because of its input (HTTP 422)."""
@@ -51,7 +55,7 @@ def score_requests(requests: list[tuple[list[Customer] | RequestTables, pd.Times
     distinct by a request prefix, and every step before the models is per customer, so a
     customer's row does not depend on who shares the call. Anything else goes alone."""
     read = [as_tables(customers) for customers, _ in requests]
-    frames = [tables.frames for tables in read]
+    frames = [orders_of_their_customer(tables.frames, len(tables)) for tables in read]
     groups: dict[tuple, list[int]] = {}
     for i, ((_, as_of), tables) in enumerate(zip(requests, frames)):
         # a request without interactions or churn events scores as one whose customers have
@@ -63,23 +67,30 @@ def score_requests(requests: list[tuple[list[Customer] | RequestTables, pd.Times
     results: list = [None] * len(requests)
     for (as_of, _), members in groups.items():
         ids = {i: read[i].ids for i in members}
-        together = _score_together({i: frames[i] for i in members}, ids, as_of, pair) if len(members) > 1 else None
+        rejected = {i: read[i].rejected for i in members}
+        together = _score_together({i: frames[i] for i in members}, ids, rejected, as_of, pair) \
+            if len(members) > 1 else None
         for i in members:
             scores = together[i] if together is not None else _error_of(
-                lambda: _score_tables(frames[i], ids[i], as_of, pair))
+                lambda: _score_tables(frames[i], ids[i], rejected[i], as_of, pair))
             results[i] = scores if isinstance(scores, Exception) else _scorable_or_error(scores)
     return results
 
 
 def _error_of(score):
+    """The request's scores, or the error its own scoring raised: it belongs to that request
+    alone, never to the others scored in the same batch."""
     try:
         return score()
     except RetainError as exc:
         return exc
+    except Exception as exc:  # noqa: BLE001 - a defect met by this request only: its 500, logged
+        log.error("scoring a request failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
+        return exc
 
 
-def _score_together(frames: dict[int, dict[str, pd.DataFrame]], ids: dict[int, list[str]], as_of, pair
-                    ) -> dict[int, ScoredBatch] | None:
+def _score_together(frames: dict[int, dict[str, pd.DataFrame]], ids: dict[int, list[str]],
+                    rejected: dict[int, dict[str, str]], as_of, pair) -> dict[int, ScoredBatch] | None:
     """The requests' rows in one call, customer and order ids prefixed by their request (two
     requests may name the same customer or order). None when their rows break the contract
     or the call fails: then each request goes alone, and its errors name its own rows."""
@@ -93,10 +104,13 @@ def _score_together(frames: dict[int, dict[str, pd.DataFrame]], ids: dict[int, l
                     frame[column] = (prefixes[i] + frame[column].astype(str)).where(frame[column].notna(), None)
             combined.setdefault(name, []).append(frame)
     every_id = [prefixes[i] + cid for i in frames for cid in ids[i]]
+    bad = {prefixes[i] + cid: why for i in frames for cid, why in rejected[i].items()}
+    if "transactions" not in combined:
+        return None
     try:
         dataset = validate({name: pd.concat(parts, ignore_index=True) for name, parts in combined.items()})
-        scores = _scores_of(dataset, {}, every_id, as_of, pair)
-    except RetainError:
+        scores = _scores_of(dataset, bad, every_id, as_of, pair)
+    except Exception:  # noqa: BLE001 - each request goes alone: an error is then its own
         return None
     parts, start = {}, 0
     for i in frames:
@@ -107,9 +121,10 @@ def _score_together(frames: dict[int, dict[str, pd.DataFrame]], ids: dict[int, l
     return parts
 
 
-def _score_tables(frames: dict[str, pd.DataFrame], ids: list[str], as_of, pair: ModelPair) -> ScoredBatch:
+def _score_tables(frames: dict[str, pd.DataFrame], ids: list[str], rejected: dict[str, str], as_of,
+                  pair: ModelPair) -> ScoredBatch:
     """One score row per id, in the order of ``ids``, from one request's tables."""
-    dataset, bad = validated(frames, ids)
+    dataset, bad = validated(frames, ids, rejected)
     return _scores_of(dataset, bad, ids, as_of, pair)
 
 

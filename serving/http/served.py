@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from retain.errors import RetainError
-from retain.models.registry import CHAMPION, display_uri, model_info, parse_version_label
+from retain.models.registry import CHAMPION, display_uri, model_info, parse_version_label, use_tracking_store
 from retain.serving.models import load_model_pair
 from retain.serving.scoring import ModelPair
 from retain.settings import Settings
@@ -35,10 +35,26 @@ class ServedPair:
         return {"clv_model_version": self.pair.clv_version, "churn_model_version": self.pair.churn_version}
 
 
-def load_champions(settings: Settings) -> ServedPair:
-    """Both champions from the tracking store; a clear error naming the one that is missing."""
+def _reachable(settings: Settings) -> None:
+    """Raise, saying so, when the tracking store does not answer (the registry's own
+    messages would read as "no champion" then)."""
     from mlflow import MlflowClient
 
+    use_tracking_store(settings)
+    try:
+        MlflowClient().search_registered_models(max_results=1)
+    except Exception as exc:  # noqa: BLE001 - whatever the client raises, the store did not answer
+        detail = display_uri(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        raise RetainError(f"the tracking store {display_uri(settings.resolved_tracking_uri)} is unreachable "
+                          f"({detail[:300]}); the server retries, /readyz says when the models are loaded") from None
+
+
+def load_champions(settings: Settings) -> ServedPair:
+    """Both champions from the tracking store; a clear error naming the one that is missing,
+    or saying that the store is unreachable."""
+    from mlflow import MlflowClient
+
+    _reachable(settings)
     loaded = load_model_pair(settings, CHAMPION)
     if loaded.notes or loaded.pair.value is None or loaded.pair.churn is None:
         raise RetainError("; ".join(loaded.notes) or "a champion is missing")
@@ -124,7 +140,8 @@ class ModelHolder:
             try:
                 served = self._load()
             except Exception as exc:  # noqa: BLE001 - any failure leaves the served pair as it is
-                message = str(exc) if isinstance(exc, RetainError) else f"{type(exc).__name__}: {exc}"
+                # the message may quote the store's address: its password masked (/readyz is public)
+                message = display_uri(str(exc) if isinstance(exc, RetainError) else f"{type(exc).__name__}: {exc}")
                 if self.served is None:
                     self.problem = message
                 log.error("could not load the models: %s", message)
@@ -151,7 +168,7 @@ class ModelHolder:
                 if self.served is None or self._current_versions() != self._loaded_versions():
                     self.reload()
             except Exception as exc:  # noqa: BLE001 - polling goes on; the log says why
-                log.warning("champion poll failed: %s", exc)
+                log.warning("champion poll failed: %s", display_uri(str(exc)))
 
     def start(self) -> "ModelHolder":
         threading.Thread(target=self._run, name="retain-models", daemon=True).start()

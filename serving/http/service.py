@@ -13,6 +13,7 @@ settings when the module is imported. Size limits, API keys and readiness are AS
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 
@@ -24,10 +25,12 @@ from starlette.responses import JSONResponse, Response
 from retain.errors import RetainError
 from retain.serving.http.batching import RequestBatcher
 from retain.serving.http.config import options_from_environment, tracing_config
+from retain.serving.http.connections import limit_header_time, quiet_refusals
 from retain.serving.http.dispatch import Unscorable, score_requests
 from retain.serving.http.guard import Guard
 from retain.serving.http.response import score_rows
-from retain.serving.http.schema import Customer, parse_as_of, request_model
+from retain.serving.http import openapi
+from retain.serving.http.schema import EXAMPLE_BODY, Customer, parse_as_of, read_off_the_loop, request_model
 from retain.models.registry import champion_versions
 from retain.serving.http.served import ModelHolder, ServingState, load_bento_pair, load_champions
 from retain.serving.store import ScoreStore
@@ -36,6 +39,8 @@ log = logging.getLogger("retain.serving")
 
 OPTIONS = options_from_environment()
 ScoreRequest = request_model(OPTIONS.settings.max_request_customers)
+limit_header_time(OPTIONS.header_seconds)
+quiet_refusals()
 MAX_LOOKUP_IDS = 10_000
 
 CUSTOMERS_COUNTER = bentoml.metrics.Counter(
@@ -142,6 +147,9 @@ class Retain:
                                                             for k, v in exc.reasons.items()]}, 422)
         except RetainError as exc:
             return _json({"error": str(exc)}, 422)
+        except Exception:  # noqa: BLE001 - this request's own failure (dispatch logged it): its 500 alone
+            return _json({"error": "the request could not be scored because of an error in the server; "
+                                   "the server log says why"}, 500)
         self._count(not_scored)
         return _json({"as_of": day.strftime("%Y-%m-%d"), **served.versions, "customers": rows})
 
@@ -194,9 +202,20 @@ class Retain:
         return _json({"previous": previous.versions if previous else None, "current": current.versions})
 
 
+read_off_the_loop(Retain.apis["score"].input_spec)
+
+
+@functools.cache
+def openapi_document() -> dict:
+    """BentoML's OpenAPI document, completed (serving/http/openapi.py); made once."""
+    return openapi.complete(Retain.openapi_spec.asdict(), {
+        "/score": EXAMPLE_BODY, "/lookup": {"customer_ids": [c["customer_id"] for c in EXAMPLE_BODY["customers"]]}})
+
+
 Retain.add_asgi_middleware(Guard, api_keys=OPTIONS.api_keys, no_auth=OPTIONS.no_auth,
                            max_bytes=OPTIONS.settings.max_request_bytes, readiness=STATE.readiness,
-                           get_routes={"/models": STATE.models_body})
+                           get_routes={"/models": STATE.models_body}, body_seconds=OPTIONS.body_seconds,
+                           documents={"/docs.json": openapi_document})
 
 
 def use_bento_models(entries: dict) -> None:

@@ -62,4 +62,4 @@ def test_requests_scored_together_equal_each_scored_alone(trained):
     together_ids = [0, 1, 2, 5]
     frames = {i: request_tables(requests[i][0]) for i in together_ids}
     ids = {i: [c["customer_id"] for c in requests[i][0]] for i in together_ids}
-    assert _score_together(frames, ids, AS_OF, pair) is not None
+    assert _score_together(frames, ids, {i: {} for i in together_ids}, AS_OF, pair) is not None
