@@ -30,7 +30,7 @@ from retain.models.churn import (
     RETAINED, ChurnConfig, ChurnTypeModel, ValueFeatureSource, with_value_features,
 )
 from retain.models.churn.decision import choose_decision, decide
-from retain.models.churn.lapse import LAPSED, LapseChurnModel, default_horizon, lapse_labels
+from retain.models.churn.lapse import LAPSED, LapseChurnModel, default_horizon, lapse_config, lapse_labels
 from retain.models.value import FitError, ProbabilisticValueModel, SubscriptionValueModel, ValueConfig
 from retain.models.value.subscription import SUBSCRIPTION, detect_business
 from retain.training import plots
@@ -265,7 +265,8 @@ def train_churn_model(
     With a ``churn_events`` table the classifier learns the recorded churn types. Without
     one it learns the lapse (no purchase within the horizon; models/churn/lapse.py) from
     the base's own history. ``horizon_days`` overrides ``config.horizon_days``; for the
-    lapse, when neither is given, the horizon is read from the data (``default_horizon``)."""
+    lapse, when neither is given (the config's horizon left at its default), the horizon is
+    read from the data (``default_horizon``)."""
     as_of = pd.Timestamp(as_of).normalize()
     if dataset.churn_events is None or dataset.churn_events.empty:
         return _train_lapse_model(dataset, as_of, snapshots=snapshots, snapshot_step_days=snapshot_step_days,
@@ -599,12 +600,12 @@ def _train_lapse_model(dataset: Dataset, as_of: pd.Timestamp, *, snapshots: int,
     progress(f"churn definition: {LAPSED_DEFINITION}; why: {LAPSE_DEFINITION_REASON}")
     if horizon_days is not None:
         horizon, horizon_reason = float(horizon_days), "given (--horizon-days)"
-    elif config is not None:
+    elif config is not None and config.horizon_days != ChurnConfig.horizon_days:
         horizon, horizon_reason = config.horizon_days, "given in the churn settings"
     else:
         horizon, horizon_reason = default_horizon(dataset.transactions, as_of)
         horizon_reason = f"read from the data: {horizon_reason} (--horizon-days overrides it)"
-    config = replace(config or ChurnConfig(), horizon_days=horizon)
+    config = lapse_config(replace(config or ChurnConfig(), horizon_days=horizon))
     progress(f"horizon {horizon:g} days: {horizon_reason}")
     _check_lapse_window(dataset, as_of, horizon, observed_until, snapshots, snapshot_step_days)
     cutoffs = [as_of - pd.Timedelta(days=snapshot_step_days * k) for k in range(snapshots)]

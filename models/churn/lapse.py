@@ -12,12 +12,13 @@ the horizon), with ``churn_type`` an inferred reason (reasons.py), never a learn
 from __future__ import annotations
 
 import math
+from dataclasses import fields, replace
 
 import numpy as np
 import pandas as pd
 
 from retain.models.actions import CHURN_ACTIONS, GENERIC_ACTION
-from retain.models.churn.config import RETAINED
+from retain.models.churn.config import RETAINED, ChurnConfig
 from retain.models.churn.model import ChurnTypeModel
 from retain.models.churn.reasons import INFERRED_MARK, UNKNOWN, infer_reasons
 
@@ -26,6 +27,21 @@ LAPSED = "lapsed"
 USUAL_GAP_SHARE = 0.8
 HORIZON_STEP_DAYS = 30     # rounded up to whole months
 HORIZON_BOUNDS_DAYS = (30, 365)
+
+
+# The classifier settings of the lapse where the churn settings keep the labelled model's
+# defaults: two classes of similar size need no class weights; shallower, slower-learning
+# trees and isotonic calibration carry better to later, older customers (measured on CDNOW,
+# docs/churn-model.md)
+LAPSE_SETTINGS = {"class_weight_power": 0.0, "learning_rate": 0.05, "num_leaves": 7, "min_child_samples": 100,
+                  "calibration": "isotonic"}
+
+
+def lapse_config(config: ChurnConfig) -> ChurnConfig:
+    """``config`` with each of ``LAPSE_SETTINGS`` applied where it still holds the default."""
+    defaults = {f.name: f.default for f in fields(ChurnConfig)}
+    return replace(config, **{name: value for name, value in LAPSE_SETTINGS.items()
+                              if getattr(config, name) == defaults[name]})
 
 
 def purchases(transactions: pd.DataFrame) -> pd.DataFrame:
