@@ -82,12 +82,14 @@ def test_label_text_never_breaks_mlflow_metric_names(tmp_path):
         label: {"precision": 0.5, "recall": 0.5, "f1": 0.5} for label in ("didn't need it", "price (too high)", "ok")}}
     keys = flat(metrics, "baseline_x_")
     assert "baseline_x_f1_didn_t need it" in keys and "baseline_x_f1_price _too high_" in keys
+    before = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
+        mlflow.set_experiment("metric-names")
         with mlflow.start_run():
             mlflow.log_metrics(keys)
     finally:
-        mlflow.set_tracking_uri(None)
+        mlflow.set_tracking_uri(before)
 
 
 def test_no_promotion_when_the_holdout_cannot_show_a_separation():
