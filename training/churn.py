@@ -227,7 +227,8 @@ def _snapshot(dataset: Dataset, cutoff: pd.Timestamp, config: ChurnConfig, featu
         except FitError as exc:
             notes.append(f"value features left out at {cutoff.date()}: {exc}")
     keep = labels.notna().to_numpy()
-    progress(f"  cutoff {cutoff.date()}: {keep.sum():,} customers ({(~keep).sum():,} already churned, excluded); "
+    excluded = f" ({(~keep).sum():,} already churned, excluded)" if labels_of is None else ""
+    progress(f"  cutoff {cutoff.date()}: {keep.sum():,} customers{excluded}; "
              + ", ".join(f"{k} {v:,}" for k, v in labels[keep].value_counts().items()))
     return table[keep].reset_index(drop=True), labels[keep].reset_index(drop=True), reference, value_model, notes
 

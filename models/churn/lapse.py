@@ -68,11 +68,15 @@ def default_horizon(transactions: pd.DataFrame, as_of: pd.Timestamp) -> tuple[fl
     of those, rounded up to whole months, within ``HORIZON_BOUNDS_DAYS``."""
     bought = purchases(transactions)
     before = bought[bought["timestamp"].to_numpy() < np.datetime64(as_of)]
-    days = pd.DataFrame({"customer_id": before["customer_id"].astype(str).to_numpy(),
-                         "day": before["timestamp"].to_numpy().astype("datetime64[D]").astype(np.int64)})
-    days = days.drop_duplicates().sort_values(["customer_id", "day"])
-    same = days["customer_id"].to_numpy()[1:] == days["customer_id"].to_numpy()[:-1]
-    gaps = pd.Series(np.diff(days["day"].to_numpy())[same], index=days["customer_id"].to_numpy()[1:][same])
+    # one integer key per (customer, purchase day), sorted: each customer's days in order
+    customer, _ = pd.factorize(before["customer_id"])
+    day = before["timestamp"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    day = day - (day.min() if len(day) else 0)
+    span = int(day.max()) + 1 if len(day) else 1
+    keys = np.unique(customer.astype(np.int64) * span + day)
+    who, when = keys // span, keys % span
+    same = who[1:] == who[:-1]
+    gaps = pd.Series(np.diff(when)[same], index=who[1:][same])
     low, high = HORIZON_BOUNDS_DAYS
     if gaps.empty:
         return float(high), (f"no customer bought on two days before {as_of.date()}, so no usual gap to read: "
