@@ -30,7 +30,7 @@ from retain.models.churn import (
     RETAINED, ChurnConfig, ChurnTypeModel, ValueFeatureSource, with_value_features,
 )
 from retain.models.churn.decision import choose_decision, decide
-from retain.models.churn.lapse import LAPSED, LapseChurnModel, default_horizon, lapse_config, lapse_labels
+from retain.models.churn.lapse import LAPSE_MAX_ROWS, LAPSED, LapseChurnModel, default_horizon, lapse_config, lapse_labels
 from retain.models.value import FitError, ProbabilisticValueModel, SubscriptionValueModel, ValueConfig
 from retain.models.value.subscription import SUBSCRIPTION, detect_business
 from retain.training import plots
@@ -616,8 +616,9 @@ def _train_lapse_model(dataset: Dataset, as_of: pd.Timestamp, *, snapshots: int,
     sets = _training_sets(dataset, as_of, snapshots, snapshot_step_days, config, feature_config, progress,
                           labels_of=partial(lapse_labels, dataset.transactions))
     data, labels, notes = sets.data, sets.labels, list(sets.notes)
-    rows = {name: len(frame) for name, frame in data.items()}
     share = float(np.mean(pd.concat(labels.values()).to_numpy() == LAPSED))
+    data, labels = _sampled_down(data, labels, LAPSE_MAX_ROWS, config.seed, progress)
+    rows = {name: len(frame) for name, frame in data.items()}
     progress("rows by set: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()) + f"; lapsed share {share:.1%}")
 
     progress(f"training LightGBM (n_jobs={config.n_jobs})")
@@ -662,6 +663,20 @@ def _train_lapse_model(dataset: Dataset, as_of: pd.Timestamp, *, snapshots: int,
 
 
 LAPSED_DEFINITION = "the lapse: no purchase within the horizon"
+
+
+def _sampled_down(data: dict[str, pd.DataFrame], labels: dict[str, pd.Series], most: dict[str, int], seed: int,
+                  progress) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Series]]:
+    """Each set in ``most`` with more rows than its limit sampled down to it (rows drawn at
+    random with the seed, kept in order); the held-out set is never sampled."""
+    data, labels = dict(data), dict(labels)
+    for name, limit in most.items():
+        if len(data[name]) > limit:
+            keep = np.sort(np.random.default_rng(seed).choice(len(data[name]), limit, replace=False))
+            progress(f"  {name}: a random {limit:,} of its {len(data[name]):,} rows")
+            data[name] = data[name].iloc[keep].reset_index(drop=True)
+            labels[name] = labels[name].iloc[keep].reset_index(drop=True)
+    return data, labels
 
 
 def _check_lapse_window(dataset: Dataset, as_of: pd.Timestamp, horizon_days: float, observed_until,
