@@ -123,6 +123,19 @@ def test_train_churn_without_churn_events_learns_the_lapse_and_says_so(tmp_path,
     # one threshold decides who is flagged
     assert scored.loc[flagged, "p_churn"].min() > scored.loc[~flagged, "p_churn"].max()
 
+    # the registered pyfunc gives the same scores from raw transactions
+    from retain.models import registry
+    from retain.models.registry import configure_tracking
+
+    configure_tracking(Settings(home=tmp_path / "home"))
+    model = registry.load("models:/retain-churn-type@champion")
+    some = cdnow_transactions("sample")
+    some = some[some["customer_id"].isin(scored["customer_id"].head(50))]
+    from_pyfunc = model.predict(some, params={"as_of": "1998-01-01"}).set_index("customer_id")
+    expected = scored.set_index("customer_id").loc[from_pyfunc.index]
+    assert np.allclose(from_pyfunc["p_churn"].to_numpy(dtype=float), expected["p_churn"].to_numpy(dtype=float))
+    assert (from_pyfunc["will_churn"].to_numpy() == expected["will_churn"].to_numpy()).all()
+
 
 @pytest.fixture(scope="module")
 def cdnow_run(tmp_path_factory):
