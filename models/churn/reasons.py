@@ -47,8 +47,8 @@ def _column(features: pd.DataFrame, pattern: str) -> tuple[str | None, np.ndarra
     return None, np.full(len(features), np.nan)
 
 
-def _signals(features: pd.DataFrame) -> list[tuple[str, float, np.ndarray, list[str]]]:
-    """(reason, weight, holds per customer, the feature columns that show it)."""
+def _signals(features: pd.DataFrame) -> list[tuple[str, float, np.ndarray, list[tuple[str, np.ndarray]]]]:
+    """(reason, weight, holds per customer, the feature columns that show it with their values)."""
     c = {key: _column(features, pattern) for key, pattern in {
         "unresolved_near": r"unresolved_complaints_near_last_purchase",
         "unresolved_year": r"unresolved_complaints_365d",
@@ -68,7 +68,7 @@ def _signals(features: pd.DataFrame) -> list[tuple[str, float, np.ndarray, list[
         return c[key][1]
 
     def names(*keys):
-        return [c[key][0] for key in keys if c[key][0] is not None]
+        return [c[key] for key in keys if c[key][0] is not None]
 
     with np.errstate(invalid="ignore"):
         return [
@@ -99,15 +99,20 @@ def infer_reasons(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     best = np.argmax(weight, axis=1)  # ties: the first in INFERRED_REASONS
     found = weight[np.arange(n), best] > 0
     reasons = np.where(found, np.asarray(INFERRED_REASONS, dtype=object)[best], UNKNOWN).astype(object)
+    # each holding signal of the chosen reason in words, column by column over all customers
+    # (each distinct value phrased once: counts and shares repeat)
     evidence = np.full(n, "", dtype=object)
-    for row in np.flatnonzero(found):
-        reason = reasons[row]
-        phrases = []
-        for signal_reason, _, holds, columns in signals:
-            if signal_reason == reason and holds[row]:
-                for name in columns:
-                    phrase = describe_feature(name, features[name].iloc[row])
-                    if phrase and phrase not in phrases:
-                        phrases.append(phrase)
-        evidence[row] = "; ".join(phrases)
+    seen = set()
+    for signal_reason, _, holds, columns in signals:
+        for name, values in columns:
+            if (signal_reason, name) in seen:
+                continue
+            seen.add((signal_reason, name))
+            rows = np.flatnonzero(holds & (reasons == signal_reason))
+            if not len(rows):
+                continue
+            distinct, position = np.unique(values[rows], return_inverse=True)
+            phrases = np.array([describe_feature(name, float(v)) for v in distinct], dtype=object)[position]
+            separator = np.where((evidence[rows] != "") & (phrases != ""), "; ", "")
+            evidence[rows] = evidence[rows] + separator + phrases
     return reasons, evidence
