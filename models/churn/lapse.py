@@ -35,7 +35,7 @@ HORIZON_BOUNDS_DAYS = (30, 365)
 # docs/churn-model.md)
 LAPSE_SETTINGS = {"class_weight_power": 0.0, "min_child_samples": 100, "calibration": "isotonic",
                   # the validation loss creeps down for hundreds of rounds by a thousandth: stop sooner
-                  "early_stopping_rounds": 20, "max_rounds": 300}
+                  "early_stopping_rounds": 20, "early_stopping_min_delta": 0.001, "max_rounds": 300}
 # two classes of similar size need far fewer rows than six of very different sizes: larger
 # sets are sampled down to these (rows per set) to keep 1M customers within the time budget
 LAPSE_MAX_ROWS = {"train": 250_000, "valid": 60_000, "calibration": 60_000}

@@ -110,7 +110,8 @@ class ChurnTypeModel:
         )
         self.classifier_.fit(
             x_train, train_codes, eval_X=(x_valid,), eval_y=(valid_codes,), eval_class_weight=[weights],
-            callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)]
+            callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False,
+                                          min_delta=config.early_stopping_min_delta)]
             + ([_every_rounds(25, progress)] if progress else []),
         )
         self.best_rounds_ = int(self.classifier_.best_iteration_ or config.max_rounds)
