@@ -108,8 +108,10 @@ def test_train_churn_without_churn_events_learns_the_lapse_and_says_so(tmp_path,
     assert horizon, printed
     assert "cutoffs 1997-10-01, 1997-07-03" in printed and "churned share of the training labels" in printed
     assert "will_churn at p_churn >= " in printed
+    assert "baseline (churn_roc_auc" in printed  # the gate's comparison with each baseline, in words
 
-    pair = load_model_pair(Settings(home=tmp_path / "home")).pair
+    # promoted or not (on this small sample the BG/NBD baseline is close), version 1 scores
+    pair = load_model_pair(Settings(home=tmp_path / "home"), "churn=1").pair
     scores = score_customers(Dataset(cdnow_transactions("sample")), "1998-01-01", pair).scores
     scored = scores[scores["p_churn"].notna()]
     assert len(scored) == 2357 and not any(c.startswith("p_type_") for c in scores.columns)
@@ -128,7 +130,7 @@ def test_train_churn_without_churn_events_learns_the_lapse_and_says_so(tmp_path,
     from retain.models.registry import configure_tracking
 
     configure_tracking(Settings(home=tmp_path / "home"))
-    model = registry.load("models:/retain-churn-type@champion")
+    model = registry.load("models:/retain-churn-type/1")
     some = cdnow_transactions("sample")
     some = some[some["customer_id"].isin(scored["customer_id"].head(50))]
     from_pyfunc = model.predict(some, params={"as_of": "1998-01-01"}).set_index("customer_id")
