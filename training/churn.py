@@ -668,7 +668,9 @@ LAPSED_DEFINITION = "the lapse: no purchase within the horizon"
 def _sampled_down(data: dict[str, pd.DataFrame], labels: dict[str, pd.Series], most: dict[str, int], seed: int,
                   progress) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Series]]:
     """Each set in ``most`` with more rows than its limit sampled down to it (rows drawn at
-    random with the seed, kept in order); the held-out set is never sampled."""
+    random with the seed, kept in order). The held-out customers are a random sample too
+    when there are more than their limit: 100,000 measure ROC-AUC and Brier to the third
+    decimal, and evaluation and the drift profile then cost the same at any size."""
     data, labels = dict(data), dict(labels)
     for name, limit in most.items():
         if len(data[name]) > limit:

@@ -38,7 +38,7 @@ LAPSE_SETTINGS = {"class_weight_power": 0.0, "min_child_samples": 100, "calibrat
                   "early_stopping_rounds": 20, "early_stopping_min_delta": 0.001, "max_rounds": 300}
 # two classes of similar size need far fewer rows than six of very different sizes: larger
 # sets are sampled down to these (rows per set) to keep 1M customers within the time budget
-LAPSE_MAX_ROWS = {"train": 250_000, "valid": 60_000, "calibration": 60_000}
+LAPSE_MAX_ROWS = {"train": 250_000, "valid": 60_000, "calibration": 60_000, "test": 100_000}
 
 
 def lapse_config(config: ChurnConfig) -> ChurnConfig:
