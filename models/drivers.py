@@ -196,19 +196,27 @@ def _phrase_for(name: str):
     return _PHRASE_CACHE[name]
 
 
+# a feature is a driver only when it moved the prediction at least this share of the
+# customer's strongest driver: a static attribute with a sliver of attribution is not named
+MIN_DRIVER_SHARE = 0.25
+
+
 def top_drivers(contributions: np.ndarray, matrix: np.ndarray, feature_names: list[str],
-                category_text: dict[str, np.ndarray], top: int) -> np.ndarray:
-    """Per customer (row of ``contributions``, features x their values in ``matrix``): the
-    ``top`` features with the largest positive contributions, in words, joined by "; ".
+                category_text: dict[str, np.ndarray], top: int, min_share: float = MIN_DRIVER_SHARE) -> np.ndarray:
+    """Per customer (row of ``contributions``, features x their values in ``matrix``): up to
+    ``top`` features with the largest positive contributions, in words, joined by "; ";
+    only those contributing at least ``min_share`` of the customer's largest one.
     Categorical features hold their category codes in ``matrix`` (``category_text``: the
     text of each code)."""
     n_features = len(feature_names)
     top = min(top, contributions.shape[1])
     order = np.argsort(-contributions, axis=1)[:, :top]
     phrases = np.full((len(matrix), top), "", dtype=object)
-    # every (position, customer) whose chosen feature pushes towards the type, position by
-    # position and customers in order within each
-    position, row = np.nonzero((np.take_along_axis(contributions, order, axis=1) > 0).T)
+    chosen = np.take_along_axis(contributions, order, axis=1)
+    strongest = chosen[:, :1] if top else np.zeros((len(matrix), 1))
+    # every (position, customer) whose chosen feature pushes towards the type by enough,
+    # position by position and customers in order within each
+    position, row = np.nonzero(((chosen > 0) & (chosen >= min_share * strongest)).T)
     column = order[row, position]
     value = matrix[row, column]
     if len(row):

@@ -369,17 +369,25 @@ def cmd_train_churn(args) -> int:
     dataset = _load(args, args.settings.home / "train")
     truth = args.data / "truth.json"
     ceiling = json.loads(truth.read_text()).get("type_ceiling_among_churners") if truth.exists() else None
-    config = ChurnConfig(horizon_days=args.horizon_days, n_jobs=args.n_jobs, value_features=not args.no_value_features)
+    config = ChurnConfig(n_jobs=args.n_jobs, value_features=not args.no_value_features)
     result = train_churn_model(
         dataset, args.as_of, snapshots=args.snapshots, snapshot_step_days=args.snapshot_step_days,
         config=config, feature_config=FeatureConfig(time_unit_days=args.time_unit_days), ceiling=ceiling,
         settings=args.settings, progress=progress, observed_until=args.observed_until,
+        horizon_days=args.horizon_days,
     )
     return _report(result, args, _print_churn_summary)
 
 
 def _print_churn_summary(result) -> None:
-    rows = ["macro_f1", "accuracy", "log_loss", "brier", "churn_roc_auc", "churn_pr_auc", "churn_top_decile_lift",
+    if result.definition_reason:
+        print(f"churn definition: {result.definition} ({result.definition_reason})")
+        print(f"horizon {result.horizon_days:g} days ({result.horizon_reason}); cutoffs {', '.join(result.cutoffs)}; "
+              f"churned share of the training labels {result.label_share:.1%}; will_churn at p_churn >= "
+              f"{result.will_churn_threshold:.3f} (precision {result.metrics.get('will_churn_precision', float('nan')):.2f}, "
+              f"recall {result.metrics.get('will_churn_recall', float('nan')):.2f} on the held-out customers)")
+    rows = ["macro_f1", "accuracy", "log_loss", "brier", "churn_roc_auc", "churn_brier", "churn_pr_auc",
+            "churn_top_decile_lift", "will_churn_precision", "will_churn_recall",
             "type_accuracy_among_churners", "type_macro_f1_among_churners"]
     columns = {"model": result.metrics, **{f"{k} baseline": v for k, v in result.baseline_metrics.items()}}
     if result.champion_metrics:
@@ -768,8 +776,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = train.add_parser("churn", epilog=HOME_HELP, help="the churn-type classifier: who leaves in the horizon, and why")
     _add_data_options(p)
     p.add_argument("--as-of", type=_date, required=True, help="features before this date; labels in the horizon after")
-    p.add_argument("--horizon-days", type=_positive(float), default=90.0,
-                   help="a customer is labelled by the churn event (if any) in this many days after --as-of")
+    p.add_argument("--horizon-days", type=_positive(float), default=None,
+                   help="a customer is labelled by the churn event (if any) in this many days after --as-of "
+                        "(default 90); without a churn_events table, churned means no purchase in them "
+                        "(default read from the data and printed with the reason)")
     p.add_argument("--observed-until", type=_date, metavar="DATE",
                    help="the last day churn events were recorded; the label window must end by then "
                         "(default: the latest date in any table, churn events included)")

@@ -94,13 +94,16 @@ def run_demo(workdir: Path, *, settings: Settings, source: str = GENERATED, cust
     result.value = train_value_model(dataset, calibration_end, settings=settings, progress=progress)
     versions = [f"clv={result.value.model_version}"]
     if source == CDNOW:
-        result.notes.append("CDNOW has no churn events, so no churn-type model was trained: churn types need "
-                            "recorded churn events with their type (docs/data-contract.md)")
+        # no churn events: the churn model learns the lapse (no purchase within 180 days)
+        cutoff = end - pd.Timedelta(days=180)
+        progress(f"churn model of the lapse (CDNOW records no churn): cutoff {cutoff.date()}, 2 snapshots")
+        result.churn = train_churn_model(dataset, cutoff, snapshots=2, horizon_days=180, settings=settings,
+                                         progress=progress)
     else:
         cutoff = end - pd.Timedelta(days=120)
         progress(f"churn-type classifier: cutoff {cutoff.date()}, 2 snapshots")
         result.churn = train_churn_model(dataset, cutoff, snapshots=2, settings=settings, progress=progress)
-        versions.append(f"churn={result.churn.model_version}")
+    versions.append(f"churn={result.churn.model_version}")
     for trained in (result.value, result.churn):
         if trained is not None and not trained.promoted:
             result.notes.append(f"version {trained.model_version} was kept as a challenger ({trained.reason}); "

@@ -4,8 +4,9 @@ two baselines and the current champion, log to MLflow, register ``retain-churn-t
 
 from __future__ import annotations
 
+import re
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from typing import Callable
 
@@ -13,6 +14,7 @@ import lightgbm as lgb
 import mlflow
 import numpy as np
 import pandas as pd
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     average_precision_score, confusion_matrix, f1_score, log_loss, precision_recall_fscore_support, roc_auc_score,
@@ -25,8 +27,10 @@ from retain.errors import RetainError
 from retain.settings import Settings
 from retain.features import FeatureConfig, FeatureReference, build_features
 from retain.models.churn import (
-    RETAINED, ChurnConfig, ChurnTypeModel, ValueFeatureSource, macro_f1_weights, with_value_features,
+    RETAINED, ChurnConfig, ChurnTypeModel, ValueFeatureSource, with_value_features,
 )
+from retain.models.churn.decision import choose_decision, decide
+from retain.models.churn.lapse import LAPSE_MAX_ROWS, LAPSED, LapseChurnModel, default_horizon, lapse_config, lapse_labels
 from retain.models.value import FitError, ProbabilisticValueModel, SubscriptionValueModel, ValueConfig
 from retain.models.value.subscription import SUBSCRIPTION, detect_business
 from retain.training import plots
@@ -37,7 +41,12 @@ from retain.training.gate import Decision, Gate
 from retain.training.publish import fingerprint
 
 EXPERIMENT = "retain-churn-type"
-CHURN_GATE = Gate(primary="macro_f1")
+CHURN_GATE = Gate(primary="macro_f1", required=("churn_roc_auc",))
+# the lapse model is promoted only when it beats every baseline on ROC-AUC and on Brier score
+LAPSE_GATE = Gate(primary="churn_roc_auc", secondary=("churn_brier",), strict_secondary=True,
+                  required=("churn_roc_auc",))
+LAPSE_DEFINITION_REASON = ("no churn_events table: nothing records who churned or why, so a customer churns when "
+                           "they make no purchase within the horizon (the lapse)")
 RFM_ONLY = ["frequency", "recency", "T", "monetary"]
 # Shares of customers, by a hash of their id: the same customer is always in the same set.
 SPLITS = (("test", 0.20), ("calibration", 0.10), ("valid", 0.10), ("train", 0.60))
@@ -58,12 +67,23 @@ class ChurnTrainingResult:
     ceiling: dict | None = None
     warnings: list[str] = field(default_factory=list)
     tracking_uri: str = ""  # the MLflow store the run and version went to (no password)
+    # which churn the model learned and why (churn events, or the lapse without them)
+    definition: str = "churn events"
+    definition_reason: str = ""
+    horizon_days: float = 0.0
+    horizon_reason: str = ""
+    cutoffs: list[str] = field(default_factory=list)
+    label_share: float = float("nan")  # share of training rows labelled churned (lapsed)
+    will_churn_threshold: float = float("nan")
 
     def to_json(self) -> str:
         return strict_json(asdict(self))
 
 
 # --- labels and splits ---------------------------------------------------------------------
+
+# customer ids, cutoff, horizon in days -> each customer's label (None: excluded)
+LabelSource = Callable[[pd.Series, pd.Timestamp, float], pd.Series]
 
 def churn_labels(customer_ids: pd.Series, churn_events: pd.DataFrame, as_of: pd.Timestamp,
                  horizon_days: float) -> pd.Series:
@@ -128,6 +148,13 @@ def churn_metrics(truth, probabilities: np.ndarray, labels: list[str], predicted
         "brier": float(np.mean(np.sum((probabilities[known] - np.eye(len(labels))[codes[known]]) ** 2, axis=1))),
         "churn_roc_auc": float(roc_auc_score(churned, p_churn)) if 0 < churned.sum() < len(truth) else float("nan"),
         "churn_pr_auc": float(average_precision_score(churned, p_churn)) if churned.any() else float("nan"),
+        # binary: P(churn) against churned or not (what the lapse model is gated on)
+        "churn_brier": float(np.mean((p_churn - churned) ** 2)),
+        # will_churn (any churn type decided) against churned, and the share that churned
+        "will_churn_precision": float(np.mean(churned[predicted != RETAINED])) if (predicted != RETAINED).any()
+        else float("nan"),
+        "will_churn_recall": float(np.mean(predicted[churned] != RETAINED)) if churned.any() else float("nan"),
+        "churned_share": float(np.mean(churned)),
     }
     metrics["churn_top_decile_lift"] = top_decile_lift(churned, p_churn)
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -162,23 +189,37 @@ def top_decile_lift(churned: np.ndarray, score: np.ndarray) -> float:
     return numerator / (k * n_tied * total)
 
 
+def metric_key(name: str) -> str:
+    """A metric name MLflow accepts whatever the label text in it ("didn't need it", "price
+    (too high)"): characters other than letters, digits, ``_ - . /`` and spaces become ``_``."""
+    return re.sub(r"[^A-Za-z0-9_\-./ ]", "_", name)
+
+
 def flat(metrics: dict, prefix: str = "") -> dict[str, float]:
-    """Metrics for MLflow: per-class entries become ``f1_<label>`` and so on."""
-    result = {f"{prefix}{k}": v for k, v in metrics.items() if not isinstance(v, dict) and np.isfinite(v)}
+    """Metrics for MLflow: per-class entries become ``f1_<label>`` and so on, every key one
+    that MLflow accepts (``metric_key``)."""
+    result = {metric_key(f"{prefix}{k}"): v for k, v in metrics.items()
+              if not isinstance(v, dict) and np.isfinite(v)}
     for label, values in metrics.get("per_class", {}).items():
         for name in ("precision", "recall", "f1"):
-            result[f"{prefix}{name}_{label}"] = values[name]
+            result[metric_key(f"{prefix}{name}_{label}")] = values[name]
     return result
 
 
 # --- training ------------------------------------------------------------------------------
 
 def _snapshot(dataset: Dataset, cutoff: pd.Timestamp, config: ChurnConfig, feature_config: FeatureConfig,
-              progress) -> tuple[pd.DataFrame, pd.Series, FeatureReference, ValueFeatureSource | None, list[str]]:
+              progress, labels_of: "LabelSource | None" = None,
+              ) -> tuple[pd.DataFrame, pd.Series, FeatureReference, ValueFeatureSource | None, list[str]]:
+    """Features at ``cutoff`` and labels from the horizon after it: by the churn events, or
+    by ``labels_of`` (customer ids, cutoff, horizon -> labels; the lapse)."""
     notes = []
     table, reference = build_features(dataset.transactions, cutoff, customers=dataset.customers,
                                       interactions=dataset.interactions, config=feature_config)
-    labels = churn_labels(table["customer_id"], dataset.churn_events, cutoff, config.horizon_days)
+    if labels_of is None:
+        labels = churn_labels(table["customer_id"], dataset.churn_events, cutoff, config.horizon_days)
+    else:
+        labels = labels_of(table["customer_id"], cutoff, config.horizon_days)
     value_model = None
     if config.value_features:
         try:
@@ -186,7 +227,8 @@ def _snapshot(dataset: Dataset, cutoff: pd.Timestamp, config: ChurnConfig, featu
         except FitError as exc:
             notes.append(f"value features left out at {cutoff.date()}: {exc}")
     keep = labels.notna().to_numpy()
-    progress(f"  cutoff {cutoff.date()}: {keep.sum():,} customers ({(~keep).sum():,} already churned, excluded); "
+    excluded = f" ({(~keep).sum():,} already churned, excluded)" if labels_of is None else ""
+    progress(f"  cutoff {cutoff.date()}: {keep.sum():,} customers{excluded}; "
              + ", ".join(f"{k} {v:,}" for k, v in labels[keep].value_counts().items()))
     return table[keep].reset_index(drop=True), labels[keep].reset_index(drop=True), reference, value_model, notes
 
@@ -215,13 +257,30 @@ def train_churn_model(
     settings: Settings,
     progress: Callable[[str], None] = lambda message: None,
     observed_until=None,
+    horizon_days: float | None = None,
 ) -> ChurnTrainingResult:
-    """``observed_until``: the last day up to which churn events were recorded (the label
-    window must end by then); default: the latest date in any table."""
-    config = config or ChurnConfig()
-    feature_config = feature_config or FeatureConfig()
+    """``observed_until``: the last day up to which churn events (or, without them,
+    purchases) were recorded (the label window must end by then); default: the latest date
+    in any table (without churn events: the last transaction).
+
+    With a ``churn_events`` table the classifier learns the recorded churn types. Without
+    one it learns the lapse (no purchase within the horizon; models/churn/lapse.py) from
+    the base's own history. ``horizon_days`` overrides ``config.horizon_days``; for the
+    lapse, when neither is given (the config's horizon left at its default), the horizon is
+    read from the data (``default_horizon``)."""
     as_of = pd.Timestamp(as_of).normalize()
+    if dataset.churn_events is None or dataset.churn_events.empty:
+        return _train_lapse_model(dataset, as_of, snapshots=snapshots, snapshot_step_days=snapshot_step_days,
+                                  config=config, feature_config=feature_config or FeatureConfig(),
+                                  horizon_days=horizon_days, settings=settings, progress=progress,
+                                  observed_until=observed_until)
+    config = config or ChurnConfig()
+    if horizon_days is not None:
+        config = replace(config, horizon_days=float(horizon_days))
+    feature_config = feature_config or FeatureConfig()
     _check_label_window(dataset, as_of, config.horizon_days, observed_until, snapshots, snapshot_step_days)
+    progress(f"churn definition: the recorded churn events (churn_events table, {len(dataset.churn_events):,} "
+             "events): the classifier learns their churn types")
 
     progress(f"features and labels at {snapshots} cutoff(s), horizon {config.horizon_days:g} days")
     sets = _training_sets(dataset, as_of, snapshots, snapshot_step_days, config, feature_config, progress)
@@ -239,7 +298,8 @@ def train_churn_model(
     notes += [model.calibration_note_] if model.calibration_note_ else []
     # the stored model computes value features itself from the latest cutoff's value model
     model.value_model_ = sets.latest_value_model if config.value_features else None
-    progress(f"  {model.best_rounds_} rounds; labels {model.labels_}")
+    progress(f"  {model.best_rounds_} rounds; labels {model.labels_}; will_churn at p_churn >= "
+             f"{model.threshold_:.3f}")
 
     evaluation = _evaluate(model, data, labels)
     params = {
@@ -248,6 +308,7 @@ def train_churn_model(
         "n_jobs": config.n_jobs, "learning_rate": config.learning_rate, "num_leaves": config.num_leaves,
         "class_weight_power": config.class_weight_power, "calibration": config.calibration,
         "best_rounds": model.best_rounds_, "labels": ",".join(model.labels_),
+        "will_churn_threshold": model.threshold_, "definition": "churn events",
         **{f"rows_{k}": v for k, v in rows.items()},
     }
     published = publish(Candidate(
@@ -263,6 +324,11 @@ def train_churn_model(
         baseline_metrics=evaluation.baselines, champion_metrics=published.champion_metrics,
         calibration=evaluation.calibration, promoted=published.decision.promote, reason=published.decision.reason,
         tracking_uri=display_uri(published.tracking_uri), rows=rows, ceiling=ceiling, warnings=notes,
+        definition="churn events", definition_reason="a churn_events table records churn dates and types",
+        horizon_days=config.horizon_days, horizon_reason="given" if horizon_days is not None else "the default",
+        cutoffs=[str((as_of - pd.Timedelta(days=snapshot_step_days * k)).date()) for k in range(snapshots)],
+        label_share=float(np.mean(pd.concat(labels.values()).to_numpy() != RETAINED)),
+        will_churn_threshold=model.threshold_,
     )
 
 
@@ -305,12 +371,14 @@ class _TrainingSets:
 
 
 def _training_sets(dataset: Dataset, as_of: pd.Timestamp, snapshots: int, snapshot_step_days: float,
-                   config: ChurnConfig, feature_config: FeatureConfig, progress) -> _TrainingSets:
+                   config: ChurnConfig, feature_config: FeatureConfig, progress,
+                   labels_of: LabelSource | None = None) -> _TrainingSets:
     notes: list[str] = []
     parts = []
     for k in range(snapshots):
         cutoff = as_of - pd.Timedelta(days=snapshot_step_days * k)
-        table, labels, reference, value_model, more = _snapshot(dataset, cutoff, config, feature_config, progress)
+        table, labels, reference, value_model, more = _snapshot(dataset, cutoff, config, feature_config, progress,
+                                                                labels_of)
         notes += more
         if k == 0:
             latest_reference, latest_value_model = reference, value_model
@@ -351,7 +419,10 @@ class _Evaluation:
     baselines: dict[str, dict]
 
 
-def _evaluate(model: ChurnTypeModel, data: dict[str, pd.DataFrame], labels: dict[str, pd.Series]) -> _Evaluation:
+def _evaluate(model: ChurnTypeModel, data: dict[str, pd.DataFrame], labels: dict[str, pd.Series],
+              baselines_of=None) -> _Evaluation:
+    """``baselines_of(data, labels, test, truth, model labels)``: the baselines' metrics
+    (default: majority class and a logistic regression on RFM)."""
     test, truth = data["test"], labels["test"].to_numpy(dtype=object)
     raw = model.predict_proba(test, calibrated=False)
     calibrated = model.calibrate(raw)
@@ -359,7 +430,10 @@ def _evaluate(model: ChurnTypeModel, data: dict[str, pd.DataFrame], labels: dict
     before = churn_metrics(truth, raw, model.labels_, model.predict_label(raw))
     calibration = {"log_loss_before": before["log_loss"], "log_loss_after": metrics["log_loss"],
                    "brier_before": before["brier"], "brier_after": metrics["brier"]}
-    baselines = _baselines(data["train"], labels["train"], test, truth, model.labels_)
+    if baselines_of is None:
+        baselines = _baselines(data["train"], labels["train"], test, truth, model.labels_)
+    else:
+        baselines = baselines_of(data, labels, test, truth, model.labels_)
     return _Evaluation(model, test, truth, raw, calibrated, metrics, calibration, baselines)
 
 
@@ -485,11 +559,13 @@ def raw_attribute_baselines(dataset: Dataset, as_of, labels: list[str], *, snaps
     grow = train & (frame["_set"] != "calibration").to_numpy()
     tune = (frame["_set"] == "calibration").to_numpy()
     classifier = lgb.LGBMClassifier(n_jobs=1, verbose=-1, random_state=seed).fit(frame.loc[grow, columns], truth[grow])
-    classes = np.asarray(classifier.classes_, dtype=object)
+    # retained first, as the decision rule reads the probabilities
+    order = np.argsort([label != RETAINED for label in classifier.classes_], kind="stable")
+    classes = np.asarray(classifier.classes_, dtype=object)[order]
     codes = pd.Categorical(truth[tune], categories=classes).codes
-    weights = macro_f1_weights(classifier.predict_proba(frame.loc[tune, columns]), codes)
-    scores["decision_weights"] = macro_f1(classes[np.argmax(classifier.predict_proba(frame.loc[test, columns]) * weights,
-                                                              axis=1)])
+    rule = choose_decision(classifier.predict_proba(frame.loc[tune, columns])[:, order], codes)
+    scores["decision_weights"] = macro_f1(classes[decide(classifier.predict_proba(frame.loc[test, columns])[:, order],
+                                                         rule.threshold, rule.type_weights)])
     return scores
 
 
@@ -511,3 +587,160 @@ def _log_plots(model: ChurnTypeModel, truth, calibrated, raw, importances) -> No
     for name, figure in figures.items():
         mlflow.log_figure(figure, f"plots/{name}")
         plots.close(figure)
+
+
+# --- the lapse: churn without churn events -------------------------------------------------
+
+def _train_lapse_model(dataset: Dataset, as_of: pd.Timestamp, *, snapshots: int, snapshot_step_days: float,
+                       config: ChurnConfig | None, feature_config: FeatureConfig, horizon_days: float | None,
+                       settings: Settings, progress, observed_until) -> ChurnTrainingResult:
+    """The churn model of the lapse (models/churn/lapse.py): features at each cutoff,
+    labels from the purchases in the horizon after it, every label window ending by
+    ``as_of`` + horizon and by the last observed day; gated on ROC-AUC and Brier score
+    against the hiatus, the purchase rate and the value model's P(no purchase)."""
+    progress(f"churn definition: {LAPSED_DEFINITION}; why: {LAPSE_DEFINITION_REASON}")
+    if horizon_days is not None:
+        horizon, horizon_reason = float(horizon_days), "given (--horizon-days)"
+    elif config is not None and config.horizon_days != ChurnConfig.horizon_days:
+        horizon, horizon_reason = config.horizon_days, "given in the churn settings"
+    else:
+        horizon, horizon_reason = default_horizon(dataset.transactions, as_of)
+        horizon_reason = f"read from the data: {horizon_reason} (--horizon-days overrides it)"
+    config = lapse_config(replace(config or ChurnConfig(), horizon_days=horizon))
+    progress(f"horizon {horizon:g} days: {horizon_reason}")
+    _check_lapse_window(dataset, as_of, horizon, observed_until, snapshots, snapshot_step_days)
+    cutoffs = [as_of - pd.Timedelta(days=snapshot_step_days * k) for k in range(snapshots)]
+    progress("cutoffs " + ", ".join(str(c.date()) for c in cutoffs) + "; each labelled by the purchases in the "
+             f"{horizon:g} days after it (the last window ends {(as_of + pd.Timedelta(days=horizon)).date()})")
+
+    sets = _training_sets(dataset, as_of, snapshots, snapshot_step_days, config, feature_config, progress,
+                          labels_of=partial(lapse_labels, dataset.transactions))
+    data, labels, notes = sets.data, sets.labels, list(sets.notes)
+    share = float(np.mean(pd.concat(labels.values()).to_numpy() == LAPSED))
+    data, labels = _sampled_down(data, labels, LAPSE_MAX_ROWS, config.seed, progress)
+    rows = {name: len(frame) for name, frame in data.items()}
+    progress("rows by set: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()) + f"; lapsed share {share:.1%}")
+
+    progress(f"training LightGBM (n_jobs={config.n_jobs})")
+    model = LapseChurnModel(config)
+    model.fit(data["train"], labels["train"], data["valid"], labels["valid"],
+              data["calibration"], labels["calibration"], value_model=None, progress=progress)
+    notes += [model.calibration_note_] if model.calibration_note_ else []
+    model.value_model_ = sets.latest_value_model if config.value_features else None
+    quality = model.decision_quality_
+    progress(f"  {model.best_rounds_} rounds; will_churn at p_churn >= {model.threshold_:.3f} (macro-F1 of retained vs "
+             f"lapsed on the calibration customers; precision {quality['precision']:.2f}, recall {quality['recall']:.2f})")
+
+    evaluation = _evaluate(model, data, labels, baselines_of=_lapse_baselines)
+    if not any(name == "value_model" for name in evaluation.baselines):
+        notes.append("the value model's P(no purchase) baseline was left out: no value features (--no-value-features "
+                     "or the value model did not fit)")
+    params = {
+        "as_of": str(as_of.date()), "horizon_days": horizon, "horizon_reason": horizon_reason[:500],
+        "snapshots": snapshots, "snapshot_step_days": snapshot_step_days, "value_features": config.value_features,
+        "n_jobs": config.n_jobs, "learning_rate": config.learning_rate, "num_leaves": config.num_leaves,
+        "calibration": config.calibration, "best_rounds": model.best_rounds_, "labels": ",".join(model.labels_),
+        "definition": "lapse", "will_churn_threshold": model.threshold_, "lapsed_share": share,
+        "cutoffs": ",".join(str(c.date()) for c in cutoffs), **{f"rows_{k}": v for k, v in rows.items()},
+    }
+    published = publish(Candidate(
+        model_name=CHURN_MODEL_NAME, experiment=EXPERIMENT, run_name=f"lapse-{as_of.date()}-h{horizon:g}",
+        gate=LAPSE_GATE, metrics=evaluation.metrics, baselines=evaluation.baselines,
+        score_champion=partial(_score_champion_on_lapse, evaluation),
+        log_run=partial(_log_run, evaluation, _RunRecord(params, dataset, tuple(notes), None)),
+        model=model, feature_config=feature_config, reference=sets.latest_reference,
+        version_column="churn_model_version", example=evaluation.test,
+    ), settings=settings, progress=progress)
+    return ChurnTrainingResult(
+        run_id=published.run_id, model_version=published.version, labels=model.labels_, metrics=evaluation.metrics,
+        baseline_metrics=evaluation.baselines, champion_metrics=published.champion_metrics,
+        calibration=evaluation.calibration, promoted=published.decision.promote, reason=published.decision.reason,
+        tracking_uri=display_uri(published.tracking_uri), rows=rows, warnings=notes,
+        definition="lapse", definition_reason=LAPSE_DEFINITION_REASON, horizon_days=horizon,
+        horizon_reason=horizon_reason, cutoffs=[str(c.date()) for c in cutoffs], label_share=share,
+        will_churn_threshold=model.threshold_,
+    )
+
+
+LAPSED_DEFINITION = "the lapse: no purchase within the horizon"
+
+
+def _sampled_down(data: dict[str, pd.DataFrame], labels: dict[str, pd.Series], most: dict[str, int], seed: int,
+                  progress) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Series]]:
+    """Each set in ``most`` with more rows than its limit sampled down to it (rows drawn at
+    random with the seed, kept in order). The held-out customers are a random sample too
+    when there are more than their limit: 100,000 measure ROC-AUC and Brier to the third
+    decimal, and evaluation and the drift profile then cost the same at any size."""
+    data, labels = dict(data), dict(labels)
+    for name, limit in most.items():
+        if len(data[name]) > limit:
+            keep = np.sort(np.random.default_rng(seed).choice(len(data[name]), limit, replace=False))
+            progress(f"  {name}: a random {limit:,} of its {len(data[name]):,} rows")
+            data[name] = data[name].iloc[keep].reset_index(drop=True)
+            labels[name] = labels[name].iloc[keep].reset_index(drop=True)
+    return data, labels
+
+
+def _check_lapse_window(dataset: Dataset, as_of: pd.Timestamp, horizon_days: float, observed_until,
+                        snapshots: int, snapshot_step_days: float) -> None:
+    """The last label window must end by the last observed day: purchases are observed
+    until ``observed_until``, else until the last transaction."""
+    if observed_until is not None:
+        last_day, source = pd.Timestamp(observed_until).normalize(), "observed until"
+    else:
+        last_day, source = pd.Timestamp(dataset.transactions["timestamp"].max()).normalize(), "last transaction"
+    horizon_end = as_of + pd.Timedelta(days=horizon_days)
+    if horizon_end > last_day + pd.Timedelta(days=1):
+        raise RetainError(
+            f"the {horizon_days:g}-day horizon after {as_of.date()} runs to {horizon_end.date()}, past the data "
+            f"({source} {last_day.date()}): a customer with no purchase seen there could still buy; use --as-of "
+            f"{(last_day + pd.Timedelta(days=1) - pd.Timedelta(days=horizon_days)).date()} or earlier, or a shorter "
+            "--horizon-days"
+        )
+    if snapshots < 1:
+        raise RetainError("--snapshots must be at least 1")
+    if snapshots > 1 and snapshot_step_days <= 0:
+        raise RetainError("--snapshot-step-days must be above 0: stacked cutoffs must differ")
+
+
+# each baseline's score: higher means more likely to lapse
+LAPSE_BASELINE_SCORES = {
+    # days since the last purchase (the hiatus rule, [WW2008]), in the features' time unit
+    "hiatus": lambda table: table["T"].to_numpy(dtype=float) - table["recency"].to_numpy(dtype=float),
+    # purchase days per unit of time since the first purchase (the fewer, the likelier a lapse)
+    "purchase_rate": lambda table: -(table["frequency"].to_numpy(dtype=float) + 1)
+    / (table["T"].to_numpy(dtype=float) + 1),
+    # the value model's P(no purchase within the horizon) at the cutoff
+    "value_model": lambda table: table["p_no_purchase_horizon"].to_numpy(dtype=float),
+}
+
+
+def _lapse_baselines(data, labels, test, truth, model_labels) -> dict[str, dict]:
+    """Each baseline score made a probability by isotonic regression on the calibration
+    customers (as the model is calibrated on them), then measured on the held-out ones. The
+    value model's baseline needs the value features (absent: left out)."""
+    calibration = data["calibration"]
+    lapsed = labels["calibration"].to_numpy(dtype=object) == LAPSED
+    results = {}
+    for name, score_of in LAPSE_BASELINE_SCORES.items():
+        if name == "value_model" and "p_no_purchase_horizon" not in test.columns:
+            continue
+        fitted = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(
+            np.nan_to_num(score_of(calibration)), lapsed)
+        p = fitted.predict(np.nan_to_num(score_of(test)))
+        results[name] = churn_metrics(truth, np.column_stack([1 - p, p]), model_labels,
+                                      np.where(p >= 0.5, LAPSED, RETAINED).astype(object))
+        # the ranking before calibration (isotonic steps tie customers)
+        raw = np.nan_to_num(score_of(test))
+        results[name]["churn_roc_auc_raw_score"] = float(roc_auc_score(truth == LAPSED, raw)) if (
+            0 < np.sum(truth == LAPSED) < len(truth)) else float("nan")
+    return results
+
+
+def _score_champion_on_lapse(evaluation: _Evaluation, champion: ChurnTypeModel) -> dict:
+    """The champion (of either kind) on the candidate's held-out customers: its p_churn
+    against the lapse, its will_churn as the decision."""
+    probabilities = champion.predict_proba(evaluation.test)
+    p = 1.0 - probabilities[:, 0]
+    predicted = np.where(champion.predict_label(probabilities) != RETAINED, LAPSED, RETAINED).astype(object)
+    return churn_metrics(evaluation.truth, np.column_stack([1 - p, p]), evaluation.model.labels_, predicted)

@@ -3,6 +3,7 @@ naive baseline and the current champion on the same held-out data."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from retain.vocabulary import comparison
@@ -17,6 +18,12 @@ class Gate:
     primary: str
     secondary: tuple[str, ...] = ()
     lower_is_better: tuple[str, ...] = ("_mae", "_rmse", "_loss", "_brier", "_abs_pct_error")
+    # the secondary metrics must be strictly better too (the lapse model beats its baselines
+    # on ROC-AUC and Brier score)
+    strict_secondary: bool = False
+    # metrics the candidate must have as a number: one undefined on the held-out customers
+    # (ROC-AUC when all of them churned, or none did) leaves nothing to compare
+    required: tuple[str, ...] = ()
 
     def _better(self, metric: str, candidate: float, reference: float, strict: bool) -> bool:
         lower = metric.endswith(self.lower_is_better)
@@ -30,7 +37,7 @@ class Gate:
         verdict = self._better(self.primary, candidate[self.primary], reference[self.primary], strict=True)
         reasons.append(f"{self.primary} {candidate[self.primary]:.4g} vs {reference[self.primary]:.4g}")
         for metric in self.secondary:
-            ok = self._better(metric, candidate[metric], reference[metric], strict=False)
+            ok = self._better(metric, candidate[metric], reference[metric], strict=self.strict_secondary)
             verdict = verdict and ok
             reasons.append(f"{metric} {candidate[metric]:.4g} vs {reference[metric]:.4g}")
         return verdict, "; ".join(reasons)
@@ -51,6 +58,12 @@ def decide(gate: Gate, candidate: dict[str, float], baselines: dict[str, dict[st
     """Champion only if the candidate beats every baseline and the current champion, all
     measured on the same held-out data."""
     decision = Decision(True)
+    for metric in gate.required:
+        value = candidate.get(metric)
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            decision.promote = False
+            decision.reasons.append(f"not promoted: {metric} is undefined on the held-out customers (all of them "
+                                    "churned, or none did), so nothing shows that the model tells them apart")
     for name, metrics in baselines.items():
         ok, why = gate.beats(candidate, metrics)
         decision.promote &= ok

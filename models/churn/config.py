@@ -25,6 +25,7 @@ class ChurnConfig:
     reg_lambda: float = 0.0
     max_rounds: int = 1000
     early_stopping_rounds: int = 50
+    early_stopping_min_delta: float = 0.0  # a smaller fall of the validation loss does not count as better
     max_bin: int = 63
     class_weight_power: float = 0.5
     min_class_examples: int = 20

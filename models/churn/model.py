@@ -27,7 +27,8 @@ from retain.models.churn.inputs import (
     CORE_FEATURES, VALUE_FEATURES, InputNotes, InputSchema, ValueFeatureSource, learn_schema,
     require_core_features, value_feature_columns, with_value_features,
 )
-from retain.models.churn.labels import macro_f1_weights, merge_rare
+from retain.models.churn.decision import choose_decision, decide
+from retain.models.churn.labels import merge_rare
 from retain.models.drivers import top_drivers
 
 
@@ -36,9 +37,11 @@ class ChurnTypeModel:
     order; ``retained`` first), ``feature_names_``, ``categories_`` (the training categories
     of each categorical feature), ``classifier_`` (LGBMClassifier), ``best_rounds_``,
     ``tables_`` (the trees' path attributions), ``calibrator_`` (None: uncalibrated) and
-    ``calibration_note_``, ``decision_weights_`` (per-class multipliers of the calibrated
-    probabilities that maximise macro-F1 on the calibration customers), ``merged_labels_``
-    (rare types merged into ``other``) and ``value_model_`` (or None)."""
+    ``calibration_note_``, ``threshold_`` (the one p_churn threshold of ``will_churn``) and
+    ``decision_weights_`` (per-class multipliers that choose the churn type among flagged
+    customers), both chosen for the decision's macro-F1 on the calibration customers
+    (decision.py), with ``decision_quality_`` (macro-F1, precision and recall there),
+    ``merged_labels_`` (rare types merged into ``other``) and ``value_model_`` (or None)."""
 
     def __init__(self, config: ChurnConfig | None = None):
         self.config = config or ChurnConfig()
@@ -82,8 +85,14 @@ class ChurnTypeModel:
             [(self._uncalibrated(self._leaves(x_calibration)), codes[2]),
              (self._uncalibrated(self._leaves(x_valid)), codes[1])],
             len(self.labels_))
-        self.decision_weights_ = macro_f1_weights(self.predict_proba(calibration), codes[2])
+        self._choose_decision(self.predict_proba(calibration), codes[2])
         return self
+
+    def _choose_decision(self, probabilities: np.ndarray, codes: np.ndarray) -> None:
+        decision = choose_decision(probabilities, codes)
+        self.threshold_, self.decision_weights_ = decision.threshold, decision.type_weights
+        self.decision_quality_ = {"macro_f1": decision.macro_f1, "precision": decision.precision,
+                                  "recall": decision.recall}
 
     def _fit_trees(self, x_train: pd.DataFrame, train_codes, x_valid: pd.DataFrame, valid_codes, progress) -> None:
         config = self.config
@@ -101,7 +110,8 @@ class ChurnTypeModel:
         )
         self.classifier_.fit(
             x_train, train_codes, eval_X=(x_valid,), eval_y=(valid_codes,), eval_class_weight=[weights],
-            callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)]
+            callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False,
+                                          min_delta=config.early_stopping_min_delta)]
             + ([_every_rounds(25, progress)] if progress else []),
         )
         self.best_rounds_ = int(self.classifier_.best_iteration_ or config.max_rounds)
@@ -155,7 +165,24 @@ class ChurnTypeModel:
         return self.calibrate(probabilities) if calibrated else probabilities
 
     def predict_label(self, probabilities: np.ndarray) -> np.ndarray:
-        return np.asarray(self.labels_, dtype=object)[np.argmax(probabilities * self.decision_weights_, axis=1)]
+        """The decision per customer: ``retained`` below the p_churn threshold, else the
+        churn type of largest weighted probability (decision.py). Models pickled before the
+        threshold existed keep their own rule (weighted argmax over every class)."""
+        return np.asarray(self.labels_, dtype=object)[self._decision_codes(probabilities)]
+
+    def _decision_codes(self, probabilities: np.ndarray) -> np.ndarray:
+        threshold = self.__dict__.get("threshold_")
+        if threshold is None:
+            return np.argmax(probabilities * self.decision_weights_, axis=1)
+        return decide(probabilities, threshold, self.decision_weights_)
+
+    @property
+    def low_risk_action(self) -> str:
+        """The action of customers not flagged, with the reason in words."""
+        threshold = self.__dict__.get("threshold_")
+        if threshold is None:
+            return LOW_RISK_ACTION
+        return LOW_RISK_ACTION.replace(": ", f": low churn risk (below the {threshold:.0%} threshold); ", 1)
 
     def _drivers(self, matrix: np.ndarray, leaves: np.ndarray, type_index: np.ndarray) -> np.ndarray:
         """The features pushing each customer most towards their likely churn type rather
@@ -197,29 +224,45 @@ class ChurnTypeModel:
         return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}, notes
 
     def _score_chunk(self, features: pd.DataFrame) -> tuple[dict[str, np.ndarray], InputNotes]:
-        """``will_churn`` is the model's own decision (the macro-F1 decision weights):
-        the customer leaves within the horizon; ``churn_type`` is the most likely reason
-        if they leave, whatever the decision. The retention action goes to customers the
-        model says will leave; the others get ``LOW_RISK_ACTION``."""
+        """``will_churn``: ``p_churn`` at or above the model's one threshold (``predict_label``).
+        ``churn_type``, ``top_drivers`` and the retention action are filled for those
+        customers only: the most likely type by the decision's type weights, the features
+        that pushed the customer towards it, its move. The others get no type, no drivers
+        and ``low_risk_action`` (which says why)."""
         matrix, notes = self._model_inputs(features)
         leaves = self._leaves(matrix)
         probabilities = self.calibrate(self._uncalibrated(leaves))
-        lookup = self._lookup()
-        churn_columns = lookup.churn_columns
-        type_index = churn_columns[np.argmax(probabilities[:, churn_columns], axis=1)]
         # the columns gathered as arrays and made into one frame (cheaper than inserting each)
         columns = {"customer_id": column_array(features, "customer_id")}
         if "as_of" in features.columns:
             columns["as_of"] = column_array(features, "as_of")
         columns["p_churn"] = 1.0 - probabilities[:, 0]
-        will_churn = self.predict_label(probabilities) != RETAINED
+        decided = self._decision_codes(probabilities)
+        will_churn = decided != 0  # retained is the first class
         columns["will_churn"] = will_churn
-        columns["churn_type"] = lookup.labels[type_index]
-        for i in churn_columns:
-            columns[f"p_type_{self.labels_[i]}"] = probabilities[:, i]
-        columns["top_drivers"] = self._drivers(matrix, leaves, type_index)
-        columns["recommended_action"] = np.where(will_churn, lookup.actions[type_index], LOW_RISK_ACTION).astype(object)
+        columns.update(self._reasons(features, matrix, leaves, probabilities, decided, will_churn))
         return columns, notes
+
+    def _reasons(self, features: pd.DataFrame, matrix: np.ndarray, leaves: np.ndarray, probabilities: np.ndarray,
+                 decided: np.ndarray, will_churn: np.ndarray) -> dict[str, np.ndarray]:
+        """churn_type, p_type_<label>, top_drivers and recommended_action (see ``_score_chunk``);
+        ``decided``: each customer's class code."""
+        lookup = self._lookup()
+        at_risk = np.flatnonzero(will_churn)
+        type_index = decided[at_risk]
+        churn_type = np.full(len(decided), None, dtype=object)
+        churn_type[at_risk] = lookup.labels[type_index]
+        columns = {"churn_type": churn_type}
+        for i in lookup.churn_columns:
+            columns[f"p_type_{self.labels_[i]}"] = probabilities[:, i]
+        drivers = np.full(len(decided), "", dtype=object)
+        if len(at_risk):
+            drivers[at_risk] = self._drivers(matrix[at_risk], leaves[at_risk], type_index)
+        columns["top_drivers"] = drivers
+        action = np.full(len(decided), self.low_risk_action, dtype=object)
+        action[at_risk] = lookup.actions[type_index]
+        columns["recommended_action"] = action
+        return columns
 
     def importances(self) -> pd.Series:
         gain = self.classifier_.booster_.feature_importance(importance_type="gain")

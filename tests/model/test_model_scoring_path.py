@@ -12,7 +12,7 @@ import pytest
 from retain.features import build_features
 from retain.features.segments import stage_given_p_alive
 from retain.models.churn.calibration import ScikitLearnCalibration, SigmoidCalibration
-from retain.models.drivers import describe_feature
+from retain.models.drivers import MIN_DRIVER_SHARE, describe_feature
 from retain.models.value.purchase import collapse, distinct_pairs
 from retain.models.value.scores import PASSTHROUGH_COLUMNS, score_table
 from retain.models.value.tiers import PYRAMID, QUADRANT_ORDER, QUADRANTS, TierEdges
@@ -61,7 +61,8 @@ def test_the_derived_lookup_is_not_pickled_and_follows_a_refit(scored):
 
 def test_drivers_are_each_customers_top_positive_features_in_words(scored):
     """The drivers phrased once per distinct value over all customers equal phrasing each
-    customer's own top positive contributions one by one."""
+    customer's own top positive contributions (those of at least a share of the strongest)
+    one by one."""
     pair, features = scored
     churn = pair.churn
     matrix, _ = churn._model_inputs(features)
@@ -74,8 +75,10 @@ def test_drivers_are_each_customers_top_positive_features_in_words(scored):
     expected = []
     for row in range(len(matrix)):
         phrases = []
+        strongest = contributions[row].max()
         for column in np.argsort(-contributions[row])[:churn.config.top_drivers]:
-            if contributions[row, column] > 0:
+            # a driver moved the prediction at least MIN_DRIVER_SHARE of the strongest one
+            if contributions[row, column] > 0 and contributions[row, column] >= MIN_DRIVER_SHARE * strongest:
                 name = churn.feature_names_[column]
                 phrases.append(describe_feature(name, churn._column_values(matrix, name, np.array([row]))[0]))
         expected.append("; ".join(p for p in phrases if p))
