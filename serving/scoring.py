@@ -22,6 +22,7 @@ from retain.data.frames import column_array
 from retain.errors import RetainError
 from retain.features import FeatureConfig, FeatureReference
 from retain.features.eligibility import scorable_features
+from retain.features.segments import stage_given_p_alive
 from retain.features.tables import positions_in
 from retain.models.actions import action_given_stage
 from retain.models.churn import ChurnTypeModel
@@ -157,6 +158,12 @@ def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
             scored.update({name: churn[name] for name in churn if name in columns})
             scored["churn_horizon_days"] = np.full(len(features), pair.churn.config.horizon_days)
             batch.missing_features, batch.unknown_categories = notes.missing_features, notes.unknown_categories
+            if pair.value is not None and "p_alive" in scored and "p_churn" in churn:
+                scored["p_alive"] = alive_given_churn(scored["p_alive"], churn["p_churn"], churn["will_churn"],
+                                                      pair.value.config.termination_p_alive)
+                if "lifecycle_stage" in scored:
+                    scored["lifecycle_stage"] = stage_given_p_alive(
+                        scored["lifecycle_stage"], scored["p_alive"], pair.value.config.termination_p_alive)
             # a customer whose P(alive) says gone is never told to keep normal contact (docs/customer-story.md)
             if pair.value is not None and "lifecycle_stage" in scored and "recommended_action" in scored:
                 scored["recommended_action"] = action_given_stage(
@@ -171,6 +178,20 @@ def score_customers(tables: Dataset, as_of, pair: ModelPair) -> ScoredBatch:
     batch.not_scored = reasons.codes.to_numpy(dtype=object)[order]
     batch.columns = conform_arrays(parts, columns)
     return batch
+
+
+def alive_given_churn(p_alive, p_churn, will_churn, termination_p_alive: float) -> np.ndarray:
+    """P(alive) once the churn model has spoken (docs/customer-story.md, "When both models
+    score"). A customer already gone would leave within any horizon, so P(alive) is never
+    below 1 - p_churn; and a customer the churn model does not flag is not called gone
+    (P(alive) at least the termination cut). The churn model has the last word because it
+    learned from this base's own outcomes, where the value model's P(alive) is a structural
+    assumption (BG/NBD gives a one-time buyer 1.0 whatever the evidence)."""
+    p_alive = np.asarray(p_alive, dtype=float)
+    p_churn = np.asarray(p_churn, dtype=float)
+    flagged = np.asarray(pd.array(will_churn, dtype="boolean").fillna(False), dtype=bool)
+    floor = np.where(flagged, 1.0 - p_churn, np.maximum(1.0 - p_churn, termination_p_alive))
+    return np.where(np.isnan(p_churn) | np.isnan(p_alive), p_alive, np.maximum(p_alive, floor))
 
 
 def _spread(values: np.ndarray, rows: np.ndarray, n: int, kind: str) -> np.ndarray:

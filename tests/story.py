@@ -24,7 +24,7 @@ TOLERANCE = 0.01
 VALUE_INVARIANTS = ("alive_vs_lifecycle", "opposite_moves", "interval_holds_clv")
 # Read the churn columns but hold by the scoring core's construction (the precedence of moves).
 MOVE_INVARIANTS = ("termination_vs_action",)
-# Hold once the churn model is one threshold on p_churn (issue 23's churn part).
+# The churn model's: will_churn is one threshold on p_churn.
 CHURN_INVARIANTS = ("one_churn_threshold", "termination_vs_will_churn", "alive_vs_churn")
 # "P(alive) below 0.3 with p_churn below 0.1" (issue 23): the model thinks the customer is
 # probably gone already, the churn model that they will stay.
@@ -89,7 +89,9 @@ def broken_masks(scores: pd.DataFrame, termination_p_alive: float | None = None,
             ended = scored["lifecycle_stage"].astype(object).to_numpy() == "termination"
             masks["termination_vs_will_churn"] = ended & ~flagged
             if _has(scored, "recommended_action"):
-                masks["termination_vs_action"] = ended & (scored["recommended_action"] == LOW_RISK_ACTION).to_numpy()
+                # the low-risk action names the threshold: "no churn action: low churn risk (...); keep normal contact"
+                low_risk = scored["recommended_action"].astype(str).str.startswith(LOW_RISK_ACTION.split(":")[0])
+                masks["termination_vs_action"] = ended & low_risk.to_numpy()
             masks["alive_vs_churn"] = (scored["p_alive"].to_numpy(dtype=float) < cut) & (p_churn < LOW_P_CHURN)
     return masks
 

@@ -53,7 +53,7 @@ class Decision:
         return " | ".join(self.reasons)
 
 
-def decide(gate: Gate, candidate: dict[str, float], baselines: dict[str, dict[str, float]],
+def decide(gate: "Gate | ValueGate", candidate: dict[str, float], baselines: dict[str, dict[str, float]],
            champion: dict[str, float] | None) -> Decision:
     """Champion only if the candidate beats every baseline and the current champion, all
     measured on the same held-out data."""
@@ -90,6 +90,7 @@ class ValueGate:
     ranking: str = "spend_gini"
     aggregate: str = "total_purchases_abs_pct_error"
     tolerance: float = 15.0
+    required: tuple[str, ...] = ()  # as ``Gate.required``: every value metric is defined
 
     def calibrated(self, candidate: dict[str, float], reference: dict[str, float] | None = None) -> bool:
         """The aggregate clause alone: within the tolerance, or no worse than ``reference``."""

@@ -19,7 +19,7 @@ from retain.features import FeatureConfig, FeatureReference
 from retain.models.pyfunc import RetainPyfunc, log_pyfunc
 from retain.models.registry import Registry, configure_tracking, load, model_uri
 from retain.settings import Settings
-from retain.training.gate import Decision, Gate, decide
+from retain.training.gate import Decision, Gate, ValueGate, decide
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Candidate:
     model_name: str               # retain-clv, retain-churn-type
     experiment: str
     run_name: str
-    gate: Gate
+    gate: Gate | ValueGate
     metrics: dict                 # the candidate's held-out metrics (the gate reads them)
     baselines: dict[str, dict]    # each baseline's metrics on the same held-out data
     score_champion: Callable[[object], dict]   # a champion's metrics on the same held-out data

@@ -123,8 +123,8 @@ def test_scores_equal_the_batch_job_and_the_core(server, trained):
 
 def test_answers_tell_one_customer_story(server, trained):
     """The value invariants of docs/customer-story.md (tests/story.py) over the server's JSON
-    answers; the churn ones wait for issue 23's churn part (tests/model/test_story.py)."""
-    from story import CHURN_INVARIANTS, MOVE_INVARIANTS, VALUE_INVARIANTS, assert_story, story_failures
+    answers, the churn ones with the churn model's one threshold."""
+    from story import CHURN_INVARIANTS, MOVE_INVARIANTS, VALUE_INVARIANTS, assert_story
 
     ids = sorted(trained.dataset.transactions["customer_id"].astype(str).unique())[:4 * MAX_CUSTOMERS]
     rows = []
@@ -134,9 +134,7 @@ def test_answers_tell_one_customer_story(server, trained):
         rows += response.json()["customers"]
     answers = pd.DataFrame(rows)
     assert_story(answers, VALUE_INVARIANTS + MOVE_INVARIANTS)
-    broken = story_failures(answers, CHURN_INVARIANTS)
-    if broken:
-        pytest.xfail("issue 23's churn part is another branch: " + "; ".join(map(str, broken)))
+    assert_story(answers, CHURN_INVARIANTS, churn_threshold_value=trained.pair().churn.threshold_)
 
 
 def test_a_large_body_read_into_columns_scores_as_the_core_and_as_pydantic_reads_it(server, trained):

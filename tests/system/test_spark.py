@@ -250,14 +250,12 @@ def test_a_group_hands_each_table_over_in_file_order():
 
 def test_spark_scores_tell_one_customer_story(trained, spark, tmp_path):
     """The invariants of docs/customer-story.md (tests/story.py) over the Spark engine's output;
-    the churn ones wait for issue 23's churn part (tests/model/test_story.py)."""
+    the churn ones with the churn model's one threshold."""
     from retain.serving.jobs.spark import run_spark_score_job
-    from story import CHURN_INVARIANTS, MOVE_INVARIANTS, VALUE_INVARIANTS, assert_story, story_failures
+    from story import CHURN_INVARIANTS, MOVE_INVARIANTS, VALUE_INVARIANTS, assert_story
 
     job = ScoreJob(data=trained.data, as_of=pd.Timestamp(AS_OF), out=tmp_path / "spark.parquet", chunk_customers=1000)
     run_spark_score_job(job, trained.pair(), spark)
     scores = pd.read_parquet(job.out)
     assert_story(scores, VALUE_INVARIANTS + MOVE_INVARIANTS)
-    broken = story_failures(scores, CHURN_INVARIANTS)
-    if broken:
-        pytest.xfail("issue 23's churn part is another branch: " + "; ".join(map(str, broken)))
+    assert_story(scores, CHURN_INVARIANTS, churn_threshold_value=trained.pair().churn.threshold_)
