@@ -32,6 +32,8 @@ from retain.models.value import ValueModel, value_scores
 # lifecycle stage among them: the value model's P(alive) decides termination (features.segments).
 VALUE_OUTPUTS = ("p_alive", "expected_purchases", "expected_order_value", "clv", "value_tier", "value_quadrant",
                  "lifecycle_stage")
+# The value outputs the churn model reconciles when both models score (``alive_given_churn``).
+RECONCILED_OUTPUTS = ("p_alive", "lifecycle_stage")
 # The feature columns every score row carries, whichever models there are.
 FEATURE_COLUMNS = ("frequency", "recency", "T", "monetary", "rfm_code", "rfm_segment", "lifecycle_stage")
 
@@ -66,6 +68,11 @@ class ModelPair:
         profiles = dict(getattr(main, "profile", {}) or {})
         if value is not None:
             profiles.update({k: v for k, v in (getattr(value, "profile", {}) or {}).items() if k in VALUE_OUTPUTS})
+        if value is not None and churn is not None:
+            # with both models, P(alive) and the stage it decides are reconciled with the churn
+            # model (``alive_given_churn``): no training profile describes them, so no drift
+            for name in RECONCILED_OUTPUTS:
+                profiles.pop(name, None)
         return cls(
             value=value.model if value is not None else None,
             churn=churn.model if churn is not None else None,

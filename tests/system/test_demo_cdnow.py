@@ -1,5 +1,5 @@
 """``retain demo --data cdnow``: a value model is promoted on the real data, and every
-`retain` command the demo prints next runs (issue 26)."""
+`retain` command the demo prints next runs (issue 26), and churn is learned as the lapse (issue 22)."""
 
 import shlex
 
@@ -25,7 +25,10 @@ def test_cdnow_demo_promotes_a_value_model_and_its_next_commands_run(tmp_path, m
         environment = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-"))
         arguments = words[words.index("retain") + 1:]
         if arguments[0] == "serve":
-            pytest.fail(f"the demo prints `retain serve`, which needs a churn-type champion CDNOW cannot train: {command}")
+            # the service needs both champions: CDNOW has no churn events, so the churn one is
+            # the lapse model (issue 22); the service itself is tested in test_http.py
+            assert "retain-churn-type version 1 promoted to champion" in printed, command
+            continue
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
         assert main(arguments) == 0, (command, capsys.readouterr())
