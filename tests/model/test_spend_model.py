@@ -1,6 +1,5 @@
 """The Gamma-Gamma spend model on retain's own likelihood, and spend with no spread (issue 26)."""
 
-import time
 
 import numpy as np
 import pandas as pd
@@ -65,7 +64,9 @@ def test_a_dates_only_log_trains_with_no_extra_flags(generated, tmp_path):
     assert np.isfinite(result.metrics["spend_mae"]) and result.metrics["spend_gini"] > 0
 
 
-def test_fit_on_a_million_customers_is_fast():
+def test_fit_on_a_million_customers_recovers_the_parameters():
+    """Collapsed (frequency, mean spend) pairs at 1M customers; the time is measured by
+    benchmarks/bench_value.py (docs/benchmarks.md), not asserted here."""
     rng = np.random.default_rng(0)
     n = 1_000_000
     frequency = rng.poisson(rng.gamma(0.5, 4, n)).astype(float)
@@ -73,8 +74,5 @@ def test_fit_on_a_million_customers_is_fast():
     monetary = np.where(frequency > 0, rng.gamma(6.2 * np.maximum(frequency, 1), 1.0) / (nu * np.maximum(frequency, 1)),
                         0.0)
     monetary = np.round(monetary, 2)  # cents, as real spend is
-    started = time.perf_counter()
     spend = SpendModel().fit(frequency, monetary)
-    elapsed = time.perf_counter() - started
     assert spend.params_["p"] == pytest.approx(6.2, rel=0.05) and spend.params_["q"] == pytest.approx(3.7, rel=0.1)
-    assert elapsed < 3.0, elapsed  # about 0.3 s alone on this machine (docs/benchmarks.md); slack for a busy CI
