@@ -311,24 +311,36 @@ def train_churn_model(
         "will_churn_threshold": model.threshold_, "definition": "churn events",
         **{f"rows_{k}": v for k, v in rows.items()},
     }
+    return _publish_churn(
+        model, evaluation, _RunRecord(params, dataset, tuple(notes), ceiling), sets.latest_reference, feature_config,
+        run_name=f"churn-{as_of.date()}-h{config.horizon_days:g}", gate=CHURN_GATE,
+        score_champion=partial(_score_champion, evaluation), rows=rows, settings=settings, progress=progress,
+        definition="churn events", definition_reason="a churn_events table records churn dates and types",
+        horizon_days=config.horizon_days, horizon_reason="given" if horizon_days is not None else "the default",
+        cutoffs=[str((as_of - pd.Timedelta(days=snapshot_step_days * k)).date()) for k in range(snapshots)],
+        label_share=float(np.mean(pd.concat(labels.values()).to_numpy() != RETAINED)),
+    )
+
+
+def _publish_churn(model, evaluation, record: "_RunRecord", reference, feature_config, *, run_name: str, gate,
+                   score_champion, rows: dict[str, int], settings: Settings, progress,
+                   **definition) -> ChurnTrainingResult:
+    """Log, register and gate a churn model of either definition (churn events or the lapse);
+    ``definition``: the result's fields saying which churn it learned (definition, its reason,
+    horizon, cutoffs, label share)."""
     published = publish(Candidate(
-        model_name=CHURN_MODEL_NAME, experiment=EXPERIMENT, run_name=f"churn-{as_of.date()}-h{config.horizon_days:g}",
-        gate=CHURN_GATE, metrics=evaluation.metrics, baselines=evaluation.baselines,
-        score_champion=partial(_score_champion, evaluation),
-        log_run=partial(_log_run, evaluation, _RunRecord(params, dataset, tuple(notes), ceiling)),
-        model=model, feature_config=feature_config, reference=sets.latest_reference,
+        model_name=CHURN_MODEL_NAME, experiment=EXPERIMENT, run_name=run_name,
+        gate=gate, metrics=evaluation.metrics, baselines=evaluation.baselines,
+        score_champion=score_champion, log_run=partial(_log_run, evaluation, record),
+        model=model, feature_config=feature_config, reference=reference,
         version_column="churn_model_version", example=evaluation.test,
     ), settings=settings, progress=progress)
     return ChurnTrainingResult(
         run_id=published.run_id, model_version=published.version, labels=model.labels_, metrics=evaluation.metrics,
         baseline_metrics=evaluation.baselines, champion_metrics=published.champion_metrics,
         calibration=evaluation.calibration, promoted=published.decision.promote, reason=published.decision.reason,
-        tracking_uri=display_uri(published.tracking_uri), rows=rows, ceiling=ceiling, warnings=notes,
-        definition="churn events", definition_reason="a churn_events table records churn dates and types",
-        horizon_days=config.horizon_days, horizon_reason="given" if horizon_days is not None else "the default",
-        cutoffs=[str((as_of - pd.Timedelta(days=snapshot_step_days * k)).date()) for k in range(snapshots)],
-        label_share=float(np.mean(pd.concat(labels.values()).to_numpy() != RETAINED)),
-        will_churn_threshold=model.threshold_,
+        tracking_uri=display_uri(published.tracking_uri), rows=rows, ceiling=record.ceiling, warnings=list(record.notes),
+        will_churn_threshold=model.threshold_, **definition,
     )
 
 
@@ -643,22 +655,12 @@ def _train_lapse_model(dataset: Dataset, as_of: pd.Timestamp, *, snapshots: int,
         "definition": "lapse", "will_churn_threshold": model.threshold_, "lapsed_share": share,
         "cutoffs": ",".join(str(c.date()) for c in cutoffs), **{f"rows_{k}": v for k, v in rows.items()},
     }
-    published = publish(Candidate(
-        model_name=CHURN_MODEL_NAME, experiment=EXPERIMENT, run_name=f"lapse-{as_of.date()}-h{horizon:g}",
-        gate=LAPSE_GATE, metrics=evaluation.metrics, baselines=evaluation.baselines,
-        score_champion=partial(_score_champion_on_lapse, evaluation),
-        log_run=partial(_log_run, evaluation, _RunRecord(params, dataset, tuple(notes), None)),
-        model=model, feature_config=feature_config, reference=sets.latest_reference,
-        version_column="churn_model_version", example=evaluation.test,
-    ), settings=settings, progress=progress)
-    return ChurnTrainingResult(
-        run_id=published.run_id, model_version=published.version, labels=model.labels_, metrics=evaluation.metrics,
-        baseline_metrics=evaluation.baselines, champion_metrics=published.champion_metrics,
-        calibration=evaluation.calibration, promoted=published.decision.promote, reason=published.decision.reason,
-        tracking_uri=display_uri(published.tracking_uri), rows=rows, warnings=notes,
-        definition="lapse", definition_reason=LAPSE_DEFINITION_REASON, horizon_days=horizon,
+    return _publish_churn(
+        model, evaluation, _RunRecord(params, dataset, tuple(notes), None), sets.latest_reference, feature_config,
+        run_name=f"lapse-{as_of.date()}-h{horizon:g}", gate=LAPSE_GATE,
+        score_champion=partial(_score_champion_on_lapse, evaluation), rows=rows, settings=settings,
+        progress=progress, definition="lapse", definition_reason=LAPSE_DEFINITION_REASON, horizon_days=horizon,
         horizon_reason=horizon_reason, cutoffs=[str(c.date()) for c in cutoffs], label_share=share,
-        will_churn_threshold=model.threshold_,
     )
 
 
